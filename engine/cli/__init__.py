@@ -1,0 +1,30 @@
+"""``riskstream`` command line.
+
+Exit status: 0 on success; 2 on bad input or configuration, with one clear line on
+stderr (``riskstream: error: ...``); 3 when a required service is unreachable.
+"""
+
+from __future__ import annotations
+
+import sys
+
+# Command modules register themselves on ``app`` when imported.
+from engine.cli import embedded as _embedded  # noqa: F401
+from engine.cli import worker as _worker  # noqa: F401
+from engine.cli.app import app
+from engine.errors import ConfigError, InputError, ModelMismatchError, ServiceUnavailableError
+
+
+def main() -> None:
+    """Entry point of the ``riskstream`` console script."""
+    try:
+        app()
+    except (InputError, ConfigError, ModelMismatchError) as exc:
+        print(f"riskstream: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except ServiceUnavailableError as exc:
+        print(f"riskstream: error: {exc}", file=sys.stderr)
+        sys.exit(3)
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,182 @@
+"""Settings, read from the environment once, at the entry point.
+
+Every setting is an environment variable named ``RISKSTREAM_<FIELD>`` (upper case).
+:class:`Settings` is frozen: build it in the CLI and pass it down; nothing below the
+entry point reads the environment.
+
+Secrets (Kafka SASL password, Redis password, a Redis URL carrying credentials) are
+:class:`pydantic.SecretStr`: their ``repr`` and ``str`` print ``**********`` and
+:meth:`Settings.describe` redacts them, so logging settings never leaks them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Levels = Annotated[tuple[float, ...], NoDecode]
+
+
+def _split_levels(value: object) -> object:
+    """Accept ``"0.95,0.99"`` as well as a JSON list or a tuple."""
+    if isinstance(value, str):
+        text = value.strip().strip("[]")
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    return value
+
+
+def level_label(level: float) -> str:
+    """Field-name suffix for a confidence level: 0.95 -> ``"95"``, 0.975 -> ``"975"``.
+
+    >>> level_label(0.99), level_label(0.975), level_label(0.999)
+    ('99', '975', '999')
+    """
+    text = f"{level:.6f}".rstrip("0")
+    return text.split(".", 1)[1]
+
+
+class Settings(BaseSettings):
+    """riskstream configuration. Each field's environment variable is given in its docstring."""
+
+    model_config = SettingsConfigDict(env_prefix="RISKSTREAM_", frozen=True, extra="ignore")
+
+    # --- Services ---------------------------------------------------------------------------
+    kafka_bootstrap: str | None = None
+    """``RISKSTREAM_KAFKA_BOOTSTRAP``: ``host:port[,host:port]``. Unset means embedded mode."""
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """``RISKSTREAM_KAFKA_SECURITY_PROTOCOL``."""
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    """``RISKSTREAM_KAFKA_SASL_MECHANISM``."""
+    kafka_sasl_username: str | None = None
+    """``RISKSTREAM_KAFKA_SASL_USERNAME``."""
+    kafka_sasl_password: SecretStr | None = None
+    """``RISKSTREAM_KAFKA_SASL_PASSWORD``: never logged."""
+    kafka_ssl_cafile: Path | None = None
+    """``RISKSTREAM_KAFKA_SSL_CAFILE``: CA bundle for SSL and SASL_SSL."""
+    redis_url: SecretStr | None = None
+    """``RISKSTREAM_REDIS_URL``, e.g. ``redis://127.0.0.1:6379/0``. Unset: no Redis."""
+    redis_username: str | None = None
+    """``RISKSTREAM_REDIS_USERNAME``: ACL user, overrides the URL's."""
+    redis_password: SecretStr | None = None
+    """``RISKSTREAM_REDIS_PASSWORD``: overrides the URL's password; never logged."""
+
+    # --- Topology ---------------------------------------------------------------------------
+    app_id: str = "riskstream"
+    """``RISKSTREAM_APP_ID``: Kafka consumer group and prefix of state changelog topics."""
+    partitions: int = Field(8, ge=1, le=1024)
+    """``RISKSTREAM_PARTITIONS``: partitions of the topics riskstream creates."""
+    replication_factor: int = Field(1, ge=1, le=16)
+    """``RISKSTREAM_REPLICATION_FACTOR``: replication of the topics riskstream creates."""
+
+    # --- Risk model -------------------------------------------------------------------------
+    ewma_lambda: float = 0.94
+    """``RISKSTREAM_EWMA_LAMBDA``: RiskMetrics decay, strictly between 0 and 1."""
+    warmup: int = Field(20, ge=2)
+    """``RISKSTREAM_WARMUP``: returns seen before a symbol's first VaR forecast."""
+    var_levels: Levels = (0.95, 0.99)
+    """``RISKSTREAM_VAR_LEVELS``: VaR confidence levels, e.g. ``0.95,0.99``."""
+    es_level: float = 0.975
+    """``RISKSTREAM_ES_LEVEL``: expected-shortfall confidence level."""
+    alert_levels: Levels = (0.99,)
+    """``RISKSTREAM_ALERT_LEVELS``: VaR levels whose breaches raise alerts (subset of var_levels)."""
+
+    # --- Validation -------------------------------------------------------------------------
+    max_future_skew_s: float = Field(300.0, ge=0)
+    """``RISKSTREAM_MAX_FUTURE_SKEW_S``: events stamped further ahead of now are rejected."""
+
+    # --- Stream processing ------------------------------------------------------------------
+    batch_max: int = Field(20_000, ge=1)
+    """``RISKSTREAM_BATCH_MAX``: most records in one micro-batch."""
+    batch_within_ms: float = Field(20.0, gt=0)
+    """``RISKSTREAM_BATCH_WITHIN_MS``: longest wait to fill a micro-batch."""
+    alert_id_ttl_s: int = Field(7 * 86400, ge=60)
+    """``RISKSTREAM_ALERT_ID_TTL_S``: how long Redis remembers an alert id to drop replays."""
+    alerts_maxlen: int = Field(1_000_000, ge=1000)
+    """``RISKSTREAM_ALERTS_MAXLEN``: approximate cap of the ``riskstream:alerts`` stream."""
+
+    # --- Operations -------------------------------------------------------------------------
+    metrics_host: str = "127.0.0.1"
+    """``RISKSTREAM_METRICS_HOST``: Prometheus endpoint interface (loopback by default)."""
+    metrics_port: int = Field(9308, ge=0, le=65535)
+    """``RISKSTREAM_METRICS_PORT``: Prometheus endpoint port; 0 disables it."""
+    log_format: Literal["text", "json"] = "text"
+    """``RISKSTREAM_LOG_FORMAT``."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """``RISKSTREAM_LOG_LEVEL``."""
+    data_dir: Path = Path(".run/worker")
+    """``RISKSTREAM_DATA_DIR``: the Faust worker's local data directory."""
+
+    @field_validator("var_levels", "alert_levels", mode="before")
+    @classmethod
+    def _parse_levels(cls, value: object) -> object:
+        return _split_levels(value)
+
+    @field_validator("ewma_lambda")
+    @classmethod
+    def _check_lambda(cls, value: float) -> float:
+        if not 0.0 < value < 1.0:
+            raise ValueError("ewma_lambda must be strictly between 0 and 1")
+        return value
+
+    @field_validator("var_levels", "alert_levels")
+    @classmethod
+    def _check_levels(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        for level in value:
+            if not 0.5 < level < 1.0:
+                raise ValueError(f"confidence level {level} must be strictly between 0.5 and 1")
+        return tuple(sorted(set(value)))
+
+    @field_validator("es_level")
+    @classmethod
+    def _check_es_level(cls, value: float) -> float:
+        if not 0.5 < value < 1.0:
+            raise ValueError(f"es_level {value} must be strictly between 0.5 and 1")
+        return value
+
+    @model_validator(mode="after")
+    def _alert_levels_are_var_levels(self) -> Settings:
+        missing = set(self.alert_levels) - set(self.var_levels)
+        if missing:
+            raise ValueError(
+                f"alert_levels {sorted(missing)} are not among var_levels {list(self.var_levels)}"
+            )
+        return self
+
+    # --- Derived views ----------------------------------------------------------------------
+    @property
+    def redis_dsn(self) -> str | None:
+        """The Redis URL with credentials, for the client only. Never log it."""
+        return self.redis_url.get_secret_value() if self.redis_url else None
+
+    def describe(self) -> dict[str, object]:
+        """Settings as a dict that is safe to log: secrets and URL credentials redacted."""
+        out: dict[str, object] = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                out[name] = (
+                    redact_url(value.get_secret_value()) if name == "redis_url" else "**********"
+                )
+            else:
+                out[name] = value
+        return out
+
+
+def redact_url(url: str) -> str:
+    """Replace the password in a URL with ``*****``.
+
+    >>> redact_url("redis://user:s3cret@127.0.0.1:6379/0")
+    'redis://user:*****@127.0.0.1:6379/0'
+    >>> redact_url("redis://127.0.0.1:6379/0")
+    'redis://127.0.0.1:6379/0'
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    netloc = f"{user}:*****@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

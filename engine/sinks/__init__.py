@@ -1,0 +1,1 @@
+"""Where results go: Redis (latest risk, alerts stream and channel) and local files."""

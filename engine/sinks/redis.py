@@ -1,0 +1,209 @@
+"""The Redis sink: latest risk per symbol, customer profiles, and the alert stream.
+
+Keys (the DESIGN.md contract):
+
+``riskstream:risk:<symbol>``
+    hash of the symbol's latest :class:`~engine.pipeline.RiskSnapshot`.
+``riskstream:customer:<customer_id>``
+    hash of the customer's latest :class:`~engine.pipeline.CustomerSnapshot`.
+``riskstream:alerts``
+    stream of alerts, one entry per alert id; a live JSON copy of each new entry is
+    published on ``riskstream:alerts:live``.
+``riskstream:alert-ids:<alert_id>``
+    remembers an appended id for ``alert_id_ttl_s`` so a replay is not appended twice.
+
+What a caller can rely on: :meth:`RedisSink.write` sends one batch in one pipelined
+round trip, and either returns after every command succeeded or keeps retrying with
+capped exponential backoff until it does (or :meth:`close` is called). Every command
+is idempotent, so a retried or replayed batch changes nothing twice. Wrong credentials
+are not retried: they raise :class:`~engine.errors.ConfigError` at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import (
+    AuthenticationError,
+    AuthorizationError,
+    BusyLoadingError,
+    ResponseError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from engine.alerts import Alert
+from engine.config import Settings
+from engine.errors import ConfigError, ServiceUnavailableError
+from engine.metrics import Metrics
+from engine.pipeline import CustomerSnapshot, RiskSnapshot
+
+log = logging.getLogger(__name__)
+
+ALERTS_STREAM = "riskstream:alerts"
+ALERTS_CHANNEL = "riskstream:alerts:live"
+RISK_KEY = "riskstream:risk:{}"
+CUSTOMER_KEY = "riskstream:customer:{}"
+ALERT_ID_KEY = "riskstream:alert-ids:{}"
+
+_RETRYABLE = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, OSError)
+_CREDENTIALS = (AuthenticationError, AuthorizationError)
+
+
+def _lua(name: str) -> str:
+    return resources.files("engine.sinks").joinpath("lua", name).read_text(encoding="utf-8")
+
+
+def client_from_settings(settings: Settings) -> aioredis.Redis:
+    """An asyncio Redis client for ``RISKSTREAM_REDIS_URL`` (``rediss://`` for TLS)."""
+    if settings.redis_dsn is None:
+        raise ConfigError("RISKSTREAM_REDIS_URL is not set")
+    return aioredis.from_url(
+        settings.redis_dsn,
+        username=settings.redis_username,
+        password=settings.redis_password.get_secret_value() if settings.redis_password else None,
+        socket_timeout=5.0,
+        socket_connect_timeout=5.0,
+        health_check_interval=30,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    alerts_written: int
+    alerts_duplicate: int
+
+
+class RedisSink:
+    """Writes pipeline outcomes to Redis; see the module docstring for guarantees."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        metrics: Metrics | None = None,
+        alert_id_ttl_s: int = 7 * 86400,
+        alerts_maxlen: int = 1_000_000,
+        max_backoff_s: float = 2.0,
+    ) -> None:
+        self.client = client
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.alert_id_ttl_s = alert_id_ttl_s
+        self.alerts_maxlen = alerts_maxlen
+        self.max_backoff_s = max_backoff_s
+        self._append_alert = client.register_script(_lua("append_alert.lua"))
+        self._write_latest = client.register_script(_lua("write_latest.lua"))
+        self._closing = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings, metrics: Metrics | None = None) -> RedisSink:
+        return cls(
+            client_from_settings(settings),
+            metrics=metrics,
+            alert_id_ttl_s=settings.alert_id_ttl_s,
+            alerts_maxlen=settings.alerts_maxlen,
+        )
+
+    async def check(self) -> None:
+        """Fail fast with a clear error when Redis is unreachable or refuses the credentials."""
+        try:
+            await self.client.ping()
+        except _CREDENTIALS as exc:
+            raise ConfigError(f"Redis refused the credentials: {exc}") from None
+        except _RETRYABLE as exc:
+            raise ServiceUnavailableError(f"Redis is unreachable: {exc}") from None
+
+    async def write(
+        self,
+        *,
+        snapshots: Sequence[RiskSnapshot] = (),
+        customers: Sequence[CustomerSnapshot] = (),
+        alerts: Sequence[Alert] = (),
+    ) -> WriteResult:
+        """Write one batch of outputs in one round trip, retrying until it succeeds."""
+        if not (snapshots or customers or alerts):
+            return WriteResult(0, 0)
+        delay = 0.05
+        while True:
+            try:
+                replies = await self._send(snapshots, customers, alerts)
+                break
+            except _CREDENTIALS as exc:
+                raise ConfigError(f"Redis refused the credentials: {exc}") from None
+            except (*_RETRYABLE, ResponseError) as exc:
+                if isinstance(exc, ResponseError) and not _is_transient(exc):
+                    raise
+                self.metrics.redis_errors.labels("write").inc()
+                if self._closing:
+                    raise ServiceUnavailableError(
+                        f"Redis write abandoned while closing: {exc}"
+                    ) from None
+                log.warning(
+                    "Redis write failed (%s: %s); retrying in %.2fs", type(exc).__name__, exc, delay
+                )
+                self.metrics.redis_retries.inc()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_backoff_s)
+        alert_replies = replies[len(replies) - len(alerts) :] if alerts else []
+        written = sum(1 for reply in alert_replies if reply)
+        result = WriteResult(written, len(alerts) - written)
+        self.metrics.alerts_written.inc(result.alerts_written)
+        self.metrics.alerts_deduplicated.inc(result.alerts_duplicate)
+        return result
+
+    async def _send(
+        self,
+        snapshots: Sequence[RiskSnapshot],
+        customers: Sequence[CustomerSnapshot],
+        alerts: Sequence[Alert],
+    ) -> list[object]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for snap in snapshots:
+                await self._write_latest(
+                    keys=[RISK_KEY.format(snap.symbol)],
+                    args=["n_ticks", snap.n_ticks, *_flatten(snap.fields())],
+                    client=pipe,
+                )
+            for cust in customers:
+                await self._write_latest(
+                    keys=[CUSTOMER_KEY.format(cust.customer_id)],
+                    args=["count", cust.count, *_flatten(cust.fields())],
+                    client=pipe,
+                )
+            for alert in alerts:
+                await self._append_alert(
+                    keys=[ALERT_ID_KEY.format(alert.alert_id), ALERTS_STREAM],
+                    args=[
+                        self.alert_id_ttl_s,
+                        self.alerts_maxlen,
+                        ALERTS_CHANNEL,
+                        orjson.dumps(alert.to_json()),
+                        *_flatten(alert.fields()),
+                    ],
+                    client=pipe,
+                )
+            return await pipe.execute()
+
+    async def close(self) -> None:
+        """Stop retrying and close the connection pool."""
+        self._closing = True
+        await self.client.aclose()
+
+
+def _flatten(fields: dict[str, str]) -> list[str]:
+    out: list[str] = []
+    for key, value in fields.items():
+        out += (key, value)
+    return out
+
+
+def _is_transient(exc: ResponseError) -> bool:
+    """Server replies worth retrying: loading, failover, out of memory under eviction."""
+    text = str(exc)
+    return text.startswith(("LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "OOM"))

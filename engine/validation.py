@@ -1,0 +1,358 @@
+"""Validation at the boundary: raw records in, typed columns and dead letters out.
+
+Nothing here raises on bad input. Every record in comes out either as a row of the
+accepted columns or as a :class:`~engine.records.DeadLetter` with a :class:`Reason`
+and a human-readable detail. Late and duplicate events are decided later, by the
+sequencer in the risk core, because only the per-key state knows them.
+
+The rules, in the order they are checked (the first failure is the reason):
+
+prices, key = symbol
+    value is UTF-8 JSON (``NaN``/``Infinity`` tokens are reported as ``non_finite``),
+    an object, with ``symbol`` (text, 1-64 characters), ``ts`` (ISO 8601 or epoch
+    milliseconds, not before 1970, at most ``max_future_skew_s`` ahead of now) and
+    ``price`` (a finite number > 0); optional ``volume`` (finite, >= 0), ``event_id``
+    (text or integer, 1-128 characters), ``asset_class`` (text). The Kafka key must
+    equal the symbol.
+transactions, key = customer id
+    ``tx_id`` and ``customer_id`` (text or integer), ``ts`` as above, ``amount`` (a
+    finite number >= 0); optional ``terminal_id``, ``currency``, ``type``; any other
+    field is kept as a feature if it is a finite number, text, boolean or null.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+from engine.records import DeadLetter, Reason, RecordLike
+from engine.timeutil import parse_ts
+
+MAX_ID_LEN = 128
+MAX_SYMBOL_LEN = 64
+MAX_TEXT_LEN = 256
+TRANSACTION_FIELDS = frozenset(
+    {"tx_id", "ts", "customer_id", "amount", "terminal_id", "currency", "type"}
+)
+
+
+class Refused(Exception):
+    """Raised inside the checks; always caught here and turned into a dead letter."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def event_hash(event_id: str) -> int:
+    """A stable, positive 63-bit hash of an event id (0 is reserved for "no id").
+
+    Stable across processes, unlike :func:`hash`, because it is kept in persisted state.
+
+    >>> event_hash("e-1") == event_hash("e-1") and event_hash("e-1") != event_hash("e-2")
+    True
+    """
+    data = event_id.encode("utf-8")
+    value = ((zlib.crc32(data) & 0x7FFFFFFF) << 32) | zlib.adler32(data)
+    return value or 1
+
+
+# --- decoding -----------------------------------------------------------------------------
+
+
+def load_object(value: bytes | None) -> dict[str, Any]:
+    """Decode a message value into a JSON object, or raise :class:`Refused`."""
+    if value is None:
+        raise Refused(Reason.MALFORMED_JSON, "record has no value (tombstone)")
+    try:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        obj = _load_nonstandard(value, exc)
+    if not isinstance(obj, dict):
+        raise Refused(
+            Reason.NOT_AN_OBJECT, f"value is a JSON {type(obj).__name__}, expected an object"
+        )
+    return obj
+
+
+def _load_nonstandard(value: bytes, exc: orjson.JSONDecodeError) -> Any:
+    """Second chance for JSON carrying NaN/Infinity, so the reason names the real fault."""
+    try:
+        return json.loads(value)
+    except (ValueError, RecursionError):
+        raise Refused(Reason.MALFORMED_JSON, f"not valid UTF-8 JSON: {exc}") from None
+
+
+def _number(obj: dict[str, Any], name: str, *, required: bool) -> float | None:
+    value = obj.get(name)
+    if value is None:
+        if required:
+            raise Refused(Reason.MISSING_FIELD, f"field {name!r} is missing")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Refused(
+            Reason.WRONG_TYPE, f"field {name!r} is {type(value).__name__}, expected a number"
+        )
+    number = float(value)
+    if not math.isfinite(number):
+        raise Refused(Reason.NON_FINITE, f"field {name!r} is {value!r}, expected a finite number")
+    return number
+
+
+def _identifier(obj: dict[str, Any], name: str, max_len: int, *, required: bool) -> str | None:
+    value = obj.get(name)
+    if value is None:
+        if required:
+            raise Refused(Reason.MISSING_FIELD, f"field {name!r} is missing")
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise Refused(Reason.WRONG_TYPE, f"field {name!r} is {type(value).__name__}, expected text")
+    if not value.strip() or len(value) > max_len:
+        raise Refused(
+            Reason.BAD_IDENTIFIER, f"field {name!r} must be 1-{max_len} non-blank characters"
+        )
+    return value
+
+
+def _timestamp(obj: dict[str, Any], latest_ms: int) -> int:
+    if "ts" not in obj or obj["ts"] is None:
+        raise Refused(Reason.MISSING_FIELD, "field 'ts' is missing")
+    try:
+        ts = parse_ts(obj["ts"])
+    except ValueError as exc:
+        raise Refused(Reason.BAD_TIMESTAMP, str(exc)) from None
+    if ts > latest_ms:
+        raise Refused(
+            Reason.FUTURE_TIMESTAMP, f"ts {obj['ts']!r} is more than the allowed skew ahead of now"
+        )
+    return ts
+
+
+def _check_key(key: bytes | None, expected: str, what: str) -> None:
+    if key is None:
+        raise Refused(Reason.KEY_MISMATCH, f"record has no key; it must be keyed by its {what}")
+    if key != expected.encode("utf-8"):
+        raise Refused(
+            Reason.KEY_MISMATCH, f"key {key[:64]!r} is not the record's {what} {expected!r}"
+        )
+
+
+# --- prices -------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class PriceColumns:
+    """Accepted price ticks of one micro-batch, in arrival order.
+
+    ``ts`` is epoch milliseconds; ``event_hash`` is 0 where the tick has no event id.
+    ``source`` keeps each tick's record so the sequencer's verdicts (late, duplicate)
+    can still be dead-lettered with the original bytes.
+    """
+
+    symbols: list[str] = field(default_factory=list)
+    ts: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    price: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))
+    volume: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))
+    event_ids: list[str | None] = field(default_factory=list)
+    event_hash: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    partition: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
+    offset: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    source: list[RecordLike] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.symbols)
+
+
+def check_price(
+    obj: dict[str, Any], key: bytes | None, latest_ms: int
+) -> tuple[str, int, float, float, str | None]:
+    """Validate one decoded tick: ``(symbol, ts_ms, price, volume, event_id)`` or :class:`Refused`."""
+    symbol = _identifier(obj, "symbol", MAX_SYMBOL_LEN, required=True)
+    assert symbol is not None
+    ts = _timestamp(obj, latest_ms)
+    price = _number(obj, "price", required=True)
+    assert price is not None
+    if price <= 0.0:
+        raise Refused(Reason.NON_POSITIVE_PRICE, f"price {obj['price']!r} is not positive")
+    volume = _number(obj, "volume", required=False)
+    if volume is not None and volume < 0.0:
+        raise Refused(Reason.NEGATIVE_VOLUME, f"volume {obj['volume']!r} is negative")
+    event_id = _identifier(obj, "event_id", MAX_ID_LEN, required=False)
+    asset_class = obj.get("asset_class")
+    if asset_class is not None and (
+        not isinstance(asset_class, str) or len(asset_class) > MAX_SYMBOL_LEN
+    ):
+        raise Refused(
+            Reason.WRONG_TYPE, "field 'asset_class' must be text of at most 64 characters"
+        )
+    _check_key(key, symbol, "symbol")
+    return symbol, ts, price, (math.nan if volume is None else volume), event_id
+
+
+def decode_prices(
+    records: Sequence[RecordLike], *, topic: str = "prices", now_ms: int, max_future_skew_ms: int
+) -> tuple[PriceColumns, list[DeadLetter]]:
+    """Split a micro-batch of raw price records into accepted columns and dead letters."""
+    latest = now_ms + max_future_skew_ms
+    symbols: list[str] = []
+    ts: list[int] = []
+    prices: list[float] = []
+    volumes: list[float] = []
+    event_ids: list[str | None] = []
+    hashes: list[int] = []
+    partitions: list[int] = []
+    offsets: list[int] = []
+    source: list[RecordLike] = []
+    dead: list[DeadLetter] = []
+    for record in records:
+        try:
+            symbol, t, price, volume, event_id = check_price(
+                load_object(record.value), record.key, latest
+            )
+        except Refused as refused:
+            dead.append(DeadLetter.of(topic, record, refused.reason, refused.detail))
+            continue
+        symbols.append(symbol)
+        ts.append(t)
+        prices.append(price)
+        volumes.append(volume)
+        event_ids.append(event_id)
+        hashes.append(0 if event_id is None else event_hash(event_id))
+        partitions.append(record.partition)
+        offsets.append(record.offset)
+        source.append(record)
+    columns = PriceColumns(
+        symbols=symbols,
+        ts=np.asarray(ts, dtype=np.int64),
+        price=np.asarray(prices, dtype=np.float64),
+        volume=np.asarray(volumes, dtype=np.float64),
+        event_ids=event_ids,
+        event_hash=np.asarray(hashes, dtype=np.int64),
+        partition=np.asarray(partitions, dtype=np.int32),
+        offset=np.asarray(offsets, dtype=np.int64),
+        source=source,
+    )
+    return columns, dead
+
+
+# --- transactions -------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class TransactionColumns:
+    """Accepted transactions of one micro-batch, in arrival order (amount in currency units)."""
+
+    tx_ids: list[str] = field(default_factory=list)
+    customers: list[str] = field(default_factory=list)
+    ts: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    amount: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))
+    terminals: list[str | None] = field(default_factory=list)
+    currencies: list[str | None] = field(default_factory=list)
+    types: list[str | None] = field(default_factory=list)
+    extras: list[dict[str, Any]] = field(default_factory=list)
+    tx_hash: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    partition: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
+    offset: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    source: list[RecordLike] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.tx_ids)
+
+
+def _extras(obj: dict[str, Any]) -> dict[str, Any]:
+    extras: dict[str, Any] = {}
+    for name, value in obj.items():
+        if name in TRANSACTION_FIELDS:
+            continue
+        if value is None or isinstance(value, bool):
+            extras[name] = value
+        elif isinstance(value, int | float):
+            if not math.isfinite(value):
+                raise Refused(
+                    Reason.NON_FINITE, f"feature {name!r} is {value!r}, expected a finite number"
+                )
+            extras[name] = value
+        elif isinstance(value, str):
+            if len(value) > MAX_TEXT_LEN:
+                raise Refused(
+                    Reason.WRONG_TYPE, f"feature {name!r} is longer than {MAX_TEXT_LEN} characters"
+                )
+            extras[name] = value
+        else:
+            raise Refused(
+                Reason.WRONG_TYPE,
+                f"feature {name!r} is {type(value).__name__}, expected a number, text, boolean or null",
+            )
+    return extras
+
+
+def check_transaction(obj: dict[str, Any], key: bytes | None, latest_ms: int) -> tuple[Any, ...]:
+    """Validate one decoded transaction or raise :class:`Refused`."""
+    tx_id = _identifier(obj, "tx_id", MAX_ID_LEN, required=True)
+    customer = _identifier(obj, "customer_id", MAX_ID_LEN, required=True)
+    assert customer is not None
+    ts = _timestamp(obj, latest_ms)
+    amount = _number(obj, "amount", required=True)
+    assert amount is not None
+    if amount < 0.0:
+        raise Refused(Reason.NEGATIVE_AMOUNT, f"amount {obj['amount']!r} is negative")
+    terminal = _identifier(obj, "terminal_id", MAX_ID_LEN, required=False)
+    currency = _identifier(obj, "currency", 8, required=False)
+    kind = _identifier(obj, "type", MAX_SYMBOL_LEN, required=False)
+    extras = _extras(obj)
+    _check_key(key, customer, "customer_id")
+    return tx_id, customer, ts, amount, terminal, currency, kind, extras
+
+
+def decode_transactions(
+    records: Sequence[RecordLike],
+    *,
+    topic: str = "transactions",
+    now_ms: int,
+    max_future_skew_ms: int,
+) -> tuple[TransactionColumns, list[DeadLetter]]:
+    """Split a micro-batch of raw transaction records into accepted columns and dead letters."""
+    latest = now_ms + max_future_skew_ms
+    out = TransactionColumns()
+    ts: list[int] = []
+    amounts: list[float] = []
+    hashes: list[int] = []
+    partitions: list[int] = []
+    offsets: list[int] = []
+    dead: list[DeadLetter] = []
+    for record in records:
+        try:
+            tx_id, customer, t, amount, terminal, currency, kind, extras = check_transaction(
+                load_object(record.value), record.key, latest
+            )
+        except Refused as refused:
+            dead.append(DeadLetter.of(topic, record, refused.reason, refused.detail))
+            continue
+        out.tx_ids.append(tx_id)
+        out.customers.append(customer)
+        ts.append(t)
+        amounts.append(amount)
+        out.terminals.append(terminal)
+        out.currencies.append(currency)
+        out.types.append(kind)
+        out.extras.append(extras)
+        hashes.append(event_hash(tx_id))
+        partitions.append(record.partition)
+        offsets.append(record.offset)
+        out.source.append(record)
+    out.ts = np.asarray(ts, dtype=np.int64)
+    out.amount = np.asarray(amounts, dtype=np.float64)
+    out.tx_hash = np.asarray(hashes, dtype=np.int64)
+    out.partition = np.asarray(partitions, dtype=np.int32)
+    out.offset = np.asarray(offsets, dtype=np.int64)
+    return out, dead

@@ -1,0 +1,1 @@
+"""Producers: replay real historical data and generate seeded synthetic streams, into Kafka."""
