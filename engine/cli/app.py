@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import typer
 
+from engine.config import Settings
+from engine.errors import ConfigError
+
 app = typer.Typer(
     name="riskstream",
     help="Streaming risk engine: online volatility, VaR/ES and backtests, anomalies and credit risk "
@@ -17,3 +20,20 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read :class:`Settings` from the environment; a bad value becomes one clear line.
+
+    ``overrides`` are CLI options that take precedence over the environment.
+    """
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"RISKSTREAM_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None

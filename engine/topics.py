@@ -1,0 +1,77 @@
+"""The topics riskstream reads and writes, and creating them.
+
+Input topics (``prices``, ``transactions``, ``positions``) are keyed so that one key's
+events stay in one partition; the worker's state changelogs have the same partition
+count as their source, which is what lets a restarted or rebalanced worker find each
+key's state. Create all of them up front with :func:`ensure_topics`.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterable
+
+from engine.config import Settings
+from engine.errors import ConfigError, ServiceUnavailableError
+from engine.kafka_config import kafka_python_config
+
+log = logging.getLogger(__name__)
+
+PRICES = "prices"
+TRANSACTIONS = "transactions"
+POSITIONS = "positions"
+RISK_UPDATES = "risk.updates"
+INPUT_TOPICS = (PRICES, TRANSACTIONS, POSITIONS)
+ALL_TOPICS = (
+    *INPUT_TOPICS,
+    RISK_UPDATES,
+    f"{PRICES}.dlq",
+    f"{TRANSACTIONS}.dlq",
+    f"{POSITIONS}.dlq",
+)
+
+
+def ensure_topics(settings: Settings, names: Iterable[str] = ALL_TOPICS) -> dict[str, int]:
+    """Create missing topics with ``settings.partitions`` partitions; return every topic's count.
+
+    An existing input topic whose partition count differs from the setting is an error:
+    the worker's state is partitioned like its input and cannot follow a change.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from kafka import KafkaAdminClient
+        from kafka.admin import NewTopic
+        from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+    try:
+        admin = KafkaAdminClient(
+            client_id=f"{settings.app_id}-admin", **kafka_python_config(settings)
+        )
+    except KafkaError as exc:
+        raise ServiceUnavailableError(
+            f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}"
+        ) from None
+    try:
+        wanted = list(dict.fromkeys(names))
+        existing = set(admin.list_topics())
+        missing = [n for n in wanted if n not in existing]
+        if missing:
+            topics = [
+                NewTopic(n, settings.partitions, settings.replication_factor) for n in missing
+            ]
+            try:
+                admin.create_topics(topics)
+                log.info("created topics %s with %d partitions", missing, settings.partitions)
+            except TopicAlreadyExistsError:
+                pass
+        counts = {meta["name"]: len(meta["partitions"]) for meta in admin.describe_topics(wanted)}
+    finally:
+        admin.close()
+    for name in INPUT_TOPICS:
+        if name in counts and counts[name] != settings.partitions:
+            raise ConfigError(
+                f"topic {name!r} has {counts[name]} partitions but RISKSTREAM_PARTITIONS is {settings.partitions}; "
+                "set RISKSTREAM_PARTITIONS to match"
+            )
+    return counts
