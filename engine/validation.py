@@ -9,13 +9,13 @@ The rules, in the order they are checked (the first failure is the reason):
 
 prices, key = symbol
     value is UTF-8 JSON (``NaN``/``Infinity`` tokens are reported as ``non_finite``),
-    an object, with ``symbol`` (text, 1-64 characters), ``ts`` (ISO 8601 or epoch
+    an object, with ``symbol`` (printable text, 1-64 characters), ``ts`` (ISO 8601 or epoch
     milliseconds, not before 1970, at most ``max_future_skew_s`` ahead of now) and
     ``price`` (a finite number > 0); optional ``volume`` (finite, >= 0), ``event_id``
     (text or integer, 1-128 characters), ``asset_class`` (text). The Kafka key must
     equal the symbol.
 transactions, key = customer id
-    ``tx_id`` and ``customer_id`` (text or integer), ``ts`` as above, ``amount`` (a
+    ``tx_id`` and ``customer_id`` (printable text or integer), ``ts`` as above, ``amount`` (a
     finite number >= 0); optional ``terminal_id``, ``currency``, ``type``; any other
     field is kept as a feature if it is a finite number, text, boolean or null.
 """
@@ -117,9 +117,10 @@ def _identifier(obj: dict[str, Any], name: str, max_len: int, *, required: bool)
         value = str(value)
     if not isinstance(value, str):
         raise Refused(Reason.WRONG_TYPE, f"field {name!r} is {type(value).__name__}, expected text")
-    if not value.strip() or len(value) > max_len:
+    if not value.strip() or len(value) > max_len or not value.isprintable():
         raise Refused(
-            Reason.BAD_IDENTIFIER, f"field {name!r} must be 1-{max_len} non-blank characters"
+            Reason.BAD_IDENTIFIER,
+            f"field {name!r} must be 1-{max_len} printable, non-blank characters",
         )
     return value
 

@@ -1,0 +1,39 @@
+"""``riskstream worker``: run one Faust stream worker."""
+
+from __future__ import annotations
+
+import typer
+
+from engine.cli.app import app, load_settings
+
+
+@app.command()
+def worker(
+    app_id: str = typer.Option(
+        None, help="Consumer group and state prefix [env RISKSTREAM_APP_ID]."
+    ),
+    partitions: int = typer.Option(
+        None, help="Partitions of the topics to create [env RISKSTREAM_PARTITIONS]."
+    ),
+    metrics_port: int = typer.Option(
+        None, help="Prometheus port, 0 disables [env RISKSTREAM_METRICS_PORT]."
+    ),
+    loglevel: str = typer.Option("info", help="crit, error, warn, info or debug."),
+) -> None:
+    """Consume prices and transactions from Kafka, keep per-key risk state, write to Redis.
+
+    Needs RISKSTREAM_KAFKA_BOOTSTRAP; RISKSTREAM_REDIS_URL is optional (without it,
+    results go to the risk.updates topic only). Stop with Ctrl-C or SIGTERM: the batch
+    in flight finishes and its offsets are committed.
+    """
+    from engine.logs import configure_logging
+    from engine.metrics import Metrics, serve
+    from engine.topics import ensure_topics
+    from engine.worker.app import RiskWorker
+
+    settings = load_settings(app_id=app_id, partitions=partitions, metrics_port=metrics_port)
+    configure_logging(settings)
+    ensure_topics(settings)
+    metrics = Metrics()
+    serve(metrics, settings.metrics_host, settings.metrics_port)
+    RiskWorker(settings, metrics).run(loglevel=loglevel)

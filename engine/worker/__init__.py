@@ -1,0 +1,1 @@
+"""The Faust stream worker: micro-batch delivery, per-topic processors, the app."""

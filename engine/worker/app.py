@@ -1,0 +1,174 @@
+"""The Faust worker: ``prices`` and ``transactions`` in, Redis and ``risk.updates`` out.
+
+One :class:`RiskWorker` is one faust app instance (one member of the consumer group
+``RISKSTREAM_APP_ID``). Scale by running more workers: partitions of the input topics
+are shared among them, and each key's state (a row in a Faust table whose changelog
+is partitioned like the input) moves with its partition. Each topic has exactly one
+processing task per worker (agent concurrency 1: faust-streaming 0.15 loses or
+duplicates messages with concurrency > 1).
+
+The web server of faust is disabled; the only listener is the Prometheus endpoint,
+bound to ``RISKSTREAM_METRICS_HOST`` (127.0.0.1 by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import faust
+
+from engine.config import Settings
+from engine.errors import ConfigError, ServiceUnavailableError
+from engine.kafka_config import faust_broker_options
+from engine.metrics import Metrics
+from engine.pipeline import PricePipeline, TransactionPipeline
+from engine.sinks.redis import RedisSink
+from engine.topics import PRICES, TRANSACTIONS
+from engine.worker.batching import BatchChannel, BatchingConsumer, BatchingTransport
+from engine.worker.processors import (
+    KafkaOutputs,
+    PriceProcessor,
+    TopicProcessor,
+    TransactionProcessor,
+)
+
+log = logging.getLogger(__name__)
+
+
+class RiskApp(faust.App):
+    """A faust app whose consumer delivers whole fetches of batch topics (see :mod:`.batching`)."""
+
+    batch_channels: dict[str, BatchChannel]
+
+    def _new_transport(self) -> Any:
+        return BatchingTransport(self.conf.broker_consumer, self)
+
+
+def create_app(settings: Settings) -> RiskApp:
+    """The faust app with riskstream's settings: loopback only, at-least-once, memory tables."""
+    datadir = Path(settings.data_dir)
+    datadir.mkdir(parents=True, exist_ok=True)
+    return RiskApp(
+        settings.app_id,
+        **faust_broker_options(settings),
+        store="memory://",
+        datadir=str(datadir),
+        web_enabled=False,
+        web_bind="127.0.0.1",
+        web_host="127.0.0.1",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_allow_declare=True,
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset="earliest",
+        broker_max_poll_records=settings.batch_max,
+        broker_commit_every=max(settings.batch_max, 10_000),
+        stream_wait_empty=True,
+        producer_linger_ms=5,
+    )
+
+
+class RiskWorker:
+    """A riskstream worker process: faust app, state tables, one processing task per topic."""
+
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.app = create_app(settings)
+        # Keys are str (JSON on the changelog), rows are opaque bytes (raw on the changelog).
+        table_options = {"partitions": settings.partitions, "key_type": str, "value_type": bytes}
+        self.price_table = self.app.Table("prices-state", **table_options)
+        self.customer_table = self.app.Table("transactions-state", **table_options)
+        self.price_pipeline = PricePipeline.from_settings(settings)
+        self.transaction_pipeline = TransactionPipeline.from_settings(settings)
+        self.app.batch_channels = {
+            PRICES: BatchChannel(self.app, PRICES),
+            TRANSACTIONS: BatchChannel(self.app, TRANSACTIONS),
+        }
+        for name in (PRICES, TRANSACTIONS):
+            self.app.topics.add(self.app.topic(name, key_serializer="raw", value_serializer="raw"))
+        self.app.on_partitions_revoked.connect(self._on_revoked)
+        self.app.task(self._run)
+        self.sink: RedisSink | None = None
+        self.metrics.build.info(
+            {
+                "version": _version(),
+                "price_model": self.price_pipeline.book.model_name,
+                "price_model_version": self.price_pipeline.book.volatility.model_version,
+            }
+        )
+
+    @property
+    def consumer(self) -> BatchingConsumer:
+        return self.app.consumer  # type: ignore[return-value]
+
+    async def _on_revoked(self, app: faust.App, revoked: Any, **kwargs: Any) -> None:
+        """Partitions moved: drop queued chunks and in-memory state.
+
+        Runs after faust waited for the batch in flight and committed. Dropped chunks are
+        re-read from committed offsets when the rebalance ends; state reloads lazily from
+        the recovered tables.
+        """
+        dropped = sum(channel.clear() for channel in self.app.batch_channels.values())
+        self.price_pipeline.book.clear()
+        self.transaction_pipeline.book.clear()
+        log.info(
+            "partitions revoked (%d): %d queued chunks dropped, books cleared",
+            len(revoked),
+            dropped,
+        )
+
+    async def _open_sink(self) -> RedisSink | None:
+        if self.settings.redis_dsn is None:
+            log.warning("RISKSTREAM_REDIS_URL is not set: results go to Kafka (risk.updates) only")
+            return None
+        sink = RedisSink.from_settings(self.settings, self.metrics)
+        try:
+            await sink.check()
+        except ServiceUnavailableError as exc:
+            log.warning("%s; writes will retry until it is back", exc)
+        return sink
+
+    async def _run(self) -> None:
+        """The processing tasks, one per topic; an unexpected error crashes the worker."""
+        try:
+            self.sink = await self._open_sink()
+            outputs = KafkaOutputs(self.app)
+            common = {"outputs": outputs, "sink": self.sink, "metrics": self.metrics}
+            prices = PriceProcessor(self.price_pipeline, table=self.price_table, **common)
+            transactions = TransactionProcessor(
+                self.transaction_pipeline, table=self.customer_table, **common
+            )
+            await asyncio.gather(
+                self._loop(self.app.batch_channels[PRICES], prices),
+                self._loop(self.app.batch_channels[TRANSACTIONS], transactions),
+            )
+        except ConfigError as exc:
+            log.error("%s", exc)
+            await self.app.crash(exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("processing failed; stopping the worker so no batch is skipped")
+            await self.app.crash(exc)
+
+    async def _loop(self, channel: BatchChannel, processor: TopicProcessor) -> None:
+        settings = self.settings
+        within = settings.batch_within_ms / 1000.0
+        async for batch in channel.take(settings.batch_max, within):
+            await processor.handle(batch)
+            self.consumer.ack_chunks(batch)
+
+    def run(self, loglevel: str = "info") -> None:
+        """Run until SIGTERM/SIGINT; finishes the batch in flight and commits before exiting."""
+        worker = faust.Worker(self.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+        worker.execute_from_commandline()
+
+
+def _version() -> str:
+    from engine import __version__
+
+    return __version__
