@@ -56,7 +56,7 @@ class PriceTick:
         return self.symbol.encode("utf-8")
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self.to_dict())
+        return orjson.dumps(self.to_dict(), option=orjson.OPT_SERIALIZE_NUMPY)
 
     def to_record(self, offset: int, partition: int = 0) -> RawRecord:
         """The message as a consumer would see it (for the embedded runner and tests)."""
@@ -95,7 +95,7 @@ class Transaction:
         return self.customer_id.encode("utf-8")
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self.to_dict())
+        return orjson.dumps(self.to_dict(), option=orjson.OPT_SERIALIZE_NUMPY)
 
     def to_record(self, offset: int, partition: int = 0) -> RawRecord:
         return RawRecord(self.key, self.to_json(), partition, offset)

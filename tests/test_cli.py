@@ -1,0 +1,68 @@
+"""The command line: help everywhere, the demo's report, one-line errors with exit status 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from engine.cli import app
+
+runner = CliRunner()
+
+
+def command_paths(group: object, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    import typer.main
+
+    click_group = typer.main.get_command(group) if prefix == () else group
+    paths = []
+    for name, command in getattr(click_group, "commands", {}).items():
+        paths.append((*prefix, name))
+        paths += command_paths(command, (*prefix, name))
+    return paths
+
+
+def test_every_command_has_help() -> None:
+    paths = command_paths(app)
+    assert ("run",) in paths and ("worker",) in paths
+    for path in paths:
+        result = runner.invoke(app, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert "Usage" in result.output
+
+
+def test_run_prints_a_report_and_writes_alerts(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["run", "--fast", "--no-live", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    for text in ("symbols", "VaR 99% violations", "alerts", "NASDAQ", "SPX", "10,062"):
+        assert text in result.output
+    assert (tmp_path / "alerts.jsonl").stat().st_size > 0
+
+
+def test_bad_setting_is_one_line_and_exit_status_2(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "run", "--fast", "--no-live", "--out", str(tmp_path)],
+        env={"RISKSTREAM_EWMA_LAMBDA": "2", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0
+    assert proc.stderr.startswith("riskstream: error: invalid settings: RISKSTREAM_EWMA_LAMBDA")
+
+
+@pytest.mark.parametrize("args", [["worker"]])
+def test_worker_without_kafka_says_what_is_missing(args: list[str]) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine.cli", *args],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "RISKSTREAM_KAFKA_BOOTSTRAP is not set" in proc.stderr

@@ -1,0 +1,102 @@
+"""The shared pipeline: what every adapter writes for one micro-batch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.config import Settings
+from engine.pipeline import PricePipeline, TransactionPipeline
+from engine.records import RawRecord, Reason
+from engine.schemas import PriceTick, Transaction
+
+NOW = 1_700_000_000_000
+
+
+def ticks(
+    prices: list[float], symbol: str = "SPX", start: int = 1_600_000_000_000
+) -> list[RawRecord]:
+    return [PriceTick(symbol, start + i * 60_000, p).to_record(i) for i, p in enumerate(prices)]
+
+
+def calm_then_crash(n: int = 60) -> list[float]:
+    """Returns alternating +-0.1% (|r| = sigma < VaR: no breach possible), then a 10% fall."""
+    path = list(100 * np.exp(np.cumsum(np.where(np.arange(n) % 2, 0.001, -0.001))))
+    return [*path, path[-1] * 0.9]
+
+
+def pipeline(**settings: object) -> PricePipeline:
+    return PricePipeline.from_settings(Settings(warmup=5, **settings))
+
+
+def test_a_crash_raises_one_critical_var_breach_alert() -> None:
+    out = pipeline().process(ticks(calm_then_crash()), now_ms=NOW)
+    assert len(out.alerts) == 1
+    alert = out.alerts[0]
+    assert (alert.kind, alert.subject, alert.severity, alert.model) == (
+        "var_breach",
+        "SPX",
+        "critical",
+        "ewma_normal",
+    )
+    assert alert.value == pytest.approx(-np.log(0.9))
+    assert 0 < alert.threshold < alert.value
+    assert alert.details["level"] == 0.99
+
+
+def test_alert_ids_are_deterministic_across_runs_and_batchings() -> None:
+    records = ticks(calm_then_crash())
+    whole = pipeline().process(records, now_ms=NOW).alerts
+    split = pipeline()
+    parts = [
+        split.process(records[i : i + 7], now_ms=NOW).alerts for i in range(0, len(records), 7)
+    ]
+    assert [a.alert_id for a in whole] == [a.alert_id for part in parts for a in part]
+
+
+def test_snapshot_is_the_last_accepted_tick_per_symbol() -> None:
+    records = [
+        *ticks([100.0, 101.0, 102.0], "A"),
+        PriceTick("B", 1_600_000_000_000, 50.0).to_record(10),
+        PriceTick("A", 1_500_000_000_000, 99.0).to_record(11),  # late: not the snapshot
+    ]
+    out = pipeline().process(records, now_ms=NOW)
+    snaps = {s.symbol: s for s in out.snapshots}
+    assert snaps["A"].price == 102.0 and snaps["A"].n_ticks == 3
+    assert snaps["B"].price == 50.0 and snaps["B"].n_ticks == 1
+    assert [d.reason for d in out.dead_letters] == [Reason.LATE]
+    fields = snaps["A"].fields()
+    assert {"ts", "price", "sigma", "var_95", "var_99", "es_975"} <= fields.keys()
+
+
+def test_every_record_is_accounted_for() -> None:
+    good = ticks([100.0, 101.0, 100.5])
+    bad = [
+        RawRecord(b"SPX", b"{oops", 0, 20),
+        RawRecord(b"SPX", good[1].value, 0, 21),
+    ]  # malformed, duplicate
+    out = pipeline().process(good + bad, now_ms=NOW)
+    assert out.received == 5 and out.accepted == 3
+    assert sorted(d.reason for d in out.dead_letters) == sorted(
+        [Reason.MALFORMED_JSON, Reason.LATE]
+    )
+
+
+def test_alert_levels_must_be_var_levels() -> None:
+    from engine.core import PriceRiskBook
+
+    with pytest.raises(ValueError, match="not VaR levels"):
+        PricePipeline(PriceRiskBook(var_levels=(0.95,)), alert_levels=(0.99,))
+
+
+def test_transactions_profile_and_duplicates() -> None:
+    txs = [
+        Transaction(f"t{i}", 1_600_000_000_000 + i, "c1", amount).to_record(i)
+        for i, amount in enumerate([10, 20, 30])
+    ]
+    again = Transaction("t1", 1_600_000_000_500, "c1", 20).to_record(3)
+    out = TransactionPipeline().process([*txs, again], now_ms=NOW)
+    assert out.accepted == 3
+    assert [d.reason for d in out.dead_letters] == [Reason.DUPLICATE]
+    (snap,) = out.snapshots
+    assert (snap.count, snap.mean_amount, snap.std_amount) == (3, 20.0, pytest.approx(10.0))

@@ -1,0 +1,219 @@
+"""Validation at the boundary: every record comes out accepted or dead-lettered with a reason."""
+
+from __future__ import annotations
+
+import math
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.records import RawRecord, Reason
+from engine.validation import decode_prices, decode_transactions
+
+NOW = 1_700_000_000_000
+SKEW = 300_000
+
+
+def price(value: bytes, key: bytes | None = b"SPX") -> RawRecord:
+    return RawRecord(key, value, 0, 0)
+
+
+def one_price(value: bytes, key: bytes | None = b"SPX") -> tuple[int, Reason | None, str]:
+    cols, dead = decode_prices([price(value, key)], now_ms=NOW, max_future_skew_ms=SKEW)
+    if dead:
+        return 0, dead[0].reason, dead[0].detail
+    return len(cols), None, ""
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"not json", Reason.MALFORMED_JSON),
+        (b"\xff\xfe", Reason.MALFORMED_JSON),
+        (b"", Reason.MALFORMED_JSON),
+        (b"[1, 2]", Reason.NOT_AN_OBJECT),
+        (b'{"ts": "2019-11-05T09:30:00Z", "price": 1.0}', Reason.MISSING_FIELD),
+        (b'{"symbol": "SPX", "price": 1.0}', Reason.MISSING_FIELD),
+        (b'{"symbol": "SPX", "ts": "2019-11-05T09:30:00Z"}', Reason.MISSING_FIELD),
+        (b'{"symbol": "SPX", "ts": "2019-11-05T09:30:00Z", "price": "3080"}', Reason.WRONG_TYPE),
+        (b'{"symbol": "SPX", "ts": "2019-11-05T09:30:00Z", "price": true}', Reason.WRONG_TYPE),
+        (b'{"symbol": "SPX", "ts": "2019-11-05T09:30:00Z", "price": NaN}', Reason.NON_FINITE),
+        (b'{"symbol": "SPX", "ts": "2019-11-05T09:30:00Z", "price": Infinity}', Reason.NON_FINITE),
+        (b'{"symbol": "SPX", "ts": "2019-11-05T09:30:00Z", "price": 0}', Reason.NON_POSITIVE_PRICE),
+        (
+            b'{"symbol": "SPX", "ts": "2019-11-05T09:30:00Z", "price": -3.5}',
+            Reason.NON_POSITIVE_PRICE,
+        ),
+        (b'{"symbol": "SPX", "ts": "yesterday", "price": 1.0}', Reason.BAD_TIMESTAMP),
+        (b'{"symbol": "SPX", "ts": -5, "price": 1.0}', Reason.BAD_TIMESTAMP),
+        (b'{"symbol": "SPX", "ts": "2999-01-01T00:00:00Z", "price": 1.0}', Reason.FUTURE_TIMESTAMP),
+        (b'{"symbol": "", "ts": "2019-11-05T09:30:00Z", "price": 1.0}', Reason.BAD_IDENTIFIER),
+        (
+            b'{"symbol": "SP\\u0000X", "ts": "2019-11-05T09:30:00Z", "price": 1.0}',
+            Reason.BAD_IDENTIFIER,
+        ),
+        (
+            b'{"symbol": "SPX", "ts": "2019-11-05T09:30:00Z", "price": 1.0, "volume": -1}',
+            Reason.NEGATIVE_VOLUME,
+        ),
+        (b'{"symbol": "NDX", "ts": "2019-11-05T09:30:00Z", "price": 1.0}', Reason.KEY_MISMATCH),
+    ],
+)
+def test_bad_ticks_are_dead_lettered_with_their_reason(value: bytes, reason: Reason) -> None:
+    accepted, got, detail = one_price(value)
+    assert accepted == 0
+    assert got is reason
+    assert detail
+
+
+def test_missing_key_is_refused_because_state_would_be_misplaced() -> None:
+    _, reason, detail = one_price(b'{"symbol": "SPX", "ts": 1572946200000, "price": 1.0}', key=None)
+    assert reason is Reason.KEY_MISMATCH and "keyed by its symbol" in detail
+
+
+def test_good_tick_in_both_timestamp_forms() -> None:
+    cols, dead = decode_prices(
+        [
+            price(
+                b'{"symbol": "SPX", "ts": "2019-11-05T09:30:00Z", "price": 3080.49, "event_id": 7}'
+            ),
+            price(b'{"symbol": "SPX", "ts": 1572946260000, "price": 3081, "volume": 12}'),
+        ],
+        now_ms=NOW,
+        max_future_skew_ms=SKEW,
+    )
+    assert not dead
+    assert cols.ts.tolist() == [1572946200000, 1572946260000]
+    assert cols.price.tolist() == [3080.49, 3081.0]
+    assert cols.event_ids == ["7", None]
+    assert math.isnan(cols.volume[0]) and cols.volume[1] == 12.0
+    assert cols.event_hash[0] != 0 and cols.event_hash[1] == 0
+
+
+def test_dead_letter_keeps_the_original_bytes() -> None:
+    raw = b'{"symbol": "SPX", "price": -1, "ts": 1}'
+    _, dead = decode_prices([RawRecord(b"SPX", raw, 3, 99)], now_ms=NOW, max_future_skew_ms=SKEW)
+    letter = dead[0]
+    assert (letter.value, letter.key, letter.partition, letter.offset) == (raw, b"SPX", 3, 99)
+    headers = dict(letter.headers())
+    assert headers["riskstream.reason"] == b"non_positive_price"
+    assert headers["riskstream.source.offset"] == b"99"
+
+
+@pytest.mark.parametrize(
+    ("doc", "reason"),
+    [
+        (
+            {"tx_id": "t1", "ts": 1_600_000_000_000, "customer_id": "c1", "amount": -5.0},
+            Reason.NEGATIVE_AMOUNT,
+        ),
+        ({"tx_id": "t1", "ts": 1_600_000_000_000, "customer_id": "c1"}, Reason.MISSING_FIELD),
+        (
+            {"tx_id": "t1", "ts": 1_600_000_000_000, "customer_id": "c2", "amount": 5.0},
+            Reason.KEY_MISMATCH,
+        ),
+        (
+            {"tx_id": "t1", "ts": 1_600_000_000_000, "customer_id": "c1", "amount": 5.0, "x": [1]},
+            Reason.WRONG_TYPE,
+        ),
+        ({"tx_id": "t1", "ts": "soon", "customer_id": "c1", "amount": 5.0}, Reason.BAD_TIMESTAMP),
+    ],
+)
+def test_bad_transactions_are_dead_lettered(doc: dict, reason: Reason) -> None:
+    cols, dead = decode_transactions(
+        [RawRecord(b"c1", orjson.dumps(doc), 0, 0)], now_ms=NOW, max_future_skew_ms=SKEW
+    )
+    assert len(cols) == 0 and dead[0].reason is reason
+
+
+def test_transaction_extras_are_kept_as_features() -> None:
+    doc = {
+        "tx_id": 1,
+        "ts": 1_600_000_000_000,
+        "customer_id": 596,
+        "amount": 57.16,
+        "terminal_id": 3156,
+        "mcc": "5411",
+        "limit": 2000,
+        "flag": True,
+    }
+    cols, dead = decode_transactions(
+        [RawRecord(b"596", orjson.dumps(doc), 0, 0)], now_ms=NOW, max_future_skew_ms=SKEW
+    )
+    assert not dead
+    assert (cols.tx_ids, cols.customers, cols.terminals) == (["1"], ["596"], ["3156"])
+    assert cols.extras == [{"mcc": "5411", "limit": 2000, "flag": True}]
+
+
+# --- properties --------------------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+tick_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "symbol": json_values | st.text(max_size=70),
+        "ts": json_values
+        | st.sampled_from(["2019-11-05T09:30:00Z", "2019-13-45", "1572946200000"]),
+        "price": json_values,
+        "volume": json_values,
+        "event_id": json_values,
+        "asset_class": json_values,
+    },
+)
+raw_values = st.one_of(
+    st.binary(max_size=60), json_values.map(orjson.dumps), tick_like.map(orjson.dumps)
+)
+keys = st.one_of(st.none(), st.binary(max_size=8), st.just(b"SPX"))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(keys, raw_values), max_size=20))
+def test_price_validation_never_crashes_and_never_loses_a_record(
+    records: list[tuple[bytes | None, bytes]],
+) -> None:
+    raw = [RawRecord(k, v, 0, i) for i, (k, v) in enumerate(records)]
+    cols, dead = decode_prices(raw, now_ms=NOW, max_future_skew_ms=SKEW)
+    assert len(cols) + len(dead) == len(raw)
+    assert {r.offset for r in cols.source} | {d.offset for d in dead} == set(range(len(raw)))
+    for letter in dead:
+        assert isinstance(letter.reason, Reason) and letter.detail
+    assert (cols.price > 0).all() and all(math.isfinite(p) for p in cols.price)
+
+
+transaction_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "tx_id": json_values,
+        "customer_id": json_values,
+        "ts": json_values,
+        "amount": json_values,
+        "terminal_id": json_values,
+        "extra": json_values,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(keys, st.one_of(raw_values, transaction_like.map(orjson.dumps))), max_size=20
+    )
+)
+def test_transaction_validation_never_crashes_and_never_loses_a_record(records: list) -> None:
+    raw = [RawRecord(k, v, 0, i) for i, (k, v) in enumerate(records)]
+    cols, dead = decode_transactions(raw, now_ms=NOW, max_future_skew_ms=SKEW)
+    assert len(cols) + len(dead) == len(raw)
+    assert all(letter.detail for letter in dead)
+    assert (cols.amount >= 0).all()
