@@ -1,0 +1,162 @@
+"""Small kafka-python admin helpers for local brokers: readiness, topics, partition leaders.
+
+These talk PLAINTEXT to ``bootstrap`` (the local services' client listener) and always
+close their client. Leadership is read from fresh metadata on every call, so after a
+broker is killed the answer changes as soon as the controller has moved leadership.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from engine.errors import ServiceUnavailableError
+
+
+def _admin_class() -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from kafka import KafkaAdminClient
+    return KafkaAdminClient
+
+
+@contextlib.contextmanager
+def admin_client(
+    bootstrap: str, *, timeout_ms: int = 5_000, client_id: str = "riskstream-services"
+) -> Iterator[Any]:
+    """A connected ``kafka.KafkaAdminClient``, closed on exit.
+
+    ``kafka.errors.KafkaError`` (e.g. ``NoBrokersAvailable``) propagates when nothing
+    answers within ``timeout_ms``.
+    """
+    admin = _admin_class()(
+        bootstrap_servers=bootstrap.split(","),
+        client_id=client_id,
+        bootstrap_timeout_ms=timeout_ms,
+        request_timeout_ms=max(timeout_ms, 3_000),
+    )
+    try:
+        yield admin
+    finally:
+        admin.close()
+
+
+def broker_ids(bootstrap: str, *, timeout_ms: int = 5_000) -> set[int]:
+    """Node ids of the live, unfenced brokers in the cluster's current metadata."""
+    with admin_client(bootstrap, timeout_ms=timeout_ms) as admin:
+        admin.list_topics()
+        cluster = admin.describe_cluster()
+    return {int(b["broker_id"]) for b in cluster["brokers"]}
+
+
+def create_topic(
+    bootstrap: str,
+    name: str,
+    *,
+    partitions: int = 1,
+    replication_factor: int = 1,
+    config: Mapping[str, str] | None = None,
+    timeout: float = 30.0,
+) -> None:
+    """Create ``name`` (an existing topic is fine) and wait until every partition has a leader."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from kafka.admin import NewTopic
+        from kafka.errors import TopicAlreadyExistsError
+
+    topic = NewTopic(name, partitions, replication_factor, topic_configs=dict(config or {}))
+    with admin_client(bootstrap) as admin, contextlib.suppress(TopicAlreadyExistsError):
+        admin.create_topics([topic], timeout_ms=int(timeout * 1000))
+    for partition in range(partitions):
+        wait_for_leader(bootstrap, name, partition, timeout=timeout)
+
+
+def partition_state(bootstrap: str, topic: str, partition: int = 0) -> dict[str, Any] | None:
+    """Metadata of one partition, ``None`` if unknown.
+
+    Keys as kafka-python 3 reports them: ``partition_index``, ``leader_id`` (-1: none),
+    ``leader_epoch``, ``replica_nodes``, ``isr_nodes``, ``offline_replicas``, ``error_code``.
+    """
+    with admin_client(bootstrap) as admin:
+        topics = admin.describe_topics([topic])
+    for meta in topics:
+        if meta.get("name") != topic:
+            continue
+        for part in meta.get("partitions", []):
+            if int(part["partition_index"]) == partition:
+                return dict(part)
+    return None
+
+
+def wait_for_partition(
+    bootstrap: str,
+    topic: str,
+    partition: int = 0,
+    *,
+    until: Callable[[dict[str, Any]], bool] = lambda state: True,
+    timeout: float = 30.0,
+) -> dict[str, Any]:
+    """Poll :func:`partition_state` until it is known and ``until(state)`` holds; return it.
+
+    Metadata reaches the brokers of a cluster asynchronously, so right after a change one
+    broker may not know yet what another already reports. Raises
+    :class:`~engine.errors.ServiceUnavailableError` after ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        try:
+            state = partition_state(bootstrap, topic, partition)
+            last = state
+            if state is not None and until(state):
+                return state
+        except Exception as exc:  # brokers going away mid-request: keep polling
+            last = exc
+        if time.monotonic() >= deadline:
+            raise ServiceUnavailableError(
+                f"{topic}-{partition} did not reach the expected state within {timeout:.0f} s "
+                f"(last answer: {last!r})"
+            )
+        time.sleep(0.25)
+
+
+def partition_leader(bootstrap: str, topic: str, partition: int = 0) -> int | None:
+    """Node id of the partition's leader now, or ``None`` when it has none (or is unknown)."""
+    state = partition_state(bootstrap, topic, partition)
+    if state is None:
+        return None
+    leader = int(state["leader_id"])
+    return leader if leader >= 0 else None
+
+
+def wait_for_leader(
+    bootstrap: str,
+    topic: str,
+    partition: int = 0,
+    *,
+    exclude: set[int] | frozenset[int] = frozenset(),
+    timeout: float = 30.0,
+) -> int:
+    """Poll until the partition has a leader not in ``exclude``; return its node id.
+
+    Raises :class:`~engine.errors.ServiceUnavailableError` after ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        try:
+            leader = partition_leader(bootstrap, topic, partition)
+            last = leader
+            if leader is not None and leader not in exclude:
+                return leader
+        except Exception as exc:  # brokers going away mid-request: keep polling
+            last = exc
+        if time.monotonic() >= deadline:
+            raise ServiceUnavailableError(
+                f"{topic}-{partition} has no leader outside {sorted(exclude)} after "
+                f"{timeout:.0f} s (last answer: {last!r})"
+            )
+        time.sleep(0.25)
