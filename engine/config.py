@@ -11,6 +11,7 @@ Secrets (Kafka SASL password, Redis password, a Redis URL carrying credentials) 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -29,6 +30,7 @@ def _split_levels(value: object) -> object:
     return value
 
 
+@functools.cache
 def level_label(level: float) -> str:
     """Field-name suffix for a confidence level: 0.95 -> ``"95"``, 0.975 -> ``"975"``.
 

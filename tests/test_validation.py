@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.records import RawRecord, Reason
-from engine.validation import decode_prices, decode_transactions
+from engine.validation import Refused, check_price, decode_prices, decode_transactions, fast_price
 
 NOW = 1_700_000_000_000
 SKEW = 300_000
@@ -41,6 +41,10 @@ def one_price(value: bytes, key: bytes | None = b"SPX") -> tuple[int, Reason | N
         (b'{"symbol": "SPX", "ts": "2019-11-05T09:30:00Z", "price": true}', Reason.WRONG_TYPE),
         (b'{"symbol": "SPX", "ts": "2019-11-05T09:30:00Z", "price": NaN}', Reason.NON_FINITE),
         (b'{"symbol": "SPX", "ts": "2019-11-05T09:30:00Z", "price": Infinity}', Reason.NON_FINITE),
+        (
+            b'{"symbol": "SPX", "ts": "2019-11-05T09:30:00Z", "price": 1' + b"0" * 400 + b"}",
+            Reason.NON_FINITE,
+        ),
         (b'{"symbol": "SPX", "ts": "2019-11-05T09:30:00Z", "price": 0}', Reason.NON_POSITIVE_PRICE),
         (
             b'{"symbol": "SPX", "ts": "2019-11-05T09:30:00Z", "price": -3.5}',
@@ -163,9 +167,9 @@ json_values = st.recursive(
 tick_like = st.fixed_dictionaries(
     {},
     optional={
-        "symbol": json_values | st.text(max_size=70),
+        "symbol": json_values | st.text(max_size=70) | st.just("SPX"),
         "ts": json_values
-        | st.sampled_from(["2019-11-05T09:30:00Z", "2019-13-45", "1572946200000"]),
+        | st.sampled_from(["2019-11-05T09:30:00Z", "2019-13-45", "1572946200000", "2019-11-05 09:30:00+01:00"]),
         "price": json_values,
         "volume": json_values,
         "event_id": json_values,
@@ -217,3 +221,36 @@ def test_transaction_validation_never_crashes_and_never_loses_a_record(records: 
     assert len(cols) + len(dead) == len(raw)
     assert all(letter.detail for letter in dead)
     assert (cols.amount >= 0).all()
+
+
+@settings(max_examples=1000, deadline=None)
+@given(tick_like, keys)
+def test_fast_path_accepts_only_what_the_reference_checker_accepts(
+    obj: dict, key: bytes | None
+) -> None:
+    latest = NOW + SKEW
+    fast = fast_price(obj, key, latest)
+    try:
+        reference = check_price(obj, key, latest)
+    except Refused:
+        assert fast is None
+        return
+    if fast is not None:
+        assert fast[:3] == reference[:3] and fast[4] == reference[4]
+        assert (math.isnan(fast[3]) and math.isnan(reference[3])) or fast[3] == reference[3]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["SPX", "A.B", "x" * 64]),
+    st.floats(0.01, 1e6),
+    st.integers(0, NOW),
+    st.one_of(st.none(), st.integers(0, 10**9), st.text(min_size=1, max_size=10)),
+)
+def test_fast_path_takes_the_common_shape(
+    symbol: str, price: float, ts: int, event_id: object
+) -> None:
+    obj = {"symbol": symbol, "price": price, "ts": ts, "event_id": event_id}
+    if isinstance(event_id, str) and (not event_id.strip() or not event_id.isprintable()):
+        return
+    assert fast_price(obj, symbol.encode(), NOW) is not None

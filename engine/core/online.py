@@ -6,15 +6,21 @@ and updates it one micro-batch at a time. The verb pair, used everywhere:
 ``update(slots, ...)``
     consume one micro-batch, in arrival order, and return what the component
     forecast *before* and *after* each observation;
+``pack(slots)`` / ``unpack(slot, record)``
+    keys' state as binary records, so a restarted worker resumes where it stopped;
 ``export(slot)`` / ``restore(slot, state)``
-    one key's state as a JSON-safe dict, so a restarted worker resumes where it
-    stopped (tested for every component by ``tests/core/test_online_contract.py``).
+    one key's state as a JSON-safe dict, for inspection.
+
+Both round trips are tested for every component by ``tests/core/test_online_contract.py``.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any, ClassVar
+
+import numpy as np
 
 from engine.core.slots import Column, SlotArrays
 
@@ -42,6 +48,23 @@ class OnlineComponent:
 
     def export(self, slot: int) -> dict[str, Any]:
         return {"v": self.state_version, **self.state.export(slot)}
+
+    @property
+    def fingerprint(self) -> bytes:
+        """8 bytes naming this component's state layout and version; persisted with its records."""
+        seed = f"{self.name}|{self.state_version}|".encode() + self.state.fingerprint
+        return hashlib.blake2b(seed, digest_size=8).digest()
+
+    def pack(self, slots: np.ndarray) -> np.ndarray:
+        """Binary state records of ``slots`` (one row of bytes per slot)."""
+        return self.state.pack(slots)
+
+    def unpack(self, slot: int, record: bytes | None) -> None:
+        """Load a slot from :meth:`pack` output; ``None`` (unknown or other layout) starts it cold."""
+        if record is None:
+            self.state.reset(slot)
+        else:
+            self.state.unpack(slot, record)
 
     def restore(self, slot: int, saved: dict[str, Any] | None) -> None:
         """Load a slot; a missing or older-version state starts the slot cold."""

@@ -70,3 +70,29 @@ def test_rows_carry_the_source_partition_of_their_key() -> None:
     partitions = {s: int(p) for s, p in zip(cols.symbols, cols.partition, strict=True)}
     for key, partition, _ in book.rows(step.touched):
         assert partition == partitions[key]
+
+
+def test_a_changed_model_starts_cold_while_the_others_keep_their_state() -> None:
+    from engine.core.volatility import EWMAVolatility
+
+    symbols, prices = stream(300, 8)
+    book = PriceRiskBook(EWMAVolatility(lam=0.94, warmup=5))
+    step = book.step(columns(symbols, prices, 0))
+    rows = {key: row for key, _, row in book.rows(step.touched)}
+
+    class RetunedEWMA(EWMAVolatility):
+        state_version = 2  # same columns, new meaning: its records must not be reused
+
+    upgraded = PriceRiskBook(RetunedEWMA(lam=0.94, warmup=5))
+    upgraded.slots_for(["S0"], rows.get)
+    old, new = book.index.slot("S0"), upgraded.index.slot("S0")
+    assert upgraded.sequencer.export(new) == book.sequencer.export(old)  # kept
+    assert upgraded.backtest.export(new) == book.backtest.export(old)  # kept
+    assert upgraded.volatility.export(new)["nobs"] == 0  # cold
+
+
+def test_a_foreign_row_starts_the_key_cold() -> None:
+    book = PriceRiskBook()
+    book.slots_for(["X"], {"X": b'{"format": 1}'}.get)
+    slot = book.index.slot("X")
+    assert book.sequencer.export(slot)["n_ticks"] == 0

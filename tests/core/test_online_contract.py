@@ -106,6 +106,25 @@ def test_restart_from_exported_state_continues_identically(case: Any) -> None:
         np.testing.assert_array_equal(got, want)
 
 
+def test_restart_from_binary_records_continues_identically(case: Any) -> None:
+    factory, make = case
+    rng = np.random.default_rng(1)
+    first, second = make(rng, 300, 0), make(rng, 300, 300)
+    reference = fresh(factory)
+    reference.update(*first)
+    expected = outputs(reference.update(*second))
+
+    before_restart = fresh(factory)
+    before_restart.update(*first)
+    records = before_restart.pack(np.arange(N_SLOTS))
+    restarted = fresh(factory)
+    assert restarted.fingerprint == before_restart.fingerprint
+    for slot in range(N_SLOTS):
+        restarted.unpack(slot, records[slot].tobytes())
+    for got, want in zip(outputs(restarted.update(*second)), expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_pickles_with_its_state(case: Any) -> None:
     factory, make = case
     rng = np.random.default_rng(2)
