@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import sys
 
-# Command modules register themselves on ``app`` when imported.
-from engine.cli import embedded as _embedded  # noqa: F401
-from engine.cli import worker as _worker  # noqa: F401
 from engine.cli.app import app
 from engine.errors import ConfigError, InputError, ModelMismatchError, ServiceUnavailableError
+
+
+def _register_commands() -> None:
+    """Import the command modules; each attaches its commands to ``app`` (help lists them in this order)."""
+    from engine.cli import bench, embedded, produce, services, worker  # noqa: F401
+
+
+_register_commands()
 
 
 def main() -> None:

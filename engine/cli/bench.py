@@ -1,0 +1,50 @@
+"""``riskstream bench``: measurements behind the README's performance figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from engine.cli.app import app
+
+bench_app = typer.Typer(
+    help="Benchmarks (they start their own local Kafka and Redis).", no_args_is_help=True
+)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("e2e")
+def e2e(
+    ticks: int = typer.Option(
+        1_000_000, min=10_000, help="Ticks pre-produced for the throughput runs."
+    ),
+    symbols: int = typer.Option(1000, min=1, help="Symbols in the synthetic stream."),
+    partitions: int = typer.Option(8, min=1, help="Partitions of the prices topic."),
+    latency_rate: float = typer.Option(
+        5000.0, min=1.0, help="Ticks per second in the latency run."
+    ),
+    latency_seconds: float = typer.Option(20.0, min=5.0, help="Length of the latency run."),
+    workdir: Path = typer.Option(
+        Path(".run/bench-e2e"), help="Scratch directory for brokers and logs."
+    ),
+    out: Path = typer.Option(None, help="Write the results as JSON here too."),
+) -> None:
+    """Worker ticks/s through real Kafka vs the raw aiokafka consume rate, and produce-to-Redis latency."""
+    import orjson
+
+    from engine.bench.e2e import run
+
+    result = run(
+        ticks=ticks,
+        symbols=symbols,
+        partitions=partitions,
+        latency_rate=latency_rate,
+        latency_seconds=latency_seconds,
+        workdir=workdir,
+        progress=lambda m: typer.echo(m, err=True),
+    )
+    typer.echo(result.markdown())
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2))
