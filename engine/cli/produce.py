@@ -317,7 +317,7 @@ def _produce(
             total=total,
             progress=show and out is not None,
         )
-        _print_report(report, "wrote" if out is not None else None)
+        _print_report(report, "wrote")
         return
     from producers.kafka import publish
 

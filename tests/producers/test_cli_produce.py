@@ -45,7 +45,7 @@ def test_synthetic_dry_run_is_byte_identical_for_a_seed() -> None:
     assert {d["key"] for d in docs} == {"SYN000", "SYN001", "SYN002", "SYN003"}
     assert all(orjson.loads(d["value"])["symbol"] == d["key"] for d in docs)
     assert orjson.loads(docs[0]["value"])["ts"] == "2023-11-14T00:00:00Z"
-    assert "sent 50 messages to prices" in first.stderr
+    assert "wrote 50 messages to prices" in first.stderr
 
 
 def test_real_sources_and_limit() -> None:
