@@ -130,7 +130,10 @@ def _garch(z, jumps, omega, alpha, beta, h, eps, logp, out_logp, out_sigma):  # 
             out_sigma[t, i] = sd
 
 
-def _standard_t(rng: np.random.Generator, nu: np.ndarray | float, size: tuple[int, ...]):
+def _standard_t(
+    rng: np.random.Generator, nu: np.ndarray | float, size: tuple[int, ...]
+) -> np.ndarray:
+    """Student-t draws with ``nu`` degrees of freedom, scaled to unit variance (``nu > 2``)."""
     return rng.standard_t(nu, size=size) * np.sqrt((np.asarray(nu) - 2.0) / np.asarray(nu))
 
 
