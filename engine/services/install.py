@@ -6,8 +6,8 @@ collects the runtime classpath described by ``deploy/kafka/pom.xml`` into
 ``~/.cache/riskstream``). Maven keeps its downloads in ``~/.m2``, so a second install on the
 same machine is offline and takes seconds. Redis and Prometheus come from Debian packages.
 
-Every function here is idempotent and safe to call before each use. Run as a script
-(``python -m engine.services.install all``) it needs nothing but the standard library and
+Every function here is idempotent and safe to call before each use. Run as
+``python -m engine.services install all`` it needs nothing but the standard library and
 this repository, which is how ``deploy/test.sh`` provisions a brand-new machine.
 """
 
@@ -191,7 +191,7 @@ def install(component: Component = "all", *, kafka_version: str = KAFKA_VERSION)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m engine.services.install [kafka|redis|prometheus|all]``."""
+    """``python -m engine.services install [kafka|redis|prometheus|all]...``; exit status."""
     args = sys.argv[1:] if argv is None else argv
     components = args or ["all"]
     try:
@@ -205,7 +205,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"riskstream: error: {exc}", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

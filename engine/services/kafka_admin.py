@@ -23,21 +23,39 @@ def _admin_class() -> Any:
     return KafkaAdminClient
 
 
+def _release_partial(admin: Any) -> None:
+    """Undo what a ``KafkaAdminClient.__init__`` that raised had already started."""
+    for owner, method in (("_metrics", "close"), ("_client", "close"), ("_net", "stop")):
+        part = getattr(admin, owner, None)
+        if part is not None:
+            with contextlib.suppress(Exception):
+                getattr(part, method)()
+
+
 @contextlib.contextmanager
 def admin_client(
     bootstrap: str, *, timeout_ms: int = 5_000, client_id: str = "riskstream-services"
 ) -> Iterator[Any]:
     """A connected ``kafka.KafkaAdminClient``, closed on exit.
 
-    ``kafka.errors.KafkaError`` (e.g. ``NoBrokersAvailable``) propagates when nothing
-    answers within ``timeout_ms``.
+    ``kafka.errors.KafkaError`` (e.g. ``KafkaTimeoutError: Unable to bootstrap``)
+    propagates when nothing answers within ``timeout_ms``. Also in that case nothing is
+    left behind: kafka-python 3.0 starts its IO thread and connections before it
+    bootstraps and, when bootstrapping fails in the constructor, never stops them (one
+    leaked thread and socket per failed readiness probe); they are stopped here.
     """
-    admin = _admin_class()(
-        bootstrap_servers=bootstrap.split(","),
-        client_id=client_id,
-        bootstrap_timeout_ms=timeout_ms,
-        request_timeout_ms=max(timeout_ms, 3_000),
-    )
+    cls = _admin_class()
+    admin = cls.__new__(cls)
+    try:
+        admin.__init__(
+            bootstrap_servers=bootstrap.split(","),
+            client_id=client_id,
+            bootstrap_timeout_ms=timeout_ms,
+            request_timeout_ms=max(timeout_ms, 3_000),
+        )
+    except BaseException:
+        _release_partial(admin)
+        raise
     try:
         yield admin
     finally:
