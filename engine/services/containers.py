@@ -98,12 +98,12 @@ class DockerKafka(_Container):
 
     def start(self, timeout: float = 120.0) -> Self:
         module = _quiet_import("testcontainers.community.kafka", "testcontainers.kafka")
-        container = (
-            module.KafkaContainer(self.image)
-            .with_kraft()
-            .with_env("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false")
-        )
-        try:
+        try:  # the constructor already talks to the Docker engine
+            container = (
+                module.KafkaContainer(self.image)
+                .with_kraft()
+                .with_env("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false")
+            )
             container.start(timeout=int(timeout))
         except Exception as exc:
             raise ServiceStartError(f"Kafka container {self.image} did not start: {exc}") from exc
@@ -145,8 +145,8 @@ class DockerRedis(_Container):
 
     def start(self) -> Self:
         module = _quiet_import("testcontainers.community.redis", "testcontainers.redis")
-        container = module.RedisContainer(self.image)
-        try:
+        try:  # the constructor already talks to the Docker engine
+            container = module.RedisContainer(self.image)
             container.start()
         except Exception as exc:
             raise ServiceStartError(f"Redis container {self.image} did not start: {exc}") from exc

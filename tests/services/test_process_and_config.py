@@ -220,3 +220,19 @@ def test_failed_admin_bootstrap_leaves_no_thread_or_socket() -> None:
                 kafka_admin.broker_ids(bootstrap, timeout_ms=300)
     leaked = [t.name for t in threading.enumerate() if t.ident not in before and t.is_alive()]
     assert leaked == []
+
+
+def test_docker_backend_without_an_engine_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from engine.services.testing import ServiceHub
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    hub = ServiceHub(tmp_path, "docker")
+    try:
+        with pytest.raises(ServiceStartError, match=r"Kafka container .* did not start"):
+            hub.kafka()
+        with pytest.raises(ServiceStartError, match=r"Redis container .* did not start"):
+            hub.redis()
+    finally:
+        hub.close()
