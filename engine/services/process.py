@@ -328,3 +328,7 @@ def stop_all(timeout: float = 10.0) -> list[ManagedProcess]:
 def _kill_leftovers() -> None:
     for proc in running_processes():
         proc.kill()
+    with _live_lock:
+        detached = list(_detached)
+    for proc in detached:
+        proc.returncode  # noqa: B018 - polls: reaps one that was stopped from elsewhere
