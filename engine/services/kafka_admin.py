@@ -79,17 +79,36 @@ def create_topic(
     config: Mapping[str, str] | None = None,
     timeout: float = 30.0,
 ) -> None:
-    """Create ``name`` (an existing topic is fine) and wait until every partition has a leader."""
+    """Create ``name`` (an existing topic is fine) and wait until every partition has a leader.
+
+    Errors that are transient while a cluster starts or fails over (the controller moved,
+    a broker is not yet in the client's metadata or not yet registered) are retried until
+    ``timeout``; the last one is raised then. Other errors are raised at once.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         from kafka.admin import NewTopic
-        from kafka.errors import TopicAlreadyExistsError
+        from kafka.errors import (
+            InvalidReplicationFactorError,
+            KafkaError,
+            TopicAlreadyExistsError,
+            UnknownBrokerIdError,
+        )
 
     topic = NewTopic(name, partitions, replication_factor, topic_configs=dict(config or {}))
-    with admin_client(bootstrap) as admin, contextlib.suppress(TopicAlreadyExistsError):
-        admin.create_topics([topic], timeout_ms=int(timeout * 1000))
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with admin_client(bootstrap) as admin, contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics([topic], timeout_ms=int(timeout * 1000))
+            break
+        except KafkaError as exc:
+            transient = isinstance(exc, UnknownBrokerIdError | InvalidReplicationFactorError)
+            if not (transient or exc.retriable) or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.25)
     for partition in range(partitions):
-        wait_for_leader(bootstrap, name, partition, timeout=timeout)
+        wait_for_leader(bootstrap, name, partition, timeout=max(1.0, deadline - time.monotonic()))
 
 
 def partition_state(bootstrap: str, topic: str, partition: int = 0) -> dict[str, Any] | None:

@@ -139,10 +139,31 @@ class KafkaCluster:
             deadline = time.monotonic() + self.ready_timeout
             for broker in self.brokers:
                 broker.wait_ready(max(1.0, deadline - time.monotonic()))
+            self._wait_for_all_brokers(deadline)
         except ServiceStartError:
             self.stop(timeout=5)
             raise
         return self
+
+    def _wait_for_all_brokers(self, deadline: float) -> None:
+        """Wait until each node's own metadata lists every node (propagation is asynchronous)."""
+        expected = {b.node_id for b in self.brokers}
+        for broker in self.brokers:
+            seen: object = None
+            while True:
+                try:
+                    seen = kafka_admin.broker_ids(broker.bootstrap, timeout_ms=2_000)
+                    if seen == expected:
+                        break
+                except Exception as exc:  # not answering yet: keep polling until the deadline
+                    seen = exc
+                if time.monotonic() >= deadline:
+                    raise ServiceStartError(
+                        f"{broker.name} does not see all brokers {sorted(expected)} within "
+                        f"{self.ready_timeout:.0f} s (last answer: {seen!r}); last lines of "
+                        f"{broker.log_path}:\n{broker.log_tail()}"
+                    )
+                time.sleep(0.2)
 
     def stop(self, timeout: float = 20.0) -> None:
         """Stop all nodes concurrently (SIGTERM, then SIGKILL after ``timeout`` s)."""
