@@ -234,32 +234,38 @@ class PricePipeline:
         return alerts
 
     def _snapshots(self, step: Any) -> list[RiskSnapshot]:
-        """The last accepted tick of each symbol in the batch, with its forecasts."""
+        """The last accepted tick of each symbol in the batch, with its forecasts (gathered vectorised)."""
         if step.slots.size == 0:
             return []
         book = self.book
-        reversed_slots = step.slots[::-1]
-        unique, first_from_end = np.unique(reversed_slots, return_index=True)
+        unique, first_from_end = np.unique(step.slots[::-1], return_index=True)
         last = step.slots.size - 1 - first_from_end
-        out = []
-        for slot, j in zip(unique.tolist(), last.tolist(), strict=True):
-            ts, price = book.last_price(slot)
-            out.append(
-                RiskSnapshot(
-                    symbol=book.index.keys[slot],
-                    ts=ts,
-                    price=price,
-                    sigma=float(step.sigma[j]),
-                    var={level: float(step.var[level][j]) for level in book.var_levels},
-                    es_level=book.es_level,
-                    es=float(step.es[j]),
-                    n_ticks=book.n_ticks(slot),
-                    model=book.model_name,
-                    model_version=book.volatility.model_version,
-                    backtest=book.backtest.counts(slot),
-                )
+        seq = book.sequencer.state
+        keys = book.index.keys
+        ts = seq["last_ts"][unique].tolist()
+        price = seq["last_price"][unique].tolist()
+        n_ticks = seq["n_ticks"][unique].tolist()
+        sigma = step.sigma[last].tolist()
+        es = step.es[last].tolist()
+        var = {level: step.var[level][last].tolist() for level in book.var_levels}
+        tested, violated = book.backtest.counts_many(unique)
+        model, version, es_level = book.model_name, book.volatility.model_version, book.es_level
+        return [
+            RiskSnapshot(
+                symbol=keys[slot],
+                ts=ts[i],
+                price=price[i],
+                sigma=sigma[i],
+                var={level: values[i] for level, values in var.items()},
+                es_level=es_level,
+                es=es[i],
+                n_ticks=n_ticks[i],
+                model=model,
+                model_version=version,
+                backtest={level: (tested[level][i], violated[level][i]) for level in tested},
             )
-        return out
+            for i, slot in enumerate(unique.tolist())
+        ]
 
     def _updates(self, cols: PriceColumns, step: Any) -> pd.DataFrame:
         acc = step.accepted

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from engine.config import Settings
 from engine.errors import ConfigError, ServiceUnavailableError
-from engine.kafka_config import kafka_python_config
+from engine.kafka_config import bootstrap_servers, kafka_python_config
 
 log = logging.getLogger(__name__)
 
@@ -40,34 +40,42 @@ def ensure_topics(settings: Settings, names: Iterable[str] = ALL_TOPICS) -> dict
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        from kafka import KafkaAdminClient
         from kafka.admin import NewTopic
         from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+    from engine.services.kafka_admin import admin_client
+
+    security = {
+        k: v
+        for k, v in kafka_python_config(settings).items()
+        if k not in ("bootstrap_servers", "bootstrap_timeout_ms")
+    }
     try:
-        admin = KafkaAdminClient(
-            client_id=f"{settings.app_id}-admin", **kafka_python_config(settings)
-        )
+        with admin_client(
+            ",".join(bootstrap_servers(settings)),
+            timeout_ms=10_000,
+            client_id=f"{settings.app_id}-admin",
+            **security,
+        ) as admin:
+            wanted = list(dict.fromkeys(names))
+            existing = set(admin.list_topics())
+            missing = [n for n in wanted if n not in existing]
+            if missing:
+                topics = [
+                    NewTopic(n, settings.partitions, settings.replication_factor) for n in missing
+                ]
+                try:
+                    admin.create_topics(topics)
+                    log.info("created topics %s with %d partitions", missing, settings.partitions)
+                except TopicAlreadyExistsError:
+                    pass
+            counts = {
+                meta["name"]: len(meta["partitions"]) for meta in admin.describe_topics(wanted)
+            }
     except KafkaError as exc:
         raise ServiceUnavailableError(
             f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}"
         ) from None
-    try:
-        wanted = list(dict.fromkeys(names))
-        existing = set(admin.list_topics())
-        missing = [n for n in wanted if n not in existing]
-        if missing:
-            topics = [
-                NewTopic(n, settings.partitions, settings.replication_factor) for n in missing
-            ]
-            try:
-                admin.create_topics(topics)
-                log.info("created topics %s with %d partitions", missing, settings.partitions)
-            except TopicAlreadyExistsError:
-                pass
-        counts = {meta["name"]: len(meta["partitions"]) for meta in admin.describe_topics(wanted)}
-    finally:
-        admin.close()
     for name in INPUT_TOPICS:
         if name in counts and counts[name] != settings.partitions:
             raise ConfigError(

@@ -66,3 +66,21 @@ def test_worker_without_kafka_says_what_is_missing(args: list[str]) -> None:
     )
     assert proc.returncode == 2
     assert "RISKSTREAM_KAFKA_BOOTSTRAP is not set" in proc.stderr
+
+
+def test_worker_with_unreachable_kafka_exits_3_with_one_clear_line() -> None:
+    from engine.services.ports import free_port
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "worker"],
+        env={"PATH": "/usr/bin:/bin", "RISKSTREAM_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 3
+    assert (
+        proc.stderr.strip()
+        .splitlines()[-1]
+        .startswith("riskstream: error: cannot reach Kafka at 127.0.0.1:")
+    )

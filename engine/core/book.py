@@ -118,13 +118,3 @@ class PriceRiskBook(KeyedBook):
             breach=breach,
             touched=touched,
         )
-
-    # --- inspection ---------------------------------------------------------------------------
-
-    def n_ticks(self, slot: int) -> int:
-        return int(self.sequencer.state["n_ticks"][slot])
-
-    def last_price(self, slot: int) -> tuple[int, float]:
-        """``(ts_ms, price)`` of the symbol's last accepted tick."""
-        st = self.sequencer.state
-        return int(st["last_ts"][slot]), float(st["last_price"][slot])

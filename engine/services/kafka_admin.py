@@ -34,9 +34,13 @@ def _release_partial(admin: Any) -> None:
 
 @contextlib.contextmanager
 def admin_client(
-    bootstrap: str, *, timeout_ms: int = 5_000, client_id: str = "riskstream-services"
+    bootstrap: str,
+    *,
+    timeout_ms: int = 5_000,
+    client_id: str = "riskstream-services",
+    **config: Any,
 ) -> Iterator[Any]:
-    """A connected ``kafka.KafkaAdminClient``, closed on exit.
+    """A connected ``kafka.KafkaAdminClient``, closed on exit; ``config`` adds client settings (security).
 
     ``kafka.errors.KafkaError`` (e.g. ``KafkaTimeoutError: Unable to bootstrap``)
     propagates when nothing answers within ``timeout_ms``. Also in that case nothing is
@@ -52,6 +56,7 @@ def admin_client(
             client_id=client_id,
             bootstrap_timeout_ms=timeout_ms,
             request_timeout_ms=max(timeout_ms, 3_000),
+            **config,
         )
     except BaseException:
         _release_partial(admin)

@@ -13,7 +13,8 @@ Keys (the DESIGN.md contract):
     remembers an appended id for ``alert_id_ttl_s`` so a replay is not appended twice.
 
 What a caller can rely on: :meth:`RedisSink.write` sends one batch in one pipelined
-round trip, and either returns after every command succeeded or keeps retrying with
+round trip (all latest-state hashes in one script call, whose JSON payload Redis decodes,
+so the worker does not pack thousands of commands), and either returns after every command succeeded or keeps retrying with
 capped exponential backoff until it does (or :meth:`close` is called). Every command
 is idempotent, so a retried or replayed batch changes nothing twice. Wrong credentials
 are not retried: they raise :class:`~engine.errors.ConfigError` at once.
@@ -164,16 +165,22 @@ class RedisSink:
         alerts: Sequence[Alert],
     ) -> list[object]:
         async with self.client.pipeline(transaction=False) as pipe:
-            for snap in snapshots:
+            if snapshots:
                 await self._write_latest(
-                    keys=[RISK_KEY.format(snap.symbol)],
-                    args=["n_ticks", snap.n_ticks, *_flatten(snap.fields())],
+                    keys=[RISK_KEY.format(snap.symbol) for snap in snapshots],
+                    args=[
+                        orjson.dumps(
+                            [("n_ticks", snap.n_ticks, snap.fields()) for snap in snapshots]
+                        )
+                    ],
                     client=pipe,
                 )
-            for cust in customers:
+            if customers:
                 await self._write_latest(
-                    keys=[CUSTOMER_KEY.format(cust.customer_id)],
-                    args=["count", cust.count, *_flatten(cust.fields())],
+                    keys=[CUSTOMER_KEY.format(cust.customer_id) for cust in customers],
+                    args=[
+                        orjson.dumps([("count", cust.count, cust.fields()) for cust in customers])
+                    ],
                     client=pipe,
                 )
             for alert in alerts:

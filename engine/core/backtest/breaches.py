@@ -79,10 +79,17 @@ class BreachCounters(OnlineComponent):
 
     def counts(self, slot: int) -> dict[float, tuple[int, int]]:
         """``{level: (tested, violated)}`` for one slot."""
-        return {
-            level: (
-                int(self.state[f"n_{level_label(level)}"][slot]),
-                int(self.state[f"x_{level_label(level)}"][slot]),
-            )
-            for level in self.levels
+        tested, violated = self.counts_many(np.array([slot]))
+        return {level: (tested[level][0], violated[level][0]) for level in self.levels}
+
+    def counts_many(
+        self, slots: np.ndarray
+    ) -> tuple[dict[float, list[int]], dict[float, list[int]]]:
+        """``(tested, violated)``, each ``{level: [count per slot]}``, gathered in one step."""
+        tested = {
+            level: self.state[f"n_{level_label(level)}"][slots].tolist() for level in self.levels
         }
+        violated = {
+            level: self.state[f"x_{level_label(level)}"][slots].tolist() for level in self.levels
+        }
+        return tested, violated
