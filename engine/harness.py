@@ -8,6 +8,7 @@ stream, with bounded waits that fail with a clear message instead of hanging.
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import subprocess
@@ -50,6 +51,7 @@ class WorkerProcess:
         )
         log.close()
         self.starts += 1
+        atexit.register(self.kill)  # a crashed test or benchmark must not leave a worker behind
         wait_until(
             lambda: READY_LINE in self._log_since(offset) or not self.running,
             ready_timeout,
@@ -172,3 +174,18 @@ def alert_entries(client: Any, stream: str = "riskstream:alerts") -> list[dict[s
     return [
         {k.decode(): v.decode() for k, v in fields.items()} for _, fields in client.xrange(stream)
     ]
+
+
+def committed_lag(bootstrap: str, group: str, topic: str) -> int:
+    """Records of ``topic`` beyond the consumer group's committed offsets (0: all committed)."""
+    kafka = _kafka()
+    consumer = kafka.KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [kafka.TopicPartition(topic, p) for p in partitions]
+        ends = consumer.end_offsets(tps)
+        return sum(ends[tp] - (consumer.committed(tp) or 0) for tp in tps)
+    finally:
+        consumer.close()

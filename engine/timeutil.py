@@ -58,15 +58,23 @@ def parse_ts(value: object) -> int:
     return ms
 
 
+_FORMATTED: dict[int, str] = {}
+
+
 def format_ts(ms: int) -> str:
     """Epoch milliseconds as ISO 8601 UTC text; milliseconds shown only when non-zero.
+
+    Memoised per second: snapshots of many symbols share a bar's timestamp.
 
     >>> format_ts(1572946200000)
     '2019-11-05T09:30:00Z'
     >>> format_ts(1572946200250)
     '2019-11-05T09:30:00.250Z'
     """
-    dt = _EPOCH + timedelta(milliseconds=int(ms))
-    if ms % 1000:
-        return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    seconds, millis = divmod(int(ms), 1000)
+    text = _FORMATTED.get(seconds)
+    if text is None:
+        if len(_FORMATTED) >= 65_536:
+            _FORMATTED.clear()
+        text = _FORMATTED[seconds] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return f"{text}.{millis:03d}Z" if millis else f"{text}Z"

@@ -303,14 +303,24 @@ def decode_prices(
     offsets: list[int] = []
     source: list[RecordLike] = []
     dead: list[DeadLetter] = []
+    loads = orjson.loads
+    decode_error = (orjson.JSONDecodeError, TypeError)
     for record in records:
+        # Fast path: well-formed JSON object of the common shape. Anything else goes
+        # through load_object/check_price, which name the fault.
+        value, key = record.value, record.key
         try:
-            obj = load_object(record.value)
-            parsed = fast_price(obj, record.key, latest) or check_price(obj, record.key, latest)
-            symbol, t, price, volume, event_id = parsed
-        except Refused as refused:
-            dead.append(DeadLetter.of(topic, record, refused.reason, refused.detail))
-            continue
+            obj = loads(value)
+        except decode_error:
+            obj = None
+        parsed = fast_price(obj, key, latest) if type(obj) is dict else None
+        if parsed is None:
+            try:
+                parsed = check_price(load_object(value), key, latest)
+            except Refused as refused:
+                dead.append(DeadLetter.of(topic, record, refused.reason, refused.detail))
+                continue
+        symbol, t, price, volume, event_id = parsed
         symbols.append(symbol)
         ts.append(t)
         prices.append(price)

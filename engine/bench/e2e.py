@@ -4,26 +4,28 @@ Three measurements in one run, on one broker and one pre-produced topic:
 
 raw consume rate (the ceiling)
     an aiokafka consumer reads every record of ``prices`` with ``getmany`` and does
-    nothing with them; records per second from the first record to the last.
+    nothing with them; records per second from the first record to the last. Measured
+    twice: with Python's default garbage-collector settings, and with the worker's
+    (:mod:`engine.gctune`), which doubles it; the second is the fair ceiling, because the
+    worker runs with those settings.
 worker throughput
     a ``riskstream worker`` process (its own consumer group) processes the same records
     with the full pipeline (validation, sequencing, EWMA, VaR/ES, backtest counters,
     alerts, Redis, ``risk.updates``, state changelog); records per second from its first
     processed record to its last, read from its Prometheus counter (startup excluded).
 produce-to-Redis latency
-    with the worker caught up, ticks of fresh symbols are produced at a fixed rate; a
-    tick has *reached Redis* when the symbol's ``riskstream:risk:<symbol>`` hash shows
-    it (``n_ticks`` covers it), observed through Redis keyspace notifications. The
-    latency is observation time minus the time just before ``producer.send``, on one
-    clock. It includes the producer's linger, Kafka, the micro-batch wait, processing
-    and the Redis write.
+    with the worker caught up, a separate process produces ticks of fresh symbols at a
+    fixed rate; a tick has *reached Redis* when the symbol's ``riskstream:risk:<symbol>``
+    hash shows it (``n_ticks`` covers it), observed through Redis keyspace
+    notifications. The latency is observation time minus the time just before
+    ``producer.send``, on the shared monotonic clock. It includes the producer's linger,
+    Kafka, the micro-batch wait, processing and the Redis write.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-import threading
 import time
 import urllib.request
 import warnings
@@ -36,7 +38,8 @@ from typing import Any
 import numpy as np
 
 from engine.config import Settings
-from engine.harness import WorkerProcess, wait_until
+from engine.gctune import tune_for_streaming
+from engine.harness import WorkerProcess
 from engine.services.ports import free_port
 from engine.topics import PRICES, ensure_topics
 
@@ -50,6 +53,7 @@ class E2EResult:
     partitions: int
     produce_rate: float
     raw_consume_rate: float
+    raw_consume_rate_default_gc: float
     worker_rate: float
     latency_rate: float
     latency_seconds: float
@@ -73,9 +77,11 @@ class E2EResult:
                 "|---|---|",
                 f"| input | {self.ticks:,} synthetic ticks, {self.symbols:,} symbols, {self.partitions} partitions |",
                 f"| produce rate (kafka-python, informational) | {self.produce_rate:,.0f} ticks/s |",
-                f"| raw aiokafka consume rate (ceiling) | {self.raw_consume_rate:,.0f} records/s |",
+                f"| raw aiokafka consume rate, default GC | {self.raw_consume_rate_default_gc:,.0f} records/s |",
+                f"| raw aiokafka consume rate, worker's GC settings (ceiling) | {self.raw_consume_rate:,.0f} records/s |",
                 f"| riskstream worker, end to end | {self.worker_rate:,.0f} ticks/s |",
-                f"| worker / raw consume | {self.worker_share_of_raw:.1%} |",
+                f"| worker / raw consume (ceiling) | {self.worker_share_of_raw:.1%} |",
+                f"| worker / raw consume, default GC | {self.worker_rate / self.raw_consume_rate_default_gc:.1%} |",
                 f"| produce-to-Redis latency at {self.latency_rate:,.0f} ticks/s | "
                 f"p50 {self.latency_p50_ms:.1f} ms, p99 {self.latency_p99_ms:.1f} ms, max {self.latency_max_ms:.1f} ms "
                 f"({self.latency_samples:,} ticks over {self.latency_seconds:.0f} s) |",
@@ -190,78 +196,93 @@ def measure_latency(
     seconds: float,
     symbols: int = 100,
     warmup_s: float = 2.0,
+    workdir: Path,
 ) -> np.ndarray:
-    """Produce fresh symbols at ``rate`` ticks/s; return per-tick produce-to-Redis latencies (s)."""
+    """Produce fresh symbols at ``rate`` ticks/s; return per-tick produce-to-Redis latencies (s).
+
+    The paced producer runs in its own process, so neither it nor this observer waits on
+    the other's share of the GIL; both read the same monotonic clock. Tick ``i`` goes to
+    symbol ``i % symbols``, so the ``k``-th tick of a symbol is in Redis once the symbol's
+    ``n_ticks`` reaches ``k``.
+    """
+    import subprocess
+    import sys
+
     import redis
 
-    kafka = _kafka()
     client = redis.Redis.from_url(redis_url)
     client.config_set("notify-keyspace-events", "Kh")
-    names = [f"LAT{i:04d}" for i in range(symbols)]
-    sent: dict[str, list[float]] = {name: [] for name in names}
-    seen: dict[str, int] = defaultdict(int)
-    samples: list[tuple[float, float]] = []  # (sent at, latency), seconds
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     pubsub.psubscribe("__keyspace@0__:riskstream:risk:LAT*")
-    stop = threading.Event()
-
-    def observe() -> None:
-        # Drain every pending notification, then read all notified symbols in one
-        # pipelined round trip: one HGET per notification would fall behind the stream
-        # and measure the observer instead of the engine.
-        reader = redis.Redis.from_url(redis_url)
-        while not stop.is_set():
-            message = pubsub.get_message(timeout=0.1)
-            if message is None:
-                continue
-            notified = set()
-            while message is not None:
-                notified.add(message["channel"].decode().rsplit(":", 1)[1])
-                message = pubsub.get_message(timeout=0)
-            now = time.perf_counter()
-            names = sorted(notified)
-            with reader.pipeline(transaction=False) as pipe:
-                for name in names:
-                    pipe.hget(f"riskstream:risk:{name}", "n_ticks")
-                counts = pipe.execute()
-            for name, n in zip(names, counts, strict=True):
-                times = sent[name]
-                n = int(n or 0)
-                for k in range(seen[name], min(n, len(times))):
-                    samples.append((times[k], now - times[k]))
-                seen[name] = max(seen[name], n)
-        reader.close()
-
-    observer = threading.Thread(target=observe, daemon=True)
-    observer.start()
-    producer = kafka.KafkaProducer(bootstrap_servers=bootstrap, linger_ms=1)
-    rng = np.random.default_rng(0)
+    reader = redis.Redis.from_url(redis_url)
     total = int(rate * seconds)
-    start = time.perf_counter()
-    prices = dict.fromkeys(names, 100.0)
-    for i in range(total):
-        due = start + i / rate
-        delay = due - time.perf_counter()
-        if delay > 0.0005:
-            time.sleep(delay)
-        name = names[i % symbols]
-        prices[name] *= float(np.exp(rng.normal(0, 0.001)))
-        value = b'{"symbol":"%s","ts":%d,"price":%.6f}' % (
-            name.encode(),
-            time.time_ns() // 1_000_000,
-            prices[name],
-        )
-        sent[name].append(time.perf_counter())
-        producer.send(PRICES, key=name.encode(), value=value)
-    producer.flush(60)
-    wait_until(lambda: sum(seen.values()) >= total, 60, "every latency tick to reach Redis")
-    stop.set()
-    observer.join(5)
-    producer.close()
+    start_at = time.monotonic() + 3.0
+    out = str(workdir / "latency-sent.npy")
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "engine.bench.paced_producer",
+            "--bootstrap",
+            bootstrap,
+            "--rate",
+            str(rate),
+            "--seconds",
+            str(seconds),
+            "--symbols",
+            str(symbols),
+            "--start-at",
+            repr(start_at),
+            "--out",
+            out,
+        ]
+    )
+    observed: dict[int, list[tuple[int, float]]] = defaultdict(
+        list
+    )  # symbol -> [(n_ticks, seen at)]
+    seen = dict.fromkeys(range(symbols), 0)
+    deadline = start_at + seconds + 60
+    while sum(seen.values()) < total:
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"only {sum(seen.values()):,} of {total:,} latency ticks reached Redis"
+            )
+        message = pubsub.get_message(timeout=0.1)
+        if message is None:
+            continue
+        # Drain every pending notification, then read the notified symbols in one pipelined
+        # round trip: an HGET per notification would fall behind and time the observer.
+        notified = set()
+        while message is not None:
+            notified.add(int(message["channel"].decode().rsplit("LAT", 1)[1]))
+            message = pubsub.get_message(timeout=0)
+        now = time.monotonic()
+        order = sorted(notified)
+        with reader.pipeline(transaction=False) as pipe:
+            for j in order:
+                pipe.hget(f"riskstream:risk:LAT{j:04d}", "n_ticks")
+            counts = pipe.execute()
+        for j, n in zip(order, counts, strict=True):
+            n = int(n or 0)
+            if n > seen[j]:
+                observed[j].append((n, now))
+                seen[j] = n
+    if child.wait(60) != 0:
+        raise RuntimeError(f"the paced producer failed with exit status {child.returncode}")
     pubsub.close()
     client.close()
-    # Ticks sent in the first ``warmup_s`` seconds are not counted.
-    return np.asarray([latency for sent_at, latency in samples if sent_at >= start + warmup_s])
+    reader.close()
+    sent = np.load(out)
+    latencies = np.empty(total)
+    for j, points in observed.items():
+        counts = np.array([n for n, _ in points])
+        times = np.array([t for _, t in points])
+        ticks = np.arange(
+            j, total, symbols
+        )  # this symbol's ticks, in order; the k-th has n_ticks == k
+        first_seen = np.searchsorted(counts, np.arange(1, ticks.size + 1))
+        latencies[ticks] = times[first_seen] - sent[ticks]
+    return latencies[sent >= start_at + warmup_s]
 
 
 def run(
@@ -289,7 +310,11 @@ def run(
         progress("producing")
         produce_rate = produce_all(broker.bootstrap, messages)
         del messages
-        progress("raw aiokafka consume")
+        progress("raw aiokafka consume, default garbage-collector settings")
+        raw_default = raw_consume_rate(broker.bootstrap, partitions, ticks)
+        progress(f"  {raw_default:,.0f} records/s")
+        progress("raw aiokafka consume, the worker's garbage-collector settings")
+        tune_for_streaming()  # process-wide from here on, as in the worker
         raw = raw_consume_rate(broker.bootstrap, partitions, ticks)
         progress(f"  {raw:,.0f} records/s")
         metrics_port = free_port()
@@ -309,7 +334,11 @@ def run(
             progress(f"  {rate:,.0f} ticks/s")
             progress(f"latency at {latency_rate:,.0f} ticks/s for {latency_seconds:.0f}s")
             lat = measure_latency(
-                broker.bootstrap, redis_service.url, rate=latency_rate, seconds=latency_seconds
+                broker.bootstrap,
+                redis_service.url,
+                rate=latency_rate,
+                seconds=latency_seconds,
+                workdir=workdir,
             )
         finally:
             worker.stop()
@@ -320,6 +349,7 @@ def run(
         partitions=partitions,
         produce_rate=produce_rate,
         raw_consume_rate=raw,
+        raw_consume_rate_default_gc=raw_default,
         worker_rate=rate,
         latency_rate=latency_rate,
         latency_seconds=latency_seconds,

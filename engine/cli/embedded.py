@@ -38,6 +38,7 @@ def run(
     from rich.console import Console
 
     from engine.embedded import EmbeddedRunner, tick_records
+    from engine.gctune import tune_for_streaming
     from producers.sources import bundled_prices, frame_to_ticks
 
     settings = load_settings()
@@ -51,6 +52,7 @@ def run(
         f"{', '.join(sorted(frame['symbol'].unique()))}, model {runner.pipeline.book.model_name} "
         f"(lambda {settings.ewma_lambda:g}), alerts at VaR {', '.join(f'{a:.0%}' for a in settings.alert_levels)}"
     )
+    tune_for_streaming()
     if live and console.is_terminal:
         report = _run_live(console, runner, records, total)
     else:

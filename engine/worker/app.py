@@ -22,18 +22,15 @@ import faust
 
 from engine.config import Settings
 from engine.errors import ConfigError, ServiceUnavailableError
+from engine.gctune import tune_for_streaming
 from engine.kafka_config import faust_broker_options
 from engine.metrics import Metrics
 from engine.pipeline import PricePipeline, TransactionPipeline
 from engine.sinks.redis import RedisSink
 from engine.topics import PRICES, TRANSACTIONS
 from engine.worker.batching import BatchChannel, BatchingConsumer, BatchingTransport
-from engine.worker.processors import (
-    KafkaOutputs,
-    PriceProcessor,
-    TopicProcessor,
-    TransactionProcessor,
-)
+from engine.worker.processors import PriceProcessor, TopicProcessor, TransactionProcessor
+from engine.worker.writer import OrderedWriter
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +39,7 @@ class RiskApp(faust.App):
     """A faust app whose consumer delivers whole fetches of batch topics (see :mod:`.batching`)."""
 
     batch_channels: dict[str, BatchChannel]
+    batch_writers: list[OrderedWriter]
 
     def _new_transport(self) -> Any:
         return BatchingTransport(self.conf.broker_consumer, self)
@@ -65,9 +63,11 @@ def create_app(settings: Settings) -> RiskApp:
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
         broker_max_poll_records=settings.batch_max,
-        broker_commit_every=max(settings.batch_max, 10_000),
         stream_wait_empty=True,
-        producer_linger_ms=5,
+        producer_linger_ms=0,  # micro-batches are already batched (writer.py)
+        # Outputs go out as one aiokafka batch per partition per micro-batch (writer.py).
+        producer_max_batch_size=512 * 1024,
+        producer_max_request_size=1024 * 1024,
     )
 
 
@@ -133,18 +133,35 @@ class RiskWorker:
         return sink
 
     async def _run(self) -> None:
-        """The processing tasks, one per topic; an unexpected error crashes the worker."""
+        """Per topic: a processing loop and an ordered writer. An unexpected error crashes the worker."""
         try:
             self.sink = await self._open_sink()
-            outputs = KafkaOutputs(self.app)
-            common = {"outputs": outputs, "sink": self.sink, "metrics": self.metrics}
-            prices = PriceProcessor(self.price_pipeline, table=self.price_table, **common)
+            tune_for_streaming()
+            writers = {
+                topic: OrderedWriter(self.app, self.consumer, self.sink, self.metrics, topic)
+                for topic in (PRICES, TRANSACTIONS)
+            }
+            self.app.batch_writers = list(writers.values())
+            dlq = {topic: await writers[topic].partitions(f"{topic}.dlq") for topic in writers}
+            prices = PriceProcessor(
+                self.price_pipeline,
+                table=self.price_table,
+                metrics=self.metrics,
+                dlq_partitions=dlq[PRICES],
+            )
             transactions = TransactionProcessor(
-                self.transaction_pipeline, table=self.customer_table, **common
+                self.transaction_pipeline,
+                table=self.customer_table,
+                metrics=self.metrics,
+                dlq_partitions=dlq[TRANSACTIONS],
             )
             await asyncio.gather(
-                self._loop(self.app.batch_channels[PRICES], prices),
-                self._loop(self.app.batch_channels[TRANSACTIONS], transactions),
+                writers[PRICES].run(),
+                writers[TRANSACTIONS].run(),
+                self._loop(self.app.batch_channels[PRICES], prices, writers[PRICES]),
+                self._loop(
+                    self.app.batch_channels[TRANSACTIONS], transactions, writers[TRANSACTIONS]
+                ),
             )
         except ConfigError as exc:
             log.error("%s", exc)
@@ -155,12 +172,13 @@ class RiskWorker:
             log.exception("processing failed; stopping the worker so no batch is skipped")
             await self.app.crash(exc)
 
-    async def _loop(self, channel: BatchChannel, processor: TopicProcessor) -> None:
+    async def _loop(
+        self, channel: BatchChannel, processor: TopicProcessor, writer: OrderedWriter
+    ) -> None:
         settings = self.settings
         within = settings.batch_within_ms / 1000.0
         async for batch in channel.take(settings.batch_max, within):
-            await processor.handle(batch)
-            self.consumer.ack_chunks(batch)
+            await writer.submit(processor.handle(batch))
 
     def run(self, loglevel: str = "info") -> None:
         """Run until SIGTERM/SIGINT; finishes the batch in flight and commits before exiting."""

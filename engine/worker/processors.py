@@ -1,83 +1,60 @@
-"""What the worker does with one micro-batch of a topic.
+"""What the worker computes for one micro-batch of a topic.
 
 For each batch, in this order (the order is what makes delivery safe):
 
 1. drop records at or below the partition's *watermark* (the last offset whose batch
-   completed): Kafka redelivers them after a restart, and they were fully handled;
+   was completed): Kafka redelivers them after a restart, and they were fully handled;
 2. run the pure pipeline (:mod:`engine.pipeline`), restoring unseen keys' state from
-   the Faust table;
-3. write the results that leave the worker: Redis (latest state, alerts, idempotent),
-   ``risk.updates`` and dead letters to Kafka;
-4. persist the touched keys' state rows, then the partition watermarks, to the Faust
-   table (its changelog partition equals the source partition);
-5. return, so the caller acks the offsets; faust flushes the producer before it
-   commits them.
+   the Faust table, and update the table's in-memory rows and watermarks;
+3. return an :class:`~engine.worker.writer.OutputJob` with everything the batch
+   writes: Redis (latest state, alerts), ``risk.updates``, dead letters, and the state
+   rows and watermarks for the table's changelog (same partition as the source).
 
-A crash anywhere before 5 replays the batch. The per-key offsets inside the state rows
-(:mod:`engine.core.sequencer`) make the replay a no-op for state; deterministic alert
-ids make it a no-op for alerts. Dead letters may be written twice in the narrow window
-between 3 and 4; they carry their source coordinates in headers to tell.
+The :class:`~engine.worker.writer.OrderedWriter` writes jobs in order and acks a
+batch's offsets only once all of it is durable. A crash before that replays the batch:
+the per-key offsets in the state rows (:mod:`engine.core.sequencer`) make the replay a
+no-op for state, and deterministic alert ids make it a no-op for alerts. Dead letters
+may be written twice if a crash falls between their write and the ack; they carry
+their source coordinates in headers to tell.
+
+``risk.updates`` records go to the same partition number as the symbol's ``prices``
+records (the topics are created with equal partition counts).
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from engine.metrics import Metrics
-from engine.pipeline import PriceOutcome, PricePipeline, TransactionOutcome, TransactionPipeline
+from engine.metrics import Metrics, observe_latency
+from engine.pipeline import PricePipeline, TransactionPipeline
 from engine.records import DeadLetter
-from engine.sinks.redis import RedisSink
 from engine.timeutil import now_ms
 from engine.topics import PRICES, RISK_UPDATES, TRANSACTIONS
 from engine.worker.batching import Chunk
+from engine.worker.writer import OutputJob
 
 if TYPE_CHECKING:
     import faust
-
-log = logging.getLogger(__name__)
 
 #: Table key of a partition's watermark. Control characters cannot appear in a symbol or
 #: customer id (validation refuses them), so these keys never collide with real keys.
 WATERMARK_KEY = "\x00watermark:{}"
 
 
-class KafkaOutputs:
-    """``risk.updates`` and the dead-letter topics, sent through faust's producer."""
-
-    def __init__(self, app: faust.App) -> None:
-        raw = {"key_serializer": "raw", "value_serializer": "raw"}
-        self.updates = app.topic(RISK_UPDATES, **raw)
-        self.dlq = {topic: app.topic(f"{topic}.dlq", **raw) for topic in (PRICES, TRANSACTIONS)}
-
-    def risk_updates(self, snapshots: Sequence[Any]) -> None:
-        send = self.updates.send_soon
-        for snap in snapshots:
-            send(key=snap.symbol.encode("utf-8"), value=orjson.dumps(snap.to_json()))
-
-    def dead_letters(self, letters: Sequence[DeadLetter]) -> None:
-        for letter in letters:
-            self.dlq[letter.topic].send_soon(
-                key=letter.key, value=letter.value, headers=letter.headers()
-            )
-
-
 class TopicProcessor:
-    """The shared batch procedure (module docstring); subclasses say what to write."""
+    """The shared batch procedure (module docstring); subclasses say what to compute and write."""
 
     topic: str
 
-    def __init__(
-        self, *, table: faust.Table, outputs: KafkaOutputs, sink: RedisSink | None, metrics: Metrics
-    ) -> None:
+    def __init__(self, *, table: faust.Table, metrics: Metrics, dlq_partitions: int) -> None:
         self.table = table
-        self.outputs = outputs
-        self.sink = sink
         self.metrics = metrics
+        self.dlq_partitions = dlq_partitions
+        self.changelog = table.changelog_topic.get_topic_name()
 
     def _load_row(self, key: str) -> bytes | None:
         return self.table.data.get(key)
@@ -100,12 +77,15 @@ class TopicProcessor:
                 fresh += kept
         return fresh, replayed
 
-    def _persist(self, rows: Sequence[tuple[str, int, bytes]], chunks: Sequence[Chunk]) -> None:
+    def _persist(
+        self, job: OutputJob, rows: Sequence[tuple[str, int, bytes]], chunks: Sequence[Chunk]
+    ) -> None:
+        """Update the table in memory now; queue the changelog records in the job."""
         data = self.table.data
-        send = self.table.send_changelog
+        dumps = orjson.dumps  # the table's str keys are JSON on the changelog (faust's json codec)
         for key, partition, row in rows:
             data[key] = row
-            send(partition, key, row)
+            job.send(self.changelog, partition, dumps(key), row)
         last: dict[int, int] = {}
         for chunk in chunks:
             last[chunk.tp.partition] = max(last.get(chunk.tp.partition, -1), chunk.last_offset)
@@ -113,27 +93,37 @@ class TopicProcessor:
             key = WATERMARK_KEY.format(partition)
             value = str(offset).encode()
             data[key] = value
-            send(partition, key, value)
+            job.send(self.changelog, partition, dumps(key), value)
 
-    async def handle(self, chunks: Sequence[Chunk]) -> None:
-        """Process one micro-batch (the steps of the module docstring)."""
+    def _dead_letters(self, job: OutputJob, letters: Sequence[DeadLetter]) -> None:
+        for letter in letters:
+            job.send(
+                letter.dlq_topic,
+                letter.partition % self.dlq_partitions,
+                letter.key,
+                letter.value,
+                letter.headers(),
+            )
+
+    def handle(self, chunks: Sequence[Chunk]) -> OutputJob:
+        """Compute one micro-batch (module docstring, steps 1-3)."""
         started = time.perf_counter()
+        job = OutputJob(chunks)
         records, replayed = self._fresh(chunks)
         if replayed:
             self.metrics.events_processed.labels(self.topic, "replayed").inc(replayed)
         rows: Sequence[tuple[str, int, bytes]] = ()
         if records:
-            outcome = self.process(records)
-            await self.write(outcome)
-            self.outputs.dead_letters(outcome.dead_letters)
-            rows = outcome.rows
-        self._persist(rows, chunks)
+            rows = self.compute(records, job)
+        self._persist(job, rows, chunks)
         self.metrics.batch_seconds.labels(self.topic).observe(time.perf_counter() - started)
+        observe_latency(
+            self.metrics.event_latency.labels(self.topic, "processed"), chunks, time.time() * 1000
+        )
+        return job
 
-    def process(self, records: list[Any]) -> Any:
-        raise NotImplementedError
-
-    async def write(self, outcome: Any) -> None:
+    def compute(self, records: list[Any], job: OutputJob) -> Sequence[tuple[str, int, bytes]]:
+        """Run the pipeline, fill ``job`` with its outputs, return the state rows to persist."""
         raise NotImplementedError
 
 
@@ -146,16 +136,21 @@ class PriceProcessor(TopicProcessor):
         super().__init__(**kwargs)
         self.pipeline = pipeline
 
-    def process(self, records: list[Any]) -> PriceOutcome:
+    def compute(self, records: list[Any], job: OutputJob) -> Sequence[tuple[str, int, bytes]]:
         outcome = self.pipeline.process(records, now_ms=now_ms(), load_row=self._load_row)
         self.metrics.record_prices(outcome, self.pipeline.book.model_name)
         self.metrics.symbols.set(len(self.pipeline.book))
-        return outcome
-
-    async def write(self, outcome: PriceOutcome) -> None:
-        if self.sink is not None:
-            await self.sink.write(snapshots=outcome.snapshots, alerts=outcome.alerts)
-        self.outputs.risk_updates(outcome.snapshots)
+        job.snapshots, job.alerts = outcome.snapshots, outcome.alerts
+        partition_of = {key: partition for key, partition, _ in outcome.rows}
+        for snap in outcome.snapshots:
+            job.send(
+                RISK_UPDATES,
+                partition_of[snap.symbol],
+                snap.symbol.encode("utf-8"),
+                orjson.dumps(snap.to_json()),
+            )
+        self._dead_letters(job, outcome.dead_letters)
+        return outcome.rows
 
 
 class TransactionProcessor(TopicProcessor):
@@ -167,12 +162,10 @@ class TransactionProcessor(TopicProcessor):
         super().__init__(**kwargs)
         self.pipeline = pipeline
 
-    def process(self, records: list[Any]) -> TransactionOutcome:
+    def compute(self, records: list[Any], job: OutputJob) -> Sequence[tuple[str, int, bytes]]:
         outcome = self.pipeline.process(records, now_ms=now_ms(), load_row=self._load_row)
         self.metrics.record_transactions(outcome)
         self.metrics.customers.set(len(self.pipeline.book))
-        return outcome
-
-    async def write(self, outcome: TransactionOutcome) -> None:
-        if self.sink is not None:
-            await self.sink.write(customers=outcome.snapshots, alerts=outcome.alerts)
+        job.customers, job.alerts = outcome.snapshots, outcome.alerts
+        self._dead_letters(job, outcome.dead_letters)
+        return outcome.rows

@@ -18,7 +18,15 @@ import pytest
 import redis
 
 from engine.config import Settings
-from engine.harness import WorkerProcess, alert_entries, produce, read_topic, redis_hash, wait_until
+from engine.harness import (
+    WorkerProcess,
+    alert_entries,
+    committed_lag,
+    produce,
+    read_topic,
+    redis_hash,
+    wait_until,
+)
 from engine.pipeline import PricePipeline, TransactionPipeline
 from engine.records import RawRecord
 from engine.schemas import Transaction
@@ -212,6 +220,13 @@ def test_stream_equals_embedded_run_through_crashes_and_restarts(
         for symbol, snap in final.items():
             assert last[symbol]["n_ticks"] == snap.n_ticks
             assert last[symbol]["var_99"] == snap.var[0.99]
+        # Offsets are committed (faust's commit task, every 2.8 s): nothing left to replay.
+        for topic in ("prices", "transactions"):
+            wait_until(
+                lambda t=topic: committed_lag(broker.bootstrap, "e2e", t) == 0,
+                30,
+                f"{topic} offsets committed",
+            )
         assert worker.errors() == [], worker.errors()
     finally:
         worker.kill()
