@@ -48,3 +48,15 @@ def e2e(
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2))
+
+
+@bench_app.command("core")
+def core(
+    symbols: int = typer.Option(1000, min=1, help="Symbols in the synthetic stream."),
+    ticks: int = typer.Option(500_000, min=1000, help="Ticks timed (after one warm-up batch)."),
+    batch: int = typer.Option(20_000, min=1, help="Records per micro-batch."),
+) -> None:
+    """Microseconds per tick of validation, the risk core and the whole pipeline (one core, no services)."""
+    from engine.bench.core import run
+
+    typer.echo(run(symbols=symbols, ticks=ticks, batch=batch).markdown())
