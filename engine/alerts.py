@@ -24,7 +24,7 @@ def alert_id(kind: str, subject: str, rule: str, event_key: str) -> str:
     """Deterministic id: ``<kind>-<20 hex digits>``.
 
     >>> alert_id("var_breach", "SPX", "ewma_normal@0.99", "1572946260000")
-    'var_breach-a4f3d8d6c1d2b1ad1f0b'
+    'var_breach-59937b099052fae0e6e4'
     """
     digest = hashlib.blake2b(
         f"{kind}|{subject}|{rule}|{event_key}".encode(), digest_size=10

@@ -55,7 +55,7 @@ class EWMAVolatility(VolatilityModel):
     >>> before, after = model.update(np.zeros(3, np.int64), np.array([0.01, -0.02, 0.03]))
     >>> after.round(6).tolist()  # sqrt(mean(1e-4, 4e-4)), then the recursion
     [nan, 0.015811, 0.017]
-    >>> before[2] == after[1]
+    >>> bool(before[2] == after[1])  # the forecast for a return is the one made after the previous
     True
     """
 
