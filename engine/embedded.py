@@ -125,7 +125,10 @@ class EmbeddedRunner:
                 outcome = self.pipeline.process(batch, now_ms=now_ms())
                 self.metrics.record_prices(outcome, model)
                 if sink is not None:
-                    await sink.write(snapshots=outcome.snapshots, alerts=outcome.alerts)
+                    await sink.write(
+                        latest=[s.latest() for s in outcome.snapshots] + outcome.latest,
+                        alerts=outcome.alerts,
+                    )
                 report.alerts += alerts.write_alerts(outcome.alerts)
                 dead.write_letters(outcome.dead_letters)
                 self._account(report, outcome)

@@ -2,8 +2,8 @@
 
 :class:`PricePipeline` and :class:`TransactionPipeline` validate a micro-batch, advance
 the pure books of :mod:`engine.core`, and turn the result into what the adapters write:
-dead letters, alerts, latest-risk snapshots and the state rows to persist. They do no
-I/O. The Faust worker, the embedded runner and the tests use these same classes, which
+dead letters, alerts, latest-risk snapshots and the state rows to persist. Add-on
+models join as :class:`~engine.stages.Stage` s. They do no I/O. The Faust worker, the embedded runner and the tests use these same classes, which
 is why streaming output equals batch output for the same input.
 """
 
@@ -22,75 +22,40 @@ from engine.core import CustomerBook, PriceRiskBook, Status
 from engine.core.keyed import LoadRow
 from engine.core.volatility import EWMAVolatility
 from engine.records import DeadLetter, Reason, RecordLike
-from engine.timeutil import format_ts
+from engine.snapshots import CustomerSnapshot, RiskSnapshot
+from engine.stages import LatestState, Stage, StageInput
 from engine.validation import PriceColumns, TransactionColumns, decode_prices, decode_transactions
 
 _VERDICTS = {Status.LATE: Reason.LATE, Status.DUPLICATE: Reason.DUPLICATE}
 
 
-@dataclass(frozen=True, slots=True)
-class RiskSnapshot:
-    """Latest risk of one symbol: what ``riskstream:risk:<symbol>`` and ``risk.updates`` carry.
-
-    ``sigma``, ``var`` and ``es`` are forecasts for the symbol's next log return, made
-    with ticks up to and including the one at ``ts`` (NaN while the symbol warms up).
-    ``n_ticks`` counts the symbol's accepted ticks; it only grows, so a consumer can
-    discard a snapshot older than the one it has.
-    """
-
-    symbol: str
-    ts: int
-    price: float
-    sigma: float
-    var: dict[float, float]
-    es_level: float
-    es: float
-    n_ticks: int
-    model: str
-    model_version: str
-    backtest: dict[float, tuple[int, int]]
-
-    def fields(self) -> dict[str, str]:
-        """Flat text fields for the Redis hash."""
-        out = {
-            "symbol": self.symbol,
-            "ts": format_ts(self.ts),
-            "price": repr(self.price),
-            "sigma": repr(self.sigma),
-            f"es_{level_label(self.es_level)}": repr(self.es),
-            "n_ticks": str(self.n_ticks),
-            "model": self.model,
-            "model_version": self.model_version,
-        }
-        for level, value in self.var.items():
-            out[f"var_{level_label(level)}"] = repr(value)
-        for level, (tested, violated) in self.backtest.items():
-            out[f"tested_{level_label(level)}"] = str(tested)
-            out[f"breaches_{level_label(level)}"] = str(violated)
-        return out
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON document (``risk.updates``): numbers as numbers, NaN as null."""
-        doc: dict[str, Any] = {
-            "symbol": self.symbol,
-            "ts": format_ts(self.ts),
-            "price": self.price,
-            "sigma": _num(self.sigma),
-            f"es_{level_label(self.es_level)}": _num(self.es),
-            "n_ticks": self.n_ticks,
-            "model": self.model,
-            "model_version": self.model_version,
-        }
-        for level, value in self.var.items():
-            doc[f"var_{level_label(level)}"] = _num(value)
-        doc["backtest"] = {
-            level_label(k): {"tested": t, "breaches": x} for k, (t, x) in self.backtest.items()
-        }
-        return doc
+def _check_stage_state(book: Any, stages: Sequence[Stage]) -> None:
+    """Every stage's state must live in the book, or it would not be persisted."""
+    held = {id(c) for c in book.components}
+    for stage in stages:
+        for component in stage.components():
+            if id(component) not in held:
+                raise ValueError(
+                    f"stage {stage.name!r}: component {component.name!r} is not in the book; "
+                    "build the book with extra=stage_components(stages)"
+                )
 
 
-def _num(value: float) -> float | None:
-    return None if value != value else value
+def stage_components(stages: Sequence[Stage]) -> tuple[Any, ...]:
+    """The state components of ``stages``, for a book's ``extra`` argument."""
+    return tuple(c for stage in stages for c in stage.components())
+
+
+def _run_stages(
+    stages: Sequence[Stage], cols: Any, step: Any, keys: list[str], now_ms: int
+) -> tuple[list[Alert], list[LatestState]]:
+    alerts: list[Alert] = []
+    latest: list[LatestState] = []
+    for stage in stages:
+        out = stage.run(StageInput(cols, step, keys, now_ms))
+        alerts += out.alerts
+        latest += out.latest
+    return alerts, latest
 
 
 def _verdict_letters(
@@ -125,6 +90,8 @@ class PriceOutcome:
     rows: list[tuple[str, int, bytes]]
     breaches: dict[float, int]
     """VaR violations in this batch, per level."""
+    latest: list[LatestState] = field(default_factory=list)
+    """Latest-state hashes from stages (the snapshots' own are :meth:`RiskSnapshot.latest`)."""
     updates: pd.DataFrame | None = None
     """Per accepted tick forecasts, when the pipeline was asked to keep them."""
 
@@ -152,7 +119,9 @@ class PricePipeline:
         max_future_skew_ms: int = 300_000,
         topic: str = "prices",
         keep_updates: bool = False,
+        stages: Sequence[Stage] = (),
     ) -> None:
+        _check_stage_state(book, stages)
         unknown = set(alert_levels) - set(book.var_levels)
         if unknown:
             raise ValueError(
@@ -163,6 +132,7 @@ class PricePipeline:
         self.max_future_skew_ms = max_future_skew_ms
         self.topic = topic
         self.keep_updates = keep_updates
+        self.stages = tuple(stages)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, keep_updates: bool = False) -> PricePipeline:
@@ -187,15 +157,17 @@ class PricePipeline:
         )
         step = self.book.step(cols, load_row)
         dead += _verdict_letters(self.topic, cols.source, step.status, "symbol")
+        stage_alerts, latest = _run_stages(self.stages, cols, step, self.book.index.keys, now_ms)
         return PriceOutcome(
             received=len(records),
             ticks=cols,
             status=step.status,
             dead_letters=dead,
-            alerts=self._alerts(cols, step),
+            alerts=self._alerts(cols, step) + stage_alerts,
             snapshots=self._snapshots(step),
             rows=self.book.rows(step.touched),
             breaches={level: int(np.count_nonzero(flags)) for level, flags in step.breach.items()},
+            latest=latest,
             updates=self._updates(cols, step) if self.keep_updates else None,
         )
 
@@ -287,28 +259,6 @@ class PricePipeline:
 # --- transactions -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class CustomerSnapshot:
-    """A customer's transaction profile after a micro-batch (amounts in currency units)."""
-
-    customer_id: str
-    count: int
-    mean_amount: float
-    std_amount: float
-    first_ts: int
-    last_ts: int
-
-    def fields(self) -> dict[str, str]:
-        return {
-            "customer_id": self.customer_id,
-            "count": str(self.count),
-            "mean_amount": repr(self.mean_amount),
-            "std_amount": repr(self.std_amount),
-            "first_ts": format_ts(self.first_ts),
-            "last_ts": format_ts(self.last_ts),
-        }
-
-
 @dataclass(slots=True)
 class TransactionOutcome:
     """Everything one transaction micro-batch produced."""
@@ -320,6 +270,8 @@ class TransactionOutcome:
     snapshots: list[CustomerSnapshot]
     rows: list[tuple[str, int, bytes]]
     alerts: list[Alert] = field(default_factory=list)
+    latest: list[LatestState] = field(default_factory=list)
+    """Latest-state hashes from stages (the snapshots' own are :meth:`CustomerSnapshot.latest`)."""
 
     @property
     def accepted(self) -> int:
@@ -331,7 +283,7 @@ class TransactionOutcome:
 
 
 class TransactionPipeline:
-    """Validate and de-duplicate transactions; keep each customer's profile."""
+    """Validate and de-duplicate transactions; keep each customer's profile; run the stages."""
 
     def __init__(
         self,
@@ -339,10 +291,13 @@ class TransactionPipeline:
         *,
         max_future_skew_ms: int = 300_000,
         topic: str = "transactions",
+        stages: Sequence[Stage] = (),
     ) -> None:
-        self.book = book if book is not None else CustomerBook()
+        self.book = book if book is not None else CustomerBook(extra=stage_components(stages))
+        _check_stage_state(self.book, stages)
         self.max_future_skew_ms = max_future_skew_ms
         self.topic = topic
+        self.stages = tuple(stages)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TransactionPipeline:
@@ -362,6 +317,7 @@ class TransactionPipeline:
             CustomerSnapshot(customer_id=self.book.index.keys[s], **profiles.summary(s))  # type: ignore[arg-type]
             for s in accepted_slots.tolist()
         ]
+        alerts, latest = _run_stages(self.stages, cols, step, self.book.index.keys, now_ms)
         return TransactionOutcome(
             received=len(records),
             transactions=cols,
@@ -369,4 +325,6 @@ class TransactionPipeline:
             dead_letters=dead,
             snapshots=snapshots,
             rows=self.book.rows(step.touched),
+            alerts=alerts,
+            latest=latest,
         )

@@ -169,7 +169,9 @@ tick_like = st.fixed_dictionaries(
     optional={
         "symbol": json_values | st.text(max_size=70) | st.just("SPX"),
         "ts": json_values
-        | st.sampled_from(["2019-11-05T09:30:00Z", "2019-13-45", "1572946200000", "2019-11-05 09:30:00+01:00"]),
+        | st.sampled_from(
+            ["2019-11-05T09:30:00Z", "2019-13-45", "1572946200000", "2019-11-05 09:30:00+01:00"]
+        ),
         "price": json_values,
         "volume": json_values,
         "event_id": json_values,

@@ -20,6 +20,7 @@ import numpy as np
 
 from engine.core.backtest import BreachCounters
 from engine.core.keyed import KeyedBook, LoadRow
+from engine.core.online import OnlineComponent
 from engine.core.sequencer import PriceSequencer, Status
 from engine.core.var import ParametricNormal
 from engine.core.volatility import EWMAVolatility, VolatilityModel
@@ -61,6 +62,8 @@ class PriceRiskBook(KeyedBook):
         VaR confidence levels.
     es_level : float
         Expected-shortfall level.
+    extra : tuple of OnlineComponent
+        State components of add-on stages (:mod:`engine.stages`), persisted in the same rows.
     """
 
     def __init__(
@@ -68,12 +71,13 @@ class PriceRiskBook(KeyedBook):
         volatility: VolatilityModel | None = None,
         var_levels: Sequence[float] = (0.95, 0.99),
         es_level: float = 0.975,
+        extra: tuple[OnlineComponent, ...] = (),
     ) -> None:
         self.sequencer = PriceSequencer()
         self.volatility = volatility if volatility is not None else EWMAVolatility()
         self.var_method = ParametricNormal(var_levels, es_level)
         self.backtest = BreachCounters(self.var_method.var_levels)
-        super().__init__((self.sequencer, self.volatility, self.backtest))
+        super().__init__((self.sequencer, self.volatility, self.backtest, *extra))
 
     @property
     def var_levels(self) -> tuple[float, ...]:

@@ -136,9 +136,10 @@ class CustomerStep:
 class CustomerBook(KeyedBook):
     """Every customer's profile; the transactions counterpart of the price book."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra: tuple[OnlineComponent, ...] = ()) -> None:
+        """``extra``: state components of add-on stages, persisted in the same rows."""
         self.profiles = CustomerProfiles()
-        super().__init__((self.profiles,))
+        super().__init__((self.profiles, *extra))
 
     def step(self, cols: TransactionColumns, load_row: LoadRow | None = None) -> CustomerStep:
         """Advance every customer in ``cols`` by its transactions, in arrival order."""

@@ -2,10 +2,9 @@
 
 Keys (the DESIGN.md contract):
 
-``riskstream:risk:<symbol>``
-    hash of the symbol's latest :class:`~engine.pipeline.RiskSnapshot`.
-``riskstream:customer:<customer_id>``
-    hash of the customer's latest :class:`~engine.pipeline.CustomerSnapshot`.
+``riskstream:risk:<symbol>``, ``riskstream:customer:<customer_id>``, and stages' hashes
+    latest-state hashes (:class:`~engine.stages.LatestState`): the symbol's latest
+    :class:`~engine.snapshots.RiskSnapshot`, the customer's profile, a stage's state.
 ``riskstream:alerts``
     stream of alerts, one entry per alert id; a live JSON copy of each new entry is
     published on ``riskstream:alerts:live``.
@@ -43,14 +42,12 @@ from engine.alerts import Alert
 from engine.config import Settings
 from engine.errors import ConfigError, ServiceUnavailableError
 from engine.metrics import Metrics
-from engine.pipeline import CustomerSnapshot, RiskSnapshot
+from engine.stages import LatestState
 
 log = logging.getLogger(__name__)
 
 ALERTS_STREAM = "riskstream:alerts"
 ALERTS_CHANNEL = "riskstream:alerts:live"
-RISK_KEY = "riskstream:risk:{}"
-CUSTOMER_KEY = "riskstream:customer:{}"
 ALERT_ID_KEY = "riskstream:alert-ids:{}"
 
 _RETRYABLE = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, OSError)
@@ -121,19 +118,15 @@ class RedisSink:
             raise ServiceUnavailableError(f"Redis is unreachable: {exc}") from None
 
     async def write(
-        self,
-        *,
-        snapshots: Sequence[RiskSnapshot] = (),
-        customers: Sequence[CustomerSnapshot] = (),
-        alerts: Sequence[Alert] = (),
+        self, *, latest: Sequence[LatestState] = (), alerts: Sequence[Alert] = ()
     ) -> WriteResult:
         """Write one batch of outputs in one round trip, retrying until it succeeds."""
-        if not (snapshots or customers or alerts):
+        if not (latest or alerts):
             return WriteResult(0, 0)
         delay = 0.05
         while True:
             try:
-                replies = await self._send(snapshots, customers, alerts)
+                replies = await self._send(latest, alerts)
                 break
             except _CREDENTIALS as exc:
                 raise ConfigError(f"Redis refused the credentials: {exc}") from None
@@ -158,28 +151,15 @@ class RedisSink:
         self.metrics.alerts_deduplicated.inc(result.alerts_duplicate)
         return result
 
-    async def _send(
-        self,
-        snapshots: Sequence[RiskSnapshot],
-        customers: Sequence[CustomerSnapshot],
-        alerts: Sequence[Alert],
-    ) -> list[object]:
+    async def _send(self, latest: Sequence[LatestState], alerts: Sequence[Alert]) -> list[object]:
         async with self.client.pipeline(transaction=False) as pipe:
-            if snapshots:
+            if latest:
                 await self._write_latest(
-                    keys=[RISK_KEY.format(snap.symbol) for snap in snapshots],
+                    keys=[state.key for state in latest],
                     args=[
                         orjson.dumps(
-                            [("n_ticks", snap.n_ticks, snap.fields()) for snap in snapshots]
+                            [(state.seq_field, state.seq, state.fields) for state in latest]
                         )
-                    ],
-                    client=pipe,
-                )
-            if customers:
-                await self._write_latest(
-                    keys=[CUSTOMER_KEY.format(cust.customer_id) for cust in customers],
-                    args=[
-                        orjson.dumps([("count", cust.count, cust.fields()) for cust in customers])
                     ],
                     client=pipe,
                 )

@@ -140,7 +140,8 @@ class PriceProcessor(TopicProcessor):
         outcome = self.pipeline.process(records, now_ms=now_ms(), load_row=self._load_row)
         self.metrics.record_prices(outcome, self.pipeline.book.model_name)
         self.metrics.symbols.set(len(self.pipeline.book))
-        job.snapshots, job.alerts = outcome.snapshots, outcome.alerts
+        job.latest = [snap.latest() for snap in outcome.snapshots] + outcome.latest
+        job.alerts = outcome.alerts
         partition_of = {key: partition for key, partition, _ in outcome.rows}
         for snap in outcome.snapshots:
             job.send(
@@ -166,6 +167,7 @@ class TransactionProcessor(TopicProcessor):
         outcome = self.pipeline.process(records, now_ms=now_ms(), load_row=self._load_row)
         self.metrics.record_transactions(outcome)
         self.metrics.customers.set(len(self.pipeline.book))
-        job.customers, job.alerts = outcome.snapshots, outcome.alerts
+        job.latest = [snap.latest() for snap in outcome.snapshots] + outcome.latest
+        job.alerts = outcome.alerts
         self._dead_letters(job, outcome.dead_letters)
         return outcome.rows

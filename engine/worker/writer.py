@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from engine.alerts import Alert
 from engine.metrics import Metrics, observe_latency
 from engine.sinks.redis import RedisSink
+from engine.stages import LatestState
 
 if TYPE_CHECKING:
     import faust
@@ -48,8 +49,7 @@ class OutputJob:
     """Everything one micro-batch writes, and the chunks to ack once it is written."""
 
     chunks: Sequence[Chunk]
-    snapshots: Sequence[Any] = ()
-    customers: Sequence[Any] = ()
+    latest: Sequence[LatestState] = ()
     alerts: Sequence[Alert] = ()
     kafka: dict[tuple[str, int], list[KafkaRecord]] = field(
         default_factory=lambda: defaultdict(list)
@@ -108,10 +108,8 @@ class OrderedWriter:
         while True:
             job = await self.queue.get()
             try:
-                if self.sink is not None and (job.snapshots or job.customers or job.alerts):
-                    await self.sink.write(
-                        snapshots=job.snapshots, customers=job.customers, alerts=job.alerts
-                    )
+                if self.sink is not None and (job.latest or job.alerts):
+                    await self.sink.write(latest=job.latest, alerts=job.alerts)
                     observe_latency(self.written_latency, job.chunks, time.time() * 1000)
                 deliveries = await self._send(job.kafka) if job.kafka else []
                 await self._acks.put((job, deliveries))

@@ -13,8 +13,8 @@ from engine.alerts import Alert, alert_id
 from engine.config import Settings
 from engine.errors import ConfigError
 from engine.metrics import Metrics
-from engine.pipeline import RiskSnapshot
 from engine.sinks.redis import ALERTS_CHANNEL, ALERTS_STREAM, RedisSink
+from engine.snapshots import RiskSnapshot
 
 pytestmark = pytest.mark.integration
 
@@ -87,9 +87,9 @@ def test_latest_risk_never_goes_back_to_an_older_state(redis_url: str) -> None:
 
     async def scenario() -> None:
         sink = RedisSink.from_settings(Settings(redis_url=redis_url))
-        await sink.write(snapshots=[a_snapshot(10, 101.0)])
-        await sink.write(snapshots=[a_snapshot(7, 99.0)])  # a replay after a rebalance
-        await sink.write(snapshots=[a_snapshot(11, 102.0)])
+        await sink.write(latest=[a_snapshot(10, 101.0).latest()])
+        await sink.write(latest=[a_snapshot(7, 99.0).latest()])  # a replay after a rebalance
+        await sink.write(latest=[a_snapshot(11, 102.0).latest()])
         await sink.close()
 
     asyncio.run(scenario())

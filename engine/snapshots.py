@@ -1,0 +1,110 @@
+"""What the stream publishes as the latest state of a symbol or a customer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from engine.config import level_label
+from engine.stages import LatestState
+from engine.timeutil import format_ts
+
+RISK_KEY = "riskstream:risk:{}"
+CUSTOMER_KEY = "riskstream:customer:{}"
+
+
+@dataclass(frozen=True, slots=True)
+class RiskSnapshot:
+    """Latest risk of one symbol: what ``riskstream:risk:<symbol>`` and ``risk.updates`` carry.
+
+    ``sigma``, ``var`` and ``es`` are forecasts for the symbol's next log return, made
+    with ticks up to and including the one at ``ts`` (NaN while the symbol warms up).
+    ``n_ticks`` counts the symbol's accepted ticks; it only grows, so a consumer can
+    discard a snapshot older than the one it has.
+    """
+
+    symbol: str
+    ts: int
+    price: float
+    sigma: float
+    var: dict[float, float]
+    es_level: float
+    es: float
+    n_ticks: int
+    model: str
+    model_version: str
+    backtest: dict[float, tuple[int, int]]
+
+    def fields(self) -> dict[str, str]:
+        """Flat text fields for the Redis hash."""
+        out = {
+            "symbol": self.symbol,
+            "ts": format_ts(self.ts),
+            "price": repr(self.price),
+            "sigma": repr(self.sigma),
+            f"es_{level_label(self.es_level)}": repr(self.es),
+            "n_ticks": str(self.n_ticks),
+            "model": self.model,
+            "model_version": self.model_version,
+        }
+        for level, value in self.var.items():
+            out[f"var_{level_label(level)}"] = repr(value)
+        for level, (tested, violated) in self.backtest.items():
+            out[f"tested_{level_label(level)}"] = str(tested)
+            out[f"breaches_{level_label(level)}"] = str(violated)
+        return out
+
+    def latest(self) -> LatestState:
+        """The ``riskstream:risk:<symbol>`` hash."""
+        return LatestState(RISK_KEY.format(self.symbol), "n_ticks", self.n_ticks, self.fields())
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON document (``risk.updates``): numbers as numbers, NaN as null."""
+        doc: dict[str, Any] = {
+            "symbol": self.symbol,
+            "ts": format_ts(self.ts),
+            "price": self.price,
+            "sigma": _num(self.sigma),
+            f"es_{level_label(self.es_level)}": _num(self.es),
+            "n_ticks": self.n_ticks,
+            "model": self.model,
+            "model_version": self.model_version,
+        }
+        for level, value in self.var.items():
+            doc[f"var_{level_label(level)}"] = _num(value)
+        doc["backtest"] = {
+            level_label(k): {"tested": t, "breaches": x} for k, (t, x) in self.backtest.items()
+        }
+        return doc
+
+
+def _num(value: float) -> float | None:
+    return None if value != value else value
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerSnapshot:
+    """A customer's transaction profile after a micro-batch (amounts in currency units)."""
+
+    customer_id: str
+    count: int
+    mean_amount: float
+    std_amount: float
+    first_ts: int
+    last_ts: int
+
+    def fields(self) -> dict[str, str]:
+        return {
+            "customer_id": self.customer_id,
+            "count": str(self.count),
+            "mean_amount": repr(self.mean_amount),
+            "std_amount": repr(self.std_amount),
+            "first_ts": format_ts(self.first_ts),
+            "last_ts": format_ts(self.last_ts),
+        }
+
+    def latest(self) -> LatestState:
+        """The ``riskstream:customer:<id>`` hash."""
+        return LatestState(
+            CUSTOMER_KEY.format(self.customer_id), "count", self.count, self.fields()
+        )
