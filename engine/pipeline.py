@@ -87,7 +87,7 @@ class PriceOutcome:
     dead_letters: list[DeadLetter]
     alerts: list[Alert]
     snapshots: list[RiskSnapshot]
-    rows: list[tuple[str, int, bytes]]
+    rows: list[tuple[str, int, bytes | None]]
     breaches: dict[float, int]
     """VaR violations in this batch, per level."""
     latest: list[LatestState] = field(default_factory=list)
@@ -268,7 +268,7 @@ class TransactionOutcome:
     status: np.ndarray
     dead_letters: list[DeadLetter]
     snapshots: list[CustomerSnapshot]
-    rows: list[tuple[str, int, bytes]]
+    rows: list[tuple[str, int, bytes | None]]
     alerts: list[Alert] = field(default_factory=list)
     latest: list[LatestState] = field(default_factory=list)
     """Latest-state hashes from stages (the snapshots' own are :meth:`CustomerSnapshot.latest`)."""

@@ -15,6 +15,12 @@ Each component's record is restored only if its fingerprint (name, state version
 column layout) matches the running component; otherwise that component alone starts
 cold for the key. A deployment that adds or changes one model therefore keeps the
 state of every other model.
+
+Ring columns (:mod:`engine.core.slots`) are persisted as separate block records,
+``<key>\x00<component>.<ring>:<block>`` holding the component fingerprint and the
+block's values (``None`` deletes a block that fell out of the ring). :meth:`rows` emits a
+key's blocks *before* its main row: records of one partition are stored in order, so a
+persisted main row implies its blocks are persisted too.
 """
 
 from __future__ import annotations
@@ -57,6 +63,25 @@ def parse_row(row: bytes) -> tuple[int, dict[str, tuple[bytes, bytes]]]:
     return partition, segments
 
 
+def block_key(key: str, component: str, ring: str, block: int) -> str:
+    """Table key of a persisted ring block (control characters never occur in real keys)."""
+    return f"{key}\x00{component}.{ring}:{block}"
+
+
+def _block_fetcher(
+    load_row: LoadRow, key: str, component: OnlineComponent
+) -> Callable[[str, int], bytes | None]:
+    fingerprint = component.fingerprint
+
+    def fetch(ring: str, block: int) -> bytes | None:
+        value = load_row(block_key(key, component.name, ring, block))
+        if value is None or value[:8] != fingerprint:
+            return None
+        return value[8:]
+
+    return fetch
+
+
 class KeyedBook:
     """Slot index + per-key partition + online components, with row persistence."""
 
@@ -77,29 +102,33 @@ class KeyedBook:
             for component in self.components:
                 component.ensure(n)
             for key in new:
-                self._restore(self.index.slot(key), load_row(key) if load_row is not None else None)
+                saved = load_row(key) if load_row is not None else None
+                self._restore(self.index.slot(key), saved, load_row)
         return slots
 
-    def _restore(self, slot: int, saved: bytes | None) -> None:
+    def _restore(self, slot: int, saved: bytes | None, load_row: LoadRow | None = None) -> None:
         partition, segments = parse_row(saved) if saved else (-1, {})
         self.meta.reset(slot)
         self.meta["partition"][slot] = partition
+        key = self.index.keys[slot]
         for component in self.components:
             found = segments.get(component.name)
-            component.unpack(
-                slot, found[1] if found and found[0] == component.fingerprint else None
-            )
+            ok = found is not None and found[0] == component.fingerprint
+            fetch = _block_fetcher(load_row, key, component) if ok and load_row else None
+            component.unpack(slot, found[1] if ok else None, fetch)
 
-    def rows(self, slots: Iterable[int]) -> list[tuple[str, int, bytes]]:
-        """``(key, partition, row)`` for each slot: what to persist after a batch.
+    def rows(self, slots: Iterable[int]) -> list[tuple[str, int, bytes | None]]:
+        """``(key, partition, row)`` for each slot, ring blocks first: what to persist after a batch.
 
         Every component packs all the slots in one vectorised step; only the final
-        concatenation is per key.
+        concatenation is per key. A ``None`` row deletes the key (a stale ring block).
         """
         slots = np.fromiter(slots, dtype=np.int64) if not isinstance(slots, np.ndarray) else slots
         if slots.size == 0:
             return []
         packed = []
+        blocks: dict[int, list[tuple[str, bytes | None]]] = {}
+        keys = self.index.keys
         for component in self.components:
             records = component.pack(slots)
             name = component.name.encode()
@@ -107,12 +136,18 @@ class KeyedBook:
                 bytes([len(name)]) + name + component.fingerprint + _LENGTH.pack(records.shape[1])
             )
             packed.append((prefix, records))
-        keys = self.index.keys
+            for slot, ring, block, data in component.ring_blocks(slots):
+                value = None if data is None else component.fingerprint + data
+                blocks.setdefault(slot, []).append(
+                    (block_key(keys[slot], component.name, ring, block), value)
+                )
         partitions = self.meta["partition"][slots].tolist()
         head = _HEAD.pack
         count = len(self.components)
-        out = []
+        out: list[tuple[str, int, bytes | None]] = []
         for i, slot in enumerate(slots.tolist()):
+            for block, value in blocks.get(slot, ()):
+                out.append((block, partitions[i], value))
             parts = [head(ROW_MAGIC, ROW_VERSION, partitions[i], count)]
             for prefix, records in packed:
                 parts.append(prefix)
@@ -121,8 +156,10 @@ class KeyedBook:
         return out
 
     def row(self, slot: int) -> bytes:
-        """One key's complete state, as persisted."""
-        return self.rows(np.array([slot]))[0][2]
+        """One key's main row (its ring blocks, if any, are separate records of :meth:`rows`)."""
+        row = self.rows(np.array([slot]))[-1][2]
+        assert row is not None
+        return row
 
     def clear(self) -> None:
         """Forget every key (after a rebalance); state reloads lazily through ``load_row``."""

@@ -56,15 +56,28 @@ class OnlineComponent:
         return hashlib.blake2b(seed, digest_size=8).digest()
 
     def pack(self, slots: np.ndarray) -> np.ndarray:
-        """Binary state records of ``slots`` (one row of bytes per slot)."""
+        """Binary records of the ``state`` columns of ``slots`` (one row of bytes per slot)."""
         return self.state.pack(slots)
 
-    def unpack(self, slot: int, record: bytes | None) -> None:
-        """Load a slot from :meth:`pack` output; ``None`` (unknown or other layout) starts it cold."""
+    def ring_blocks(self, slots: np.ndarray) -> list[tuple[int, str, int, bytes | None]]:
+        """Ring blocks written since the last call (see :meth:`SlotArrays.ring_blocks`)."""
+        return self.state.ring_blocks(slots.tolist()) if self.state.rings else []
+
+    def unpack(self, slot: int, record: bytes | None, fetch_block: Any = None) -> None:
+        """Load a slot from :meth:`pack` output (and its ring blocks); ``None`` starts it cold.
+
+        ``fetch_block(ring, block)`` returns a persisted ring block or ``None``.
+        """
         if record is None:
             self.state.reset(slot)
-        else:
-            self.state.unpack(slot, record)
+            return
+        self.state.unpack(slot, record)
+        if self.state.rings:
+            self.state.load_rings(slot, fetch_block or (lambda ring, block: None))
+        self.rebuild(slot)
+
+    def rebuild(self, slot: int) -> None:
+        """Recompute ``transient`` columns of a restored slot; components that have any override it."""
 
     def restore(self, slot: int, saved: dict[str, Any] | None) -> None:
         """Load a slot; a missing or older-version state starts the slot cold."""

@@ -3,25 +3,42 @@
 Online models in riskstream keep their state as numpy columns indexed by *slot*, one
 slot per key, so a micro-batch update is one compiled loop over arrays instead of a
 Python loop over objects. :class:`SlotIndex` maps keys to slots; :class:`SlotArrays`
-holds a model's columns, grows them geometrically, and converts slots' state to and
-from two forms:
+holds a model's columns and grows them geometrically. A column is one of three kinds:
 
-* fixed-width binary records (:meth:`SlotArrays.pack` / :meth:`SlotArrays.unpack`),
-  packed for many slots in one vectorised step: what the worker persists after every
-  micro-batch; :attr:`SlotArrays.fingerprint` names the layout, so a record is never
-  read into columns it was not written from;
-* a JSON-safe dict (:meth:`SlotArrays.export` / :meth:`SlotArrays.restore`), for
-  inspection and tests.
+``state`` (the default)
+    persisted in the key's fixed-width binary record (:meth:`SlotArrays.pack` /
+    :meth:`SlotArrays.unpack`), packed for many slots in one vectorised step: what the
+    worker writes after every micro-batch. :attr:`SlotArrays.fingerprint` names the
+    layout, so a record is never read into columns it was not written from.
+``ring``
+    a ring buffer of the last ``width`` values (``width`` a multiple of
+    :data:`BLOCK`), whose count of values ever pushed is the ``state`` column named by
+    ``ring_head``. Too large to rewrite every batch, it is persisted in blocks of
+    :data:`BLOCK` values, each keyed by its absolute block number (value ``i`` lives in
+    block ``i // BLOCK``), only the blocks written since the last persist
+    (:meth:`SlotArrays.ring_blocks`). Absolute numbers are never reused, so a torn write
+    can never overwrite older values; blocks that fell out of the ring are deleted.
+``transient``
+    derived from the others (a sorted copy of a ring, running sums); not persisted,
+    rebuilt by the owning component after a restore.
+
+A JSON-safe dict of the ``state`` columns (:meth:`SlotArrays.export` /
+:meth:`SlotArrays.restore`) serves inspection and tests.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+
+#: Values per persisted block of a ring column.
+BLOCK = 64
+
+Kind = Literal["state", "ring", "transient"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +49,23 @@ class Column:
     dtype: type
     fill: Any
     width: int = 0
+    kind: Kind = "state"
+    ring_head: str | None = None
+    """For a ``ring``: the ``state`` column counting the values ever pushed."""
+
+    def __post_init__(self) -> None:
+        if self.kind == "ring":
+            if self.width <= 0 or self.width % BLOCK:
+                raise ValueError(
+                    f"ring column {self.name!r} needs a width that is a positive multiple of {BLOCK}"
+                )
+            if self.ring_head is None:
+                raise ValueError(f"ring column {self.name!r} needs ring_head")
+
+
+def ring_capacity(values: int) -> int:
+    """The smallest ring width (a multiple of :data:`BLOCK`) holding ``values`` values and one spare block."""
+    return (values // BLOCK + 2) * BLOCK
 
 
 class SlotArrays:
@@ -48,11 +82,22 @@ class SlotArrays:
 
     def __init__(self, columns: Sequence[Column], capacity: int = 16) -> None:
         self.columns = tuple(columns)
+        self.persisted = tuple(c for c in self.columns if c.kind == "state")
+        self.rings = tuple(c for c in self.columns if c.kind == "ring")
+        names = {c.name for c in self.persisted}
+        for ring in self.rings:
+            if ring.ring_head not in names:
+                raise ValueError(
+                    f"ring {ring.name!r}: head column {ring.ring_head!r} is not a state column"
+                )
         self.capacity = 0
         self._arrays: dict[str, np.ndarray] = {}
         for column in self.columns:
             shape: tuple[int, ...] = (0,) if column.width == 0 else (0, column.width)
             self._arrays[column.name] = np.empty(shape, dtype=column.dtype)
+        #: Per ring: how many of its values have been persisted (not itself persisted: it
+        #: equals the head after a restore).
+        self._persisted_head = {ring.name: np.zeros(0, np.int64) for ring in self.rings}
         self.ensure(capacity)
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -60,9 +105,9 @@ class SlotArrays:
 
     @property
     def record_dtype(self) -> np.dtype:
-        """The binary layout of one slot's state (packed, little-endian)."""
+        """The binary layout of one slot's persisted (``state``) columns, packed, little-endian."""
         fields = []
-        for column in self.columns:
+        for column in self.persisted:
             dtype = np.dtype(column.dtype).newbyteorder("<")
             fields.append(
                 (column.name, dtype, (column.width,)) if column.width else (column.name, dtype)
@@ -71,21 +116,10 @@ class SlotArrays:
 
     @property
     def fingerprint(self) -> bytes:
-        """8 bytes identifying the layout: column names, types and widths, in order."""
-        return hashlib.blake2b(self.record_dtype.descr.__repr__().encode(), digest_size=8).digest()
-
-    def pack(self, slots: np.ndarray) -> np.ndarray:
-        """The state of ``slots`` as binary records: a ``(len(slots), itemsize)`` uint8 array."""
-        records = np.empty(len(slots), dtype=self.record_dtype)
-        for column in self.columns:
-            records[column.name] = self._arrays[column.name][slots]
-        return records.view(np.uint8).reshape(len(slots), self.record_dtype.itemsize)
-
-    def unpack(self, slot: int, data: bytes) -> None:
-        """Load one slot from a record written by :meth:`pack` with the same layout."""
-        record = np.frombuffer(data, dtype=self.record_dtype, count=1)[0]
-        for column in self.columns:
-            self._arrays[column.name][slot] = record[column.name]
+        """8 bytes identifying the layout: persisted and ring columns' names, types and widths."""
+        rings = [(c.name, np.dtype(c.dtype).str, c.width, c.ring_head) for c in self.rings]
+        seed = repr((self.record_dtype.descr, rings)).encode()
+        return hashlib.blake2b(seed, digest_size=8).digest()
 
     def ensure(self, n_slots: int) -> None:
         """Make room for at least ``n_slots`` slots; new slots hold the fill values."""
@@ -98,24 +132,96 @@ class SlotArrays:
             new = np.full(shape, column.fill, dtype=column.dtype)
             new[: old.shape[0]] = old
             self._arrays[column.name] = new
+        for name, old in self._persisted_head.items():
+            new = np.zeros(capacity, np.int64)
+            new[: old.shape[0]] = old
+            self._persisted_head[name] = new
         self.capacity = capacity
 
     def reset(self, slot: int) -> None:
         """Return a slot to the fill values (a key seen for the first time)."""
         for column in self.columns:
             self._arrays[column.name][slot] = column.fill
+        for heads in self._persisted_head.values():
+            heads[slot] = 0
+
+    # --- binary records -----------------------------------------------------------------------
+
+    def pack(self, slots: np.ndarray) -> np.ndarray:
+        """The ``state`` columns of ``slots`` as binary records: a ``(len(slots), itemsize)`` uint8 array."""
+        records = np.empty(len(slots), dtype=self.record_dtype)
+        for column in self.persisted:
+            records[column.name] = self._arrays[column.name][slots]
+        return records.view(np.uint8).reshape(len(slots), self.record_dtype.itemsize)
+
+    def unpack(self, slot: int, data: bytes) -> None:
+        """Load one slot's ``state`` columns from a record written by :meth:`pack`."""
+        record = np.frombuffer(data, dtype=self.record_dtype, count=1)[0]
+        for column in self.persisted:
+            self._arrays[column.name][slot] = record[column.name]
+
+    # --- ring blocks ----------------------------------------------------------------------------
+
+    def ring_blocks(self, slots: Iterable[int]) -> list[tuple[int, str, int, bytes | None]]:
+        """Blocks to persist since the last call: ``(slot, ring, block number, data or None)``.
+
+        ``data`` is the block's raw values; ``None`` means "delete this block" (it fell
+        out of the ring). For each slot and ring, blocks come in increasing order.
+        """
+        out: list[tuple[int, str, int, bytes | None]] = []
+        for ring in self.rings:
+            data = self._arrays[ring.name]
+            heads = self._arrays[ring.ring_head]  # type: ignore[index]
+            persisted = self._persisted_head[ring.name]
+            blocks = ring.width // BLOCK
+            for slot in slots:
+                head, done = int(heads[slot]), int(persisted[slot])
+                if head == done:
+                    continue
+                first, last = done // BLOCK, (head - 1) // BLOCK
+                for stale in range(max(0, first - blocks), max(0, last - blocks + 1)):
+                    out.append((slot, ring.name, stale, None))
+                for block in range(max(first, last - blocks + 1), last + 1):
+                    start = (block % blocks) * BLOCK
+                    out.append(
+                        (slot, ring.name, block, data[slot, start : start + BLOCK].tobytes())
+                    )
+                persisted[slot] = head
+        return out
+
+    def load_rings(self, slot: int, fetch: Callable[[str, int], bytes | None]) -> None:
+        """Restore a slot's rings from persisted blocks (after its ``state`` columns).
+
+        ``fetch(ring, block)`` returns a block's data or ``None``; a missing block (never
+        written, or lost) leaves its values at the fill value.
+        """
+        for ring in self.rings:
+            head = int(self._arrays[ring.ring_head][slot])  # type: ignore[index]
+            blocks = ring.width // BLOCK
+            target = self._arrays[ring.name]
+            target[slot] = ring.fill
+            if head > 0:
+                last = (head - 1) // BLOCK
+                for block in range(max(0, last - blocks + 1), last + 1):
+                    data = fetch(ring.name, block)
+                    if data is not None:
+                        start = (block % blocks) * BLOCK
+                        target[slot, start : start + BLOCK] = np.frombuffer(data, dtype=ring.dtype)
+            self._persisted_head[ring.name][slot] = head
+
+    # --- inspection -----------------------------------------------------------------------------
 
     def export(self, slot: int) -> dict[str, Any]:
-        """One slot's state as plain Python values (NaN stays NaN; orjson writes it as null)."""
+        """One slot's ``state`` columns as plain Python values (NaN stays NaN; orjson writes null)."""
         out: dict[str, Any] = {}
-        for column in self.columns:
+        for column in self.persisted:
             value = self._arrays[column.name][slot]
             out[column.name] = value.tolist() if column.width else value.item()
         return out
 
     def restore(self, slot: int, state: dict[str, Any]) -> None:
-        """Load a slot from :meth:`export` output. Missing or null fields take the fill value."""
-        for column in self.columns:
+        """Load a slot's ``state`` columns from :meth:`export` output; missing or null take the fill."""
+        for column in self.persisted:
             value = state.get(column.name)
             target = self._arrays[column.name]
             if value is None:

@@ -78,13 +78,16 @@ class TopicProcessor:
         return fresh, replayed
 
     def _persist(
-        self, job: OutputJob, rows: Sequence[tuple[str, int, bytes]], chunks: Sequence[Chunk]
+        self, job: OutputJob, rows: Sequence[tuple[str, int, bytes | None]], chunks: Sequence[Chunk]
     ) -> None:
         """Update the table in memory now; queue the changelog records in the job."""
         data = self.table.data
         dumps = orjson.dumps  # the table's str keys are JSON on the changelog (faust's json codec)
         for key, partition, row in rows:
-            data[key] = row
+            if row is None:  # a ring block that fell out of its ring: delete (tombstone)
+                data.pop(key, None)
+            else:
+                data[key] = row
             job.send(self.changelog, partition, dumps(key), row)
         last: dict[int, int] = {}
         for chunk in chunks:
@@ -112,7 +115,7 @@ class TopicProcessor:
         records, replayed = self._fresh(chunks)
         if replayed:
             self.metrics.events_processed.labels(self.topic, "replayed").inc(replayed)
-        rows: Sequence[tuple[str, int, bytes]] = ()
+        rows: Sequence[tuple[str, int, bytes | None]] = ()
         if records:
             rows = self.compute(records, job)
         self._persist(job, rows, chunks)
@@ -122,7 +125,9 @@ class TopicProcessor:
         )
         return job
 
-    def compute(self, records: list[Any], job: OutputJob) -> Sequence[tuple[str, int, bytes]]:
+    def compute(
+        self, records: list[Any], job: OutputJob
+    ) -> Sequence[tuple[str, int, bytes | None]]:
         """Run the pipeline, fill ``job`` with its outputs, return the state rows to persist."""
         raise NotImplementedError
 
@@ -136,7 +141,9 @@ class PriceProcessor(TopicProcessor):
         super().__init__(**kwargs)
         self.pipeline = pipeline
 
-    def compute(self, records: list[Any], job: OutputJob) -> Sequence[tuple[str, int, bytes]]:
+    def compute(
+        self, records: list[Any], job: OutputJob
+    ) -> Sequence[tuple[str, int, bytes | None]]:
         outcome = self.pipeline.process(records, now_ms=now_ms(), load_row=self._load_row)
         self.metrics.record_prices(outcome, self.pipeline.book.model_name)
         self.metrics.symbols.set(len(self.pipeline.book))
@@ -163,7 +170,9 @@ class TransactionProcessor(TopicProcessor):
         super().__init__(**kwargs)
         self.pipeline = pipeline
 
-    def compute(self, records: list[Any], job: OutputJob) -> Sequence[tuple[str, int, bytes]]:
+    def compute(
+        self, records: list[Any], job: OutputJob
+    ) -> Sequence[tuple[str, int, bytes | None]]:
         outcome = self.pipeline.process(records, now_ms=now_ms(), load_row=self._load_row)
         self.metrics.record_transactions(outcome)
         self.metrics.customers.set(len(self.pipeline.book))

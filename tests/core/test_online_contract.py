@@ -6,6 +6,7 @@ identically), pickle, be deterministic, and leave its inputs untouched.
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,7 @@ from engine.core.customers import CustomerProfiles
 from engine.core.online import OnlineComponent
 from engine.core.sequencer import PriceSequencer
 from engine.core.volatility import EWMAVolatility
+from engine.core.windows import RollingWindow
 from engine.validation import TransactionColumns
 
 N_SLOTS = 4
@@ -59,6 +61,10 @@ CASES: dict[str, tuple[Callable[[], OnlineComponent], Callable[..., tuple[Any, .
     "ewma": (lambda: EWMAVolatility(0.94, 3), returns_inputs),
     "breaches": (lambda: BreachCounters((0.99,)), breach_inputs),
     "customer_profiles": (CustomerProfiles, customer_inputs),
+    "rolling_window": (
+        lambda: RollingWindow("w", 50, (0.05, 0.01), 0.025, min_obs=20, extra=10),
+        returns_inputs,
+    ),
 }
 
 
@@ -69,6 +75,8 @@ def fresh(factory: Callable[[], OnlineComponent]) -> OnlineComponent:
 
 
 def outputs(result: Any) -> list[np.ndarray]:
+    if dataclasses.is_dataclass(result):
+        return [getattr(result, f.name) for f in dataclasses.fields(result)]
     if isinstance(result, dict):
         return [result[k] for k in sorted(result)]
     if isinstance(result, tuple):
@@ -83,8 +91,13 @@ def case(
     return CASES[request.param]
 
 
-def test_restart_from_exported_state_continues_identically(case: Any) -> None:
-    factory, make = case
+# The JSON export holds state columns only: ring components restart from binary blocks.
+JSON_CASES = sorted(name for name, (factory, _) in CASES.items() if not fresh(factory).state.rings)
+
+
+@pytest.mark.parametrize("name", JSON_CASES)
+def test_restart_from_exported_state_continues_identically(name: str) -> None:
+    factory, make = CASES[name]
     rng = np.random.default_rng(1)
     first, second = make(rng, 300, 0), make(rng, 300, 300)
     reference = fresh(factory)
@@ -117,10 +130,16 @@ def test_restart_from_binary_records_continues_identically(case: Any) -> None:
     before_restart = fresh(factory)
     before_restart.update(*first)
     records = before_restart.pack(np.arange(N_SLOTS))
+    blocks = {
+        (slot, ring, block): data
+        for slot, ring, block, data in before_restart.ring_blocks(np.arange(N_SLOTS))
+    }
     restarted = fresh(factory)
     assert restarted.fingerprint == before_restart.fingerprint
     for slot in range(N_SLOTS):
-        restarted.unpack(slot, records[slot].tobytes())
+        restarted.unpack(
+            slot, records[slot].tobytes(), lambda ring, block, s=slot: blocks.get((s, ring, block))
+        )
     for got, want in zip(outputs(restarted.update(*second)), expected, strict=True):
         np.testing.assert_array_equal(got, want)
 
