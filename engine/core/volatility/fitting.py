@@ -1,0 +1,196 @@
+"""Model fits on rolling windows, and where they run.
+
+A volatility model with estimated parameters requests a fit every ``every`` returns
+(from its ``first`` return on). The fit uses the returns up to and including the
+request, and its parameters take effect ``delay`` returns later: a fixed number of
+observations, so the numbers do not depend on when a fit happens to finish. With
+``delay = 0`` the fit applies at the request itself, as in a textbook rolling backtest.
+
+Fits run behind the :class:`Fitter` interface: :class:`SyncFitter` computes in the
+caller (offline runs, tests), :class:`PoolFitter` in a pool of processes (the worker),
+so a fit never holds up per-tick processing unless its result is due and not ready.
+Both give identical results: a fit is a pure function of its :class:`FitJob`.
+
+GARCH-family fits use ``arch`` on *percent* returns (``arch`` misbehaves on decimal
+returns, whose scale is about 1e-4), zero mean, Student-t innovations, warm-started
+from the previous parameters.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import warnings
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+
+FitKind = Literal["garch", "gjr", "har"]
+
+#: Parameter vector layouts (decimal units): garch/gjr: omega, alpha, gamma, beta, nu;
+#: har: b0, b_day, b_week, b_month.
+N_PARAMS = {"garch": 5, "gjr": 5, "har": 4}
+
+
+@dataclass(frozen=True, slots=True)
+class RefitSchedule:
+    """When a model refits: first at ``first`` returns, then every ``every``; applies after ``delay``.
+
+    >>> RefitSchedule(first=250, every=20, delay=5).requests_at(250), RefitSchedule(250, 20, 5).requests_at(260)
+    (True, False)
+    """
+
+    first: int
+    every: int
+    delay: int
+
+    def __post_init__(self) -> None:
+        if self.first < 1 or self.every < 1:
+            raise ValueError("refits need first >= 1 and every >= 1")
+        if not 0 <= self.delay <= self.every:
+            raise ValueError(
+                f"refit delay {self.delay} must be between 0 and the refit interval {self.every}"
+            )
+
+    def requests_at(self, n: int) -> bool:
+        return n >= self.first and (n - self.first) % self.every == 0
+
+    def request_mask(self, counts: np.ndarray) -> np.ndarray:
+        """For an array of return counts (after each return): which request a fit."""
+        return (counts >= self.first) & ((counts - self.first) % self.every == 0)
+
+
+@dataclass(frozen=True, slots=True)
+class FitJob:
+    """One fit: ``kind`` on ``data`` (decimal returns, or realized variances for HAR), warm start."""
+
+    key: Hashable
+    kind: FitKind
+    data: np.ndarray
+    warm: np.ndarray | None
+
+
+@dataclass(frozen=True, slots=True)
+class FitResult:
+    """Fitted parameters (decimal units), the model's variance forecast for the return after the
+    window's last one (GARCH family; NaN for HAR), and whether the fit succeeded."""
+
+    params: np.ndarray
+    end_var: float
+    ok: bool
+
+
+def fit(job: FitJob) -> FitResult:
+    """Run one fit (a pure function of the job; runs in any process)."""
+    if job.kind == "har":
+        return _fit_har(job.data)
+    return _fit_garch(job.data, job.kind == "gjr", job.warm)
+
+
+def _fit_garch(returns: np.ndarray, asymmetric: bool, warm: np.ndarray | None) -> FitResult:
+    from arch import arch_model
+
+    pct = np.asarray(returns, dtype=np.float64) * 100.0
+    failed = FitResult(np.full(5, np.nan), float("nan"), False)
+    if pct.size < 50 or not np.isfinite(pct).all() or pct.std() == 0:
+        return failed
+    model = arch_model(
+        pct, mean="Zero", vol="GARCH", p=1, o=1 if asymmetric else 0, q=1, dist="t", rescale=False
+    )
+    starting = None
+    if warm is not None and np.isfinite(warm).all():
+        omega, alpha, gamma, beta, nu = warm
+        starting = np.array(
+            [omega * 1e4, alpha, gamma, beta, nu] if asymmetric else [omega * 1e4, alpha, beta, nu]
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            res = model.fit(disp="off", starting_values=starting, options={"maxiter": 300})
+        except (ValueError, np.linalg.LinAlgError, RuntimeError):
+            return failed
+        if res.convergence_flag != 0:
+            return failed
+        end_var = float(res.forecast(horizon=1, reindex=False).variance.to_numpy()[-1, 0]) / 1e4
+    p = res.params.to_numpy()
+    if asymmetric:
+        params = np.array([p[0] / 1e4, p[1], p[2], p[3], p[4]])
+    else:
+        params = np.array([p[0] / 1e4, p[1], 0.0, p[2], p[3]])
+    return FitResult(params, end_var, bool(np.isfinite(params).all() and np.isfinite(end_var)))
+
+
+def har_features(rv: np.ndarray) -> np.ndarray:
+    """HAR regressors for each observation with 22 observations of history: 1, RV_t, mean of
+    the last 5, mean of the last 22 (Corsi 2009). Row ``i`` uses ``rv[: i + 22]``."""
+    rv = np.asarray(rv, dtype=np.float64)
+    csum = np.concatenate([[0.0], np.cumsum(rv)])
+    end = np.arange(22, rv.size + 1)
+    week = (csum[end] - csum[end - 5]) / 5.0
+    month = (csum[end] - csum[end - 22]) / 22.0
+    return np.column_stack([np.ones(end.size), rv[end - 1], week, month])
+
+
+def _fit_har(rv: np.ndarray) -> FitResult:
+    rv = np.asarray(rv, dtype=np.float64)
+    failed = FitResult(np.full(4, np.nan), float("nan"), False)
+    if rv.size < 50 or not np.isfinite(rv).all():
+        return failed
+    x = har_features(rv)[:-1]  # regressors at t ...
+    y = rv[22:]  # ... predict RV at t + 1
+    coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+    return FitResult(coef, float("nan"), bool(np.isfinite(coef).all()))
+
+
+class Fitter(Protocol):
+    """Where fits run. ``submit`` starts a job; ``result`` returns it, waiting if needed."""
+
+    def submit(self, job: FitJob) -> None: ...
+
+    def result(self, job: FitJob) -> FitResult: ...
+
+
+class SyncFitter:
+    """Fits in the calling thread, when the result is asked for."""
+
+    def __init__(self) -> None:
+        self.fits = 0
+
+    def submit(self, job: FitJob) -> None:
+        """Nothing to start: the fit runs in :meth:`result`."""
+
+    def result(self, job: FitJob) -> FitResult:
+        self.fits += 1
+        return fit(job)
+
+
+class PoolFitter:
+    """Fits in a pool of processes (spawned: the worker has threads, so no fork)."""
+
+    def __init__(self, workers: int = 1) -> None:
+        self._pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+        )
+        self._pending: dict[tuple[Hashable, str], concurrent.futures.Future[FitResult]] = {}
+        self.fits = 0
+        self.waits = 0
+
+    def submit(self, job: FitJob) -> None:
+        key = (job.key, job.kind)
+        if key not in self._pending:
+            self._pending[key] = self._pool.submit(fit, job)
+
+    def result(self, job: FitJob) -> FitResult:
+        key = (job.key, job.kind)
+        future = self._pending.pop(key, None)
+        if future is None:  # e.g. a pending fit restored after a restart
+            future = self._pool.submit(fit, job)
+        if not future.done():
+            self.waits += 1
+        self.fits += 1
+        return future.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

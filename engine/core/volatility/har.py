@@ -1,0 +1,133 @@
+"""HAR-RV volatility (Corsi 2009), from realized variance supplied with the ticks.
+
+With ``RV_t`` the realized variance of the return ending at tick ``t`` (decimal^2, e.g.
+the sum of squared 5-minute returns of a day), the next period's variance forecast is
+
+    RV_{t+1} = b0 + b_day * RV_t + b_week * mean(RV_{t-4..t}) + b_month * mean(RV_{t-21..t})
+
+with coefficients from least squares on the last ``window`` observations, refitted on a
+:class:`~engine.core.volatility.fitting.RefitSchedule` like the GARCH family. The
+volatility forecast is the square root of the variance forecast (floored at a tiny
+positive value). Ticks without realized variance leave the model unchanged, and a
+symbol that never supplies it never gets a HAR forecast (NaN).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numba
+import numpy as np
+
+from engine.core.slots import Column
+from engine.core.volatility.fitting import FitResult, RefitSchedule
+from engine.core.volatility.refitted import RefittedVolatility
+
+HISTORY = 22
+FLOOR = 1e-12
+
+
+@numba.njit(cache=True, nogil=True)
+def _forecast(coef, hist, pos, count):  # pragma: no cover - compiled
+    """HAR forecast from the last 22 RVs (ring ``hist``, newest at ``pos - 1``)."""
+    if count < HISTORY:
+        return np.nan
+    day = hist[(pos - 1) % HISTORY]
+    week = 0.0
+    for j in range(1, 6):
+        week += hist[(pos - j) % HISTORY]
+    month = 0.0
+    for j in range(HISTORY):
+        month += hist[j]
+    f = coef[0] + coef[1] * day + coef[2] * week / 5.0 + coef[3] * month / HISTORY
+    return np.sqrt(max(f, FLOOR))
+
+
+@numba.njit(cache=True, nogil=True)
+def _har(
+    slots, rv, nobs, has, params, req, warm, pend, ready, hist, first, every, delay, before, after
+):  # pragma: no cover - compiled
+    for i in range(slots.shape[0]):
+        s = slots[i]
+        n = nobs[s]
+        before[i] = _forecast(params[s], hist[s], n, n) if has[s] else np.nan
+        x = rv[i]
+        if np.isnan(x):
+            after[i] = before[i]
+            continue
+        hist[s, n % HISTORY] = x
+        n += 1
+        nobs[s] = n
+        if req[s] >= 0 and n == req[s] + delay:
+            if not ready[s]:
+                return i
+            if np.isfinite(pend[s, 0]):
+                params[s] = pend[s]
+                has[s] = 1
+            req[s] = -1
+            ready[s] = 0
+        if n >= first and (n - first) % every == 0 and req[s] < 0:
+            req[s] = n
+            warm[s] = params[s]
+        after[i] = _forecast(params[s], hist[s], n, n) if has[s] else np.nan
+    return -1
+
+
+class HARVolatility(RefittedVolatility):
+    """HAR-RV, see the module docstring. ``update`` takes realized variances, not returns."""
+
+    kind = "har"
+    name = "har"
+
+    def __init__(self, schedule: RefitSchedule, window: int = 1000) -> None:
+        super().__init__(schedule, window)
+
+    @property
+    def model_version(self) -> str:  # type: ignore[override]
+        s = self.schedule
+        return f"har-rv-window{self.window}-first{s.first}-refit{s.every}-delay{s.delay}"
+
+    @property
+    def data_length(self) -> int:
+        return self.window + HISTORY
+
+    def columns(self) -> Sequence[Column]:
+        return (*self.refit_columns(), Column("hist", np.float64, np.nan, HISTORY))
+
+    def update(self, slots: np.ndarray, rv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = slots.shape[0]
+        before, after = np.empty(n), np.empty(n)
+        st = self.state
+        stuck = _har(
+            slots,
+            rv,
+            st["nobs"],
+            st["has"],
+            st["params"],
+            st["req"],
+            st["warm"],
+            st["pend"],
+            st["ready"],
+            st["hist"],
+            self.schedule.first,
+            self.schedule.every,
+            self.schedule.delay,
+            before,
+            after,
+        )
+        if stuck >= 0:
+            raise RuntimeError(
+                f"har: a refit was due at row {stuck} before its result was installed"
+            )
+        return before, after
+
+    def switch_now(self, slot: int, result: FitResult) -> None:
+        self.state["params"][slot] = result.params
+        self.state["has"][slot] = 1
+
+    def forecast(self, slot: int) -> tuple[float, float]:
+        st = self.state
+        if not st["has"][slot]:
+            return float("nan"), float("nan")
+        n = int(st["nobs"][slot])
+        return float(_forecast(st["params"][slot], st["hist"][slot], n, n)), float("nan")
