@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+if TYPE_CHECKING:
+    from engine.core.spec import RiskSpec
+
 Levels = Annotated[tuple[float, ...], NoDecode]
+Names = Annotated[tuple[str, ...], NoDecode]
 
 
 def _split_levels(value: object) -> object:
@@ -85,6 +89,27 @@ class Settings(BaseSettings):
     """``RISKSTREAM_ES_LEVEL``: expected-shortfall confidence level."""
     alert_levels: Levels = (0.99,)
     """``RISKSTREAM_ALERT_LEVELS``: VaR levels whose breaches raise alerts (subset of var_levels)."""
+    vol_models: Names = ("ewma", "garch", "gjr", "har")
+    """``RISKSTREAM_VOL_MODELS``: volatility models to run, of ``ewma,garch,gjr,har``."""
+    var_method: str = "gjr-fhs"
+    """``RISKSTREAM_VAR_METHOD``: the published VaR method (``<vol>-<normal|t|fhs|cf>`` or ``hs``)."""
+    var_window: int = Field(1000, ge=20)
+    """``RISKSTREAM_VAR_WINDOW``: historical / filtered-historical window, in returns."""
+    var_min_obs: int = Field(250, ge=10)
+    """``RISKSTREAM_VAR_MIN_OBS``: returns before empirical quantiles are reported."""
+    garch_window: int = Field(1000, ge=100)
+    """``RISKSTREAM_GARCH_WINDOW``: GARCH/GJR estimation window, in returns."""
+    har_window: int = Field(1000, ge=100)
+    """``RISKSTREAM_HAR_WINDOW``: HAR-RV estimation window, in observations."""
+    refit_first: int = Field(250, ge=50)
+    """``RISKSTREAM_REFIT_FIRST``: returns before a model's first fit."""
+    refit_every: int = Field(20, ge=1)
+    """``RISKSTREAM_REFIT_EVERY``: returns between refits."""
+    refit_delay: int = Field(5, ge=0)
+    """``RISKSTREAM_REFIT_DELAY``: returns between a fit's request and its use (0: immediate,
+    which makes the stream wait for every fit; fits run off the hot path otherwise)."""
+    fit_workers: int = Field(1, ge=1, le=64)
+    """``RISKSTREAM_FIT_WORKERS``: processes fitting models in the worker."""
 
     # --- Validation -------------------------------------------------------------------------
     max_future_skew_s: float = Field(300.0, ge=0)
@@ -119,6 +144,13 @@ class Settings(BaseSettings):
     def _parse_levels(cls, value: object) -> object:
         return _split_levels(value)
 
+    @field_validator("vol_models", mode="before")
+    @classmethod
+    def _parse_names(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.strip("[]").split(",") if part.strip())
+        return value
+
     @field_validator("ewma_lambda")
     @classmethod
     def _check_lambda(cls, value: float) -> float:
@@ -140,6 +172,38 @@ class Settings(BaseSettings):
         if not 0.5 < value < 1.0:
             raise ValueError(f"es_level {value} must be strictly between 0.5 and 1")
         return value
+
+    @model_validator(mode="after")
+    def _risk_spec_is_valid(self) -> Settings:
+        if self.refit_delay > self.refit_every:
+            raise ValueError(
+                f"refit_delay {self.refit_delay} must not exceed refit_every {self.refit_every}"
+            )
+        self.risk_spec()  # the spec validates models, method and windows (ValueError)
+        return self
+
+    def risk_spec(self) -> RiskSpec:
+        """The price book's :class:`~engine.core.spec.RiskSpec` from these settings."""
+        from engine.core.spec import RiskSpec
+        from engine.core.volatility.fitting import RefitSchedule
+
+        schedule = RefitSchedule(
+            first=self.refit_first, every=self.refit_every, delay=self.refit_delay
+        )
+        return RiskSpec(
+            var_levels=self.var_levels,
+            es_level=self.es_level,
+            vol_models=self.vol_models,
+            ewma_lambda=self.ewma_lambda,
+            warmup=self.warmup,
+            window=self.var_window,
+            min_obs=self.var_min_obs,
+            garch_window=self.garch_window,
+            garch_refit=schedule,
+            har_window=self.har_window,
+            har_refit=schedule,
+            method=self.var_method,
+        )
 
     @model_validator(mode="after")
     def _alert_levels_are_var_levels(self) -> Settings:

@@ -118,12 +118,11 @@ class EmbeddedRunner:
         )
         if sink is not None:
             await sink.check()
-        model = self.pipeline.book.model_name
         started = time.perf_counter()
         try:
             for batch in _batches(records, self.batch_size):
                 outcome = self.pipeline.process(batch, now_ms=now_ms())
-                self.metrics.record_prices(outcome, model)
+                self.metrics.record_prices(outcome)
                 if sink is not None:
                     await sink.write(
                         latest=[s.latest() for s in outcome.snapshots] + outcome.latest,

@@ -81,8 +81,8 @@ class Metrics:
         )
         self.breaches = Counter(
             "riskstream_var_breaches_total",
-            "VaR violations, per model and level.",
-            ["model", "level"],
+            "VaR violations, per method and level.",
+            ["method", "level"],
             registry=r,
         )
         self.alerts = Counter(
@@ -122,16 +122,16 @@ class Metrics:
         # Labelled children looked up once per topic, not once per batch.
         self._per_topic: dict[str, tuple] = {}
 
-    def record_prices(self, outcome: PriceOutcome, model: str) -> None:
+    def record_prices(self, outcome: PriceOutcome) -> None:
         """Count one price micro-batch."""
         self._record(
             "prices", outcome.received, outcome.accepted, outcome.replayed, outcome.dead_letters
         )
         for alert in outcome.alerts:
             self.alerts.labels(alert.kind, alert.severity).inc()
-        for level, count in outcome.breaches.items():
+        for (method, level), count in outcome.breaches.items():
             if count:
-                self.breaches.labels(model, level_label(level)).inc(count)
+                self.breaches.labels(method, level_label(level)).inc(count)
 
     def record_transactions(self, outcome: TransactionOutcome) -> None:
         """Count one transaction micro-batch."""

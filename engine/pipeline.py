@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from engine.alerts import Alert, alert_id
-from engine.config import Settings, level_label
-from engine.core import CustomerBook, PriceRiskBook, Status
+from engine.config import Settings
+from engine.core import CustomerBook, PriceRiskBook, PriceStep, Status
 from engine.core.keyed import LoadRow
-from engine.core.volatility import EWMAVolatility
+from engine.core.volatility.fitting import Fitter
 from engine.records import DeadLetter, Reason, RecordLike
 from engine.snapshots import CustomerSnapshot, RiskSnapshot
 from engine.stages import LatestState, Stage, StageInput
@@ -83,17 +82,19 @@ class PriceOutcome:
 
     received: int
     ticks: PriceColumns
-    status: np.ndarray
+    step: PriceStep
     dead_letters: list[DeadLetter]
     alerts: list[Alert]
     snapshots: list[RiskSnapshot]
     rows: list[tuple[str, int, bytes | None]]
-    breaches: dict[float, int]
-    """VaR violations in this batch, per level."""
+    breaches: dict[tuple[str, float], int]
+    """VaR violations in this batch, per (method, level)."""
     latest: list[LatestState] = field(default_factory=list)
     """Latest-state hashes from stages (the snapshots' own are :meth:`RiskSnapshot.latest`)."""
-    updates: pd.DataFrame | None = None
-    """Per accepted tick forecasts, when the pipeline was asked to keep them."""
+
+    @property
+    def status(self) -> np.ndarray:
+        return self.step.status
 
     @property
     def accepted(self) -> int:
@@ -107,8 +108,9 @@ class PriceOutcome:
 class PricePipeline:
     """Validate, sequence and risk-model price ticks; raise VaR-breach alerts.
 
-    A breach of a level in ``alert_levels`` raises a ``var_breach`` alert: severity
-    ``critical`` when the loss also exceeds the prior ES forecast, else ``warning``.
+    A breach of the published method's VaR at a level in ``alert_levels`` raises a
+    ``var_breach`` alert: severity ``critical`` when the loss also exceeds the method's
+    prior ES forecast, else ``warning``.
     """
 
     def __init__(
@@ -118,7 +120,6 @@ class PricePipeline:
         alert_levels: Sequence[float] = (0.99,),
         max_future_skew_ms: int = 300_000,
         topic: str = "prices",
-        keep_updates: bool = False,
         stages: Sequence[Stage] = (),
     ) -> None:
         _check_stage_state(book, stages)
@@ -131,21 +132,19 @@ class PricePipeline:
         self.alert_levels = tuple(sorted(alert_levels))
         self.max_future_skew_ms = max_future_skew_ms
         self.topic = topic
-        self.keep_updates = keep_updates
         self.stages = tuple(stages)
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, keep_updates: bool = False) -> PricePipeline:
-        book = PriceRiskBook(
-            EWMAVolatility(settings.ewma_lambda, settings.warmup),
-            settings.var_levels,
-            settings.es_level,
-        )
+    def from_settings(
+        cls, settings: Settings, *, fitter: Fitter | None = None, stages: Sequence[Stage] = ()
+    ) -> PricePipeline:
+        """The pipeline the settings describe; ``fitter`` runs model fits (in-process by default)."""
+        book = PriceRiskBook(settings.risk_spec(), fitter, extra=stage_components(stages))
         return cls(
             book,
             alert_levels=settings.alert_levels,
             max_future_skew_ms=int(settings.max_future_skew_s * 1000),
-            keep_updates=keep_updates,
+            stages=stages,
         )
 
     def process(
@@ -155,61 +154,86 @@ class PricePipeline:
         cols, dead = decode_prices(
             records, topic=self.topic, now_ms=now_ms, max_future_skew_ms=self.max_future_skew_ms
         )
+        return self.process_columns(
+            cols, dead, received=len(records), now_ms=now_ms, load_row=load_row
+        )
+
+    def process_columns(
+        self,
+        cols: PriceColumns,
+        dead: list[DeadLetter],
+        *,
+        received: int,
+        now_ms: int,
+        load_row: LoadRow | None = None,
+    ) -> PriceOutcome:
+        """Run one micro-batch of already validated ticks (the offline CLI's entry)."""
         step = self.book.step(cols, load_row)
-        dead += _verdict_letters(self.topic, cols.source, step.status, "symbol")
+        dead = dead + _verdict_letters(self.topic, cols.source, step.status, "symbol")
         stage_alerts, latest = _run_stages(self.stages, cols, step, self.book.index.keys, now_ms)
+        hits = step.hits.sum(axis=0)
         return PriceOutcome(
-            received=len(records),
+            received=received,
             ticks=cols,
-            status=step.status,
+            step=step,
             dead_letters=dead,
             alerts=self._alerts(cols, step) + stage_alerts,
             snapshots=self._snapshots(step),
             rows=self.book.rows(step.touched),
-            breaches={level: int(np.count_nonzero(flags)) for level, flags in step.breach.items()},
+            breaches={
+                (method, level): int(hits[j, i])
+                for j, method in enumerate(self.book.methods)
+                for i, level in enumerate(self.book.var_levels)
+            },
             latest=latest,
-            updates=self._updates(cols, step) if self.keep_updates else None,
         )
 
-    def _alerts(self, cols: PriceColumns, step: Any) -> list[Alert]:
+    def _published_sigma(self, step: PriceStep) -> tuple[np.ndarray, np.ndarray]:
+        """``(before, after)`` volatility of the published method (for ``hs``: the first model's)."""
+        vol = self.book.spec.vol_of(self.book.model_name) or next(iter(step.sigma))
+        return step.sigma_before[vol], step.sigma[vol]
+
+    def _alerts(self, cols: PriceColumns, step: PriceStep) -> list[Alert]:
         book = self.book
-        model = book.model_name
-        version = book.volatility.model_version
+        model, version, pub = book.model_name, book.model_version, book.published
+        sigma_before, _ = self._published_sigma(step)
         alerts: list[Alert] = []
         for level in self.alert_levels:
-            for j in np.flatnonzero(step.breach[level]):
+            li = book.var_levels.index(level)
+            for j in np.flatnonzero(step.hits[:, pub, li]):
                 i = int(step.accepted[j])
                 symbol = cols.symbols[i]
                 event = cols.event_ids[i] or str(int(cols.ts[i]))
                 loss = float(-step.returns[j])
-                threshold = float(step.var_before[level][j])
+                es_before = float(step.es_before[j, pub])
                 alerts.append(
                     Alert(
                         alert_id=alert_id("var_breach", symbol, f"{model}@{level:g}", event),
                         kind="var_breach",
                         subject=symbol,
                         ts=int(cols.ts[i]),
-                        severity="critical" if loss > step.es_before[j] else "warning",
+                        severity="critical" if loss > es_before else "warning",
                         value=loss,
-                        threshold=threshold,
+                        threshold=float(step.var_before[j, pub, li]),
                         model=model,
                         model_version=version,
                         details={
                             "level": level,
                             "event_id": cols.event_ids[i],
                             "price": float(cols.price[i]),
-                            "sigma": float(step.sigma_before[j]),
-                            "es": float(step.es_before[j]),
+                            "sigma": float(sigma_before[j]),
+                            "es": es_before,
                         },
                     )
                 )
         return alerts
 
-    def _snapshots(self, step: Any) -> list[RiskSnapshot]:
+    def _snapshots(self, step: PriceStep) -> list[RiskSnapshot]:
         """The last accepted tick of each symbol in the batch, with its forecasts (gathered vectorised)."""
         if step.slots.size == 0:
             return []
         book = self.book
+        pub = book.published
         unique, first_from_end = np.unique(step.slots[::-1], return_index=True)
         last = step.slots.size - 1 - first_from_end
         seq = book.sequencer.state
@@ -217,11 +241,11 @@ class PricePipeline:
         ts = seq["last_ts"][unique].tolist()
         price = seq["last_price"][unique].tolist()
         n_ticks = seq["n_ticks"][unique].tolist()
-        sigma = step.sigma[last].tolist()
-        es = step.es[last].tolist()
-        var = {level: step.var[level][last].tolist() for level in book.var_levels}
-        tested, violated = book.backtest.counts_many(unique)
-        model, version, es_level = book.model_name, book.volatility.model_version, book.es_level
+        sigma = self._published_sigma(step)[1][last].tolist()
+        es = step.es[last, pub].tolist()
+        var = {level: step.var[last, pub, i].tolist() for i, level in enumerate(book.var_levels)}
+        tested, violated = book.backtest.counts_many(unique, pub)
+        model, version, es_level = book.model_name, book.model_version, book.es_level
         return [
             RiskSnapshot(
                 symbol=keys[slot],
@@ -238,22 +262,6 @@ class PricePipeline:
             )
             for i, slot in enumerate(unique.tolist())
         ]
-
-    def _updates(self, cols: PriceColumns, step: Any) -> pd.DataFrame:
-        acc = step.accepted
-        frame: dict[str, Any] = {
-            "symbol": [cols.symbols[i] for i in acc],
-            "ts": cols.ts[acc],
-            "price": cols.price[acc],
-            "return": step.returns,
-            "sigma": step.sigma,
-        }
-        for level in self.book.var_levels:
-            frame[f"var_{level_label(level)}"] = step.var[level]
-        frame[f"es_{level_label(self.book.es_level)}"] = step.es
-        for level in self.book.var_levels:
-            frame[f"breach_{level_label(level)}"] = step.breach[level]
-        return pd.DataFrame(frame)
 
 
 # --- transactions -------------------------------------------------------------------------

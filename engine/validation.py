@@ -11,7 +11,8 @@ prices, key = symbol
     value is UTF-8 JSON (``NaN``/``Infinity`` tokens are reported as ``non_finite``),
     an object, with ``symbol`` (printable text, 1-64 characters), ``ts`` (ISO 8601 or epoch
     milliseconds, not before 1970, at most ``max_future_skew_s`` ahead of now) and
-    ``price`` (a finite number > 0); optional ``volume`` (finite, >= 0), ``event_id``
+    ``price`` (a finite number > 0); optional ``volume`` (finite, >= 0), ``rv`` (realized
+    variance of the return ending at this tick, decimal^2: finite, >= 0), ``event_id``
     (text or integer, 1-128 characters), ``asset_class`` (text). The Kafka key must
     equal the symbol.
 transactions, key = customer id
@@ -167,6 +168,8 @@ class PriceColumns:
     ts: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     price: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))
     volume: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))
+    rv: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))
+    """Realized variance supplied with the tick (decimal^2), NaN when absent."""
     event_ids: list[str | None] = field(default_factory=list)
     event_hash: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     partition: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
@@ -179,8 +182,8 @@ class PriceColumns:
 
 def check_price(
     obj: dict[str, Any], key: bytes | None, latest_ms: int
-) -> tuple[str, int, float, float, str | None]:
-    """Validate one decoded tick: ``(symbol, ts_ms, price, volume, event_id)`` or :class:`Refused`."""
+) -> tuple[str, int, float, float, float, str | None]:
+    """Validate one decoded tick: ``(symbol, ts_ms, price, volume, rv, event_id)`` or :class:`Refused`."""
     symbol = _identifier(obj, "symbol", MAX_SYMBOL_LEN, required=True)
     assert symbol is not None
     ts = _timestamp(obj, latest_ms)
@@ -191,6 +194,9 @@ def check_price(
     volume = _number(obj, "volume", required=False)
     if volume is not None and volume < 0.0:
         raise Refused(Reason.NEGATIVE_VOLUME, f"volume {obj['volume']!r} is negative")
+    rv = _number(obj, "rv", required=False)
+    if rv is not None and rv < 0.0:
+        raise Refused(Reason.WRONG_TYPE, f"rv {obj['rv']!r} is negative; realized variance is >= 0")
     event_id = _identifier(obj, "event_id", MAX_ID_LEN, required=False)
     asset_class = obj.get("asset_class")
     if asset_class is not None and (
@@ -200,7 +206,8 @@ def check_price(
             Reason.WRONG_TYPE, "field 'asset_class' must be text of at most 64 characters"
         )
     _check_key(key, symbol, "symbol")
-    return symbol, ts, price, (math.nan if volume is None else volume), event_id
+    nan = math.nan
+    return symbol, ts, price, nan if volume is None else volume, nan if rv is None else rv, event_id
 
 
 _ISO_MS: dict[str, int] = {}
@@ -224,7 +231,7 @@ def _iso_ms(text: str) -> int | None:
 
 def fast_price(
     obj: dict[str, Any], key: bytes | None, latest_ms: int
-) -> tuple[str, int, float, float, str | None] | None:
+) -> tuple[str, int, float, float, float, str | None] | None:
     """The common, well-formed tick checked inline; ``None`` means "ask :func:`check_price`".
 
     Accepts exactly what :func:`check_price` accepts for the shapes it handles (a
@@ -268,6 +275,15 @@ def fast_price(
             return None
     else:
         return None
+    rv = obj.get("rv")
+    if rv is None:
+        rv = math.nan
+    elif type(rv) is float or type(rv) is int:
+        rv = float(rv)
+        if not 0.0 <= rv < math.inf:
+            return None
+    else:
+        return None
     event_id = obj.get("event_id")
     if event_id is not None:
         if type(event_id) is int:
@@ -285,7 +301,7 @@ def fast_price(
         type(asset_class) is not str or len(asset_class) > MAX_SYMBOL_LEN
     ):
         return None
-    return symbol, ms, price, volume, event_id
+    return symbol, ms, price, volume, rv, event_id
 
 
 def decode_prices(
@@ -297,6 +313,7 @@ def decode_prices(
     ts: list[int] = []
     prices: list[float] = []
     volumes: list[float] = []
+    rvs: list[float] = []
     event_ids: list[str | None] = []
     hashes: list[int] = []
     partitions: list[int] = []
@@ -320,11 +337,12 @@ def decode_prices(
             except Refused as refused:
                 dead.append(DeadLetter.of(topic, record, refused.reason, refused.detail))
                 continue
-        symbol, t, price, volume, event_id = parsed
+        symbol, t, price, volume, rv, event_id = parsed
         symbols.append(symbol)
         ts.append(t)
         prices.append(price)
         volumes.append(volume)
+        rvs.append(rv)
         event_ids.append(event_id)
         hashes.append(0 if event_id is None else event_hash(event_id))
         partitions.append(record.partition)
@@ -335,6 +353,7 @@ def decode_prices(
         ts=np.asarray(ts, dtype=np.int64),
         price=np.asarray(prices, dtype=np.float64),
         volume=np.asarray(volumes, dtype=np.float64),
+        rv=np.asarray(rvs, dtype=np.float64),
         event_ids=event_ids,
         event_hash=np.asarray(hashes, dtype=np.int64),
         partition=np.asarray(partitions, dtype=np.int32),

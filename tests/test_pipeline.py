@@ -26,7 +26,10 @@ def calm_then_crash(n: int = 60) -> list[float]:
 
 
 def pipeline(**settings: object) -> PricePipeline:
-    return PricePipeline.from_settings(Settings(warmup=5, **settings))
+    """RiskMetrics only: these tests are about the pipeline, not the models."""
+    return PricePipeline.from_settings(
+        Settings(warmup=5, vol_models=("ewma",), var_method="ewma-normal", **settings)
+    )
 
 
 def test_a_crash_raises_one_critical_var_breach_alert() -> None:
@@ -37,7 +40,7 @@ def test_a_crash_raises_one_critical_var_breach_alert() -> None:
         "var_breach",
         "SPX",
         "critical",
-        "ewma_normal",
+        "ewma-normal",
     )
     assert alert.value == pytest.approx(-np.log(0.9))
     assert 0 < alert.threshold < alert.value
@@ -83,10 +86,10 @@ def test_every_record_is_accounted_for() -> None:
 
 
 def test_alert_levels_must_be_var_levels() -> None:
-    from engine.core import PriceRiskBook
+    from engine.core import PriceRiskBook, RiskSpec
 
     with pytest.raises(ValueError, match="not VaR levels"):
-        PricePipeline(PriceRiskBook(var_levels=(0.95,)), alert_levels=(0.99,))
+        PricePipeline(PriceRiskBook(RiskSpec(var_levels=(0.95,))), alert_levels=(0.99,))
 
 
 def test_transactions_profile_and_duplicates() -> None:

@@ -176,6 +176,7 @@ tick_like = st.fixed_dictionaries(
         "volume": json_values,
         "event_id": json_values,
         "asset_class": json_values,
+        "rv": json_values,
     },
 )
 raw_values = st.one_of(
@@ -238,8 +239,9 @@ def test_fast_path_accepts_only_what_the_reference_checker_accepts(
         assert fast is None
         return
     if fast is not None:
-        assert fast[:3] == reference[:3] and fast[4] == reference[4]
-        assert (math.isnan(fast[3]) and math.isnan(reference[3])) or fast[3] == reference[3]
+        assert fast[:3] == reference[:3] and fast[5] == reference[5]
+        for i in (3, 4):  # volume, rv: NaN when absent
+            assert (math.isnan(fast[i]) and math.isnan(reference[i])) or fast[i] == reference[i]
 
 
 @settings(max_examples=300, deadline=None)

@@ -33,7 +33,8 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
-            f"RISKSTREAM_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            (f"RISKSTREAM_{'_'.join(str(p) for p in err['loc']).upper()}: " if err["loc"] else "")
+            + err["msg"].removeprefix("Value error, ")
             for err in exc.errors()
         )
         raise ConfigError(f"invalid settings: {problems}") from None

@@ -10,5 +10,6 @@ from __future__ import annotations
 from engine.core.book import PriceRiskBook, PriceStep
 from engine.core.customers import CustomerBook, CustomerStep
 from engine.core.sequencer import Status
+from engine.core.spec import RiskSpec
 
-__all__ = ["CustomerBook", "CustomerStep", "PriceRiskBook", "PriceStep", "Status"]
+__all__ = ["CustomerBook", "CustomerStep", "PriceRiskBook", "PriceStep", "RiskSpec", "Status"]

@@ -1,29 +1,43 @@
 """The price risk book: every symbol's online risk state, advanced one micro-batch at a time.
 
-:class:`PriceRiskBook` composes the online components of the risk core (sequencer,
-volatility model, VaR method, breach counters) over one shared slot index. It is pure:
-state comes in through ``load_row`` (a callback, e.g. a Faust table lookup) and goes
-out through :meth:`PriceRiskBook.rows`; nothing here knows about Kafka or Redis.
+:class:`PriceRiskBook` composes the online components of the risk core over one slot
+index: the sequencer (returns), the return window (historical simulation, fit data),
+the volatility models of the :class:`~engine.core.spec.RiskSpec` (EWMA, GARCH,
+GJR-GARCH, HAR-RV), one standardised-residual window per volatility model (filtered
+HS, Cornish-Fisher, Student-t), and the backtest counters; then computes every VaR/ES
+method (:mod:`engine.core.var.methods`). It is pure: state comes in through
+``load_row`` and goes out through :meth:`rows`; model fits go to a
+:class:`~engine.core.volatility.fitting.Fitter`.
 
-Causality, per symbol: the forecasts reported for tick ``t`` (``sigma``, ``var``,
-``es``) use prices up to and including ``t`` and are for the log return from ``t`` to
-the symbol's next tick. ``var_before`` is the forecast made at ``t - 1`` for the return
-ending at ``t``; a breach compares that return with it.
+Causality, per symbol: the forecasts reported for tick ``t`` (``after``) use prices up
+to and including ``t`` and are for the log return from ``t`` to the symbol's next tick;
+``before`` is the forecast made at ``t - 1`` for the return ending at ``t``, against
+which a breach is judged.
+
+Refits: a micro-batch is split into segments only where a model's fit must be in
+place before the batch goes on (a switch due within the same batch, or a delay of 0).
+Elsewhere fits are submitted after the batch and installed before their switch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from engine.core.backtest import BreachCounters
 from engine.core.keyed import KeyedBook, LoadRow
 from engine.core.online import OnlineComponent
 from engine.core.sequencer import PriceSequencer, Status
-from engine.core.var import ParametricNormal
+from engine.core.spec import RiskSpec
+from engine.core.var.methods import VaRMethods, VolOutput
 from engine.core.volatility import EWMAVolatility, VolatilityModel
+from engine.core.volatility.fitting import Fitter, SyncFitter
+from engine.core.volatility.garch import GARCHVolatility
+from engine.core.volatility.har import HISTORY, HARVolatility
+from engine.core.volatility.refitted import RefittedVolatility
+from engine.core.windows import RingHistory, RollingWindow, WindowStats
 from engine.validation import PriceColumns
 
 
@@ -33,66 +47,127 @@ class PriceStep:
 
     ``status`` has one entry per input tick (a :class:`~engine.core.sequencer.Status`);
     every other array has one entry per *accepted* tick, in arrival order, and
-    ``accepted`` gives their positions in the input.
+    ``accepted`` gives their positions in the input. ``var``/``es`` arrays are indexed
+    ``[tick, method, level]`` / ``[tick, method]`` in the order of ``book.methods``.
     """
 
     status: np.ndarray
     accepted: np.ndarray
     slots: np.ndarray
     returns: np.ndarray
-    sigma_before: np.ndarray
-    sigma: np.ndarray
-    var_before: dict[float, np.ndarray]
-    var: dict[float, np.ndarray]
+    sigma_before: dict[str, np.ndarray]
+    sigma: dict[str, np.ndarray]
+    var_before: np.ndarray
+    var: np.ndarray
     es_before: np.ndarray
     es: np.ndarray
-    breach: dict[float, np.ndarray]
+    hits: np.ndarray
     touched: np.ndarray
     """Slots whose state changed in this batch (sorted, unique)."""
 
 
+@numba.njit(cache=True)
+def _counts_after(slots, valid, start_counts):  # pragma: no cover - compiled
+    """Per row: the slot's count of valid observations after that row."""
+    counts = start_counts.copy()
+    out = np.empty(slots.shape[0], np.int64)
+    for i in range(slots.shape[0]):
+        s = slots[i]
+        if valid[i]:
+            counts[s] += 1
+        out[i] = counts[s]
+    return out
+
+
 class PriceRiskBook(KeyedBook):
-    """Online per-symbol risk: returns, volatility, VaR/ES, breach counts.
+    """Online per-symbol risk: returns, volatility models, VaR/ES of every method, breach counts.
 
     Parameters
     ----------
-    volatility : VolatilityModel
-        The volatility model behind the published VaR.
-    var_levels : sequence of float
-        VaR confidence levels.
-    es_level : float
-        Expected-shortfall level.
+    spec : RiskSpec
+        Models, methods, levels, windows and refit schedules.
+    fitter : Fitter
+        Where model fits run (:class:`SyncFitter` by default).
     extra : tuple of OnlineComponent
         State components of add-on stages (:mod:`engine.stages`), persisted in the same rows.
     """
 
     def __init__(
         self,
-        volatility: VolatilityModel | None = None,
-        var_levels: Sequence[float] = (0.95, 0.99),
-        es_level: float = 0.975,
+        spec: RiskSpec | None = None,
+        fitter: Fitter | None = None,
         extra: tuple[OnlineComponent, ...] = (),
     ) -> None:
+        self.spec = spec = spec if spec is not None else RiskSpec()
+        self.fitter = fitter if fitter is not None else SyncFitter()
+        probs = tuple(1.0 - level for level in spec.var_levels)
+        tail = 1.0 - spec.es_level
         self.sequencer = PriceSequencer()
-        self.volatility = volatility if volatility is not None else EWMAVolatility()
-        self.var_method = ParametricNormal(var_levels, es_level)
-        self.backtest = BreachCounters(self.var_method.var_levels)
-        super().__init__((self.sequencer, self.volatility, self.backtest, *extra))
+        self.vols: dict[str, VolatilityModel] = {}
+        for vol in spec.vol_models:
+            if vol == "ewma":
+                self.vols[vol] = EWMAVolatility(spec.ewma_lambda, spec.warmup)
+            elif vol in ("garch", "gjr"):
+                self.vols[vol] = GARCHVolatility(vol, spec.garch_refit, spec.garch_window)  # type: ignore[arg-type]
+            else:
+                self.vols[vol] = HARVolatility(spec.har_refit, spec.har_window)
+        fit_history = max(
+            (spec.garch_window + spec.garch_refit.delay)
+            if {"garch", "gjr"} & set(self.vols)
+            else 0,
+            0,
+        )
+        self.returns = RollingWindow(
+            "returns",
+            spec.window,
+            probs,
+            tail,
+            min_obs=spec.min_obs,
+            extra=max(0, fit_history - spec.window),
+        )
+        self.rv = (
+            RingHistory("rv", spec.har_window + HISTORY + spec.har_refit.delay)
+            if "har" in self.vols
+            else None
+        )
+        self.residuals = {
+            v: RollingWindow(f"z_{v}", spec.window, probs, tail, min_obs=spec.min_obs)
+            for v in self.vols
+        }
+        self.var_methods = VaRMethods(spec)
+        self.methods = spec.methods
+        self.published = self.methods.index(spec.method)
+        self.backtest = BreachCounters(self.methods, spec.var_levels)
+        components: list[OnlineComponent] = [self.sequencer, self.returns]
+        if self.rv is not None:
+            components.append(self.rv)
+        components += [*self.vols.values(), *self.residuals.values(), self.backtest, *extra]
+        super().__init__(tuple(components))
+        self._submitted: set[tuple[str, str, int]] = set()
 
     @property
     def var_levels(self) -> tuple[float, ...]:
-        return self.var_method.var_levels
+        return self.spec.var_levels
 
     @property
     def es_level(self) -> float:
-        return self.var_method.es_level
+        return self.spec.es_level
 
     @property
     def model_name(self) -> str:
-        """Name of the published risk model: volatility model and VaR method."""
-        return f"{self.volatility.name}_{self.var_method.name}"
+        """The published method, e.g. ``gjr-fhs``."""
+        return self.spec.method
 
-    # --- the micro-batch step ---------------------------------------------------------------
+    @property
+    def model_version(self) -> str:
+        """Version of the published method's volatility model (or of the HS window)."""
+        vol = self.spec.vol_of(self.spec.method)
+        return f"hs-window{self.spec.window}" if vol is None else self.vols[vol].model_version
+
+    def _refitted(self) -> list[tuple[str, RefittedVolatility]]:
+        return [(name, m) for name, m in self.vols.items() if isinstance(m, RefittedVolatility)]
+
+    # --- the micro-batch step -------------------------------------------------------------
 
     def step(self, cols: PriceColumns, load_row: LoadRow | None = None) -> PriceStep:
         """Advance every symbol in ``cols`` by its ticks, in arrival order."""
@@ -101,24 +176,133 @@ class PriceRiskBook(KeyedBook):
             slots, cols.ts, cols.price, cols.event_hash, cols.offset
         )
         accepted = np.flatnonzero(status == Status.ACCEPTED)
-        acc_slots = slots[accepted]
-        acc_returns = returns[accepted]
-        sigma_before, sigma = self.volatility.update(acc_slots, acc_returns)
-        var_before = self.var_method.var(sigma_before)
-        breach = self.backtest.update(acc_slots, acc_returns, var_before)
+        s, r = slots[accepted], returns[accepted]
+        rv = cols.rv[accepted] if cols.rv.size else np.full(s.size, np.nan)
         self.meta["partition"][slots] = cols.partition
-        touched = np.unique(slots[status != Status.REPLAY])
+        n, m, k = s.size, len(self.methods), len(self.var_levels)
+        sig_b = {v: np.empty(n) for v in self.vols}
+        sig_a = {v: np.empty(n) for v in self.vols}
+        var_b, var_a = np.empty((n, m, k)), np.empty((n, m, k))
+        es_b, es_a = np.empty((n, m)), np.empty((n, m))
+        hits = np.empty((n, m, k), dtype=bool)
+        start = 0
+        for end in [*self._boundaries(s, r, rv), n]:
+            if end <= start:
+                continue
+            seg = slice(start, end)
+            self._install_due(s[seg], r[seg], rv[seg])
+            vols, residuals, hs = self._segment(s[seg], r[seg], rv[seg])
+            var_b[seg], var_a[seg], es_b[seg], es_a[seg] = self.var_methods.compute(
+                vols, residuals, hs
+            )
+            hits[seg] = self.backtest.update(s[seg], r[seg], var_b[seg])
+            for v, out in vols.items():
+                sig_b[v][seg], sig_a[v][seg] = out.before, out.after
+            start = end
+        self._submit_pending()
         return PriceStep(
             status=status,
             accepted=accepted,
-            slots=acc_slots,
-            returns=acc_returns,
-            sigma_before=sigma_before,
-            sigma=sigma,
-            var_before=var_before,
-            var=self.var_method.var(sigma),
-            es_before=self.var_method.es(sigma_before),
-            es=self.var_method.es(sigma),
-            breach=breach,
-            touched=touched,
+            slots=s,
+            returns=r,
+            sigma_before=sig_b,
+            sigma=sig_a,
+            var_before=var_b,
+            var=var_a,
+            es_before=es_b,
+            es=es_a,
+            hits=hits,
+            touched=np.unique(slots[status != Status.REPLAY]),
         )
+
+    def _segment(
+        self, s: np.ndarray, r: np.ndarray, rv: np.ndarray
+    ) -> tuple[dict[str, VolOutput], dict[str, WindowStats], WindowStats]:
+        hs = self.returns.update(s, r)
+        if self.rv is not None:
+            self.rv.update(s, rv)
+        vols: dict[str, VolOutput] = {}
+        nan = np.full(s.size, np.nan)
+        for name, model in self.vols.items():
+            before, after = model.update(s, rv if name == "har" else r)
+            if isinstance(model, GARCHVolatility):
+                vols[name] = VolOutput(before, after, model.nu_before, model.nu_after)
+            else:
+                vols[name] = VolOutput(before, after, nan, nan)
+            if isinstance(model, RefittedVolatility) and model.schedule.delay == 0 and s.size:
+                self._switch_at_request(name, model, int(s[-1]), vols[name])
+        residuals = {}
+        for name, out in vols.items():
+            with np.errstate(invalid="ignore", divide="ignore"):
+                z = np.where(out.before > 0, r / out.before, np.nan)
+            residuals[name] = self.residuals[name].update(s, z)
+        return vols, residuals, hs
+
+    # --- refits ------------------------------------------------------------------------------
+
+    def _boundaries(self, s: np.ndarray, r: np.ndarray, rv: np.ndarray) -> list[int]:
+        """Segment ends: rows whose fit request must be served before the batch goes on."""
+        ends: set[int] = set()
+        for name, model in self._refitted():
+            values = rv if name == "har" else r
+            valid = ~np.isnan(values)
+            counts = _counts_after(s, valid, model.state["nobs"])
+            requests = np.flatnonzero(valid & model.schedule.request_mask(counts))
+            if requests.size == 0:
+                continue
+            if model.schedule.delay == 0:
+                ends.update((requests + 1).tolist())
+                continue
+            last = np.zeros(model.state.capacity, np.int64)
+            np.maximum.at(last, s, counts)
+            due_here = last[s[requests]] >= counts[requests] + model.schedule.delay
+            ends.update((requests[due_here] + 1).tolist())
+        return sorted(ends)
+
+    def _data_for(self, name: str, model: RefittedVolatility, slot: int) -> np.ndarray:
+        history = self.rv if name == "har" else self.returns
+        assert history is not None
+        return history.last(slot, model.data_length, skip=model.since_request(slot))
+
+    def _job(self, name: str, model: RefittedVolatility, slot: int):  # type: ignore[no-untyped-def]
+        req = int(model.state["req"][slot])
+        return model.job(slot, (self.index.keys[slot], req), self._data_for(name, model, slot))
+
+    def _install_due(self, s: np.ndarray, r: np.ndarray, rv: np.ndarray) -> None:
+        """Install the fits whose switch falls within this segment (waiting if needed)."""
+        for name, model in self._refitted():
+            pending = model.pending()
+            if pending.size == 0:
+                continue
+            values = rv if name == "har" else r
+            more = np.bincount(s[~np.isnan(values)], minlength=model.state.capacity)
+            for slot in pending.tolist():
+                if model.due(slot, int(more[slot])):
+                    job = self._job(name, model, slot)
+                    model.install(slot, self.fitter.result(job))
+                    self._submitted.discard((self.index.keys[slot], name, int(job.key[1])))
+
+    def _switch_at_request(
+        self, name: str, model: RefittedVolatility, slot: int, out: VolOutput
+    ) -> None:
+        """Delay 0: fit now and make the request row's forecast use the new parameters."""
+        if not model.requested(slot):
+            return
+        model.install(slot, self.fitter.result(self._job(name, model, slot)))
+        sigma, nu = model.forecast(slot)
+        out.after[-1] = sigma
+        if out.nu_after is not None and isinstance(model, GARCHVolatility):
+            out.nu_after[-1] = nu
+
+    def _submit_pending(self) -> None:
+        """Start the fits requested in this batch, so they run while the stream goes on."""
+        for name, model in self._refitted():
+            for slot in model.pending().tolist():
+                key = (self.index.keys[slot], name, int(model.state["req"][slot]))
+                if key not in self._submitted:
+                    self._submitted.add(key)
+                    self.fitter.submit(self._job(name, model, slot))
+
+    def clear(self) -> None:
+        super().clear()
+        self._submitted.clear()

@@ -13,7 +13,10 @@ maximum relative error below 1e-6 (tested against scipy).
 Cornish-Fisher expands the normal quantile with skewness ``S`` and excess kurtosis
 ``K``: ``cf(z) = a0 + a1 z + a2 z^2 + a3 z^3``. Its ES, the average of the expanded
 quantiles over the tail, is exact in closed form because the truncated normal moments
-``integral z^k phi(z) dz`` up to ``k = 3`` are elementary.
+``integral z^k phi(z) dz`` up to ``k = 3`` are elementary. The expansion is a quantile
+only while it is increasing; for skewness and kurtosis that make it decrease anywhere on
+``z`` in [-5, 0] (outside its domain of validity, Maillard 2012) the factors are NaN: no
+forecast rather than a wrong one.
 """
 
 from __future__ import annotations
@@ -151,6 +154,18 @@ def _cornish_fisher(
         a1 = 1.0 - k / 8.0 + 5.0 * s * s / 36.0
         a2 = s / 6.0
         a3 = k / 24.0 - s * s / 18.0
+        # cf'(z) = a1 + 2 a2 z + 3 a3 z^2 must stay positive on [-5, 0]: check the ends
+        # and, if inside, the vertex of the parabola.
+        slope = min(a1, a1 - 10.0 * a2 + 75.0 * a3)
+        if a3 > 0:
+            vertex = -a2 / (3.0 * a3)
+            if -5.0 < vertex < 0.0:
+                slope = min(slope, a1 + 2.0 * a2 * vertex + 3.0 * a3 * vertex * vertex)
+        if not slope > 0:  # also catches NaN moments
+            for j in range(z_var.shape[0]):
+                var_out[i, j] = np.nan
+            es_out[i] = np.nan
+            continue
         for j in range(z_var.shape[0]):
             z = z_var[j]
             var_out[i, j] = -(a0 + a1 * z + a2 * z * z + a3 * z**3)

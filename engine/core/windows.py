@@ -183,6 +183,57 @@ def _push(
         )
 
 
+@numba.njit(cache=True, nogil=True)
+def _append(slots, values, ring, pushed):  # pragma: no cover - compiled
+    cap = ring.shape[1]
+    for i in range(slots.shape[0]):
+        v = values[i]
+        if not np.isnan(v):
+            s = slots[i]
+            ring[s, pushed[s] % cap] = v
+            pushed[s] += 1
+
+
+class RingHistory(OnlineComponent):
+    """The last ``size`` values per slot, nothing else (model fits that need history).
+
+    >>> h = RingHistory("h", size=3)
+    >>> h.ensure(1); h.update(np.zeros(5, np.int64), np.array([1.0, 2.0, np.nan, 3.0, 4.0]))
+    >>> h.last(0, 3).tolist(), h.last(0, 2, skip=1).tolist()
+    ([2.0, 3.0, 4.0], [2.0, 3.0])
+    """
+
+    def __init__(self, name: str, size: int) -> None:
+        self.name = name  # type: ignore[misc]
+        self.size = int(size)
+        super().__init__()
+
+    def columns(self) -> Sequence[Column]:
+        return (
+            Column("pushed", np.int64, 0),
+            Column(
+                "ring",
+                np.float64,
+                np.nan,
+                ring_capacity(self.size),
+                kind="ring",
+                ring_head="pushed",
+            ),
+        )
+
+    def update(self, slots: np.ndarray, values: np.ndarray) -> None:
+        """Append the non-NaN values, in order."""
+        _append(slots, values, self.state["ring"], self.state["pushed"])
+
+    def last(self, slot: int, count: int, skip: int = 0) -> np.ndarray:
+        """``count`` values ending ``skip`` values before the newest, oldest first."""
+        pushed = int(self.state["pushed"][slot])
+        cap = self.state["ring"].shape[1]
+        end = pushed - skip
+        count = max(0, min(count, end, cap - skip))
+        return self.state["ring"][slot, np.arange(end - count, end) % cap].copy()
+
+
 @dataclass(slots=True)
 class WindowStats:
     """Statistics of each slot's window around each pushed value (rows in input order).

@@ -21,6 +21,7 @@ from typing import Any
 import faust
 
 from engine.config import Settings
+from engine.core.volatility.fitting import PoolFitter
 from engine.errors import ConfigError, ServiceUnavailableError
 from engine.gctune import tune_for_streaming
 from engine.kafka_config import faust_broker_options
@@ -82,7 +83,8 @@ class RiskWorker:
         table_options = {"partitions": settings.partitions, "key_type": str, "value_type": bytes}
         self.price_table = self.app.Table("prices-state", **table_options)
         self.customer_table = self.app.Table("transactions-state", **table_options)
-        self.price_pipeline = PricePipeline.from_settings(settings)
+        self.fitter = PoolFitter(settings.fit_workers)
+        self.price_pipeline = PricePipeline.from_settings(settings, fitter=self.fitter)
         self.transaction_pipeline = TransactionPipeline.from_settings(settings)
         self.app.batch_channels = {
             PRICES: BatchChannel(self.app, PRICES),
@@ -97,7 +99,7 @@ class RiskWorker:
             {
                 "version": _version(),
                 "price_model": self.price_pipeline.book.model_name,
-                "price_model_version": self.price_pipeline.book.volatility.model_version,
+                "price_model_version": self.price_pipeline.book.model_version,
             }
         )
 

@@ -145,7 +145,7 @@ class PriceProcessor(TopicProcessor):
         self, records: list[Any], job: OutputJob
     ) -> Sequence[tuple[str, int, bytes | None]]:
         outcome = self.pipeline.process(records, now_ms=now_ms(), load_row=self._load_row)
-        self.metrics.record_prices(outcome, self.pipeline.book.model_name)
+        self.metrics.record_prices(outcome)
         self.metrics.symbols.set(len(self.pipeline.book))
         job.latest = [snap.latest() for snap in outcome.snapshots] + outcome.latest
         job.alerts = outcome.alerts

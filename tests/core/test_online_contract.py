@@ -20,10 +20,14 @@ from engine.core.customers import CustomerProfiles
 from engine.core.online import OnlineComponent
 from engine.core.sequencer import PriceSequencer
 from engine.core.volatility import EWMAVolatility
+from engine.core.volatility.fitting import RefitSchedule
+from engine.core.volatility.garch import GARCHVolatility
+from engine.core.volatility.har import HARVolatility
 from engine.core.windows import RollingWindow
 from engine.validation import TransactionColumns
 
 N_SLOTS = 4
+NEVER = RefitSchedule(first=10**9, every=1, delay=0)
 
 
 def price_inputs(rng: np.random.Generator, n: int, offset0: int) -> tuple[Any, ...]:
@@ -43,7 +47,24 @@ def returns_inputs(rng: np.random.Generator, n: int, offset0: int) -> tuple[Any,
 
 def breach_inputs(rng: np.random.Generator, n: int, offset0: int) -> tuple[Any, ...]:
     slots, returns = returns_inputs(rng, n, offset0)
-    return slots, returns, {0.99: np.abs(rng.normal(0.02, 0.005, n))}
+    return slots, returns, np.abs(rng.normal(0.02, 0.005, (n, 2, 1)))
+
+
+def rv_inputs(rng: np.random.Generator, n: int, offset0: int) -> tuple[Any, ...]:
+    rv = rng.gamma(2.0, 5e-5, n)
+    rv[rng.random(n) < 0.05] = np.nan
+    return rng.integers(0, N_SLOTS, n), rv
+
+
+def seeded(model: Any, params: np.ndarray, variance: float = np.nan) -> Any:
+    """A refitted model that never refits, with parameters installed in every slot."""
+    model.ensure(N_SLOTS)
+    for slot in range(N_SLOTS):
+        model.state["params"][slot] = params
+        model.state["has"][slot] = 1
+        if "var" in model.state._arrays:
+            model.state["var"][slot] = variance
+    return model
 
 
 def customer_inputs(rng: np.random.Generator, n: int, offset0: int) -> tuple[Any, ...]:
@@ -59,7 +80,14 @@ def customer_inputs(rng: np.random.Generator, n: int, offset0: int) -> tuple[Any
 CASES: dict[str, tuple[Callable[[], OnlineComponent], Callable[..., tuple[Any, ...]]]] = {
     "sequencer": (PriceSequencer, price_inputs),
     "ewma": (lambda: EWMAVolatility(0.94, 3), returns_inputs),
-    "breaches": (lambda: BreachCounters((0.99,)), breach_inputs),
+    "breaches": (lambda: BreachCounters(("a", "b"), (0.99,)), breach_inputs),
+    "gjr": (
+        lambda: seeded(
+            GARCHVolatility("gjr", NEVER), np.array([2e-6, 0.02, 0.15, 0.85, 7.0]), 1e-4
+        ),
+        returns_inputs,
+    ),
+    "har": (lambda: seeded(HARVolatility(NEVER), np.array([1e-6, 0.4, 0.3, 0.2])), rv_inputs),
     "customer_profiles": (CustomerProfiles, customer_inputs),
     "rolling_window": (
         lambda: RollingWindow("w", 50, (0.05, 0.01), 0.025, min_obs=20, extra=10),
@@ -174,4 +202,5 @@ def test_older_state_versions_start_cold(case: Any) -> None:
     state["v"] = -1
     component.restore(0, state)
     cold = fresh(factory)
+    cold.reset(0)
     assert orjson.dumps(component.export(0)) == orjson.dumps(cold.export(0))  # NaN-safe equality

@@ -108,7 +108,11 @@ def _fit_garch(returns: np.ndarray, asymmetric: bool, warm: np.ndarray | None) -
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            res = model.fit(disp="off", starting_values=starting, options={"maxiter": 300})
+            # show_warning=False: arch otherwise adds a global "always" filter for its
+            # ConvergenceWarning ahead of the caller's; convergence_flag is checked below.
+            res = model.fit(
+                disp="off", starting_values=starting, options={"maxiter": 300}, show_warning=False
+            )
         except (ValueError, np.linalg.LinAlgError, RuntimeError):
             return failed
         if res.convergence_flag != 0:

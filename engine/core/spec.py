@@ -1,0 +1,84 @@
+"""What the price book computes: volatility models, VaR methods, levels, windows, refits.
+
+A VaR method is named ``<volatility>-<distribution>`` (``ewma-normal``, ``gjr-t``,
+``garch-fhs``, ``har-cf``, ...) or ``hs``:
+
+``normal``  sigma times the standard normal quantile;
+``t``       sigma times the unit-variance Student-t quantile; ``nu`` from the GARCH fit,
+            or (EWMA, HAR) from the excess kurtosis of the model's standardised residuals;
+``fhs``     filtered historical simulation: sigma times the empirical quantile of the
+            model's standardised residuals ``r_t / sigma_{t|t-1}`` over the window;
+``cf``      Cornish-Fisher: the normal quantile corrected with the skewness and kurtosis
+            of those standardised residuals;
+``hs``      historical simulation: the empirical quantile of the returns over the window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from engine.core.volatility.fitting import RefitSchedule
+
+VOL_MODELS = ("ewma", "garch", "gjr", "har")
+DISTRIBUTIONS = ("normal", "t", "fhs", "cf")
+
+#: The method riskstream publishes by default. Chosen by the backtests in the README
+#: ("VaR backtests"): see `riskstream backtest`.
+DEFAULT_METHOD = "gjr-fhs"
+
+
+def method_names(vol_models: tuple[str, ...]) -> tuple[str, ...]:
+    """All methods for the given volatility models, ``hs`` last.
+
+    >>> method_names(("ewma",))
+    ('ewma-normal', 'ewma-t', 'ewma-fhs', 'ewma-cf', 'hs')
+    """
+    return (*(f"{v}-{d}" for v in vol_models for d in DISTRIBUTIONS), "hs")
+
+
+@dataclass(frozen=True)
+class RiskSpec:
+    """Everything the price book needs to know (built from settings by the pipeline)."""
+
+    var_levels: tuple[float, ...] = (0.95, 0.99)
+    es_level: float = 0.975
+    vol_models: tuple[str, ...] = VOL_MODELS
+    ewma_lambda: float = 0.94
+    warmup: int = 20
+    window: int = 1000
+    """Historical and filtered-historical window (returns)."""
+    min_obs: int = 250
+    """Returns (or residuals) needed before empirical quantiles are reported."""
+    garch_window: int = 1000
+    garch_refit: RefitSchedule = field(
+        default_factory=lambda: RefitSchedule(first=250, every=20, delay=5)
+    )
+    har_window: int = 1000
+    har_refit: RefitSchedule = field(
+        default_factory=lambda: RefitSchedule(first=250, every=20, delay=5)
+    )
+    method: str = DEFAULT_METHOD
+    """The published method (Redis, ``risk.updates``, alerts)."""
+
+    def __post_init__(self) -> None:
+        unknown = set(self.vol_models) - set(VOL_MODELS)
+        if unknown:
+            raise ValueError(
+                f"unknown volatility models {sorted(unknown)}; choose from {list(VOL_MODELS)}"
+            )
+        if not self.vol_models:
+            raise ValueError("at least one volatility model is needed")
+        if self.method not in self.methods:
+            raise ValueError(
+                f"unknown VaR method {self.method!r}; choose from {list(self.methods)}"
+            )
+        if self.min_obs > self.window:
+            raise ValueError(f"min_obs {self.min_obs} exceeds the window {self.window}")
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return method_names(self.vol_models)
+
+    def vol_of(self, method: str) -> str | None:
+        """The volatility model of a method (``None`` for ``hs``)."""
+        return None if method == "hs" else method.split("-", 1)[0]
