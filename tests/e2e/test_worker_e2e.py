@@ -112,7 +112,7 @@ def test_stream_equals_embedded_run_through_crashes_and_restarts(
     settings = Settings(partitions=PARTITIONS)
     expected_prices = expected_outcome(prices, PricePipeline.from_settings(settings))
     expected_tx = expected_outcome(transactions, TransactionPipeline.from_settings(settings))
-    assert len(expected_prices.alerts) > 150  # enough alerts for loss/duplication to show
+    assert len(expected_prices.alerts) > 100  # enough alerts for loss/duplication to show
 
     env = {
         "RISKSTREAM_KAFKA_BOOTSTRAP": broker.bootstrap,
