@@ -196,6 +196,7 @@ class PricePipeline:
     def _alerts(self, cols: PriceColumns, step: PriceStep) -> list[Alert]:
         book = self.book
         model, version, pub = book.model_name, book.model_version, book.published
+        es_i = book.level_index(book.es_level)
         sigma_before, _ = self._published_sigma(step)
         alerts: list[Alert] = []
         for level in self.alert_levels:
@@ -205,7 +206,7 @@ class PricePipeline:
                 symbol = cols.symbols[i]
                 event = cols.event_ids[i] or str(int(cols.ts[i]))
                 loss = float(-step.returns[j])
-                es_before = float(step.es_before[j, pub])
+                es_before = float(step.es_before[j, pub, es_i])
                 alerts.append(
                     Alert(
                         alert_id=alert_id("var_breach", symbol, f"{model}@{level:g}", event),
@@ -214,7 +215,7 @@ class PricePipeline:
                         ts=int(cols.ts[i]),
                         severity="critical" if loss > es_before else "warning",
                         value=loss,
-                        threshold=float(step.var_before[j, pub, li]),
+                        threshold=float(step.var_before[j, pub, book.level_index(level)]),
                         model=model,
                         model_version=version,
                         details={
@@ -242,8 +243,11 @@ class PricePipeline:
         price = seq["last_price"][unique].tolist()
         n_ticks = seq["n_ticks"][unique].tolist()
         sigma = self._published_sigma(step)[1][last].tolist()
-        es = step.es[last, pub].tolist()
-        var = {level: step.var[last, pub, i].tolist() for i, level in enumerate(book.var_levels)}
+        es = step.es[last, pub, book.level_index(book.es_level)].tolist()
+        var = {
+            level: step.var[last, pub, book.level_index(level)].tolist()
+            for level in book.var_levels
+        }
         tested, violated = book.backtest.counts_many(unique, pub)
         model, version, es_level = book.model_name, book.model_version, book.es_level
         return [
@@ -309,7 +313,13 @@ class TransactionPipeline:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TransactionPipeline:
-        return cls(max_future_skew_ms=int(settings.max_future_skew_s * 1000))
+        """The transactions pipeline with the stages the settings enable (credit scoring)."""
+        from engine.credit.stage import credit_stages
+
+        return cls(
+            max_future_skew_ms=int(settings.max_future_skew_s * 1000),
+            stages=credit_stages(settings),
+        )
 
     def process(
         self, records: Sequence[RecordLike], *, now_ms: int, load_row: LoadRow | None = None

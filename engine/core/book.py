@@ -48,7 +48,8 @@ class PriceStep:
     ``status`` has one entry per input tick (a :class:`~engine.core.sequencer.Status`);
     every other array has one entry per *accepted* tick, in arrival order, and
     ``accepted`` gives their positions in the input. ``var``/``es`` arrays are indexed
-    ``[tick, method, level]`` / ``[tick, method]`` in the order of ``book.methods``.
+    ``[tick, method, level]`` in the order of ``book.methods`` and ``book.levels`` (every
+    VaR level and the ES level, ascending); ``hits`` ``[tick, method, var level]``.
     """
 
     status: np.ndarray
@@ -100,8 +101,7 @@ class PriceRiskBook(KeyedBook):
     ) -> None:
         self.spec = spec = spec if spec is not None else RiskSpec()
         self.fitter = fitter if fitter is not None else SyncFitter()
-        probs = tuple(1.0 - level for level in spec.var_levels)
-        tail = 1.0 - spec.es_level
+        probs = spec.tail_probs
         self.sequencer = PriceSequencer()
         self.vols: dict[str, VolatilityModel] = {}
         for vol in spec.vol_models:
@@ -121,7 +121,6 @@ class PriceRiskBook(KeyedBook):
             "returns",
             spec.window,
             probs,
-            tail,
             min_obs=spec.min_obs,
             extra=max(0, fit_history - spec.window),
         )
@@ -131,8 +130,7 @@ class PriceRiskBook(KeyedBook):
             else None
         )
         self.residuals = {
-            v: RollingWindow(f"z_{v}", spec.window, probs, tail, min_obs=spec.min_obs)
-            for v in self.vols
+            v: RollingWindow(f"z_{v}", spec.window, probs, min_obs=spec.min_obs) for v in self.vols
         }
         self.var_methods = VaRMethods(spec)
         self.methods = spec.methods
@@ -144,10 +142,20 @@ class PriceRiskBook(KeyedBook):
         components += [*self.vols.values(), *self.residuals.values(), self.backtest, *extra]
         super().__init__(tuple(components))
         self._submitted: set[tuple[str, str, int]] = set()
+        self._var_index = [spec.level_index(level) for level in spec.var_levels]
 
     @property
     def var_levels(self) -> tuple[float, ...]:
         return self.spec.var_levels
+
+    @property
+    def levels(self) -> tuple[float, ...]:
+        """Every level forecast: the VaR levels and the ES level, ascending."""
+        return self.spec.levels
+
+    def level_index(self, level: float) -> int:
+        """Position of a level in the ``[..., level]`` axis of the step's var/es arrays."""
+        return self.spec.level_index(level)
 
     @property
     def es_level(self) -> float:
@@ -179,12 +187,12 @@ class PriceRiskBook(KeyedBook):
         s, r = slots[accepted], returns[accepted]
         rv = cols.rv[accepted] if cols.rv.size else np.full(s.size, np.nan)
         self.meta["partition"][slots] = cols.partition
-        n, m, k = s.size, len(self.methods), len(self.var_levels)
+        n, m, k = s.size, len(self.methods), len(self.levels)
         sig_b = {v: np.empty(n) for v in self.vols}
         sig_a = {v: np.empty(n) for v in self.vols}
         var_b, var_a = np.empty((n, m, k)), np.empty((n, m, k))
-        es_b, es_a = np.empty((n, m)), np.empty((n, m))
-        hits = np.empty((n, m, k), dtype=bool)
+        es_b, es_a = np.empty((n, m, k)), np.empty((n, m, k))
+        hits = np.empty((n, m, len(self.var_levels)), dtype=bool)
         start = 0
         for end in [*self._boundaries(s, r, rv), n]:
             if end <= start:
@@ -195,7 +203,7 @@ class PriceRiskBook(KeyedBook):
             var_b[seg], var_a[seg], es_b[seg], es_a[seg] = self.var_methods.compute(
                 vols, residuals, hs
             )
-            hits[seg] = self.backtest.update(s[seg], r[seg], var_b[seg])
+            hits[seg] = self.backtest.update(s[seg], r[seg], var_b[seg][:, :, self._var_index])
             for v, out in vols.items():
                 sig_b[v][seg], sig_a[v][seg] = out.before, out.after
             start = end

@@ -54,31 +54,29 @@ def student_factors(level: float, nu: float) -> tuple[float, float]:
 
 
 class StudentTable:
-    """Var and ES factors of the unit-variance Student-t for a set of levels, by ``nu``."""
+    """VaR and ES factors of the unit-variance Student-t at a set of levels, by ``nu``."""
 
-    def __init__(self, var_levels: Sequence[float], es_level: float) -> None:
-        self.var_levels = tuple(var_levels)
-        self.es_level = float(es_level)
+    def __init__(self, levels: Sequence[float]) -> None:
+        self.levels = tuple(levels)
         # Grid uniform in x = 1/nu, from 0 (normal) to 1/NU_MIN.
         self.x = np.linspace(0.0, 1.0 / NU_MIN, GRID)
         nu = 1.0 / self.x[1:]
         scale = np.sqrt((nu - 2.0) / nu)
-        var = np.empty((GRID, len(self.var_levels)))
-        for j, level in enumerate(self.var_levels):
-            var[0, j] = normal_factors(level)[0]
-            var[1:, j] = stats.t.ppf(level, nu) * scale
-        q = stats.t.ppf(self.es_level, nu)
-        es = np.empty(GRID)
-        es[0] = normal_factors(self.es_level)[1]
-        es[1:] = (nu + q * q) / (nu - 1.0) * stats.t.pdf(q, nu) / (1.0 - self.es_level) * scale
+        var = np.empty((GRID, len(self.levels)))
+        es = np.empty((GRID, len(self.levels)))
+        for j, level in enumerate(self.levels):
+            var[0, j], es[0, j] = normal_factors(level)
+            q = stats.t.ppf(level, nu)
+            var[1:, j] = q * scale
+            es[1:, j] = (nu + q * q) / (nu - 1.0) * stats.t.pdf(q, nu) / (1.0 - level) * scale
         self.var_table = var
         self.es_table = es
 
     def factors(self, nu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(var factors (n, levels), es factors (n,))`` for an array of ``nu`` (NaN stays NaN)."""
+        """``(var factors, es factors)``, each ``(n, levels)``, for an array of ``nu`` (NaN stays NaN)."""
         nu = np.asarray(nu, dtype=np.float64)
-        var = np.empty((nu.shape[0], len(self.var_levels)))
-        es = np.empty(nu.shape[0])
+        var = np.empty((nu.shape[0], len(self.levels)))
+        es = np.empty((nu.shape[0], len(self.levels)))
         _student_lookup(nu, self.var_table, self.es_table, 1.0 / NU_MIN, var, es)
         return var, es
 
@@ -90,7 +88,7 @@ def _student_lookup(nu, var_table, es_table, x_max, var_out, es_out):  # pragma:
         v = nu[i]
         if np.isnan(v):
             var_out[i, :] = np.nan
-            es_out[i] = np.nan
+            es_out[i, :] = np.nan
             continue
         x = 0.0 if v == np.inf else 1.0 / max(v, 1.0 / x_max)
         h = x / x_max * last
@@ -98,7 +96,7 @@ def _student_lookup(nu, var_table, es_table, x_max, var_out, es_out):  # pragma:
         frac = h - lo
         for j in range(var_table.shape[1]):
             var_out[i, j] = var_table[lo, j] + frac * (var_table[lo + 1, j] - var_table[lo, j])
-        es_out[i] = es_table[lo] + frac * (es_table[lo + 1] - es_table[lo])
+            es_out[i, j] = es_table[lo, j] + frac * (es_table[lo + 1, j] - es_table[lo, j])
 
 
 def nu_from_kurtosis(excess_kurtosis: np.ndarray) -> np.ndarray:
@@ -115,26 +113,24 @@ def nu_from_kurtosis(excess_kurtosis: np.ndarray) -> np.ndarray:
 class CornishFisher:
     """Cornish-Fisher VaR and ES factors from skewness and excess kurtosis (exact ES, see module)."""
 
-    def __init__(self, var_levels: Sequence[float], es_level: float) -> None:
-        self.z_var = np.array([stats.norm.ppf(1.0 - level) for level in var_levels])  # lower-tail z
-        self.tail = 1.0 - es_level
-        self.c = float(stats.norm.ppf(self.tail))
-        self.phi_c = float(stats.norm.pdf(self.c))
+    def __init__(self, levels: Sequence[float]) -> None:
+        self.tail = np.array([1.0 - level for level in levels])
+        self.c = stats.norm.ppf(self.tail)  # lower-tail z, Phi(c) = tail
+        self.phi_c = stats.norm.pdf(self.c)
 
     def factors(self, skew: np.ndarray, kurt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(var factors (n, levels), es factors (n,))``; NaN moments give NaN.
+        """``(var factors, es factors)``, each ``(n, levels)``; NaN outside the domain of validity.
 
-        >>> cf = CornishFisher((0.99,), 0.975)
+        >>> cf = CornishFisher((0.99, 0.975))
         >>> var, es = cf.factors(np.zeros(1), np.zeros(1))  # no skew, no excess kurtosis: normal
-        >>> round(float(var[0, 0]), 6), bool(abs(es[0] - normal_factors(0.975)[1]) < 1e-12)
+        >>> round(float(var[0, 0]), 6), bool(abs(es[0, 1] - normal_factors(0.975)[1]) < 1e-12)
         (2.326348, True)
         """
-        var = np.empty((skew.shape[0], self.z_var.shape[0]))
-        es = np.empty(skew.shape[0])
+        n, k = skew.shape[0], self.tail.shape[0]
+        var, es = np.empty((n, k)), np.empty((n, k))
         _cornish_fisher(
             np.asarray(skew, np.float64),
             np.asarray(kurt, np.float64),
-            self.z_var,
             self.tail,
             self.c,
             self.phi_c,
@@ -145,9 +141,7 @@ class CornishFisher:
 
 
 @numba.njit(cache=True, nogil=True)
-def _cornish_fisher(
-    skew, kurt, z_var, tail, c, phi_c, var_out, es_out
-):  # pragma: no cover - compiled
+def _cornish_fisher(skew, kurt, tail, c, phi_c, var_out, es_out):  # pragma: no cover - compiled
     for i in range(skew.shape[0]):
         s, k = skew[i], kurt[i]
         a0 = -s / 6.0
@@ -161,14 +155,14 @@ def _cornish_fisher(
             vertex = -a2 / (3.0 * a3)
             if -5.0 < vertex < 0.0:
                 slope = min(slope, a1 + 2.0 * a2 * vertex + 3.0 * a3 * vertex * vertex)
-        if not slope > 0:  # also catches NaN moments
-            for j in range(z_var.shape[0]):
+        for j in range(tail.shape[0]):
+            if not slope > 0:  # also catches NaN moments
                 var_out[i, j] = np.nan
-            es_out[i] = np.nan
-            continue
-        for j in range(z_var.shape[0]):
-            z = z_var[j]
+                es_out[i, j] = np.nan
+                continue
+            z = c[j]
             var_out[i, j] = -(a0 + a1 * z + a2 * z * z + a3 * z**3)
-        # integral over z < c of cf(z) phi(z) dz, where Phi(c) = tail
-        integral = a0 * tail - a1 * phi_c + a2 * (tail - c * phi_c) - a3 * (c * c + 2.0) * phi_c
-        es_out[i] = -integral / tail
+            # integral over z < c of cf(z) phi(z) dz, where Phi(c) = tail
+            p = phi_c[j]
+            integral = a0 * tail[j] - a1 * p + a2 * (tail[j] - z * p) - a3 * (z * z + 2.0) * p
+            es_out[i, j] = -integral / tail[j]

@@ -79,6 +79,23 @@ class RiskSpec:
     def methods(self) -> tuple[str, ...]:
         return method_names(self.vol_models)
 
+    @property
+    def levels(self) -> tuple[float, ...]:
+        """Every level forecast (VaR levels and the ES level), ascending.
+
+        >>> RiskSpec().levels
+        (0.95, 0.975, 0.99)
+        """
+        return tuple(sorted({*self.var_levels, self.es_level}))
+
+    @property
+    def tail_probs(self) -> tuple[float, ...]:
+        """``1 - level`` for :attr:`levels`, ascending (the order windows report them in)."""
+        return tuple(1.0 - level for level in reversed(self.levels))
+
+    def level_index(self, level: float) -> int:
+        return self.levels.index(level)
+
     def vol_of(self, method: str) -> str | None:
         """The volatility model of a method (``None`` for ``hs``)."""
         return None if method == "hs" else method.split("-", 1)[0]

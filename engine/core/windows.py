@@ -17,7 +17,8 @@ Definitions (``x_(1) <= ... <= x_(m)`` the sorted window, ``m = min(pushed, size
 
 * quantile at lower-tail probability ``p``: linear interpolation at ``h = (m - 1) p``
   (numpy's default method);
-* tail mean at ``p``: the mean of the ``k = max(1, ceil(m p))`` smallest values;
+* tail mean at ``p``: the mean of the ``k = max(1, ceil(m p))`` smallest values (the
+  historical ES at level ``1 - p``);
 * moments: mean, standard deviation (population), skewness, excess kurtosis.
 
 Causality: for value ``i`` the ``before`` statistics describe the window of values up to
@@ -63,9 +64,7 @@ def _insert_sorted(arr, m, new):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _stats(
-    sorted_row, m, sums, probs, tail_prob, min_obs, q_out, tail_out, mom_out
-):  # pragma: no cover
+def _stats(sorted_row, m, sums, probs, min_obs, q_out, tail_out, mom_out):  # pragma: no cover
     if m >= min_obs and m > 0:
         for j in range(probs.shape[0]):
             h = (m - 1) * probs[j]
@@ -75,15 +74,19 @@ def _stats(
                 q_out[j] = sorted_row[lo] + frac * (sorted_row[lo + 1] - sorted_row[lo])
             else:
                 q_out[j] = sorted_row[lo]
-        k = max(1, int(np.ceil(m * tail_prob)))
+        # tail means: probs are ascending, so the running sum grows from one to the next
         total = 0.0
-        for t in range(k):
-            total += sorted_row[t]
-        tail_out[0] = total / k
+        done = 0
+        for j in range(probs.shape[0]):
+            k = max(1, int(np.ceil(m * probs[j])))
+            for t in range(done, k):
+                total += sorted_row[t]
+            done = k
+            tail_out[j] = total / k
     else:
         for j in range(probs.shape[0]):
             q_out[j] = np.nan
-        tail_out[0] = np.nan
+            tail_out[j] = np.nan
     if m >= 30:
         mu = sums[0] / m
         m2 = sums[1] / m - mu * mu
@@ -113,7 +116,6 @@ def _push(
     sums,
     size,
     probs,
-    tail_prob,
     min_obs,
     q_before,
     q_after,
@@ -131,10 +133,9 @@ def _push(
             m,
             sums[s],
             probs,
-            tail_prob,
             min_obs,
             q_before[i],
-            tail_before[i : i + 1],
+            tail_before[i],
             mom_before[i],
         )
         v = values[i]
@@ -175,10 +176,9 @@ def _push(
             m,
             sums[s],
             probs,
-            tail_prob,
             min_obs,
             q_after[i],
-            tail_after[i : i + 1],
+            tail_after[i],
             mom_after[i],
         )
 
@@ -238,8 +238,8 @@ class RingHistory(OnlineComponent):
 class WindowStats:
     """Statistics of each slot's window around each pushed value (rows in input order).
 
-    ``quantiles`` columns follow the ``probs`` given to :meth:`RollingWindow.update`;
-    ``moments`` columns are mean, standard deviation, skewness, excess kurtosis.
+    Quantile and tail-mean columns follow the window's ``probs``; ``moments`` columns
+    are mean, standard deviation, skewness, excess kurtosis.
     """
 
     q_before: np.ndarray
@@ -260,21 +260,20 @@ class RollingWindow(OnlineComponent):
     size : int
         Window length ``N``.
     probs : sequence of float
-        Lower-tail probabilities whose quantiles are reported (e.g. 0.05, 0.01).
-    tail_prob : float
-        Lower-tail probability of the reported tail mean (e.g. 0.025 for ES 97.5%).
+        Lower-tail probabilities, ascending, whose quantiles and tail means are reported
+        (e.g. 0.01, 0.025, 0.05 for levels 99%, 97.5%, 95%).
     min_obs : int
         Values needed before quantiles are reported (default: a full window).
     extra : int
         Values kept beyond the window, for consumers that look further back.
 
-    >>> w = RollingWindow("w", size=4, probs=(0.5,), tail_prob=0.25, min_obs=2)
+    >>> w = RollingWindow("w", size=4, probs=(0.5,), min_obs=2)
     >>> w.ensure(1)
     >>> stats = w.update(np.zeros(5, np.int64), np.array([3.0, 1.0, 2.0, 5.0, 4.0]))
     >>> stats.q_after[:, 0].tolist()  # medians of [3], [3,1], [3,1,2], [3,1,2,5], [1,2,5,4]
     [nan, 2.0, 2.0, 2.5, 3.0]
-    >>> stats.tail_after.tolist()[-1], w.window(0).tolist()
-    (1.0, [1.0, 2.0, 5.0, 4.0])
+    >>> stats.tail_after[-1].tolist(), w.window(0).tolist()  # mean of the 2 smallest of 4
+    ([1.5], [1.0, 2.0, 5.0, 4.0])
     """
 
     def __init__(
@@ -282,19 +281,19 @@ class RollingWindow(OnlineComponent):
         name: str,
         size: int,
         probs: Sequence[float],
-        tail_prob: float,
         min_obs: int | None = None,
         extra: int = 0,
     ) -> None:
         if size < 2:
             raise ValueError("size must be at least 2")
-        if not all(0.0 < p < 1.0 for p in (*probs, tail_prob)):
+        if not all(0.0 < p < 1.0 for p in probs):
             raise ValueError("probabilities must be strictly between 0 and 1")
+        if list(probs) != sorted(probs):
+            raise ValueError("probabilities must be ascending")
         self.name = name  # type: ignore[misc]
         self.size = int(size)
         self.extra = int(extra)
         self.probs = np.asarray(probs, dtype=np.float64)
-        self.tail_prob = float(tail_prob)
         self.min_obs = int(min_obs if min_obs is not None else size)
         super().__init__()
 
@@ -319,8 +318,8 @@ class RollingWindow(OnlineComponent):
         out = WindowStats(
             np.empty((n, j)),
             np.empty((n, j)),
-            np.empty(n),
-            np.empty(n),
+            np.empty((n, j)),
+            np.empty((n, j)),
             np.empty((n, 4)),
             np.empty((n, 4)),
         )
@@ -334,7 +333,6 @@ class RollingWindow(OnlineComponent):
             st["sums"],
             self.size,
             self.probs,
-            self.tail_prob,
             self.min_obs,
             out.q_before,
             out.q_after,

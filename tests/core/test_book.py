@@ -140,7 +140,7 @@ def test_every_method_forecasts_once_its_models_are_ready() -> None:
     # Cornish-Fisher reports no forecast outside its domain of validity; every other method forecasts.
     others = [j for j, m in enumerate(book.methods) if not m.endswith("-cf")]
     assert finite[:, others].all(), [book.methods[j] for j in others if not finite[:, j].all()]
-    ok = finite.all(axis=2)
-    assert (last[:, :, 1][ok] > last[:, :, 0][ok]).all()  # 99% VaR above 95% VaR, every method
+    ok = finite.all(axis=2)  # levels 0.95, 0.975, 0.99
+    assert (np.diff(last[ok], axis=-1) > 0).all()  # VaR grows with the level, every method
     assert (last[ok] > 0).all()
-    assert (step.es[-50:][ok] > last[:, :, 0][ok]).all()  # ES 97.5% above VaR 95%
+    assert (step.es[-50:][ok] > last[ok]).all()  # ES above VaR at every level

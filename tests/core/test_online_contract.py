@@ -90,7 +90,7 @@ CASES: dict[str, tuple[Callable[[], OnlineComponent], Callable[..., tuple[Any, .
     "har": (lambda: seeded(HARVolatility(NEVER), np.array([1e-6, 0.4, 0.3, 0.2])), rv_inputs),
     "customer_profiles": (CustomerProfiles, customer_inputs),
     "rolling_window": (
-        lambda: RollingWindow("w", 50, (0.05, 0.01), 0.025, min_obs=20, extra=10),
+        lambda: RollingWindow("w", 50, (0.01, 0.025, 0.05), min_obs=20, extra=10),
         returns_inputs,
     ),
 }

@@ -15,22 +15,23 @@ from engine.core.keyed import KeyedBook
 from engine.core.slots import BLOCK
 from engine.core.windows import RollingWindow
 
-PROBS = (0.05, 0.01, 0.025)
+PROBS = (0.01, 0.025, 0.05)
 
 
 def reference(
     values: np.ndarray, size: int, min_obs: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Quantiles, tail means (p=0.025) and moments after each value, computed directly."""
+    """Quantiles, tail means and moments after each value, computed directly."""
     q = np.full((values.size, len(PROBS)), np.nan)
-    tail = np.full(values.size, np.nan)
+    tail = np.full((values.size, len(PROBS)), np.nan)
     mom = np.full((values.size, 4), np.nan)
     for i in range(values.size):
         window = values[max(0, i + 1 - size) : i + 1]
         if window.size >= min_obs:
             q[i] = np.quantile(window, PROBS)
-            k = max(1, math.ceil(window.size * 0.025))
-            tail[i] = np.sort(window)[:k].mean()
+            for j, p in enumerate(PROBS):
+                k = max(1, math.ceil(window.size * p))
+                tail[i, j] = np.sort(window)[:k].mean()
         if window.size >= 30:
             mom[i] = [window.mean(), window.std(), stats.skew(window), stats.kurtosis(window)]
     return q, tail, mom
@@ -41,7 +42,7 @@ def test_matches_numpy_per_slot_with_interleaved_slots() -> None:
     n = 3000
     slots = rng.integers(0, 3, n)
     values = rng.standard_t(4, n) * 0.01
-    w = RollingWindow("w", size=250, probs=PROBS, tail_prob=0.025, min_obs=100)
+    w = RollingWindow("w", size=250, probs=PROBS, min_obs=100)
     w.ensure(3)
     out = w.update(slots, values)
     for s in range(3):
@@ -62,10 +63,10 @@ def test_batch_boundaries_do_not_change_anything(cuts: list[int]) -> None:
     rng = np.random.default_rng(1)
     slots, values = rng.integers(0, 2, 800), rng.standard_normal(800)
     values[rng.random(800) < 0.05] = np.nan
-    whole = RollingWindow("w", 64, PROBS, 0.025, min_obs=10)
+    whole = RollingWindow("w", 64, PROBS, min_obs=10)
     whole.ensure(2)
     expected = whole.update(slots, values).q_after
-    parts = RollingWindow("w", 64, PROBS, 0.025, min_obs=10)
+    parts = RollingWindow("w", 64, PROBS, min_obs=10)
     parts.ensure(2)
     edges = [0, *sorted(cuts), 800]
     got = np.vstack(
@@ -75,7 +76,7 @@ def test_batch_boundaries_do_not_change_anything(cuts: list[int]) -> None:
 
 
 def test_nan_values_are_not_pushed() -> None:
-    w = RollingWindow("w", 4, (0.5,), 0.5, min_obs=1)
+    w = RollingWindow("w", 4, (0.5,), min_obs=1)
     w.ensure(1)
     w.update(np.zeros(4, np.int64), np.array([1.0, np.nan, 2.0, np.nan]))
     assert w.window(0).tolist() == [1.0, 2.0]
@@ -88,7 +89,7 @@ def test_restart_through_blocks_continues_bit_for_bit() -> None:
     keys = [f"K{i}" for i in range(4)]
 
     def book() -> tuple[KeyedBook, RollingWindow]:
-        w = RollingWindow("win", size, PROBS, 0.025, extra=100)
+        w = RollingWindow("win", size, PROBS, extra=100)
         b = KeyedBook((w,))
         return b, w
 
@@ -116,4 +117,4 @@ def test_restart_through_blocks_continues_bit_for_bit() -> None:
 @pytest.mark.parametrize("size", [1, 0])
 def test_rejects_windows_too_small(size: int) -> None:
     with pytest.raises(ValueError, match="size must be at least 2"):
-        RollingWindow("w", size, (0.5,), 0.5)
+        RollingWindow("w", size, (0.5,))

@@ -1,4 +1,4 @@
-"""Value-at-Risk and Expected Shortfall from volatility forecasts.
+"""Value-at-Risk and Expected Shortfall of every method, from the book's components.
 
 Sign convention everywhere: VaR and ES are *positive losses* in log-return units
 (a loss of 2% is 0.02). A return ``r`` violates VaR at level ``a`` when ``-r > VaR_a``.
@@ -6,6 +6,6 @@ Sign convention everywhere: VaR and ES are *positive losses* in log-return units
 
 from __future__ import annotations
 
-from engine.core.var.parametric import ParametricNormal
+from engine.core.var.methods import VaRMethods, VolOutput
 
-__all__ = ["ParametricNormal"]
+__all__ = ["VaRMethods", "VolOutput"]

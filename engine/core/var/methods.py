@@ -3,8 +3,9 @@
 Inputs per volatility model: the forecasts ``sigma`` before and after each return (and
 ``nu`` for GARCH-family Student-t), and the statistics of its standardised-residual
 window; plus the return window for historical simulation. Outputs are arrays
-``var[n, method, level]`` and ``es[n, method]``, positive losses in log-return units.
-See :mod:`engine.core.spec` for the methods.
+``var[n, method, level]`` and ``es[n, method, level]`` at every level of the spec
+(:attr:`~engine.core.spec.RiskSpec.levels`, ascending), positive losses in log-return
+units. See :mod:`engine.core.spec` for the methods.
 """
 
 from __future__ import annotations
@@ -33,21 +34,25 @@ class VaRMethods:
 
     def __init__(self, spec: RiskSpec) -> None:
         self.spec = spec
-        self.levels = spec.var_levels
-        self.normal_var = np.array([normal_factors(level)[0] for level in self.levels])
-        self.normal_es = normal_factors(spec.es_level)[1]
-        self.student = StudentTable(self.levels, spec.es_level)
-        self.cornish_fisher = CornishFisher(self.levels, spec.es_level)
+        self.levels = spec.levels
+        factors = np.array([normal_factors(level) for level in self.levels])
+        self.normal_var, self.normal_es = factors[:, 0], factors[:, 1]
+        self.student = StudentTable(self.levels)
+        self.cornish_fisher = CornishFisher(self.levels)
         self.methods = spec.methods
 
     def compute(
         self, vols: dict[str, VolOutput], residuals: dict[str, WindowStats], returns: WindowStats
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(var_before, var_after, es_before, es_after)`` for a segment of ``n`` returns."""
+        """``(var_before, var_after, es_before, es_after)``, each ``[n, method, level]``."""
         n = returns.q_before.shape[0]
-        m, levels = len(self.methods), len(self.levels)
-        var_b, var_a = np.empty((n, m, levels)), np.empty((n, m, levels))
-        es_b, es_a = np.empty((n, m)), np.empty((n, m))
+        shape = (n, len(self.methods), len(self.levels))
+        var_b, var_a, es_b, es_a = (
+            np.empty(shape),
+            np.empty(shape),
+            np.empty(shape),
+            np.empty(shape),
+        )
         col = 0
         for vol in self.spec.vol_models:
             out, z = vols[vol], residuals[vol]
@@ -74,21 +79,17 @@ class VaRMethods:
                 ):
                     s = sigma[:, None]
                     if dist == "normal":
-                        var[:, col] = s * self.normal_var
-                        es[:, col] = sigma * self.normal_es
+                        var[:, col], es[:, col] = s * self.normal_var, s * self.normal_es
                     elif dist == "t":
                         dof = nu if vol in ("garch", "gjr") else nu_from_kurtosis(mom[:, 3])
                         fv, fe = self.student.factors(dof)
-                        var[:, col] = s * fv
-                        es[:, col] = sigma * fe
-                    elif dist == "fhs":
-                        var[:, col] = -s * q
-                        es[:, col] = -sigma * tail
+                        var[:, col], es[:, col] = s * fv, s * fe
+                    elif dist == "fhs":  # window columns run from the highest level down
+                        var[:, col], es[:, col] = -s * q[:, ::-1], -s * tail[:, ::-1]
                     else:
                         fv, fe = self.cornish_fisher.factors(mom[:, 2], mom[:, 3])
-                        var[:, col] = s * fv
-                        es[:, col] = sigma * fe
+                        var[:, col], es[:, col] = s * fv, s * fe
                 col += 1
-        var_b[:, col], var_a[:, col] = -returns.q_before, -returns.q_after
-        es_b[:, col], es_a[:, col] = -returns.tail_before, -returns.tail_after
+        var_b[:, col], var_a[:, col] = -returns.q_before[:, ::-1], -returns.q_after[:, ::-1]
+        es_b[:, col], es_a[:, col] = -returns.tail_before[:, ::-1], -returns.tail_after[:, ::-1]
         return var_b, var_a, es_b, es_a
