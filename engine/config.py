@@ -91,8 +91,10 @@ class Settings(BaseSettings):
     """``RISKSTREAM_ALERT_LEVELS``: VaR levels whose breaches raise alerts (subset of var_levels)."""
     vol_models: Names = ("ewma", "garch", "gjr", "har")
     """``RISKSTREAM_VOL_MODELS``: volatility models to run, of ``ewma,garch,gjr,har``."""
-    var_method: str = "gjr-fhs"
-    """``RISKSTREAM_VAR_METHOD``: the published VaR method (``<vol>-<normal|t|fhs|cf>`` or ``hs``)."""
+    var_method: str = "gjr-mix"
+    """``RISKSTREAM_VAR_METHOD``: the published VaR method (``<vol>-<normal|t|fhs|cf|mix>`` or
+    ``hs``). The default, ``gjr-mix``, is the one the README's backtests recommend (keep it
+    equal to ``engine.core.spec.DEFAULT_METHOD``; a test checks)."""
     var_window: int = Field(1000, ge=20)
     """``RISKSTREAM_VAR_WINDOW``: historical / filtered-historical window, in returns."""
     var_min_obs: int = Field(250, ge=10)

@@ -121,7 +121,8 @@ def read_price_csv(path: Path) -> pd.DataFrame:
     """A price CSV in the offline CLI's format, as long ``timestamp, symbol, price`` rows.
 
     The file has a ``timestamp`` column plus either ``symbol`` and ``price`` columns
-    (long format; an optional ``volume`` column is kept) or one price column per symbol
+    (long format; optional ``volume`` and ``rv`` (realized variance, decimal^2) columns
+    are kept) or one price column per symbol
     (wide format; the column name is the symbol, an empty cell means no price then).
     Timestamps are ISO 8601 (text without an offset is UTC) or integers of epoch
     milliseconds. Rows come out sorted by timestamp; rows with equal timestamps keep the
@@ -188,11 +189,12 @@ def _long_prices(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
             "price": _prices(frame["price"], path, "price", allow_missing=False),
         }
     )
-    if "volume" in frame.columns:
-        volume = _numeric(frame["volume"], path, "volume", allow_missing=True)
-        if (volume < 0).any():
-            raise InputError(f"{path}: column 'volume' is negative in row {_first(volume < 0)}")
-        out["volume"] = volume.to_numpy(dtype=float)
+    for name in ("volume", "rv"):
+        if name in frame.columns:
+            values = _numeric(frame[name], path, name, allow_missing=True)
+            if (values < 0).any():
+                raise InputError(f"{path}: column {name!r} is negative in row {_first(values < 0)}")
+            out[name] = values.to_numpy(dtype=float)
     return out
 
 
@@ -396,3 +398,36 @@ def _fraud_chunk(
     else:
         for tx_id, customer, terminal, ts, value in zip(*columns, ms, amounts, strict=True):
             yield Transaction(tx_id, ts, customer, value, terminal)
+
+
+SP500_RV = "market/sp500_returns_realized_variance.csv"
+
+
+def sp500_realized(path: Path | None = None) -> pd.DataFrame:
+    """S&P 500 daily closes with realized variance, 1971-2018, symbol ``SPX``.
+
+    From the shared file of daily log returns in percent and realized variance
+    (percent^2, from 2000; missing before). Prices are rebuilt from the returns
+    (``100 * exp(cumsum(r / 100))``), so their log returns are exactly the file's;
+    ``rv`` is converted to decimal^2. Dates are stamped at the 16:00 New York close.
+    """
+    file = path if path is not None else shared_file(SP500_RV)
+    frame = _read_csv(_existing(Path(file)))
+    for column in ("date", "return", "rv"):
+        if column not in frame.columns:
+            raise InputError(f"{file}: no {column!r} column")
+    stamps = (pd.DatetimeIndex(pd.to_datetime(frame["date"])) + pd.Timedelta(hours=16)).tz_localize(
+        "America/New_York"
+    )
+    returns = pd.to_numeric(frame["return"], errors="coerce").to_numpy(dtype=float)
+    if not np.isfinite(returns).all():
+        raise InputError(f"{file}: column 'return' has a missing or non-numeric value")
+    rv = pd.to_numeric(frame["rv"], errors="coerce").to_numpy(dtype=float) / 1e4
+    return pd.DataFrame(
+        {
+            "timestamp": stamps.tz_convert("UTC"),
+            "symbol": "SPX",
+            "price": 100.0 * np.exp(np.cumsum(returns / 100.0)),
+            "rv": rv,
+        }
+    )

@@ -144,3 +144,25 @@ def test_every_method_forecasts_once_its_models_are_ready() -> None:
     assert (np.diff(last[ok], axis=-1) > 0).all()  # VaR grows with the level, every method
     assert (last[ok] > 0).all()
     assert (step.es[-50:][ok] > last[ok]).all()  # ES above VaR at every level
+
+
+def test_mix_is_the_mean_of_t_fhs_and_cornish_fisher() -> None:
+    symbols, prices, rv = stream(1500, 11, names=2)
+    book = PriceRiskBook(SPEC)
+    step = book.step(columns(symbols, prices, 0, rv))
+    for vol in SPEC.vol_models:
+        mix = book.methods.index(f"{vol}-mix")
+        parts = [book.methods.index(f"{vol}-{d}") for d in ("t", "fhs", "cf")]
+        for values in (step.var, step.es, step.var_before, step.es_before):
+            all_three = np.isfinite(values[:, parts]).all(axis=(1, 2))
+            assert all_three[-100:].any()
+            np.testing.assert_allclose(
+                values[all_three, mix], values[all_three][:, parts].mean(axis=1), rtol=1e-12
+            )
+            # where Cornish-Fisher is outside its domain, the mix averages the other two
+            cf_missing = np.isnan(values[:, parts[2], 0]) & np.isfinite(
+                values[:, parts[:2], 0]
+            ).all(axis=1)
+            np.testing.assert_allclose(
+                values[cf_missing, mix], values[cf_missing][:, parts[:2]].mean(axis=1), rtol=1e-12
+            )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.core.dists import CornishFisher, StudentTable, normal_factors, nu_from_kurtosis
-from engine.core.spec import DISTRIBUTIONS, RiskSpec
+from engine.core.spec import DISTRIBUTIONS, MIXED, RiskSpec
 from engine.core.windows import WindowStats
 
 
@@ -27,6 +27,20 @@ class VolOutput:
     after: np.ndarray
     nu_before: np.ndarray
     nu_after: np.ndarray
+
+
+def _mean_available(columns: np.ndarray) -> np.ndarray:
+    """Mean over axis 1 of the finite entries (NaN where none is finite).
+
+    >>> _mean_available(np.array([[[1.0], [3.0], [np.nan]], [[np.nan], [np.nan], [np.nan]]]))
+    array([[ 2.],
+           [nan]])
+    """
+    finite = np.isfinite(columns)
+    count = finite.sum(axis=1)
+    total = np.where(finite, columns, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count, np.nan)
 
 
 class VaRMethods:
@@ -86,9 +100,14 @@ class VaRMethods:
                         var[:, col], es[:, col] = s * fv, s * fe
                     elif dist == "fhs":  # window columns run from the highest level down
                         var[:, col], es[:, col] = -s * q[:, ::-1], -s * tail[:, ::-1]
-                    else:
+                    elif dist == "cf":
                         fv, fe = self.cornish_fisher.factors(mom[:, 2], mom[:, 3])
                         var[:, col], es[:, col] = s * fv, s * fe
+                    else:
+                        first = col - DISTRIBUTIONS.index("mix")  # this model's first column
+                        parts = [first + DISTRIBUTIONS.index(d) for d in MIXED]
+                        var[:, col] = _mean_available(var[:, parts])
+                        es[:, col] = _mean_available(es[:, parts])
                 col += 1
         var_b[:, col], var_a[:, col] = -returns.q_before[:, ::-1], -returns.q_after[:, ::-1]
         es_b[:, col], es_a[:, col] = -returns.tail_before[:, ::-1], -returns.tail_after[:, ::-1]

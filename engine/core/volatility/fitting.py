@@ -13,7 +13,10 @@ Both give identical results: a fit is a pure function of its :class:`FitJob`.
 
 GARCH-family fits use ``arch`` on *percent* returns (``arch`` misbehaves on decimal
 returns, whose scale is about 1e-4), zero mean, Student-t innovations, warm-started
-from the previous parameters.
+from the previous parameters, except that the starting ``nu`` is capped at
+:data:`WARM_NU_CAP`: the likelihood is nearly flat in ``nu`` when ``nu`` is large, and
+SLSQP started there never comes back (measured on the S&P 500: uncapped, warm-started
+GJR refits sat at ``nu`` near 369 in 96% of windows, where cold fits find 6 to 9).
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ from typing import Literal, Protocol
 import numpy as np
 
 FitKind = Literal["garch", "gjr", "har"]
+
+#: Largest starting ``nu`` of a warm-started GARCH fit (the fitted ``nu`` is not capped).
+WARM_NU_CAP = 30.0
 
 #: Parameter vector layouts (decimal units): garch/gjr: omega, alpha, gamma, beta, nu;
 #: har: b0, b_day, b_week, b_month.
@@ -102,6 +108,7 @@ def _fit_garch(returns: np.ndarray, asymmetric: bool, warm: np.ndarray | None) -
     starting = None
     if warm is not None and np.isfinite(warm).all():
         omega, alpha, gamma, beta, nu = warm
+        nu = min(nu, WARM_NU_CAP)
         starting = np.array(
             [omega * 1e4, alpha, gamma, beta, nu] if asymmetric else [omega * 1e4, alpha, beta, nu]
         )

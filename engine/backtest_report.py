@@ -1,0 +1,286 @@
+"""Backtest evaluation of an offline run, and the report ``riskstream backtest`` writes.
+
+For every symbol, method and VaR level, over the evaluation period: violation rate,
+Kupiec POF, Christoffersen independence and conditional coverage, the Basel traffic
+light over the whole period and the share of rolling windows (``rolling`` observations)
+in the green zone, and the pinball loss of the VaR as a quantile forecast. For every
+method at the ES level: the Acerbi-Szekely Z2 test. Where the prices carry realized
+variance: QLIKE and squared error of each volatility model's variance forecast, with a
+Diebold-Mariano test against GARCH(1,1).
+
+Each method is judged on its own sample: rows in the period where it has a forecast.
+The volatility table uses the rows where every model and the realized variance exist,
+so its comparisons are paired.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from engine.core.backtest.stats import (
+    acerbi_szekely_z2,
+    christoffersen,
+    diebold_mariano,
+    kupiec,
+    pinball_loss,
+    qlike,
+    squared_error,
+    traffic_light,
+    zone_thresholds,
+)
+from engine.offline import OfflineRun, log_returns
+
+
+@dataclass
+class BacktestTables:
+    var: pd.DataFrame
+    es: pd.DataFrame
+    vol: pd.DataFrame | None
+    period: tuple[str, str]
+
+
+def _period_mask(run: OfflineRun, start: str | None, end: str | None) -> np.ndarray:
+    ts = run.frame["timestamp"]
+    mask = np.ones(len(ts), bool)
+    if start:
+        mask &= (ts >= pd.Timestamp(start, tz="UTC")).to_numpy()
+    if end:
+        mask &= (
+            ts <= pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1) - pd.Timedelta(milliseconds=1)
+        ).to_numpy()
+    return mask
+
+
+def green_share(hits: np.ndarray, window: int, alpha: float) -> float:
+    """Share of rolling ``window``-long spans of ``hits`` whose violation count is green."""
+    if hits.size < window:
+        return float("nan")
+    amber, _ = zone_thresholds(window, alpha)
+    counts = np.convolve(hits.astype(np.int64), np.ones(window, np.int64), mode="valid")
+    return float(np.mean(counts < amber))
+
+
+def evaluate(
+    run: OfflineRun, *, start: str | None = None, end: str | None = None, rolling: int = 250
+) -> BacktestTables:
+    """Compute the backtest tables (see the module docstring)."""
+    returns = log_returns(run)
+    period = _period_mask(run, start, end) & np.isfinite(returns)
+    symbols = run.frame["symbol"].to_numpy()
+    var_rows, es_rows, vol_rows = [], [], []
+    es_level = max(set(run.levels) - set(run.var_levels), default=run.levels[-1])
+    es_i = run.level_index(es_level)
+    for symbol in pd.unique(symbols):
+        mine = period & (symbols == symbol)
+        for j, method in enumerate(run.methods):
+            for li, level in enumerate(run.var_levels):
+                vb = run.var_before[:, j, run.level_index(level)]
+                sample = mine & np.isfinite(vb)
+                hits = run.hits[sample, j, li]
+                n, x, alpha = int(sample.sum()), int(hits.sum()), 1 - level
+                if n == 0:
+                    continue
+                ind, cc = christoffersen(hits, alpha)
+                light = traffic_light(n, x, alpha)
+                var_rows.append(
+                    {
+                        "symbol": symbol,
+                        "method": method,
+                        "level": level,
+                        "n": n,
+                        "violations": x,
+                        "rate": x / n,
+                        "expected": alpha,
+                        "kupiec_p": kupiec(n, x, alpha).p_value,
+                        "christoffersen_p": ind.p_value,
+                        "cc_p": cc.p_value,
+                        "zone": light.zone,
+                        f"green_share_{rolling}": green_share(hits, rolling, alpha),
+                        "pinball": pinball_loss(returns[sample], vb[sample], level),
+                    }
+                )
+            vb, eb = run.var_before[:, j, es_i], run.es_before[:, j, es_i]
+            sample = mine & np.isfinite(vb) & np.isfinite(eb)
+            if sample.any():
+                z2 = acerbi_szekely_z2(-returns[sample], vb[sample], eb[sample], 1 - es_level)
+                es_rows.append(
+                    {
+                        "symbol": symbol,
+                        "method": method,
+                        "level": es_level,
+                        "n": int(sample.sum()),
+                        "z2": z2.statistic,
+                        "z2_p": z2.p_value,
+                        "rejected_5pct": z2.rejects(),
+                    }
+                )
+        if "rv" in run.frame:
+            vol_rows += _vol_rows(run, symbol, mine)
+    var = pd.DataFrame(var_rows)
+    vol = pd.DataFrame(vol_rows) if vol_rows else None
+    ts = run.frame["timestamp"][period]
+    span = (str(ts.min())[:10], str(ts.max())[:10]) if len(ts) else ("", "")
+    return BacktestTables(var=var, es=pd.DataFrame(es_rows), vol=vol, period=span)
+
+
+def _vol_rows(run: OfflineRun, symbol: str, mine: np.ndarray) -> list[dict[str, object]]:
+    rv = run.frame["rv"].to_numpy(dtype=float)
+    forecasts = {v: run.sigma_before[v] ** 2 for v in run.sigma_before}
+    sample = mine & np.isfinite(rv) & (rv > 0)
+    for var in forecasts.values():
+        sample &= np.isfinite(var) & (var > 0)
+    if not sample.any():
+        return []
+    losses = {v: qlike(rv[sample], f[sample]) for v, f in forecasts.items()}
+    errors = {v: squared_error(rv[sample], f[sample]) for v, f in forecasts.items()}
+    rows = []
+    for v in forecasts:
+        dm = (
+            diebold_mariano(losses[v], losses["garch"])
+            if "garch" in losses and v != "garch"
+            else None
+        )
+        rows.append(
+            {
+                "symbol": symbol,
+                "model": v,
+                "n": int(sample.sum()),
+                "qlike": float(losses[v].mean()),
+                "mse": float(errors[v].mean()),
+                "dm_vs_garch": None if dm is None else dm.statistic,
+                "dm_p_vs_garch": None if dm is None else dm.p_value,
+            }
+        )
+    ranked = sorted(rows, key=lambda r: r["qlike"])  # type: ignore[arg-type,return-value]
+    for rank, row in enumerate(ranked, start=1):
+        row["qlike_rank"] = rank
+    return rows
+
+
+# --- the report ---------------------------------------------------------------------------
+
+
+def _markdown(frame: pd.DataFrame, floats: str = "{:.4g}") -> str:
+    def cell(value: object) -> str:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return ""
+        if isinstance(value, float):
+            return floats.format(value)
+        return str(value)
+
+    head = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def write_report(
+    run: OfflineRun, tables: BacktestTables, out: Path, *, published: str, rolling: int = 250
+) -> list[Path]:
+    """Write CSV and Markdown tables and the plots to ``out``; returns the files written."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, frame in (
+        ("var_backtest", tables.var),
+        ("es_backtest", tables.es),
+        ("vol_forecasts", tables.vol),
+    ):
+        if frame is not None and not frame.empty:
+            path = out / f"{name}.csv"
+            frame.to_csv(path, index=False)
+            written.append(path)
+    lines = [
+        "# Backtest report",
+        "",
+        f"Evaluation period {tables.period[0]} to {tables.period[1]}; published method `{published}`.",
+        "Each VaR is the forecast made before the return it is judged against. p-values below 0.05",
+        f"reject; zone is the Basel traffic light over the whole period; green share is over rolling {rolling}-observation windows.",
+        *_missing_note(run, tables),
+        "",
+        "## VaR",
+        "",
+        _markdown(tables.var),
+        "",
+        "## Expected shortfall (Acerbi-Szekely Z2; negative means ES too small)",
+        "",
+        _markdown(tables.es),
+    ]
+    if tables.vol is not None:
+        lines += [
+            "",
+            "## Volatility against realized variance (QLIKE: lower is better)",
+            "",
+            _markdown(tables.vol.sort_values(["symbol", "qlike_rank"])),
+        ]
+    path = out / "report.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    written.append(path)
+    written += _plots(run, out, published)
+    return written
+
+
+def _missing_note(run: OfflineRun, tables: BacktestTables) -> list[str]:
+    """A line naming the methods that made no forecast in the period, and why HAR would not."""
+    missing = [m for m in run.methods if m not in set(tables.var["method"])]
+    if not missing:
+        return []
+    why = (
+        " (HAR-RV needs realized variance: the file has no 'rv' column)"
+        if "rv" not in run.frame and any(m.startswith("har-") for m in missing)
+        else ""
+    )
+    return ["", f"No forecast in the period for: {', '.join(missing)}{why}."]
+
+
+def _plots(run: OfflineRun, out: Path, published: str) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    returns = log_returns(run)
+    symbols = run.frame["symbol"].to_numpy()
+    ts = run.frame["timestamp"].to_numpy()
+    j = run.method_index(published)
+    written = []
+    for symbol in pd.unique(symbols):
+        mine = symbols == symbol
+        fig, ax = plt.subplots(figsize=(12, 5))
+        ax.plot(ts[mine], returns[mine], lw=0.4, color="0.4", label="log return")
+        for li, level in enumerate(run.var_levels):
+            vb = run.var_before[mine, j, run.level_index(level)]
+            ax.plot(ts[mine], -vb, lw=0.8, label=f"-VaR {level:.0%} ({published})")
+            hit = run.hits[mine, j, li]
+            ax.scatter(
+                ts[mine][hit],
+                returns[mine][hit],
+                s=8,
+                zorder=3,
+                label=f"breaches {level:.0%} ({hit.sum()})",
+            )
+        ax.set_title(f"{symbol}: returns, VaR bands and breaches")
+        ax.legend(loc="lower left", fontsize=8)
+        path = out / f"var_{symbol}.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+        if "rv" in run.frame and np.isfinite(run.frame["rv"].to_numpy(dtype=float)[mine]).any():
+            rv = run.frame["rv"].to_numpy(dtype=float)[mine]
+            fig, ax = plt.subplots(figsize=(12, 5))
+            ax.plot(ts[mine], np.sqrt(rv), lw=0.5, color="0.6", label="realized volatility")
+            for v, sigma in run.sigma_before.items():
+                ax.plot(ts[mine], sigma[mine], lw=0.8, label=v)
+            ax.set_yscale("log")
+            ax.set_title(f"{symbol}: volatility forecast against realized")
+            ax.legend(loc="upper left", fontsize=8)
+            path = out / f"vol_{symbol}.png"
+            fig.tight_layout()
+            fig.savefig(path, dpi=110)
+            plt.close(fig)
+            written.append(path)
+    return written

@@ -1,0 +1,267 @@
+"""Offline risk commands: ``riskstream var forecast``, ``vol forecast``, ``backtest``, ``data``.
+
+CSV in, CSV out, no services (DESIGN.md, "Offline CLI"). The numbers are the stream's:
+the same risk book, fed the file's rows in order.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from engine.cli.app import app, load_settings
+from engine.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from engine.config import Settings
+    from engine.core import RiskSpec
+    from engine.offline import OfflineRun
+
+var_app = typer.Typer(
+    help="Value-at-Risk and expected shortfall forecasts from a price file.", no_args_is_help=True
+)
+vol_app = typer.Typer(help="Volatility forecasts from a price file.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Export real data sets as price files for the offline commands.", no_args_is_help=True
+)
+app.add_typer(var_app, name="var")
+app.add_typer(vol_app, name="vol")
+app.add_typer(data_app, name="data")
+
+PRICES_HELP = (
+    "Price CSV: a 'timestamp' column plus 'symbol' and 'price' columns (long; optional 'rv' realized "
+    "variance) or one price column per symbol (wide)."
+)
+
+
+def _levels(text: str | None) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        levels = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise InputError(
+            f"--levels {text!r}: expected comma-separated numbers like 0.95,0.99"
+        ) from None
+    if not levels or not all(0.5 < level < 1.0 for level in levels):
+        raise InputError(f"--levels {text!r}: every level must be strictly between 0.5 and 1")
+    return tuple(sorted(set(levels)))
+
+
+def _spec(settings: Settings, *, vol_models: tuple[str, ...], method: str) -> RiskSpec:
+    """The settings' spec, narrowed to the models the output needs (methods are independent)."""
+    from dataclasses import replace
+
+    return replace(settings.risk_spec(), vol_models=vol_models, method=method)
+
+
+def _run(prices: Path, spec: RiskSpec, quiet: bool) -> OfflineRun:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from engine.gctune import tune_for_streaming
+    from engine.offline import run_prices
+    from producers.sources import read_price_csv
+
+    frame = read_price_csv(prices)
+    tune_for_streaming()
+    if quiet:
+        run = run_prices(frame, spec)
+    else:
+        with Progress(
+            TextColumn("forecasting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            transient=True,
+            console=_stderr(),
+        ) as bar:
+            task = bar.add_task("rows", total=len(frame))
+            run = run_prices(
+                frame, spec, progress=lambda done, total: bar.update(task, completed=done)
+            )
+    if len(run.refused):
+        reasons = run.refused["reason"].value_counts().to_dict()
+        typer.echo(
+            f"riskstream: {len(run.refused)} rows not forecast (out of order or repeated: {reasons}); "
+            f"first at row {int(run.refused['row'].iloc[0]) + 2} of {prices}",
+            err=True,
+        )
+    return run
+
+
+def _stderr():  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _iso(frame: pd.DataFrame) -> pd.Series:
+    return (
+        frame["timestamp"]
+        .dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        .str.replace(".000000Z", "Z", regex=False)
+    )
+
+
+@var_app.command("forecast")
+def var_forecast(
+    prices: Path = typer.Option(..., "--prices", help=PRICES_HELP),
+    out: Path = typer.Option(
+        ..., "--out", help="Output CSV: timestamp,symbol,method,level,var,es."
+    ),
+    method: str = typer.Option(
+        None, "--method", help="VaR method [default: RISKSTREAM_VAR_METHOD, the recommended one]."
+    ),
+    levels: str = typer.Option(
+        None, "--levels", help="Confidence levels, e.g. 0.95,0.99 [default: RISKSTREAM_VAR_LEVELS]."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """At each row: VaR and ES of the log return from that row to the symbol's next one.
+
+    Forecasts use the rows up to and including the one they are written on. VaR and ES
+    are positive losses in log-return units (0.02 is a 2% loss); empty while a method
+    warms up.
+    """
+    import numpy as np
+    import pandas as pd
+
+    chosen = _levels(levels)
+    settings = load_settings(var_levels=chosen, alert_levels=chosen and (chosen[-1],))
+    name = method or settings.var_method
+    spec = settings.risk_spec()
+    if name not in spec.methods:
+        raise InputError(f"--method {name!r}: choose from {', '.join(spec.methods)}")
+    vol = spec.vol_of(name)
+    run = _run(
+        prices,
+        _spec(settings, vol_models=(vol,) if vol else spec.vol_models[:1], method=name),
+        quiet,
+    )
+    j = run.method_index(name)
+    stamps, symbols = _iso(run.frame), run.frame["symbol"]
+    parts = []
+    for level in settings.var_levels:
+        li = run.level_index(level)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "timestamp": stamps,
+                    "symbol": symbols,
+                    "method": name,
+                    "level": level,
+                    "var": run.var[:, j, li],
+                    "es": run.es[:, j, li],
+                    "_row": np.arange(len(stamps)),
+                }
+            )
+        )
+    table = pd.concat(parts).sort_values(["_row", "level"], kind="stable").drop(columns="_row")
+    _write(table, out)
+
+
+@vol_app.command("forecast")
+def vol_forecast(
+    prices: Path = typer.Option(..., "--prices", help=PRICES_HELP),
+    out: Path = typer.Option(..., "--out", help="Output CSV: timestamp,symbol,model,sigma."),
+    model: str = typer.Option(
+        None, "--model", help="ewma, garch, gjr or har [default: the recommended method's]."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """At each row: the standard deviation of the log return from that row to the symbol's next one.
+
+    HAR needs an 'rv' column (realized variance, decimal^2).
+    """
+    import pandas as pd
+
+    from engine.core.spec import VOL_MODELS
+
+    settings = load_settings()
+    name = model or settings.risk_spec().vol_of(settings.var_method) or "ewma"
+    if name not in VOL_MODELS:
+        raise InputError(f"--model {name!r}: choose from {', '.join(VOL_MODELS)}")
+    run = _run(prices, _spec(settings, vol_models=(name,), method=f"{name}-normal"), quiet)
+    table = pd.DataFrame(
+        {
+            "timestamp": _iso(run.frame),
+            "symbol": run.frame["symbol"],
+            "model": name,
+            "sigma": run.sigma[name],
+        }
+    )
+    _write(table, out)
+
+
+@app.command()
+def backtest(
+    prices: Path = typer.Option(..., "--prices", help=PRICES_HELP),
+    report: Path = typer.Option(
+        ..., "--report", help="Directory for the report (Markdown, CSV, PNG)."
+    ),
+    start: str = typer.Option(
+        None, help="First day evaluated (YYYY-MM-DD) [default: first forecast]."
+    ),
+    end: str = typer.Option(None, help="Last day evaluated (YYYY-MM-DD) [default: last row]."),
+    rolling: int = typer.Option(
+        250, min=20, help="Length of the rolling windows for the traffic-light share."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Compare every VaR method and volatility model on a price file: tests, zones, losses, plots.
+
+    Writes report.md, var_backtest.csv, es_backtest.csv, vol_forecasts.csv (when the file
+    has realized variance) and plots of returns with VaR bands and of volatility against
+    realized.
+    """
+    from engine.backtest_report import evaluate, write_report
+
+    settings = load_settings()
+    spec = settings.risk_spec()
+    run = _run(prices, spec, quiet)
+    tables = evaluate(run, start=start, end=end, rolling=rolling)
+    if tables.var.empty:
+        raise InputError(
+            f"{prices}: no forecast in the evaluation period (too few rows for the windows?)"
+        )
+    files = write_report(run, tables, report, published=spec.method, rolling=rolling)
+    typer.echo(
+        f"wrote {len(files)} files to {report} (period {tables.period[0]} to {tables.period[1]})"
+    )
+
+
+@data_app.command("export")
+def data_export(
+    name: str = typer.Argument(
+        ..., help="sp500, nasdaq, bundled (both), sp500-rv (with realized variance), sp500-1min."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", help="Output CSV in the offline format (timestamp,symbol,price[,rv])."
+    ),
+) -> None:
+    """Write a real data set as a long-format price CSV."""
+    from producers import sources
+
+    loaders = {
+        "sp500": lambda: sources.arch_daily("sp500"),
+        "nasdaq": lambda: sources.arch_daily("nasdaq"),
+        "bundled": sources.bundled_prices,
+        "sp500-rv": sources.sp500_realized,
+        "sp500-1min": sources.sp500_1min,
+    }
+    if name not in loaders:
+        raise InputError(f"unknown data set {name!r}; choose from {', '.join(loaders)}")
+    frame = loaders[name]()
+    frame = frame.assign(timestamp=_iso(frame))
+    _write(frame[[c for c in ("timestamp", "symbol", "price", "rv", "volume") if c in frame]], out)
+
+
+def _write(table: pd.DataFrame, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False, float_format="%.10g")
+    typer.echo(f"wrote {len(table):,} rows to {out}", err=sys.stderr.isatty())
