@@ -61,6 +61,10 @@ class Alert:
     model_version: str
     details: Mapping[str, Any] = field(default_factory=dict)
     attributions: tuple[Attribution, ...] | None = None
+    explain_input: Any = field(default=None, compare=False, repr=False)
+    """What an explainer needs to attach ``attributions`` (an
+    :class:`engine.explain.ExplainInput`), set by a model's stage and consumed by the
+    adapters' explanation step (:mod:`engine.explain.service`). Never written anywhere."""
 
     def fields(self) -> dict[str, str]:
         """The Redis Stream entry: flat text fields (``details`` and ``attributions`` as JSON)."""

@@ -129,6 +129,34 @@ class Settings(BaseSettings):
     alerts_maxlen: int = Field(1_000_000, ge=1000)
     """``RISKSTREAM_ALERTS_MAXLEN``: approximate cap of the ``riskstream:alerts`` stream."""
 
+    # --- Credit risk (engine/credit) and explanations (engine/explain) ----------------------
+    credit_enabled: bool = True
+    """``RISKSTREAM_CREDIT_ENABLED``: score ``credit_review`` transactions with the credit model."""
+    credit_model_dir: Path | None = None
+    """``RISKSTREAM_CREDIT_MODEL_DIR``: a ``riskstream credit train --out`` directory. Unset: the
+    committed ``onnx/credit`` model when present (else credit scoring is off, with a warning)."""
+    credit_lgd: float = Field(0.45, gt=0.0, le=1.0)
+    """``RISKSTREAM_CREDIT_LGD``: loss given default, a fraction of the exposure (expected loss
+    = PD x LGD x exposure). Default 0.45, the Basel foundation-IRB value for senior unsecured claims."""
+    credit_pd_limit: float = Field(0.5, gt=0.0, lt=1.0)
+    """``RISKSTREAM_CREDIT_PD_LIMIT``: a ``credit_pd`` alert fires when a customer's PD rises
+    above this probability."""
+    credit_el_limit: float = Field(50_000.0, gt=0.0)
+    """``RISKSTREAM_CREDIT_EL_LIMIT``: a ``credit_el`` alert fires when a customer's expected
+    loss rises above this amount (the exposure's currency units)."""
+    credit_exposure_field: str = "exposure"
+    """``RISKSTREAM_CREDIT_EXPOSURE_FIELD``: the transaction field holding the exposure at
+    default (the credit line); a review without it uses its ``amount``."""
+    shap_workers: int = Field(1, ge=1, le=16)
+    """``RISKSTREAM_SHAP_WORKERS``: threads computing SHAP explanations for alerts."""
+    shap_max_pending: int = Field(10_000, ge=1)
+    """``RISKSTREAM_SHAP_MAX_PENDING``: alerts that may wait for explanations before the
+    worker slows consumption (backpressure; nothing is dropped)."""
+    shap_top_k: int = Field(5, ge=1, le=100)
+    """``RISKSTREAM_SHAP_TOP_K``: attributions carried by an alert (largest |SHAP| first)."""
+    shap_cache_ttl_s: int = Field(7 * 86400, ge=60)
+    """``RISKSTREAM_SHAP_CACHE_TTL_S``: lifetime of cached explanations in Redis."""
+
     # --- Operations -------------------------------------------------------------------------
     metrics_host: str = "127.0.0.1"
     """``RISKSTREAM_METRICS_HOST``: Prometheus endpoint interface (loopback by default)."""

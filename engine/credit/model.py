@@ -1,0 +1,100 @@
+"""The served credit model: ``model.onnx`` and its card, scored through onnxruntime.
+
+:class:`CreditModel` loads a model directory (see :mod:`engine.credit.card`), checks that
+the ONNX graph is the one the card describes (its input takes exactly the card's features,
+it has a ``pd`` output, its embedded version equals the card's) and refuses a mismatched
+model with :class:`~engine.errors.ModelMismatchError`. :meth:`CreditModel.predict` is one
+``InferenceSession.run`` for a whole batch, single-threaded (a worker is one process per
+core; the explanation thread and the event loop share it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from engine.credit.card import ModelCard
+from engine.errors import ModelMismatchError
+from engine.paths import REPO_ROOT
+
+if TYPE_CHECKING:
+    from engine.explain.tree import TreeShap
+
+#: Where ``riskstream credit train`` wrote the committed Taiwan model (see onnx/credit/README.md).
+DEFAULT_MODEL_DIR = REPO_ROOT / "onnx" / "credit"
+
+
+class CreditModel:
+    """A calibrated credit model ready to score; see the module docstring."""
+
+    def __init__(self, directory: Path | str, *, threads: int = 1) -> None:
+        import onnxruntime
+
+        self.directory = Path(directory)
+        self.card = ModelCard.load(self.directory)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self.session = onnxruntime.InferenceSession(
+                str(self.directory / self.card.onnx_file),
+                options,
+                providers=["CPUExecutionProvider"],
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ModelMismatchError(
+                f"{self.directory}: cannot load the ONNX model ({exc})"
+            ) from None
+        self._check()
+        self._input = self.session.get_inputs()[0].name
+        self._shap: TreeShap | None = None
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    @property
+    def version(self) -> str:
+        return self.card.version
+
+    def _check(self) -> None:
+        inputs = self.session.get_inputs()
+        n = len(self.card.inputs)
+        if len(inputs) != 1 or inputs[0].type != "tensor(double)" or inputs[0].shape[-1] != n:
+            found = ", ".join(f"{i.name} {i.type} {i.shape}" for i in inputs)
+            raise ModelMismatchError(
+                f"{self.directory}: the ONNX model takes {found}; its card lists {n} features "
+                "(expected one float64 input of shape [N, features])"
+            )
+        if "pd" not in {o.name for o in self.session.get_outputs()}:
+            raise ModelMismatchError(f"{self.directory}: the ONNX model has no 'pd' output")
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if meta.get("riskstream.version") != self.card.version:
+            raise ModelMismatchError(
+                f"{self.directory}: the ONNX model is version {meta.get('riskstream.version')!r}, "
+                f"its card says {self.card.version!r}"
+            )
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Probability of default of each row of ``X`` (float64, card order): one ONNX call."""
+        if X.shape[0] == 0:
+            return np.empty(0, dtype=np.float64)
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        return self.session.run(["pd"], {self._input: X})[0]
+
+    def explainer(self) -> TreeShap:
+        """SHAP over the native tree model (loaded on first use; log-odds for LightGBM)."""
+        if self._shap is None:
+            from engine.explain.tree import TreeShap
+
+            native = self.directory / self.card.native_file
+            if self.card.kind == "lightgbm":
+                self._shap = TreeShap.lightgbm(native)
+            else:
+                import joblib
+
+                self._shap = TreeShap.forest(joblib.load(native))
+        return self._shap
