@@ -110,6 +110,13 @@ class Settings(BaseSettings):
     refit_delay: int = Field(5, ge=0)
     """``RISKSTREAM_REFIT_DELAY``: returns between a fit's request and its use (0: immediate,
     which makes the stream wait for every fit; fits run off the hot path otherwise)."""
+    backtest_methods: Names = ()
+    """``RISKSTREAM_BACKTEST_METHODS``: methods backtested in the stream over rolling windows
+    besides the published one, which always is (comma-separated names, or ``all``)."""
+    backtest_window: int = Field(250, ge=20)
+    """``RISKSTREAM_BACKTEST_WINDOW``: returns per rolling backtest window (250: Basel's year)."""
+    backtest_significance: float = Field(0.05, gt=0.0, lt=0.5)
+    """``RISKSTREAM_BACKTEST_SIGNIFICANCE``: a rolling test rejects, and alerts, below this p-value."""
     fit_workers: int = Field(1, ge=1, le=64)
     """``RISKSTREAM_FIT_WORKERS``: processes fitting models in the worker."""
 
@@ -174,7 +181,7 @@ class Settings(BaseSettings):
     def _parse_levels(cls, value: object) -> object:
         return _split_levels(value)
 
-    @field_validator("vol_models", mode="before")
+    @field_validator("vol_models", "backtest_methods", mode="before")
     @classmethod
     def _parse_names(cls, value: object) -> object:
         if isinstance(value, str):
@@ -233,6 +240,9 @@ class Settings(BaseSettings):
             har_window=self.har_window,
             har_refit=schedule,
             method=self.var_method,
+            backtest_methods=self.backtest_methods,
+            backtest_window=self.backtest_window,
+            backtest_significance=self.backtest_significance,
         )
 
     @model_validator(mode="after")

@@ -110,7 +110,10 @@ class PricePipeline:
 
     A breach of the published method's VaR at a level in ``alert_levels`` raises a
     ``var_breach`` alert: severity ``critical`` when the loss also exceeds the method's
-    prior ES forecast, else ``warning``.
+    prior ES forecast, else ``warning``. A rolling backtest that starts rejecting
+    (:mod:`engine.core.backtest.rolling`) raises a ``backtest`` alert naming the test, its
+    p-value (``value``) and the significance (``threshold``); severity ``critical`` when
+    the traffic light turns red, else ``warning``.
     """
 
     def __init__(
@@ -177,7 +180,7 @@ class PricePipeline:
             ticks=cols,
             step=step,
             dead_letters=dead,
-            alerts=self._alerts(cols, step) + stage_alerts,
+            alerts=self._price_alerts(cols, step) + stage_alerts,
             snapshots=self._snapshots(step),
             rows=self.book.rows(step.touched),
             breaches={
@@ -193,12 +196,18 @@ class PricePipeline:
         vol = self.book.spec.vol_of(self.book.model_name) or next(iter(step.sigma))
         return step.sigma_before[vol], step.sigma[vol]
 
-    def _alerts(self, cols: PriceColumns, step: PriceStep) -> list[Alert]:
+    def _price_alerts(self, cols: PriceColumns, step: PriceStep) -> list[Alert]:
+        """Breach and backtest alerts in the order of their triggering ticks (batching-independent)."""
+        tagged = self._breach_alerts(cols, step) + self._backtest_alerts(cols, step)
+        tagged.sort(key=lambda pair: pair[0])
+        return [alert for _, alert in tagged]
+
+    def _breach_alerts(self, cols: PriceColumns, step: PriceStep) -> list[tuple[int, Alert]]:
         book = self.book
         model, version, pub = book.model_name, book.model_version, book.published
         es_i = book.level_index(book.es_level)
         sigma_before, _ = self._published_sigma(step)
-        alerts: list[Alert] = []
+        alerts: list[tuple[int, Alert]] = []
         for level in self.alert_levels:
             li = book.var_levels.index(level)
             for j in np.flatnonzero(step.hits[:, pub, li]):
@@ -208,25 +217,72 @@ class PricePipeline:
                 loss = float(-step.returns[j])
                 es_before = float(step.es_before[j, pub, es_i])
                 alerts.append(
-                    Alert(
-                        alert_id=alert_id("var_breach", symbol, f"{model}@{level:g}", event),
-                        kind="var_breach",
-                        subject=symbol,
-                        ts=int(cols.ts[i]),
-                        severity="critical" if loss > es_before else "warning",
-                        value=loss,
-                        threshold=float(step.var_before[j, pub, book.level_index(level)]),
-                        model=model,
-                        model_version=version,
-                        details={
-                            "level": level,
-                            "event_id": cols.event_ids[i],
-                            "price": float(cols.price[i]),
-                            "sigma": float(sigma_before[j]),
-                            "es": es_before,
-                        },
+                    (
+                        i,
+                        Alert(
+                            alert_id=alert_id("var_breach", symbol, f"{model}@{level:g}", event),
+                            kind="var_breach",
+                            subject=symbol,
+                            ts=int(cols.ts[i]),
+                            severity="critical" if loss > es_before else "warning",
+                            value=loss,
+                            threshold=float(step.var_before[j, pub, book.level_index(level)]),
+                            model=model,
+                            model_version=version,
+                            details={
+                                "level": level,
+                                "event_id": cols.event_ids[i],
+                                "price": float(cols.price[i]),
+                                "sigma": float(sigma_before[j]),
+                                "es": es_before,
+                            },
+                        ),
                     )
                 )
+        return alerts
+
+    def _backtest_alerts(self, cols: PriceColumns, step: PriceStep) -> list[tuple[int, Alert]]:
+        significance = self.book.spec.backtest_significance
+        alerts = []
+        for event in step.backtest_events:
+            i = int(step.accepted[event.row])
+            symbol = cols.symbols[i]
+            tick = cols.event_ids[i] or str(int(cols.ts[i]))
+            rule = f"{event.method}@{event.level:g}:{event.test}"
+            if event.zone is not None:
+                rule += f":{event.zone}"
+            vol = self.book.spec.vol_of(event.method)
+            alerts.append(
+                (
+                    i,
+                    Alert(
+                        alert_id=alert_id("backtest", symbol, rule, tick),
+                        kind="backtest",
+                        subject=symbol,
+                        ts=int(cols.ts[i]),
+                        severity="critical" if event.zone == "red" else "warning",
+                        value=event.result.p_value,
+                        threshold=significance,
+                        model=event.method,
+                        model_version=(
+                            f"hs-window{self.book.spec.window}"
+                            if vol is None
+                            else self.book.vols[vol].model_version
+                        ),
+                        details={
+                            "test": event.test,
+                            "level": event.level,
+                            "p_value": event.result.p_value,
+                            "statistic": event.result.statistic,
+                            "window": event.window,
+                            "violations": event.violations,
+                            "expected": event.expected,
+                            "zone": event.zone,
+                            "event_id": cols.event_ids[i],
+                        },
+                    ),
+                )
+            )
         return alerts
 
     def _snapshots(self, step: PriceStep) -> list[RiskSnapshot]:
@@ -249,6 +305,7 @@ class PricePipeline:
             for level in book.var_levels
         }
         tested, violated = book.backtest.counts_many(unique, pub)
+        zones = book.rolling.zones(unique, book.model_name)
         model, version, es_level = book.model_name, book.model_version, book.es_level
         return [
             RiskSnapshot(
@@ -263,6 +320,7 @@ class PricePipeline:
                 model=model,
                 model_version=version,
                 backtest={level: (tested[level][i], violated[level][i]) for level in tested},
+                zones={level: values[i] for level, values in zones.items()},
             )
             for i, slot in enumerate(unique.tolist())
         ]

@@ -34,6 +34,8 @@ class RiskSnapshot:
     model: str
     model_version: str
     backtest: dict[float, tuple[int, int]]
+    zones: dict[float, str] | None = None
+    """Traffic light of the rolling backtest window per VaR level (``""`` until the window is full)."""
 
     def fields(self) -> dict[str, str]:
         """Flat text fields for the Redis hash."""
@@ -52,6 +54,8 @@ class RiskSnapshot:
         for level, (tested, violated) in self.backtest.items():
             out[f"tested_{level_label(level)}"] = str(tested)
             out[f"breaches_{level_label(level)}"] = str(violated)
+        for level, zone in (self.zones or {}).items():
+            out[f"zone_{level_label(level)}"] = zone
         return out
 
     def latest(self) -> LatestState:
@@ -72,8 +76,10 @@ class RiskSnapshot:
         }
         for level, value in self.var.items():
             doc[f"var_{level_label(level)}"] = _num(value)
+        zones = self.zones or {}
         doc["backtest"] = {
-            level_label(k): {"tested": t, "breaches": x} for k, (t, x) in self.backtest.items()
+            level_label(k): {"tested": t, "breaches": x, "zone": zones.get(k) or None}
+            for k, (t, x) in self.backtest.items()
         }
         return doc
 

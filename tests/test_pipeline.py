@@ -28,7 +28,7 @@ def calm_then_crash(n: int = 60) -> list[float]:
 def pipeline(**settings: object) -> PricePipeline:
     """RiskMetrics only: these tests are about the pipeline, not the models."""
     return PricePipeline.from_settings(
-        Settings(warmup=5, vol_models=("ewma",), var_method="ewma-normal", **settings)
+        Settings(**{"warmup": 5, "vol_models": ("ewma",), "var_method": "ewma-normal", **settings})
     )
 
 
@@ -103,3 +103,47 @@ def test_transactions_profile_and_duplicates() -> None:
     assert [d.reason for d in out.dead_letters] == [Reason.DUPLICATE]
     (snap,) = out.snapshots
     assert (snap.count, snap.mean_amount, snap.std_amount) == (3, 20.0, pytest.approx(10.0))
+
+
+def regime_change(seed: int = 5) -> list[float]:
+    """400 calm returns (1%), then 200 at four times the volatility."""
+    rng = np.random.default_rng(seed)
+    sigma = np.where(np.arange(600) < 400, 0.01, 0.04)
+    return list(100 * np.exp(np.cumsum(sigma * rng.standard_normal(600))))
+
+
+def test_a_rolling_backtest_that_starts_rejecting_raises_an_alert_naming_test_and_p_value() -> None:
+    """Historical simulation over 250 calm days is far too low once volatility quadruples."""
+    hs = pipeline(var_method="hs", var_window=250, var_min_obs=100, backtest_window=100).process(
+        ticks(regime_change()), now_ms=NOW
+    )
+    backtests = [a for a in hs.alerts if a.kind == "backtest"]
+    tests = {(a.details["test"], a.details["level"]) for a in backtests}
+    assert {("kupiec", 0.99), ("traffic_light", 0.99), ("kupiec", 0.95)} <= tests
+    for alert in backtests:
+        assert alert.model == "hs" and alert.threshold == 0.05
+        if alert.details["test"] != "traffic_light":
+            assert alert.value == alert.details["p_value"] < 0.05
+            assert alert.details["violations"] > alert.details["expected"]
+    assert hs.snapshots[0].fields()["zone_99"] == "red"  # the latest-state hash shows the light
+    red = [a for a in backtests if a.details["zone"] == "red"]
+    assert red and all(a.severity == "critical" for a in red)
+    change = 1_600_000_000_000 + 400 * 60_000
+    # While the model is right only the noisy 99% tests of a 100-return window may fire;
+    # the red zone and the 95% tests wait for the regime change.
+    assert all(a.ts > change for a in backtests if a.details["level"] == 0.95 or a in red)
+    # Once per window: a test flickering at its critical value does not alert every flip.
+    kupiec99 = sorted(
+        a.ts for a in backtests if a.details["test"] == "kupiec" and a.details["level"] == 0.99
+    )
+    assert all(b - a >= 100 * 60_000 for a, b in zip(kupiec99, kupiec99[1:]))
+
+
+def test_backtest_alerts_do_not_depend_on_batching() -> None:
+    records = ticks(regime_change())
+    settings = {"var_method": "hs", "var_window": 250, "var_min_obs": 100, "backtest_window": 100}
+    whole = pipeline(**settings).process(records, now_ms=NOW).alerts
+    split = pipeline(**settings)
+    parts = [split.process(records[i : i + 33], now_ms=NOW).alerts for i in range(0, 600, 33)]
+    assert len(whole) > 5
+    assert [a.alert_id for a in whole] == [a.alert_id for part in parts for a in part]

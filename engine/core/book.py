@@ -21,12 +21,13 @@ Elsewhere fits are submitted after the batch and installed before their switch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numba
 import numpy as np
 
 from engine.core.backtest import BreachCounters
+from engine.core.backtest.rolling import Event, RollingBacktests
 from engine.core.keyed import KeyedBook, LoadRow
 from engine.core.online import OnlineComponent
 from engine.core.sequencer import PriceSequencer, Status
@@ -65,6 +66,8 @@ class PriceStep:
     hits: np.ndarray
     touched: np.ndarray
     """Slots whose state changed in this batch (sorted, unique)."""
+    backtest_events: list[Event]
+    """Rolling backtests that started rejecting; ``event.row`` indexes the accepted ticks."""
 
 
 @numba.njit(cache=True)
@@ -136,10 +139,25 @@ class PriceRiskBook(KeyedBook):
         self.methods = spec.methods
         self.published = self.methods.index(spec.method)
         self.backtest = BreachCounters(self.methods, spec.var_levels)
+        self.rolling = RollingBacktests(
+            self.methods,
+            spec.levels,
+            spec.var_levels,
+            spec.es_level,
+            spec.monitored,
+            spec.backtest_window,
+            spec.backtest_significance,
+        )
         components: list[OnlineComponent] = [self.sequencer, self.returns]
         if self.rv is not None:
             components.append(self.rv)
-        components += [*self.vols.values(), *self.residuals.values(), self.backtest, *extra]
+        components += [
+            *self.vols.values(),
+            *self.residuals.values(),
+            self.backtest,
+            self.rolling,
+            *extra,
+        ]
         super().__init__(tuple(components))
         self._submitted: set[tuple[str, str, int]] = set()
         self._var_index = [spec.level_index(level) for level in spec.var_levels]
@@ -193,6 +211,7 @@ class PriceRiskBook(KeyedBook):
         var_b, var_a = np.empty((n, m, k)), np.empty((n, m, k))
         es_b, es_a = np.empty((n, m, k)), np.empty((n, m, k))
         hits = np.empty((n, m, len(self.var_levels)), dtype=bool)
+        events: list[Event] = []
         start = 0
         for end in [*self._boundaries(s, r, rv), n]:
             if end <= start:
@@ -204,6 +223,10 @@ class PriceRiskBook(KeyedBook):
                 vols, residuals, hs
             )
             hits[seg] = self.backtest.update(s[seg], r[seg], var_b[seg][:, :, self._var_index])
+            events += [
+                replace(e, row=e.row + start)
+                for e in self.rolling.update(s[seg], r[seg], var_b[seg], es_b[seg])
+            ]
             for v, out in vols.items():
                 sig_b[v][seg], sig_a[v][seg] = out.before, out.after
             start = end
@@ -221,6 +244,7 @@ class PriceRiskBook(KeyedBook):
             es=es_a,
             hits=hits,
             touched=np.unique(slots[status != Status.REPLAY]),
+            backtest_events=events,
         )
 
     def _segment(

@@ -67,6 +67,13 @@ class RiskSpec:
     )
     method: str = DEFAULT_METHOD
     """The published method (Redis, ``risk.updates``, alerts)."""
+    backtest_methods: tuple[str, ...] = ()
+    """Methods backtested in the stream over rolling windows besides the published one
+    (always backtested); ``("all",)``: every method."""
+    backtest_window: int = 250
+    """Returns per rolling backtest window."""
+    backtest_significance: float = 0.05
+    """Rolling backtests reject below this p-value."""
 
     def __post_init__(self) -> None:
         unknown = set(self.vol_models) - set(VOL_MODELS)
@@ -80,12 +87,35 @@ class RiskSpec:
             raise ValueError(
                 f"unknown VaR method {self.method!r}; choose from {list(self.methods)}"
             )
+        unknown = set(self.monitored) - set(self.methods)
+        if unknown:
+            raise ValueError(
+                f"cannot backtest unknown methods {sorted(unknown)}; choose from "
+                f"{list(self.methods)} or 'all'"
+            )
+        if self.backtest_window < 20:
+            raise ValueError(f"backtest window {self.backtest_window} is below 20 returns")
+        if not 0.0 < self.backtest_significance < 0.5:
+            raise ValueError(f"backtest significance {self.backtest_significance} not in (0, 0.5)")
         if self.min_obs > self.window:
             raise ValueError(f"min_obs {self.min_obs} exceeds the window {self.window}")
 
     @property
     def methods(self) -> tuple[str, ...]:
         return method_names(self.vol_models)
+
+    @property
+    def monitored(self) -> tuple[str, ...]:
+        """The methods backtested in the stream (see :attr:`backtest_methods`).
+
+        >>> RiskSpec().monitored, RiskSpec(backtest_methods=("hs",)).monitored
+        (('gjr-mix',), ('gjr-mix', 'hs'))
+        >>> len(RiskSpec(backtest_methods=("all",)).monitored)
+        21
+        """
+        if "all" in self.backtest_methods:
+            return self.methods
+        return tuple(dict.fromkeys((self.method, *self.backtest_methods)))
 
     @property
     def levels(self) -> tuple[float, ...]:

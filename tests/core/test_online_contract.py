@@ -16,6 +16,7 @@ import orjson
 import pytest
 
 from engine.core.backtest import BreachCounters
+from engine.core.backtest.rolling import RollingBacktests
 from engine.core.customers import CustomerProfiles
 from engine.core.online import OnlineComponent
 from engine.core.sequencer import PriceSequencer
@@ -48,6 +49,15 @@ def returns_inputs(rng: np.random.Generator, n: int, offset0: int) -> tuple[Any,
 def breach_inputs(rng: np.random.Generator, n: int, offset0: int) -> tuple[Any, ...]:
     slots, returns = returns_inputs(rng, n, offset0)
     return slots, returns, np.abs(rng.normal(0.02, 0.005, (n, 2, 1)))
+
+
+def rolling_inputs(rng: np.random.Generator, n: int, offset0: int) -> tuple[Any, ...]:
+    """Method ``a`` fair, ``b`` at a third of the risk (so tests reject and events happen)."""
+    slots, returns = returns_inputs(rng, n, offset0)
+    z = np.array([1.64, 1.96, 2.33])
+    var = np.stack([0.01 * z, 0.0033 * z])[None].repeat(n, 0)
+    var[rng.random(n) < 0.02] = np.nan
+    return slots, returns, var, var * 1.2
 
 
 def rv_inputs(rng: np.random.Generator, n: int, offset0: int) -> tuple[Any, ...]:
@@ -86,6 +96,12 @@ CASES: dict[str, tuple[Callable[[], OnlineComponent], Callable[..., tuple[Any, .
             GARCHVolatility("gjr", NEVER), np.array([2e-6, 0.02, 0.15, 0.85, 7.0]), 1e-4
         ),
         returns_inputs,
+    ),
+    "rolling_backtests": (
+        lambda: RollingBacktests(
+            ("a", "b"), (0.95, 0.975, 0.99), (0.95, 0.99), 0.975, ("a", "b"), window=20
+        ),
+        rolling_inputs,
     ),
     "har": (lambda: seeded(HARVolatility(NEVER), np.array([1e-6, 0.4, 0.3, 0.2])), rv_inputs),
     "customer_profiles": (CustomerProfiles, customer_inputs),

@@ -158,12 +158,25 @@ def acerbi_szekely_z2(
     if not ok.any():
         return TestResult(float("nan"), float("nan"))
     terms = np.where(loss[ok] > var[ok], loss[ok] / es[ok], 0.0)
-    t = terms.size
-    z2 = 1.0 - terms.sum() / (t * alpha)
-    sd = terms.std(ddof=1) if t > 1 else 0.0
+    return z2_from_sums(terms.size, float(terms.sum()), float(terms @ terms), alpha)
+
+
+def z2_from_sums(n: int, total: float, total_sq: float, alpha: float) -> TestResult:
+    """:func:`acerbi_szekely_z2` from ``n`` terms ``L_t I_t / ES_t``, their sum and sum of squares.
+
+    The rolling backtests keep these sums per window; the batch test sums its arrays.
+
+    >>> z2_from_sums(250, 0.0, 0.0, 0.025)  # no violation: ES cannot be too small
+    TestResult(statistic=1.0, p_value=1.0)
+    """
+    if n <= 0:
+        return TestResult(float("nan"), float("nan"))
+    z2 = 1.0 - total / (n * alpha)
+    variance = (total_sq - total * total / n) / (n - 1) if n > 1 else 0.0
+    sd = float(np.sqrt(variance)) if variance > 0 else 0.0
     if sd == 0:
         return TestResult(float(z2), 1.0 if z2 >= 0 else 0.0)
-    score = (z2 * alpha) / (sd / np.sqrt(t))  # = (alpha - mean(terms)) / se
+    score = (z2 * alpha) / (sd / np.sqrt(n))  # = (alpha - mean(terms)) / se
     return TestResult(float(z2), float(stats.norm.cdf(score)))
 
 
