@@ -14,7 +14,17 @@ from engine.errors import ConfigError, InputError, ModelMismatchError, ServiceUn
 
 def _register_commands() -> None:
     """Import the command modules; each attaches its commands to ``app`` (help lists them in this order)."""
-    from engine.cli import bench, credit, embedded, produce, risk, services, worker  # noqa: F401
+    from engine.cli import (  # noqa: F401
+        alerts,
+        bench,
+        credit,
+        embedded,
+        explain,
+        produce,
+        risk,
+        services,
+        worker,
+    )
 
 
 _register_commands()

@@ -46,6 +46,7 @@ class PriceSource(StrEnum):
 class TransactionSource(StrEnum):
     fraud_handbook = "fraud-handbook"
     synthetic = "synthetic"
+    taiwan_credit = "taiwan-credit"
 
 
 # --- options shared by both commands ------------------------------------------------------
@@ -164,12 +165,19 @@ def transactions(
         TransactionSource.synthetic, case_sensitive=False, help="Where the transactions come from."
     ),
     file: Path | None = typer.Option(
-        None, "--file", dir_okay=False, help="fraud-handbook: another copy of the file."
+        None,
+        "--file",
+        dir_okay=False,
+        help="fraud-handbook, taiwan-credit: another copy of the file.",
     ),
     labels: bool = typer.Option(
         False,
         "--labels",
-        help="fraud-handbook: add the ground truth as features tx_fraud, tx_fraud_scenario.",
+        help="fraud-handbook: add the ground truth as features tx_fraud, tx_fraud_scenario; "
+        "taiwan-credit: as default_next_month.",
+    ),
+    passes: int | None = typer.Option(
+        None, min=1, help="taiwan-credit: replay the file this many times (customers recur)."
     ),
     customers: int | None = typer.Option(None, min=1, help="Synthetic: customers (default 1000)."),
     terminals: int | None = typer.Option(None, min=1, help="Synthetic: terminals (default 2000)."),
@@ -191,9 +199,25 @@ def transactions(
     fraud-handbook: 1.75 million simulated transactions, 2018-04-01 to 2018-09-30, in order.
 
     synthetic: seeded customers with their own amounts, hours of day and terminals.
+
+    taiwan-credit: the 30,000 Taiwan credit-card clients as credit_review events (customer
+    tw<ID>, the 23 model features, exposure = LIMIT_BAL), one second apart, ending now.
     """
     _check_pacing(rate, speed, bad_fraction)
-    if source is TransactionSource.synthetic:
+    if source is not TransactionSource.taiwan_credit:
+        _only_for({"--passes": passes}, "--source taiwan-credit")
+    events: Iterable[Transaction]
+    total: int | None
+    if source is TransactionSource.taiwan_credit:
+        _only_for(
+            {"--customers": customers, "--terminals": terminals, "--count": count},
+            "--source synthetic",
+        )
+        from producers.credit_reviews import taiwan_credit, taiwan_rows
+
+        events = taiwan_credit(file, start_ms=_start_ms(start), passes=passes or 1, labels=labels)
+        total = taiwan_rows(file) * (passes or 1)
+    elif source is TransactionSource.synthetic:
         if labels:
             raise typer.BadParameter(
                 "--labels applies to --source fraud-handbook", param_hint="--labels"
@@ -205,14 +229,14 @@ def transactions(
         from producers.synthetic import SyntheticTransactions
 
         n = count or 100_000
-        events: Iterable[Transaction] = SyntheticTransactions(
+        events = SyntheticTransactions(
             customers or 1000,
             terminals or 2000,
             count=n,
             seed=seed,
             start_ms=_start_ms(start),
         )
-        total: int | None = n
+        total = n
     else:
         _only_for(
             {

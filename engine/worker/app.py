@@ -23,6 +23,7 @@ import faust
 from engine.config import Settings
 from engine.core.volatility.fitting import PoolFitter
 from engine.errors import ConfigError, ServiceUnavailableError
+from engine.explain.service import ExplanationService, explanation_service
 from engine.gctune import tune_for_streaming
 from engine.kafka_config import faust_broker_options
 from engine.metrics import Metrics
@@ -86,6 +87,10 @@ class RiskWorker:
         self.fitter = PoolFitter(settings.fit_workers)
         self.price_pipeline = PricePipeline.from_settings(settings, fitter=self.fitter)
         self.transaction_pipeline = TransactionPipeline.from_settings(settings)
+        for stage in self.transaction_pipeline.stages:
+            if hasattr(stage, "bind_metrics"):
+                stage.bind_metrics(self.metrics.registry)
+        self.explanations: ExplanationService | None = None
         self.app.batch_channels = {
             PRICES: BatchChannel(self.app, PRICES),
             TRANSACTIONS: BatchChannel(self.app, TRANSACTIONS),
@@ -138,6 +143,13 @@ class RiskWorker:
         """Per topic: a processing loop and an ordered writer. An unexpected error crashes the worker."""
         try:
             self.sink = await self._open_sink()
+            self.explanations = explanation_service(
+                self.settings,
+                [*self.price_pipeline.stages, *self.transaction_pipeline.stages],
+                self.metrics.registry,
+            )
+            if self.explanations is not None:
+                await self.explanations.publish_importance()
             tune_for_streaming()
             writers = {
                 topic: OrderedWriter(self.app, self.consumer, self.sink, self.metrics, topic)
@@ -180,7 +192,11 @@ class RiskWorker:
         settings = self.settings
         within = settings.batch_within_ms / 1000.0
         async for batch in channel.take(settings.batch_max, within):
-            await writer.submit(processor.handle(batch))
+            job = processor.handle(batch)
+            if self.explanations is not None and job.alerts:
+                # SHAP starts now, in the background; only the writer waits for it.
+                job.alerts_ready = self.explanations.start(job.alerts)
+            await writer.submit(job)
 
     def run(self, loglevel: str = "info") -> None:
         """Run until SIGTERM/SIGINT; finishes the batch in flight and commits before exiting."""

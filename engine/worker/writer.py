@@ -51,6 +51,9 @@ class OutputJob:
     chunks: Sequence[Chunk]
     latest: Sequence[LatestState] = ()
     alerts: Sequence[Alert] = ()
+    alerts_ready: asyncio.Future[list[Alert]] | None = None
+    """When set, the alerts to write instead of ``alerts``: the same alerts with their SHAP
+    attributions, computed meanwhile by :mod:`engine.explain.service`."""
     kafka: dict[tuple[str, int], list[KafkaRecord]] = field(
         default_factory=lambda: defaultdict(list)
     )
@@ -108,8 +111,9 @@ class OrderedWriter:
         while True:
             job = await self.queue.get()
             try:
-                if self.sink is not None and (job.latest or job.alerts):
-                    await self.sink.write(latest=job.latest, alerts=job.alerts)
+                alerts = await job.alerts_ready if job.alerts_ready is not None else job.alerts
+                if self.sink is not None and (job.latest or alerts):
+                    await self.sink.write(latest=job.latest, alerts=alerts)
                     observe_latency(self.written_latency, job.chunks, time.time() * 1000)
                 deliveries = await self._send(job.kafka) if job.kafka else []
                 await self._acks.put((job, deliveries))

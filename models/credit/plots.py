@@ -67,14 +67,6 @@ def shap_summary(
     path: Path, values: np.ndarray, X: np.ndarray, names: list[str], title: str
 ) -> Path:
     """shap's beeswarm summary: each row's attribution per feature, coloured by the feature value."""
-    from engine.explain.shap_import import import_shap
+    from engine.explain.plots import beeswarm
 
-    shap = import_shap()
-    plt = _pyplot()
-    shap.summary_plot(values, X, feature_names=names, show=False, max_display=20)
-    fig = plt.gcf()
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return beeswarm(values, X, names, path, title=title)

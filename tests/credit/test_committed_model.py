@@ -1,0 +1,42 @@
+"""The committed Taiwan model (onnx/credit): loads, matches its native trees, meets the targets."""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+import pandas as pd
+from scipy.special import expit
+
+from engine.credit.card import ModelCard, sha256_file
+from engine.credit.model import DEFAULT_MODEL_DIR, CreditModel
+from engine.paths import shared_file
+
+from .conftest import COMMITTED, TAIWAN, TARGET
+
+
+def test_committed_model_is_the_default_and_matches_its_card() -> None:
+    assert DEFAULT_MODEL_DIR == COMMITTED
+    card = ModelCard.load(COMMITTED)  # verifies the SHA-256 of model.onnx and lightgbm.txt
+    assert card.name == "credit_lightgbm" and card.target == TARGET
+    assert card.extra["training_data"]["sha256"] == sha256_file(shared_file(TAIWAN))
+    assert card.extra["training_data"]["rows_used"] == 30_000
+    assert "riskstream credit train --data" in card.extra["command"]
+
+
+def test_committed_model_meets_the_targets_on_the_test_split() -> None:
+    card = orjson.loads((COMMITTED / "card.json").read_bytes())
+    served = card["test"][card["kind"]][card["calibration"]["method"]]
+    assert served["roc_auc"] >= 0.78
+    assert served["ece"] <= 0.02
+
+
+def test_onnx_equals_native_lightgbm_with_calibration_on_all_rows(taiwan: pd.DataFrame) -> None:
+    model = CreditModel(COMMITTED)
+    X = model.card.encode_frame(taiwan)
+    booster = model.explainer().model
+    cal = model.card.extra["calibration"]
+    assert cal["method"] == "platt"
+    native = expit(cal["params"]["a"] * booster.predict(X, raw_score=True) + cal["params"]["b"])
+    served = model.predict(X)
+    assert served.shape == (30_000,)
+    assert float(np.max(np.abs(served - native))) <= 1e-5
