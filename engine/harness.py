@@ -145,23 +145,39 @@ class ConsumedRecord:
     headers: dict[str, bytes]
 
 
-def read_topic(bootstrap: str, topic: str, *, idle_s: float = 2.0) -> list[ConsumedRecord]:
-    """Every record currently in ``topic`` (from the beginning; stops after ``idle_s`` of silence)."""
+def read_topic(bootstrap: str, topic: str, *, timeout_s: float = 60.0) -> list[ConsumedRecord]:
+    """Every record in ``topic`` up to its end offsets at the time of the call, in partition order.
+
+    Reads each partition from the beginning to the end offset it had when called, so the
+    result never depends on fetch timing; :class:`TimeoutError` if that takes longer
+    than ``timeout_s``.
+    """
     kafka = _kafka()
     consumer = kafka.KafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-        consumer_timeout_ms=int(idle_s * 1000),
+        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
     )
-    out = [
-        ConsumedRecord(m.partition, m.offset, m.key, m.value, {k: v for k, v in (m.headers or [])})
-        for m in consumer
-    ]
-    consumer.close()
-    return out
+    try:
+        partitions = sorted(consumer.partitions_for_topic(topic) or ())
+        tps = [kafka.TopicPartition(topic, p) for p in partitions]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        out: dict[int, list[ConsumedRecord]] = {p: [] for p in partitions}
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"reading {topic} took longer than {timeout_s}s")
+            for tp, messages in consumer.poll(timeout_ms=500).items():
+                out[tp.partition] += [
+                    ConsumedRecord(
+                        m.partition, m.offset, m.key, m.value, {k: v for k, v in (m.headers or [])}
+                    )
+                    for m in messages
+                    if m.offset < ends[tp]
+                ]
+        return [record for p in partitions for record in out[p]]
+    finally:
+        consumer.close()
 
 
 def redis_hash(client: Any, key: str) -> dict[str, str]:

@@ -263,5 +263,5 @@ def data_export(
 
 def _write(table: pd.DataFrame, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False, float_format="%.10g")
+    table.to_csv(out, index=False)  # shortest exact repr: numbers round-trip to the bit
     typer.echo(f"wrote {len(table):,} rows to {out}", err=sys.stderr.isatty())
