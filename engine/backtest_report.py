@@ -41,6 +41,8 @@ class BacktestTables:
     es: pd.DataFrame
     vol: pd.DataFrame | None
     period: tuple[str, str]
+    in_period: np.ndarray
+    """Per row of the run: inside the evaluation period (the plots show only these rows)."""
 
 
 def _period_mask(run: OfflineRun, start: str | None, end: str | None) -> np.ndarray:
@@ -124,7 +126,7 @@ def evaluate(
     vol = pd.DataFrame(vol_rows) if vol_rows else None
     ts = run.frame["timestamp"][period]
     span = (str(ts.min())[:10], str(ts.max())[:10]) if len(ts) else ("", "")
-    return BacktestTables(var=var, es=pd.DataFrame(es_rows), vol=vol, period=span)
+    return BacktestTables(var=var, es=pd.DataFrame(es_rows), vol=vol, period=span, in_period=period)
 
 
 def _vol_rows(run: OfflineRun, symbol: str, mine: np.ndarray) -> list[dict[str, object]]:
@@ -219,7 +221,7 @@ def write_report(
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     written.append(path)
-    written += _plots(run, out, published)
+    written += _plots(run, out, published, tables.in_period)
     return written
 
 
@@ -236,7 +238,7 @@ def _missing_note(run: OfflineRun, tables: BacktestTables) -> list[str]:
     return ["", f"No forecast in the period for: {', '.join(missing)}{why}."]
 
 
-def _plots(run: OfflineRun, out: Path, published: str) -> list[Path]:
+def _plots(run: OfflineRun, out: Path, published: str, in_period: np.ndarray) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -247,8 +249,8 @@ def _plots(run: OfflineRun, out: Path, published: str) -> list[Path]:
     ts = run.frame["timestamp"].to_numpy()
     j = run.method_index(published)
     written = []
-    for symbol in pd.unique(symbols):
-        mine = symbols == symbol
+    for symbol in pd.unique(symbols[in_period]):
+        mine = (symbols == symbol) & in_period
         fig, ax = plt.subplots(figsize=(12, 5))
         ax.plot(ts[mine], returns[mine], lw=0.4, color="0.4", label="log return")
         for li, level in enumerate(run.var_levels):
