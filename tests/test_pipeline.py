@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -136,7 +138,7 @@ def test_a_rolling_backtest_that_starts_rejecting_raises_an_alert_naming_test_an
     kupiec99 = sorted(
         a.ts for a in backtests if a.details["test"] == "kupiec" and a.details["level"] == 0.99
     )
-    assert all(b - a >= 100 * 60_000 for a, b in zip(kupiec99, kupiec99[1:]))
+    assert all(b - a >= 100 * 60_000 for a, b in itertools.pairwise(kupiec99))
 
 
 def test_backtest_alerts_do_not_depend_on_batching() -> None:
