@@ -1,26 +1,67 @@
 """Benchmark of the pure pipeline and risk core, in-process, one core, no services.
 
-Synthetic ticks for ``symbols`` symbols are encoded as the messages a consumer would
-receive, then fed in micro-batches of ``batch`` records. Reported per tick, after a
-warm-up batch (numba compilation and first-seen symbols excluded):
+Synthetic GARCH-t ticks for ``symbols`` symbols (with a realized-variance field, so
+HAR-RV runs too) are encoded as the messages a consumer would receive, then fed in
+micro-batches of ``batch`` records. Every symbol first gets ``warm`` ticks untimed, so
+the timed ticks see every model fitted and every window full: all volatility models
+(EWMA, GARCH-t, GJR-GARCH-t, HAR-RV), VaR/ES of every method at every level, breach
+counters and rolling backtests. Reported per timed tick:
 
 ``validate``  JSON decoding and validation (:func:`engine.validation.decode_prices`);
 ``core``      the risk book's step: sequencing, every online model, VaR/ES, backtests;
 ``pipeline``  the whole :class:`~engine.pipeline.PricePipeline` (the two above plus
               alerts, snapshots and state rows): what the worker runs per batch.
+
+Model fits (arch) run off the hot path, in other processes (:class:`PoolFitter`). To
+time the hot path alone, fits here return fixed, plausible parameters at once; the
+book still does everything else of a refit (gathering the window, installing the
+parameters, catching the recursion up). What the fits themselves cost is measured
+separately on real jobs of the run: milliseconds per arch fit, fits requested per tick,
+and their product, the fitting CPU per tick that the pool spends.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
+import orjson
 
 from engine.config import Settings
+from engine.core.volatility.fitting import FitJob, FitResult, fit
 from engine.gctune import tune_for_streaming
 from engine.pipeline import PricePipeline
 from engine.records import RawRecord
 from engine.timeutil import now_ms
 from engine.validation import decode_prices
+
+#: Parameters the benchmark's fits return (decimal units; GJR order omega, alpha, gamma, beta, nu).
+FIXED = {
+    "garch": np.array([2e-6, 0.08, 0.0, 0.90, 7.0]),
+    "gjr": np.array([2e-6, 0.02, 0.15, 0.85, 7.0]),
+    "har": np.array([1e-6, 0.4, 0.3, 0.2]),
+}
+
+
+@dataclass
+class FixedFitter:
+    """Returns :data:`FIXED` parameters at once and keeps the first jobs of each kind for timing."""
+
+    keep: int = 20
+    jobs: dict[str, list[FitJob]] = field(default_factory=dict)
+    requested: dict[str, int] = field(default_factory=dict)
+
+    def submit(self, job: FitJob) -> None:
+        """Nothing to start."""
+
+    def result(self, job: FitJob) -> FitResult:
+        self.requested[job.kind] = self.requested.get(job.kind, 0) + 1
+        kept = self.jobs.setdefault(job.kind, [])
+        if len(kept) < self.keep:
+            kept.append(job)
+        end_var = float(np.var(job.data)) if job.kind != "har" else float("nan")
+        return FitResult(FIXED[job.kind], end_var, True)
 
 
 @dataclass(frozen=True)
@@ -28,11 +69,16 @@ class CoreResult:
     symbols: int
     batch: int
     ticks: int
+    warm: int
     validate_us: float
     core_us: float
     pipeline_us: float
+    fit_ms: dict[str, float]
+    fits_per_tick: float
+    fit_us_per_tick: float
 
     def markdown(self) -> str:
+        fits = ", ".join(f"{kind} {ms:.1f} ms" for kind, ms in sorted(self.fit_ms.items()))
         return "\n".join(
             [
                 "| stage | microseconds per tick |",
@@ -40,9 +86,28 @@ class CoreResult:
                 f"| validate (decode JSON, check fields) | {self.validate_us:.2f} |",
                 f"| risk core step (all models, VaR/ES, backtests) | {self.core_us:.2f} |",
                 f"| whole pipeline (+ alerts, snapshots, state rows) | {self.pipeline_us:.2f} |",
-                f"| input | {self.ticks:,} ticks, {self.symbols:,} symbols, batches of {self.batch:,} |",
+                f"| model fits, off the hot path ({self.fits_per_tick:.4f} fits per tick; {fits}) | {self.fit_us_per_tick:.1f} |",
+                f"| input | {self.ticks:,} timed ticks, {self.symbols:,} symbols, {self.warm} warm-up ticks each, batches of {self.batch:,} |",
             ]
         )
+
+
+def _records(symbols: int, ticks: int) -> list[RawRecord]:
+    """Synthetic ticks with ``rv``: the squared log return since the symbol's previous tick."""
+    from producers.synthetic import SyntheticPrices
+
+    last: dict[str, float] = {}
+    out = []
+    for i, tick in enumerate(
+        SyntheticPrices(symbols, ticks=ticks, interval_ms=1000, seed=3, end_ms=now_ms() - 60_000)
+    ):
+        doc = tick.to_dict()
+        previous = last.get(tick.symbol)
+        if previous is not None:
+            doc["rv"] = float(np.log(tick.price / previous) ** 2) + 1e-8
+        last[tick.symbol] = tick.price
+        out.append(RawRecord(tick.key, orjson.dumps(doc), 0, i))
+    return out
 
 
 def run(
@@ -50,40 +115,59 @@ def run(
     symbols: int = 1000,
     ticks: int = 500_000,
     batch: int = 20_000,
+    warm: int = 300,
     settings: Settings | None = None,
 ) -> CoreResult:
-    from producers.synthetic import SyntheticPrices
-
     settings = settings or Settings()
-    records = [
-        RawRecord(t.key, t.to_json(), 0, i)
-        for i, t in enumerate(
-            SyntheticPrices(symbols, ticks=ticks + batch, interval_ms=1000, seed=3)
-        )
-    ]
-    warm, timed = records[:batch], records[batch:]
-    batches = [timed[i : i + batch] for i in range(0, len(timed), batch)]
+    records = _records(symbols, symbols * warm + ticks)
+    warmup, timed = records[: symbols * warm], records[symbols * warm :]
+    chunks = lambda rs: [rs[i : i + batch] for i in range(0, len(rs), batch)]  # noqa: E731
     tune_for_streaming()
     now = now_ms()
     skew = int(settings.max_future_skew_s * 1000)
+    decode = lambda b: decode_prices(b, now_ms=now, max_future_skew_ms=skew)[0]  # noqa: E731
 
-    decode_prices(warm, now_ms=now, max_future_skew_ms=skew)
+    decode(warmup[:batch])
     started = time.perf_counter()
-    decoded = [decode_prices(b, now_ms=now, max_future_skew_ms=skew)[0] for b in batches]
+    decoded = [decode(b) for b in chunks(timed)]
     validate = time.perf_counter() - started
 
-    book = PricePipeline.from_settings(settings).book
-    book.step(decode_prices(warm, now_ms=now, max_future_skew_ms=skew)[0])
+    fitter = FixedFitter()
+    book = PricePipeline.from_settings(settings, fitter=fitter).book
+    for b in chunks(warmup):
+        book.step(decode(b))
+    before = dict(fitter.requested)
     started = time.perf_counter()
     for cols in decoded:
         book.step(cols)
     core = time.perf_counter() - started
+    fits = {k: v - before.get(k, 0) for k, v in fitter.requested.items()}
 
-    pipeline = PricePipeline.from_settings(settings)
-    pipeline.process(warm, now_ms=now)
+    pipeline = PricePipeline.from_settings(settings, fitter=FixedFitter())
+    for b in chunks(warmup):
+        pipeline.process(b, now_ms=now)
     started = time.perf_counter()
-    for b in batches:
+    for b in chunks(timed):
         pipeline.process(b, now_ms=now)
     whole = time.perf_counter() - started
+
+    fit_ms = {}
+    for kind, jobs in fitter.jobs.items():
+        started = time.perf_counter()
+        for job in jobs:
+            fit(job)
+        fit_ms[kind] = (time.perf_counter() - started) / len(jobs) * 1e3
     n = len(timed)
-    return CoreResult(symbols, batch, n, validate / n * 1e6, core / n * 1e6, whole / n * 1e6)
+    fit_us = sum(count / n * fit_ms[kind] * 1e3 for kind, count in fits.items() if kind in fit_ms)
+    return CoreResult(
+        symbols,
+        batch,
+        n,
+        warm,
+        validate / n * 1e6,
+        core / n * 1e6,
+        whole / n * 1e6,
+        fit_ms,
+        sum(fits.values()) / n,
+        fit_us,
+    )
