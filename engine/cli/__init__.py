@@ -20,6 +20,7 @@ def _register_commands() -> None:
         credit,
         embedded,
         explain,
+        portfolio,
         produce,
         risk,
         services,

@@ -1,0 +1,122 @@
+"""``riskstream portfolio var``: portfolio VaR/ES with component and marginal VaR from files.
+
+The numbers are those of :class:`~engine.core.portfolio.PortfolioBook`, the same book the
+streaming portfolio service runs (``riskstream portfolio serve``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from engine.cli.app import app
+from engine.cli.risk import PRICES_HELP, _iso, _levels, _write
+from engine.errors import InputError
+
+portfolio_app = typer.Typer(
+    help="Portfolio risk: EWMA covariance, VaR/ES, component and marginal VaR.",
+    no_args_is_help=True,
+)
+app.add_typer(portfolio_app, name="portfolio")
+
+POSITIONS_HELP = (
+    "Positions: CSV portfolio,symbol,quantity[,timestamp] (quantity in units, negative = short; "
+    'a timestamp makes it effective from then) or JSON {"<portfolio>": {"<symbol>": quantity}}.'
+)
+
+
+@portfolio_app.command("var")
+def portfolio_var(
+    prices: Path = typer.Option(..., "--prices", help=PRICES_HELP),
+    positions: Path = typer.Option(..., "--positions", help=POSITIONS_HELP),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="Output CSV: timestamp,portfolio,level,value,var,es,pnl (currency units; pnl: the next interval's realised P&L).",
+    ),
+    components: Path = typer.Option(
+        None,
+        "--components",
+        help="Also write timestamp,portfolio,level,symbol,exposure,marginal_var,component_var,component_es.",
+    ),
+    interval: str = typer.Option(
+        "1d", "--interval", help="Grid interval of the covariance: 1d, 4h, 15m, 30s, ..."
+    ),
+    lam: float = typer.Option(
+        0.94, "--lambda", min=0.5, max=0.9999, help="EWMA decay of the covariance (RiskMetrics)."
+    ),
+    levels: str = typer.Option("0.95,0.975,0.99", "--levels", help="Confidence levels."),
+    min_obs: int = typer.Option(
+        20, "--min-obs", min=1, help="Grid returns each held symbol needs before risk is reported."
+    ),
+    nu: float = typer.Option(
+        None, "--nu", help="Student-t degrees of freedom (> 2) instead of the normal."
+    ),
+    plot: Path = typer.Option(
+        None, "--plot", help="PNG: value and VaR over time, and the component VaR of each symbol."
+    ),
+) -> None:
+    """Portfolio VaR and ES at each grid close, for the next interval's profit and loss.
+
+    Exposures are quantity x price at the close; VaR, ES and components are in the price
+    currency, losses positive. Component VaRs sum to the portfolio VaR (Euler allocation).
+    """
+    from engine.portfolio import parse_interval, read_positions, run_portfolio
+    from producers.sources import read_price_csv
+
+    chosen = _levels(levels)
+    assert chosen is not None
+    if nu is not None and nu <= 2:
+        raise InputError(f"--nu {nu}: Student-t needs more than 2 degrees of freedom")
+    held = read_positions(positions)
+    frame = read_price_csv(prices)
+    unknown = sorted({p.symbol for p in held} - set(frame["symbol"].astype(str)))
+    if unknown:
+        raise InputError(f"{positions}: no prices in {prices} for {', '.join(unknown)}")
+    totals, parts = run_portfolio(
+        frame,
+        held,
+        interval_ms=parse_interval(interval),
+        lam=lam,
+        levels=chosen,
+        min_obs=min_obs,
+        nu=nu,
+    )
+    if plot is not None:
+        _plot(totals, parts, plot)
+    _write(totals.assign(timestamp=_iso(totals)), out)
+    if components is not None:
+        _write(parts.assign(timestamp=_iso(parts)), components)
+
+
+def _plot(totals, parts, out: Path) -> None:  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    level = totals["level"].max()
+    portfolios = sorted(totals["portfolio"].unique())
+    fig, axes = plt.subplots(
+        2, len(portfolios), figsize=(7 * len(portfolios), 7), squeeze=False, sharex="col"
+    )
+    for k, name in enumerate(portfolios):
+        t = totals[(totals["portfolio"] == name) & (totals["level"] == level)]
+        top, bottom = axes[0, k], axes[1, k]
+        top.plot(t["timestamp"], t["var"], label=f"VaR {level:.1%}")
+        top.plot(t["timestamp"], t["es"], label=f"ES {level:.1%}", alpha=0.7)
+        top.set_title(f"portfolio {name}")
+        top.set_ylabel("currency")
+        top.legend()
+        c = parts[(parts["portfolio"] == name) & (parts["level"] == level)]
+        wide = c.pivot_table(index="timestamp", columns="symbol", values="component_var")
+        for symbol in wide.columns:
+            bottom.plot(wide.index, wide[symbol], linewidth=0.8, label=symbol)
+        bottom.plot(t["timestamp"], t["var"], color="black", linewidth=0.8, label="total")
+        bottom.set_ylabel(f"component VaR {level:.1%}")
+        bottom.legend(loc="upper left", fontsize="small")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
