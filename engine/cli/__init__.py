@@ -16,6 +16,7 @@ def _register_commands() -> None:
     """Import the command modules; each attaches its commands to ``app`` (help lists them in this order)."""
     from engine.cli import (  # noqa: F401
         alerts,
+        anomaly,
         bench,
         credit,
         embedded,

@@ -1,0 +1,88 @@
+"""Anomaly alerts: what they carry, built the same way for every stream and detector.
+
+An anomaly alert (``kind = "anomaly"``) has a deterministic id,
+``alert_id("anomaly", subject, "<detector>@<version>", event)``, so a replayed event
+never raises a second one. ``value`` is the calibrated score in [0, 1] and
+``threshold`` the policy's threshold on it. ``details`` has the stream, the detector,
+the surprisal (``-log10`` of the tail probability) and its threshold, the triggering
+event, the channel that drove the alert and every feature of the event (so an
+explainer can work from the alert alone). ``attributions`` lists the channels,
+largest first: ``feature``, its ``value``, and in ``shap`` the channel's surprisal
+(for the statistical channels that *is* the contribution: how rare that value was;
+tree models get SHAP values from the explanation machinery instead, computed off the
+hot path from ``details["features"]``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from engine.alerts import Alert, Attribution, alert_id
+from engine.anomaly.calibration import score_from_surprisal
+from engine.anomaly.policy import AlertPolicy
+
+KIND = "anomaly"
+TOP_ATTRIBUTIONS = 3
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def anomaly_alert(
+    *,
+    stream: str,
+    subject: str,
+    event_key: str,
+    ts: int,
+    detector: str,
+    version: str,
+    surprisal: float,
+    policy: AlertPolicy,
+    channels: Sequence[str],
+    channel_surprisal: np.ndarray,
+    channel_values: np.ndarray,
+    features: dict[str, float],
+    context: dict[str, Any] | None = None,
+) -> Alert:
+    """One alert (see the module docstring); ``channel_*`` are aligned with ``channels``."""
+    order = [
+        k
+        for k in np.argsort(-np.nan_to_num(channel_surprisal, nan=-1.0))
+        if np.isfinite(channel_surprisal[k])
+    ][:TOP_ATTRIBUTIONS]
+    attributions = tuple(
+        Attribution(
+            feature=channels[k],
+            value=_finite(channel_values[k]),
+            shap=round(float(channel_surprisal[k]), 6),
+        )
+        for k in order
+    )
+    details: dict[str, Any] = {
+        "stream": stream,
+        "detector": detector,
+        "surprisal": round(float(surprisal), 6),
+        "threshold_surprisal": round(policy.surprisal, 6),
+        "event": event_key,
+        "driver": channels[order[0]] if order else None,
+        "features": {name: _finite(value) for name, value in features.items()},
+    }
+    if context:
+        details.update(context)
+    return Alert(
+        alert_id=alert_id(KIND, subject, f"{detector}@{version}", event_key),
+        kind=KIND,
+        subject=subject,
+        ts=int(ts),
+        severity=policy.severity(surprisal),  # type: ignore[arg-type]
+        value=float(score_from_surprisal(surprisal)),
+        threshold=policy.threshold,
+        model=f"anomaly_{detector}",
+        model_version=version,
+        details=details,
+        attributions=attributions,
+    )

@@ -1,0 +1,183 @@
+"""Detectors by name, for each stream, with the engine's defaults.
+
+=================  =============================================================  =========
+detector           what                                                           state
+=================  =============================================================  =========
+``robust``         each feature's own calibrated tail, weighted Bonferroni        per key
+``iforest``        Isolation Forest (scikit-learn, ONNX)                          artifact
+``lof``            Local Outlier Factor, novelty mode (scikit-learn, ONNX)        artifact
+``autoencoder``    torch MLP reconstruction error (ONNX)                          artifact
+``hst``            river Half-Space Trees                                         in-process
+``gbm``            gradient-boosted trees on delayed labels (transactions, ONNX)  artifact
+``ensemble``       the stream's ensemble (see :data:`ENSEMBLES`)                  members'
+=================  =============================================================  =========
+
+Artifacts are the committed models in ``onnx/anomaly`` (``riskstream anomaly train``);
+``root`` points elsewhere. In the stream every model is fixed between trainings and the
+transactions' global calibration is frozen, so a worker's output is a deterministic
+function of its input (what the end-to-end tests check); :class:`~.detectors.hst.HalfSpaceTrees`
+is therefore trained on the reference rows at start and frozen there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.anomaly.artifacts import ModelCard, OnnxModel, artifact_dir
+from engine.anomaly.detectors.model import Ensemble, ModelDetector
+from engine.anomaly.detectors.robust import Channel, RobustDetector
+from engine.anomaly.features.prices import PRICE_FEATURES
+from engine.errors import ConfigError
+
+STREAMS = ("prices", "transactions")
+DETECTORS = ("robust", "iforest", "lof", "autoencoder", "hst", "gbm", "ensemble")
+DEFAULTS = {"prices": "robust", "transactions": "gbm"}
+"""The default detector per stream: the evaluation's choice (README, "Anomaly detection")."""
+
+PRICE_CHANNELS = (
+    Channel("z", "abs", weight=0.30, blend=True),
+    Channel("move_3", "abs", weight=0.25, blend=True),
+    Channel("move_10", "abs", weight=0.10, blend=True),
+    Channel("burst", "abs", weight=0.10, blend=True),
+    Channel("volume_z", "abs", min_scale=0.5, weight=0.05, blend=True),
+    Channel("gap", "upper", min_scale=0.1, weight=0.10),
+    Channel("frozen_surprisal", "analytic", weight=0.10),
+)
+"""What the robust detector reads from price features: both tails of the standardised
+return and moves and of volume surprises, the burst statistic, the upper tail of gaps,
+and the frozen-run surprisal as it is. Weights share the false-alarm budget: most of it
+goes to single-tick and three-tick moves (jumps, flash crashes)."""
+
+PRICE_MODEL_INPUTS = ("z", "move_3", "move_10", "burst", "volume_z", "gap", "frozen_surprisal")
+
+TRANSACTION_CHANNELS = (
+    Channel("amount", "abs", weight=0.2, blend=True),
+    Channel("amount_ratio_30d", "upper", weight=0.2),
+    Channel("amount_median_ratio_30d", "upper", weight=0.2),
+    Channel("term_risk_7d", "upper", min_scale=0.02, weight=0.2),
+    Channel("term_risk_30d", "upper", min_scale=0.02, weight=0.2),
+)
+TRANSACTION_MODEL_INPUTS = (
+    "log_amount",
+    "amount_ratio_1d",
+    "amount_ratio_7d",
+    "amount_ratio_30d",
+    "amount_median_ratio_30d",
+    "cust_count_1d",
+    "term_risk_7d",
+    "term_risk_30d",
+    "is_night",
+)
+BLEND = {"autoencoder": True}
+"""Model detectors whose raw scores are non-negative get the blended tail fit."""
+
+ENSEMBLES = {
+    "prices": ("robust", "iforest", "autoencoder"),
+    "transactions": ("gbm", "robust", "iforest"),
+}
+
+
+def feature_names(stream: str) -> tuple[str, ...]:
+    if stream == "prices":
+        return PRICE_FEATURES
+    if stream == "transactions":
+        from engine.anomaly.stages import TRANSACTION_FEATURES
+
+        return TRANSACTION_FEATURES
+    raise ConfigError(f"unknown stream {stream!r}; choose from {list(STREAMS)}")
+
+
+def _onnx_detector(
+    stream: str, name: str, features: tuple[str, ...], root: Path | None, halflife: float
+) -> ModelDetector:
+    model = OnnxModel(artifact_dir(stream, name, root))
+    return ModelDetector(
+        name,
+        model.version,
+        lambda X: model.raw(X, features),
+        scope="key" if stream == "prices" else "global",
+        calibration=model.card.calibration or None,
+        learn_calibration=stream == "prices",
+        blend=BLEND.get(name, False),
+        halflife=halflife,
+    )
+
+
+def _hst(stream: str, features: tuple[str, ...], halflife: float) -> ModelDetector:
+    from engine.anomaly.detectors.hst import HalfSpaceTrees
+
+    inputs = PRICE_MODEL_INPUTS if stream == "prices" else TRANSACTION_MODEL_INPUTS
+    hst = HalfSpaceTrees(features, inputs, seed=7)
+    reference = _reference(stream)
+    raw = hst(reference)
+    hst.learn = False  # frozen after the reference window: deterministic in the stream
+    det = ModelDetector(
+        "hst",
+        "hst-25x8-w250-seed7",
+        hst,
+        scope="key" if stream == "prices" else "global",
+        learn_calibration=stream == "prices",
+        halflife=halflife,
+    )
+    prior = det.reference_calibration(raw[500:], 200.0)
+    det.calibrator.set_prior({k: np.asarray(v) for k, v in prior.items()})
+    return det
+
+
+def _reference(stream: str) -> np.ndarray:
+    from engine.anomaly.reference import calm_price_features
+
+    return np.asarray(calm_price_features())
+
+
+def make_detector(
+    stream: str,
+    name: str | None = None,
+    *,
+    root: Path | None = None,
+    halflife: float = 5000.0,
+) -> Any:
+    """The detector ``name`` (default: the stream's) for ``stream``'s feature rows."""
+    name = name or DEFAULTS[stream]
+    features = feature_names(stream)
+    if name not in DETECTORS:
+        raise ConfigError(f"unknown detector {name!r}; choose from {list(DETECTORS)}")
+    if name == "robust":
+        if stream == "prices":
+            from engine.anomaly.reference import calm_price_features
+
+            return RobustDetector(
+                features,
+                PRICE_CHANNELS,
+                name="anomaly_robust_cal",
+                calibrator={"halflife": halflife},
+                prior=calm_price_features(),
+            )
+        card = ModelCard.load(artifact_dir(stream, "robust", root))
+        det = RobustDetector(
+            features,
+            TRANSACTION_CHANNELS,
+            scope="global",
+            calibrator={"halflife": halflife},
+            learn_calibration=False,
+        )
+        det.calibrator.set_prior({k: np.asarray(v) for k, v in card.calibration.items()})
+        return det
+    if name == "ensemble":
+        members = [
+            make_detector(stream, m, root=root, halflife=halflife) for m in ENSEMBLES[stream]
+        ]
+        return Ensemble(members)
+    if name == "hst":
+        if stream != "prices":
+            raise ConfigError(
+                "hst learns in-process; in the transactions stream it would make the output "
+                "depend on the process's history (the evaluation runs it: riskstream anomaly evaluate)"
+            )
+        return _hst(stream, features, halflife)
+    if name == "gbm" and stream != "transactions":
+        raise ConfigError("gbm needs labels: it is a transactions detector")
+    return _onnx_detector(stream, name, features, root, halflife)

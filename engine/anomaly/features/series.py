@@ -1,0 +1,265 @@
+r"""Features of any univariate series (prices, volumes, latencies, counts), online.
+
+For value :math:`x_t` at time :math:`t`, with :math:`d_t = x_t - x_{t-1}` and rolling
+windows of the last ``window`` values and changes *before* this one (median :math:`m`,
+robust scale :math:`s` = IQR / 1.349, or the standard deviation when the IQR is 0, or
+:math:`10^{-9}(1 + |m|)` when both are, e.g. in a constant stretch):
+
+``level_z``
+    :math:`(x_t - m_x) / s_x`: the value against the recent values (spikes and level
+    shifts of stationary series: latencies, volumes, counts);
+``change_z``
+    :math:`(d_t - m_d) / s_d`: the change against recent changes (jumps of trending or
+    random-walk series: prices; a linear trend is its median change, removed);
+``move_3``, ``move_10``
+    :math:`(x_t - x_{t-k} - k\,m_d) / (s_d \sqrt{k})` with the change statistics of the
+    window before the first of those changes: moves spread over several steps;
+``burst``
+    the median of :math:`|d - m_d| / s_d` over the last 9 changes, against the scale
+    before the first of them: a variance burst;
+``gap``
+    :math:`\log(\Delta t / \bar{\Delta t})`, the time since the previous row against the
+    typical interval (exponentially weighted geometric mean, weights :math:`1/n` up to
+    500 rows): 0 for a regular series, large after missing rows;
+``frozen``, ``frozen_surprisal``
+    the run of rows equal to the previous value, and :math:`-\mathrm{run}\cdot\log_{10}\hat p_0`
+    with :math:`\hat p_0 = (n_0 + 0.5)/(n + 50)` the series' rate of unchanged values.
+
+Every feature of row ``t`` uses rows up to ``t`` only (row ``t`` and the windows before
+it). NaN while a window holds fewer than ``min_obs`` values. A NaN value is not a row:
+the caller skips it (:func:`engine.anomaly.series.score_series`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numba
+import numpy as np
+
+from engine.core.online import OnlineComponent
+from engine.core.slots import Column
+from engine.core.windows import RollingWindow
+
+SERIES_FEATURES = (
+    "level_z",
+    "change_z",
+    "move_3",
+    "move_10",
+    "burst",
+    "gap",
+    "frozen",
+    "frozen_surprisal",
+)
+_RING = 10
+_BURST = 9
+_PROBS = (0.25, 0.5, 0.75)
+
+
+@numba.njit(cache=True, nogil=True)
+def _scale(q, std, median):  # pragma: no cover - compiled
+    iqr = (q[2] - q[0]) / 1.349
+    if iqr > 0.0:
+        return iqr
+    if std > 0.0:
+        return std
+    return 1e-9 * (1.0 + abs(median))
+
+
+@numba.njit(cache=True, nogil=True)
+def _series(
+    slots,
+    ts,
+    x,
+    qx,
+    sx,
+    qd,
+    sd,
+    halflife,
+    n,
+    last_x,
+    last_ts,
+    xring,
+    dmed,
+    dscale,
+    ld_m,
+    ld_n,
+    zeros,
+    obs,
+    run,
+    out,
+):  # pragma: no cover - compiled
+    window = np.empty(_BURST)
+    for i in range(slots.shape[0]):
+        s = slots[i]
+        v = x[i]
+        # level
+        if np.isnan(qx[i, 1]):
+            out[i, 0] = np.nan
+        else:
+            out[i, 0] = (v - qx[i, 1]) / _scale(qx[i], sx[i], qx[i, 1])
+        k = n[s]
+        if k == 0:
+            for c in range(1, 6):
+                out[i, c] = np.nan
+            out[i, 6] = 0.0
+            out[i, 7] = 0.0
+        else:
+            d = v - last_x[s]
+            if np.isnan(qd[i, 1]):
+                med, sc = np.nan, np.nan
+                out[i, 1] = np.nan
+            else:
+                med = qd[i, 1]
+                sc = _scale(qd[i], sd[i], med)
+                out[i, 1] = (d - med) / sc
+            pos = k % _RING
+            xring[s, pos] = v
+            dmed[s, pos] = med
+            dscale[s, pos] = sc
+            for j in range(2):
+                steps = 3 if j == 0 else 10
+                if k >= steps:
+                    first = (k - steps + 1) % _RING
+                    old = xring[s, (k - steps) % _RING]
+                    m0 = dmed[s, first]
+                    s0 = dscale[s, first]
+                    out[i, 2 + j] = (v - old - steps * m0) / (s0 * math.sqrt(steps))
+                else:
+                    out[i, 2 + j] = np.nan
+            if k >= _BURST:
+                first = (k - _BURST + 1) % _RING
+                s0 = dscale[s, first]
+                for back in range(_BURST):
+                    p = (k - back) % _RING
+                    window[back] = abs(xring[s, p] - xring[s, (p - 1) % _RING] - dmed[s, p])
+                out[i, 4] = np.median(window) / s0
+            else:
+                out[i, 4] = np.nan
+            # time
+            dt = ts[i] - last_ts[s]
+            dt = dt if dt > 1 else 1
+            lg = math.log(dt / 1000.0)
+            out[i, 5] = lg - ld_m[s] if ld_n[s] > 0 else 0.0
+            c = min(ld_n[s] + 1.0, halflife)
+            ld_n[s] = c
+            ld_m[s] += (lg - ld_m[s]) / c
+            # frozen
+            unchanged = d == 0.0
+            run[s] = run[s] + 1 if unchanged else 0
+            p0 = (zeros[s] + 0.5) / (obs[s] + 50.0)
+            out[i, 6] = run[s]
+            out[i, 7] = -run[s] * math.log10(p0)
+            c = min(obs[s] + 1.0, halflife)
+            zeros[s] = zeros[s] * (c - 1.0) / max(obs[s], 1.0) + (1.0 if unchanged else 0.0)
+            obs[s] = c
+        if k == 0:
+            xring[s, 0] = v
+        last_x[s] = v
+        last_ts[s] = ts[i]
+        n[s] = k + 1
+
+
+class SeriesState(OnlineComponent):
+    """Per series: last value and time, recent values and change statistics, gap and run state."""
+
+    name = "anomaly_series_state"
+
+    def columns(self) -> Sequence[Column]:
+        return (
+            Column("n", np.int64, 0),
+            Column("last_x", np.float64, np.nan),
+            Column("last_ts", np.int64, 0),
+            Column("xring", np.float64, np.nan, _RING),
+            Column("dmed", np.float64, np.nan, _RING),
+            Column("dscale", np.float64, np.nan, _RING),
+            Column("ld_m", np.float64, 0.0),
+            Column("ld_n", np.float64, 0.0),
+            Column("zeros", np.float64, 0.0),
+            Column("obs", np.float64, 0.0),
+            Column("run", np.int64, 0),
+        )
+
+
+class SeriesFeatures:
+    """The features of :data:`SERIES_FEATURES`, per slot (one slot per series).
+
+    Parameters
+    ----------
+    window : int
+        Values (and changes) in the rolling windows.
+    min_obs : int
+        Values a window needs before its statistics are used.
+    halflife : float
+        Rows after which the interval and unchanged-value rates stop shrinking weights.
+
+    Examples
+    --------
+    >>> f = SeriesFeatures(window=50, min_obs=5)
+    >>> f.ensure(1)
+    >>> x = np.r_[np.tile([10.0, 11.0], 10), 30.0]
+    >>> out = f.update(np.zeros(21, np.int64), np.arange(21) * 1000, x)
+    >>> bool(out[-1, SERIES_FEATURES.index("level_z")] > 10)  # the spike
+    True
+    """
+
+    def __init__(self, window: int = 200, min_obs: int = 20, halflife: float = 500.0) -> None:
+        if window < 5 or not 3 <= min_obs <= window:
+            raise ValueError("need window >= 5 and 3 <= min_obs <= window")
+        self.values = RollingWindow("anomaly_series_x", window, _PROBS, min_obs=min_obs)
+        self.changes = RollingWindow("anomaly_series_d", window, _PROBS, min_obs=min_obs)
+        self.state = SeriesState()
+        self.halflife = float(halflife)
+
+    def components(self) -> tuple[OnlineComponent, ...]:
+        return (self.values, self.changes, self.state)
+
+    def ensure(self, n_slots: int) -> None:
+        for c in self.components():
+            c.ensure(n_slots)
+
+    def update(self, slots: np.ndarray, ts: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Features of rows (arrival order, no NaN values), then learn them."""
+        slots = np.ascontiguousarray(slots, dtype=np.int64)
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        st = self.state.state
+        # changes need each slot's previous value, in order: computed row by row in numba
+        d = _changes(slots, x, st["last_x"].copy(), st["n"].copy())
+        vx = self.values.update(slots, x)
+        vd = self.changes.update(slots, d)
+        out = np.empty((len(x), len(SERIES_FEATURES)))
+        _series(
+            slots,
+            np.ascontiguousarray(ts, dtype=np.int64),
+            x,
+            vx.q_before,
+            vx.moments_before[:, 1],
+            vd.q_before,
+            vd.moments_before[:, 1],
+            self.halflife,
+            st["n"],
+            st["last_x"],
+            st["last_ts"],
+            st["xring"],
+            st["dmed"],
+            st["dscale"],
+            st["ld_m"],
+            st["ld_n"],
+            st["zeros"],
+            st["obs"],
+            st["run"],
+            out,
+        )
+        return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _changes(slots, x, last, n):  # pragma: no cover - compiled
+    out = np.empty(x.shape[0])
+    for i in range(x.shape[0]):
+        s = slots[i]
+        out[i] = x[i] - last[s] if n[s] > 0 else np.nan
+        last[s] = x[i]
+        n[s] += 1
+    return out
