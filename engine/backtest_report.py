@@ -181,9 +181,18 @@ def _markdown(frame: pd.DataFrame, floats: str = "{:.4g}") -> str:
 
 
 def write_report(
-    run: OfflineRun, tables: BacktestTables, out: Path, *, published: str, rolling: int = 250
+    run: OfflineRun,
+    tables: BacktestTables,
+    out: Path,
+    *,
+    published: str,
+    rolling: int = 250,
+    sections: list[str] | None = None,
 ) -> list[Path]:
-    """Write CSV and Markdown tables and the plots to ``out``; returns the files written."""
+    """Write CSV and Markdown tables and the plots to ``out``; returns the files written.
+
+    ``sections``: Markdown lines appended to the report (e.g. the model comparison).
+    """
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, frame in (
@@ -218,6 +227,8 @@ def write_report(
             "",
             _markdown(tables.vol.sort_values(["symbol", "qlike_rank"])),
         ]
+    if sections:
+        lines += ["", *sections]
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     written.append(path)

@@ -90,7 +90,11 @@ class Settings(BaseSettings):
     alert_levels: Levels = (0.99,)
     """``RISKSTREAM_ALERT_LEVELS``: VaR levels whose breaches raise alerts (subset of var_levels)."""
     vol_models: Names = ("ewma", "garch", "gjr", "har")
-    """``RISKSTREAM_VOL_MODELS``: volatility models to run, of ``ewma,garch,gjr,har``."""
+    """``RISKSTREAM_VOL_MODELS``: volatility models to run, of ``ewma,garch,gjr,har`` and the
+    opt-in ``lstm,transformer`` (ONNX, need realized variance) and ``combo`` (their average)."""
+    deep_model_dir: Path | None = None
+    """``RISKSTREAM_DEEP_MODEL_DIR``: directory of the deep models (``<dir>/lstm``,
+    ``<dir>/transformer``, from ``riskstream deep train``). Unset: the committed ``onnx/deep``."""
     var_method: str = "gjr-mix"
     """``RISKSTREAM_VAR_METHOD``: the published VaR method (``<vol>-<normal|t|fhs|cf|mix>`` or
     ``hs``). The default, ``gjr-mix``, is the one the README's backtests recommend (keep it
@@ -243,6 +247,7 @@ class Settings(BaseSettings):
             backtest_methods=self.backtest_methods,
             backtest_window=self.backtest_window,
             backtest_significance=self.backtest_significance,
+            deep_model_dir=None if self.deep_model_dir is None else str(self.deep_model_dir),
         )
 
     @model_validator(mode="after")

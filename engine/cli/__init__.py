@@ -19,6 +19,7 @@ def _register_commands() -> None:
         anomaly,
         bench,
         credit,
+        deep,
         embedded,
         explain,
         portfolio,

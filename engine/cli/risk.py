@@ -134,15 +134,15 @@ def var_forecast(
     chosen = _levels(levels)
     settings = load_settings(var_levels=chosen, alert_levels=chosen and (chosen[-1],))
     name = method or settings.var_method
+    from engine.core.spec import COMBINATION, KNOWN_VOL_MODELS, method_names
+
     spec = settings.risk_spec()
-    if name not in spec.methods:
-        raise InputError(f"--method {name!r}: choose from {', '.join(spec.methods)}")
+    known = method_names(KNOWN_VOL_MODELS)
+    if name not in known:
+        raise InputError(f"--method {name!r}: choose from {', '.join(known)}")
     vol = spec.vol_of(name)
-    run = _run(
-        prices,
-        _spec(settings, vol_models=(vol,) if vol else spec.vol_models[:1], method=name),
-        quiet,
-    )
+    models = KNOWN_VOL_MODELS if vol == COMBINATION else (vol,) if vol else spec.vol_models[:1]
+    run = _run(prices, _spec(settings, vol_models=models, method=name), quiet)
     j = run.method_index(name)
     stamps, symbols = _iso(run.frame), run.frame["symbol"]
     parts = []
@@ -170,23 +170,28 @@ def vol_forecast(
     prices: Path = typer.Option(..., "--prices", help=PRICES_HELP),
     out: Path = typer.Option(..., "--out", help="Output CSV: timestamp,symbol,model,sigma."),
     model: str = typer.Option(
-        None, "--model", help="ewma, garch, gjr or har [default: the recommended method's]."
+        None,
+        "--model",
+        help="ewma, garch, gjr, har, lstm, transformer or combo [default: the recommended method's].",
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """At each row: the standard deviation of the log return from that row to the symbol's next one.
 
-    HAR needs an 'rv' column (realized variance, decimal^2).
+    HAR, LSTM and Transformer need an 'rv' column (realized variance, decimal^2); the deep
+    models are the ONNX models in onnx/deep (RISKSTREAM_DEEP_MODEL_DIR); combo is the
+    equal-weight average of the variances of all the others.
     """
     import pandas as pd
 
-    from engine.core.spec import VOL_MODELS
+    from engine.core.spec import COMBINATION, KNOWN_VOL_MODELS
 
     settings = load_settings()
     name = model or settings.risk_spec().vol_of(settings.var_method) or "ewma"
-    if name not in VOL_MODELS:
-        raise InputError(f"--model {name!r}: choose from {', '.join(VOL_MODELS)}")
-    run = _run(prices, _spec(settings, vol_models=(name,), method=f"{name}-normal"), quiet)
+    if name not in KNOWN_VOL_MODELS:
+        raise InputError(f"--model {name!r}: choose from {', '.join(KNOWN_VOL_MODELS)}")
+    models = KNOWN_VOL_MODELS if name == COMBINATION else (name,)
+    run = _run(prices, _spec(settings, vol_models=models, method=f"{name}-normal"), quiet)
     table = pd.DataFrame(
         {
             "timestamp": _iso(run.frame),

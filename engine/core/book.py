@@ -31,9 +31,11 @@ from engine.core.backtest.rolling import Event, RollingBacktests
 from engine.core.keyed import KeyedBook, LoadRow
 from engine.core.online import OnlineComponent
 from engine.core.sequencer import PriceSequencer, Status
-from engine.core.spec import RiskSpec
+from engine.core.spec import COMBINATION, DEEP_VOL_MODELS, RiskSpec
 from engine.core.var.methods import VaRMethods, VolOutput
 from engine.core.volatility import EWMAVolatility, VolatilityModel
+from engine.core.volatility.combination import CombinationVolatility
+from engine.core.volatility.deep import DeepVolatility
 from engine.core.volatility.fitting import Fitter, SyncFitter
 from engine.core.volatility.garch import GARCHVolatility
 from engine.core.volatility.har import HISTORY, HARVolatility
@@ -112,8 +114,16 @@ class PriceRiskBook(KeyedBook):
                 self.vols[vol] = EWMAVolatility(spec.ewma_lambda, spec.warmup)
             elif vol in ("garch", "gjr"):
                 self.vols[vol] = GARCHVolatility(vol, spec.garch_refit, spec.garch_window)  # type: ignore[arg-type]
+            elif vol in DEEP_VOL_MODELS:
+                from engine.deep.model import load_cached
+
+                self.vols[vol] = DeepVolatility(vol, load_cached(vol, spec.deep_model_dir))
+            elif vol == COMBINATION:
+                pass  # after the models it averages
             else:
                 self.vols[vol] = HARVolatility(spec.har_refit, spec.har_window)
+        if COMBINATION in spec.vol_models:
+            self.vols[COMBINATION] = CombinationVolatility(tuple(self.vols))
         fit_history = max(
             (spec.garch_window + spec.garch_refit.delay)
             if {"garch", "gjr"} & set(self.vols)
@@ -256,7 +266,12 @@ class PriceRiskBook(KeyedBook):
         vols: dict[str, VolOutput] = {}
         nan = np.full(s.size, np.nan)
         for name, model in self.vols.items():
-            before, after = model.update(s, rv if name == "har" else r)
+            if isinstance(model, CombinationVolatility):
+                before, after = model.combine(vols)
+            elif isinstance(model, DeepVolatility):
+                before, after = model.update_rv(s, r, rv)
+            else:
+                before, after = model.update(s, rv if name == "har" else r)
             if isinstance(model, GARCHVolatility):
                 vols[name] = VolOutput(before, after, model.nu_before, model.nu_after)
             else:

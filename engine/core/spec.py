@@ -17,6 +17,10 @@ A VaR method is named ``<volatility>-<distribution>`` (``ewma-normal``, ``gjr-t`
             overshoots at high kurtosis); the average is the classic forecast-combination
             remedy and passes the backtests the single methods fail (README, "VaR backtests");
 ``hs``      historical simulation: the empirical quantile of the returns over the window.
+
+Besides the default models, a spec may name the deep models ``lstm`` and ``transformer``
+(ONNX, :mod:`engine.core.volatility.deep`; both need realized variance) and ``combo``,
+the equal-weight average of the variance forecasts of every other model in the spec.
 """
 
 from __future__ import annotations
@@ -26,6 +30,11 @@ from dataclasses import dataclass, field
 from engine.core.volatility.fitting import RefitSchedule
 
 VOL_MODELS = ("ewma", "garch", "gjr", "har")
+#: Deep volatility models, served through ONNX from ``deep_model_dir`` (opt-in).
+DEEP_VOL_MODELS = ("lstm", "transformer")
+#: The equal-weight combination of the other models' variance forecasts (opt-in).
+COMBINATION = "combo"
+KNOWN_VOL_MODELS = (*VOL_MODELS, *DEEP_VOL_MODELS, COMBINATION)
 DISTRIBUTIONS = ("normal", "t", "fhs", "cf", "mix")
 #: The distributions a ``mix`` averages.
 MIXED = ("t", "fhs", "cf")
@@ -74,15 +83,19 @@ class RiskSpec:
     """Returns per rolling backtest window."""
     backtest_significance: float = 0.05
     """Rolling backtests reject below this p-value."""
+    deep_model_dir: str | None = None
+    """Directory of the deep models (``<dir>/lstm``, ``<dir>/transformer``); ``None``: ``onnx/deep``."""
 
     def __post_init__(self) -> None:
-        unknown = set(self.vol_models) - set(VOL_MODELS)
+        unknown = set(self.vol_models) - set(KNOWN_VOL_MODELS)
         if unknown:
             raise ValueError(
-                f"unknown volatility models {sorted(unknown)}; choose from {list(VOL_MODELS)}"
+                f"unknown volatility models {sorted(unknown)}; choose from {list(KNOWN_VOL_MODELS)}"
             )
         if not self.vol_models:
             raise ValueError("at least one volatility model is needed")
+        if COMBINATION in self.vol_models and len(self.vol_models) < 3:
+            raise ValueError("combo averages the other models: name at least two besides it")
         if self.method not in self.methods:
             raise ValueError(
                 f"unknown VaR method {self.method!r}; choose from {list(self.methods)}"

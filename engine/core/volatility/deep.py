@@ -1,0 +1,102 @@
+"""Deep volatility (LSTM, Transformer through ONNX) as an online model of the price book.
+
+Each symbol keeps its rolling window of feature vectors (:mod:`engine.deep.features`)
+and the two feature recursions in its state row. A micro-batch pushes every tick with a
+return and a realized variance into its symbol's window, copies each tick's window out,
+and makes **one** batched inference call for all of them, across symbols; the forecast
+after a tick is ``sqrt(exp(log-variance forecast))``. Ticks without realized variance
+leave the model unchanged (like HAR-RV), and a symbol publishes once its window is ready
+(``window + burn`` days). ``update`` takes returns *and* realized variances.
+
+The predictor is any object with ``predict_log_var(windows)`` and a ``card``
+(:class:`~engine.deep.model.DeepVolModel` in the engine), so the core itself does no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numba
+import numpy as np
+
+from engine.core.slots import Column
+from engine.core.volatility.base import VolatilityModel
+from engine.deep.card import DeepCard
+from engine.deep.features import N_FEATURES, advance
+
+
+class Predictor(Protocol):
+    card: DeepCard
+
+    def predict_log_var(self, windows: np.ndarray) -> np.ndarray: ...
+
+
+@numba.njit(cache=True, nogil=True)
+def _publish(slots, used, ready, pred, sigma, before, after):  # pragma: no cover - compiled
+    k = 0
+    for i in range(slots.shape[0]):
+        s = slots[i]
+        before[i] = sigma[s]
+        if used[i]:
+            sigma[s] = pred[k] if ready[i] else np.nan
+            if ready[i]:
+                k += 1
+        after[i] = sigma[s]
+
+
+class DeepVolatility(VolatilityModel):
+    """See the module docstring; ``kind`` names the network (``lstm``, ``transformer``)."""
+
+    def __init__(self, kind: str, predictor: Predictor) -> None:
+        self.kind = kind
+        self.name = kind  # type: ignore[misc]
+        self.predictor = predictor
+        self.card = predictor.card
+        self.params = predictor.card.features
+        super().__init__()
+
+    @property
+    def model_version(self) -> str:  # type: ignore[override]
+        return self.card.version
+
+    def columns(self) -> Sequence[Column]:
+        return (
+            Column("ewma", np.float64, 0.0),
+            Column("garch", np.float64, 0.0),
+            Column("nobs", np.int64, 0),
+            Column("ring", np.float64, 0.0, self.params.window * N_FEATURES),
+            Column("sigma", np.float64, np.nan),
+        )
+
+    def update_rv(
+        self, slots: np.ndarray, returns: np.ndarray, rv: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Like :meth:`VolatilityModel.update`, with each tick's realized variance."""
+        n, p, st = slots.shape[0], self.params, self.state
+        windows = np.empty((n, p.window, N_FEATURES))
+        used, ready = advance(
+            slots,
+            returns,
+            rv,
+            st["ewma"],
+            st["garch"],
+            st["nobs"],
+            st["ring"],
+            p.ewma_lambda,
+            p.garch_omega,
+            p.garch_alpha,
+            p.garch_beta,
+            p.init_var,
+            p.window,
+            p.ready_after,
+            windows,
+        )
+        go = used & ready
+        pred = np.sqrt(np.exp(self.predictor.predict_log_var(windows[go])))
+        before, after = np.empty(n), np.empty(n)
+        _publish(slots, used, ready, pred, st["sigma"], before, after)
+        return before, after
+
+    def update(self, slots: np.ndarray, returns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise TypeError("deep volatility needs realized variance: call update_rv")
