@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     """``RISKSTREAM_PARTITIONS``: partitions of the topics riskstream creates."""
     replication_factor: int = Field(1, ge=1, le=16)
     """``RISKSTREAM_REPLICATION_FACTOR``: replication of the topics riskstream creates."""
+    kafka_session_timeout_s: float = Field(60.0, ge=6.0, le=300.0)
+    """``RISKSTREAM_KAFKA_SESSION_TIMEOUT_S``: how long the group waits for a silent worker
+    (crashed, paused) before its partitions move to the others; heartbeats go every third
+    of it, at most every 3 s. Lower it for faster fail-over (the broker's minimum is 6 s)."""
 
     # --- Risk model -------------------------------------------------------------------------
     ewma_lambda: float = 0.94

@@ -65,6 +65,8 @@ def create_app(settings: Settings) -> RiskApp:
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
         broker_max_poll_records=settings.batch_max,
+        broker_session_timeout=settings.kafka_session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_s / 3),
         stream_wait_empty=True,
         producer_linger_ms=0,  # micro-batches are already batched (writer.py)
         # Outputs go out as one aiokafka batch per partition per micro-batch (writer.py).

@@ -1,0 +1,320 @@
+"""Fault injection over real processes: Kafka (KRaft), riskstream workers, redis-server.
+
+Each test sends a seeded ``prices`` stream (event ids ``SYMBOL-<n>``) at a fixed rate
+while it hurts the system, then lets the independent checker (:mod:`engine.checker`)
+replay the input topic offline and compare: lost alerts, duplicate alerts, spurious
+alerts, symbols whose state differs, dead letters lost or invented, gaps in the input's
+per-symbol sequence numbers. Every one of them must be 0.
+
+The size comes from ``RISKSTREAM_FAULT_*`` (:class:`engine.chaos.FaultConfig`): small by
+default (CI), e.g. ``RISKSTREAM_FAULT_EVENTS=200000 RISKSTREAM_FAULT_KILLS=10
+RISKSTREAM_FAULT_RUNS=10 RISKSTREAM_FAULT_OUTAGE_S=30`` for the long configuration, and
+``RISKSTREAM_FAULT_REPORT=file.jsonl`` to keep every run's figures.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from engine.chaos import (
+    FaultConfig,
+    PacedProduction,
+    WorkerGroup,
+    fault_stream,
+    injected_reasons,
+    record_report,
+    sleep_until,
+)
+from engine.checker import CheckReport, check_prices, expected_prices, state_differences
+from engine.config import Settings
+from engine.harness import ConsumedRecord, alert_entries
+from engine.services.kafka import KafkaBroker
+from engine.services.redis import RedisServer
+from engine.services.testing import ServiceHub
+from producers.messages import Message
+
+pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.slow]
+
+CONFIG = FaultConfig.from_env()
+
+
+@dataclass
+class Run:
+    """One seeded run: its services, workers and production, for a fault to act on."""
+
+    config: FaultConfig
+    seed: int
+    kafka: KafkaBroker
+    redis: RedisServer
+    group: WorkerGroup
+    settings: Settings
+    messages: list[Message]
+    root: Path
+    started: float = 0.0
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def at(self, fraction: float) -> None:
+        """Wait until ``fraction`` of the production time has passed."""
+        sleep_until(self.started + fraction * self.config.duration_s)
+
+    def fault_times(self) -> list[float]:
+        """``config.kills`` fractions of the production, evenly spread."""
+        n = self.config.kills
+        return [(i + 1) / (n + 1) for i in range(n)]
+
+
+Fault = Callable[[Run], None]
+Check = Callable[[Run, CheckReport], None]
+
+
+def fault_runs(
+    tmp_path: Path,
+    name: str,
+    fault: Fault,
+    *,
+    workers: int = 1,
+    bad_fraction: float = 0.0,
+    check: Check | None = None,
+) -> None:
+    """Run ``fault`` over ``CONFIG.runs`` seeded runs; every invariant must hold in each."""
+    reports: list[str] = []
+    failed = 0
+    for seed in CONFIG.seeds:
+        root = tmp_path / f"seed-{seed}"
+        began = time.monotonic()
+        with ServiceHub(root / "services", "native") as hub:
+            kafka: Any = hub.kafka()
+            redis: Any = hub.redis(persistence=True)
+            settings = CONFIG.settings(kafka_bootstrap=kafka.bootstrap)
+            group = WorkerGroup(
+                CONFIG.worker_env(kafka.bootstrap, redis.url, "faults"), root / "workers"
+            )
+            run = Run(
+                CONFIG,
+                seed,
+                kafka,
+                redis,
+                group,
+                settings,
+                fault_stream(CONFIG, seed, bad_fraction=bad_fraction),
+                root,
+            )
+            client = redis.client()
+            try:
+                for _ in range(workers):
+                    group.add()
+                run.started = time.monotonic()
+                production = PacedProduction(settings, run.messages, CONFIG.rate).start()
+                fault(run)
+                production.join(CONFIG.duration_s * 3 + 120)
+                report = check_prices(
+                    kafka.bootstrap, client, settings, timeout_s=60 + CONFIG.events / 2000
+                )
+                errors = group.errors()
+                assert errors == [], errors
+                if check is not None:
+                    check(run, report)
+            finally:
+                client.close()
+                group.close()
+        seconds = time.monotonic() - began
+        record_report(CONFIG, name, seed, report, seconds, **run.notes)
+        reports.append(f"seed {seed} ({seconds:.0f} s): {report.summary()}")
+        failed += not report.ok
+    print(f"\n{name}: {len(reports) - failed}/{len(reports)} runs clean\n" + "\n".join(reports))
+    assert failed == 0, "\n".join(reports)
+    assert report.expected_alerts > 0, "no alerts: the run proves nothing about alert delivery"
+
+
+def test_kill9_workers_repeatedly(tmp_path: Path) -> None:
+    """SIGKILL a worker ``kills`` times while the stream flows; workers take turns."""
+
+    def fault(run: Run) -> None:
+        for i, when in enumerate(run.fault_times()):
+            run.at(when)
+            run.group.kill(i % len(run.group.workers))
+        run.notes["kills"] = len(run.fault_times())
+
+    fault_runs(tmp_path, "kill9", fault, workers=CONFIG.workers)
+
+
+def test_rolling_sigterm_restarts(tmp_path: Path) -> None:
+    """SIGTERM and restart each worker in turn (a rolling deploy), ``kills`` restarts."""
+
+    def fault(run: Run) -> None:
+        for i, when in enumerate(run.fault_times()):
+            run.at(when)
+            run.group.restart(i % len(run.group.workers))
+        run.notes["restarts"] = len(run.fault_times())
+
+    fault_runs(tmp_path, "rolling_restart", fault, workers=CONFIG.workers)
+
+
+def test_scale_out_and_in(tmp_path: Path) -> None:
+    """1 worker -> ``workers`` -> 1 while the stream flows: every step is a rebalance."""
+    peak = max(2, CONFIG.workers)
+    steps = peak - 1
+
+    def fault(run: Run) -> None:
+        for i in range(steps):
+            run.at((i + 1) / (2 * steps + 1))
+            run.group.add()
+        for i in range(steps):
+            run.at((steps + i + 1) / (2 * steps + 1))
+            run.group.remove()
+        run.notes["peak_workers"] = peak
+
+    fault_runs(tmp_path, "scale_1_to_peak_to_1", fault, workers=1)
+
+
+def _redis_retried(run: Run) -> int:
+    return sum(
+        w.log_path.read_text("utf-8", "replace").count("Redis write failed")
+        for w in run.group.workers
+    )
+
+
+def test_redis_killed_and_restarted(tmp_path: Path) -> None:
+    """SIGKILL redis-server (append-only file on), keep it down ``outage_s``, start it again."""
+
+    def fault(run: Run) -> None:
+        run.at(0.3)
+        run.redis.kill()
+        time.sleep(CONFIG.outage_s)
+        run.redis.restart()
+        run.notes["outage_s"] = CONFIG.outage_s
+
+    def check(run: Run, report: CheckReport) -> None:
+        run.notes["redis_write_retries_logged"] = _redis_retried(run)
+        assert run.notes["redis_write_retries_logged"] > 0, "the outage was not noticed"
+        assert all(w.starts == 1 and w.running for w in run.group.workers), "a worker died"
+
+    fault_runs(tmp_path, "redis_killed", fault, check=check)
+
+
+def test_redis_unreachable(tmp_path: Path) -> None:
+    """SIGSTOP redis-server for ``outage_s`` (connections hang, then time out), then SIGCONT."""
+
+    def fault(run: Run) -> None:
+        run.at(0.3)
+        run.redis.pause()
+        time.sleep(CONFIG.outage_s)
+        run.redis.resume()
+        run.notes["outage_s"] = CONFIG.outage_s
+
+    def check(run: Run, report: CheckReport) -> None:
+        run.notes["redis_write_retries_logged"] = _redis_retried(run)
+        assert run.notes["redis_write_retries_logged"] > 0, "the outage was not noticed"
+        assert all(w.starts == 1 and w.running for w in run.group.workers), "a worker died"
+
+    fault_runs(tmp_path, "redis_unreachable", fault, check=check)
+
+
+def _tail(run: Run, n: int, *, timeout: float | None = None) -> subprocess.Popen[bytes]:
+    argv = [
+        sys.executable,
+        "-m",
+        "engine.cli",
+        "alerts",
+        "tail",
+        "--group",
+        "fault-subscriber",
+        "--consumer",
+        "sub-1",
+        "--from-start",
+        "--json",
+        "--claim-idle-ms",
+        "1000",
+    ]
+    if timeout is not None:
+        argv += ["--timeout", str(timeout)]
+    out = (run.root / f"tail-{n}.jsonl").open("wb")
+    env = {**run.group.env, "RISKSTREAM_LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env})
+    out.close()
+    return proc
+
+
+def test_subscriber_disconnected(tmp_path: Path) -> None:
+    """An ``alerts tail`` subscriber is SIGKILLed ``kills`` times while alerts flow.
+
+    Its consumer group (``XREADGROUP`` + ``XACK`` after printing) must hand it every
+    alert: the distinct ids it printed equal the alert stream's, nothing stays pending.
+    """
+
+    def fault(run: Run) -> None:
+        tails = 0
+        proc = _tail(run, tails)
+        # Alerts start once symbols have enough history for the published method.
+        for when in run.fault_times():
+            run.at(0.5 + when / 2)
+            proc.kill()
+            proc.wait(10)
+            tails += 1
+            proc = _tail(run, tails)
+        run.notes["subscriber_kills"] = tails
+        run.notes["tail"] = proc
+
+    def check(run: Run, report: CheckReport) -> None:
+        proc = run.notes.pop("tail")
+        proc.kill()
+        proc.wait(10)
+        last = _tail(run, 99, timeout=5)
+        assert last.wait(120) == 0, (run.root / "tail-99.jsonl").read_text()
+        printed: list[str] = []
+        for path in sorted(run.root.glob("tail-*.jsonl")):
+            for line in path.read_bytes().splitlines():
+                if line.startswith(b"{"):
+                    printed.append(orjson.loads(line)["alert_id"])
+        client = run.redis.client()
+        stream_ids = {e["alert_id"] for e in alert_entries(client)}
+        pending = client.xpending("riskstream:alerts", "fault-subscriber")["pending"]
+        client.close()
+        run.notes["subscriber_printed"] = len(printed)
+        run.notes["subscriber_lost"] = len(stream_ids - set(printed))
+        run.notes["subscriber_reprinted"] = len(printed) - len(set(printed))
+        assert run.notes["subscriber_lost"] == 0
+        assert set(printed) == stream_ids
+        assert pending == 0
+
+    fault_runs(tmp_path, "subscriber_disconnected", fault, check=check)
+
+
+def test_bad_input_one_percent(tmp_path: Path) -> None:
+    """1% bad records of every kind, and a worker crash: 0 crashes of our own, dead
+    letters equal the injected records, state equals the replay of the good records alone."""
+
+    def fault(run: Run) -> None:
+        run.at(0.5)
+        run.group.kill(0)
+
+    def check(run: Run, report: CheckReport) -> None:
+        injected = injected_reasons(run.messages)
+        run.notes["injected_bad"] = sum(injected.values())
+        assert Counter(report.dead_letter_reasons) == injected
+        good = [m for m in run.messages if m.expected is None]
+        clean = expected_prices(
+            [ConsumedRecord(0, i, m.key, m.value, {}) for i, m in enumerate(good)], run.settings
+        )
+        client = run.redis.client()
+        try:
+            run.notes["state_diff_vs_good_only"] = state_differences(client, clean.latest)
+            observed = {e["alert_id"] for e in alert_entries(client)}
+        finally:
+            client.close()
+        assert run.notes["state_diff_vs_good_only"] == 0
+        assert observed == clean.alert_ids
+        assert run.group.workers[0].starts == 2  # the one planned kill, no crash
+
+    fault_runs(tmp_path, "bad_input_1pct", fault, bad_fraction=0.01, check=check)
