@@ -127,6 +127,16 @@ class Settings(BaseSettings):
     """``RISKSTREAM_BACKTEST_SIGNIFICANCE``: a rolling test rejects, and alerts, below this p-value."""
     fit_workers: int = Field(1, ge=1, le=64)
     """``RISKSTREAM_FIT_WORKERS``: processes fitting models in the worker."""
+    drift_models: Names = ()
+    """``RISKSTREAM_DRIFT_MODELS``: volatility models whose forecast losses (QLIKE against
+    realized variance) are watched for drift per symbol (Page-Hinkley); a detection raises a
+    ``drift`` alert and marks the model for refit. Empty: no drift detection."""
+    drift_threshold: float = Field(25.0, gt=0.0)
+    """``RISKSTREAM_DRIFT_THRESHOLD``: Page-Hinkley threshold on the cumulative QLIKE excess."""
+    drift_delta: float = Field(0.05, ge=0.0)
+    """``RISKSTREAM_DRIFT_DELTA``: Page-Hinkley tolerance (QLIKE units per observation)."""
+    drift_min_obs: int = Field(30, ge=1)
+    """``RISKSTREAM_DRIFT_MIN_OBS``: observations before the detector may fire."""
 
     # --- Validation -------------------------------------------------------------------------
     max_future_skew_s: float = Field(300.0, ge=0)
@@ -189,7 +199,7 @@ class Settings(BaseSettings):
     def _parse_levels(cls, value: object) -> object:
         return _split_levels(value)
 
-    @field_validator("vol_models", "backtest_methods", mode="before")
+    @field_validator("vol_models", "backtest_methods", "drift_models", mode="before")
     @classmethod
     def _parse_names(cls, value: object) -> object:
         if isinstance(value, str):

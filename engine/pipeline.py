@@ -142,7 +142,13 @@ class PricePipeline:
         cls, settings: Settings, *, fitter: Fitter | None = None, stages: Sequence[Stage] = ()
     ) -> PricePipeline:
         """The pipeline the settings describe; ``fitter`` runs model fits (in-process by default)."""
+        from engine.deep.drift import drift_stages
+
+        drift = drift_stages(settings)
+        stages = [*stages, *drift]
         book = PriceRiskBook(settings.risk_spec(), fitter, extra=stage_components(stages))
+        for stage in drift:
+            stage.versions = {m: book.vols[m].model_version for m in stage.models}
         return cls(
             book,
             alert_levels=settings.alert_levels,

@@ -60,3 +60,29 @@ def core(
     from engine.bench.core import run
 
     typer.echo(run(symbols=symbols, ticks=ticks, batch=batch).markdown())
+
+
+@bench_app.command("deep")
+def deep(
+    models: str = typer.Option("lstm,transformer", help="Deep models to time."),
+    symbols: int = typer.Option(1000, min=1, help="Symbols, one tick each per micro-batch."),
+    batches: int = typer.Option(50, min=1, help="Micro-batches timed."),
+    model_dir: Path = typer.Option(
+        None,
+        help="Root of the model directories [default: RISKSTREAM_DEEP_MODEL_DIR or onnx/deep].",
+    ),
+    out: Path = typer.Option(None, help="Write the results as JSON here too."),
+) -> None:
+    """Deep volatility serving on one core: batched µs per tick (1,000 symbols) and single-tick latency."""
+    import orjson
+
+    from engine.bench.deep import markdown, run
+    from engine.cli.app import load_settings
+
+    root = model_dir or load_settings().deep_model_dir
+    names = tuple(m.strip() for m in models.split(",") if m.strip())
+    results = run(names, symbols=symbols, batches=batches, root=root)
+    typer.echo(markdown(results))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(orjson.dumps([r.to_dict() for r in results], option=orjson.OPT_INDENT_2))

@@ -38,7 +38,7 @@ def train(
     models: str = typer.Option("lstm,transformer", help="Networks to train."),
     seed: int = typer.Option(7, help="Seed of the initialisation and the batch order."),
     epochs: int = typer.Option(
-        40, min=1, help="Epochs per walk-forward fold (the served count is chosen by validation)."
+        60, min=1, help="Epochs per walk-forward fold (the served count is chosen by validation)."
     ),
     loss: str = typer.Option("qlike", help="qlike (default) or mse-log."),
     threads: int = typer.Option(1, min=1, max=8, help="torch threads."),
@@ -88,6 +88,9 @@ def compare(
     models: str = typer.Option(
         "ewma,garch,gjr,har,lstm,transformer,combo", help="Volatility models compared."
     ),
+    learned_var: bool = typer.Option(
+        True, "--learned-var/--no-learned-var", help="Add LightGBM and river quantile VaR."
+    ),
     rolling: int = typer.Option(250, min=20, help="Rolling window of the traffic-light share."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
@@ -107,6 +110,10 @@ def compare(
     spec = comparison_spec(load_settings().risk_spec(), chosen)
     run = _run(prices, spec, quiet)
     result = evaluate(run, start=start, end=end, rolling=rolling)
+    if learned_var:
+        from engine.deep.quantile import learned_var_rows
+
+        result.learned_var = learned_var_rows(run, start=start, end=end, rolling=rolling)
     files = write(result, report, rolling=rolling)
     for line in verdict(result):
         typer.echo(line)

@@ -24,7 +24,7 @@ from engine.errors import InputError
 from engine.offline import OfflineRun
 
 COMPARED = ("ewma", "garch", "gjr", "har", "lstm", "transformer", "combo")
-SHOWN_DISTRIBUTIONS = ("normal", "t", "fhs", "mix")
+SHOWN_DISTRIBUTIONS = ("normal", "t", "fhs", "mix", "quantile")
 
 
 @dataclass

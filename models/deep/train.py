@@ -60,7 +60,7 @@ class TrainOptions:
     test_start: str = "2015-01-01"
     test_end: str = "2018-04-30"
     folds: tuple[int, ...] = (2011, 2012, 2013, 2014)
-    epochs: int = 40
+    epochs: int = 60
     batch: int = 64
     lr: float = 1e-3
     weight_decay: float = 1e-4
