@@ -23,8 +23,10 @@ from typing import Any
 READY_LINE = "[^Worker]: Ready"
 
 #: ERROR lines libraries log for transient, retried conditions; not a worker failure.
-#: aiokafka logs this while a brand-new broker is still creating ``__consumer_offsets``.
-BENIGN_ERRORS = ("GroupCoordinatorNotAvailableError",)
+#: aiokafka logs the first while a brand-new broker is still creating ``__consumer_offsets``,
+#: the second when a node of a cluster answers a metadata request before it has heard of a
+#: topic just created through another node (the next refresh finds it).
+BENIGN_ERRORS = ("GroupCoordinatorNotAvailableError", "not found in cluster metadata")
 
 
 class WorkerProcess:

@@ -9,8 +9,10 @@ key's state. Create all of them up front with :func:`ensure_topics`.
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from collections.abc import Iterable
+from typing import Any
 
 from engine.config import Settings
 from engine.errors import ConfigError, ServiceUnavailableError
@@ -30,6 +32,17 @@ ALL_TOPICS = (
     f"{TRANSACTIONS}.dlq",
     f"{POSITIONS}.dlq",
 )
+
+
+def _partition_counts(admin: Any, names: list[str], timeout_s: float = 15.0) -> dict[str, int]:
+    """Partition count of each topic; waits while a node of a cluster, answering before it
+    has heard of a topic just created through another node, reports no partitions."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        counts = {meta["name"]: len(meta["partitions"]) for meta in admin.describe_topics(names)}
+        if all(counts.get(n) for n in names) or time.monotonic() > deadline:
+            return counts
+        time.sleep(0.2)
 
 
 def ensure_topics(settings: Settings, names: Iterable[str] = ALL_TOPICS) -> dict[str, int]:
@@ -69,9 +82,7 @@ def ensure_topics(settings: Settings, names: Iterable[str] = ALL_TOPICS) -> dict
                     log.info("created topics %s with %d partitions", missing, settings.partitions)
                 except TopicAlreadyExistsError:
                     pass
-            counts = {
-                meta["name"]: len(meta["partitions"]) for meta in admin.describe_topics(wanted)
-            }
+            counts = _partition_counts(admin, wanted)
     except KafkaError as exc:
         raise ServiceUnavailableError(
             f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}"
