@@ -10,7 +10,8 @@ explainer can work from the alert alone). ``attributions`` lists the channels,
 largest first: ``feature``, its ``value``, and in ``shap`` the channel's surprisal
 (for the statistical channels that *is* the contribution: how rare that value was;
 tree models get SHAP values from the explanation machinery instead, computed off the
-hot path from ``details["features"]``).
+hot path by :mod:`engine.explain.service` from the model's input vector, which the stage
+attaches as ``explain_input``; their SHAP attributions then replace the channel list).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def anomaly_alert(
     channel_values: np.ndarray,
     features: dict[str, float],
     context: dict[str, Any] | None = None,
+    explain_input: Any = None,
 ) -> Alert:
     """One alert (see the module docstring); ``channel_*`` are aligned with ``channels``."""
     order = [
@@ -85,4 +87,5 @@ def anomaly_alert(
         model_version=version,
         details=details,
         attributions=attributions,
+        explain_input=explain_input,
     )

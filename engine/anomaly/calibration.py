@@ -412,3 +412,59 @@ class TailCalibrator(OnlineComponent):
     def score(self, slots: np.ndarray, raw: np.ndarray) -> np.ndarray:
         """Surprisal without learning (the state is not changed)."""
         return self.update(slots, raw, learn=False)
+
+
+class RankCalibration:
+    """A frozen calibration by rank: the share of reference raw scores at least as large.
+
+    For a stream calibrated once on a reference window and then frozen (the
+    transactions' global calibration), the exact answer to "how rare is this raw
+    score?" is its rank among the reference scores. Stored compactly as a grid: raw
+    scores at tail probabilities ``10**-(k / per_decade)`` down to ``1 / n``; between
+    grid points the surprisal is interpolated linearly in the raw score, beyond the
+    largest reference score it is ``log10(n)`` (no rarer than the reference can show).
+
+    >>> cal = RankCalibration.fit(np.arange(10_000.0))
+    >>> cal.surprisal(np.array([-1.0, 4999.5, 9899.5, 9989.5, 1e9])).round(2).tolist()
+    [0.0, 0.3, 2.0, 3.02, 4.0]
+    """
+
+    def __init__(self, x: Sequence[float], s: Sequence[float]) -> None:
+        self.x = np.asarray(x, dtype=np.float64)
+        self.s = np.asarray(s, dtype=np.float64)
+        if self.x.ndim != 1 or self.x.shape != self.s.shape or self.x.size < 2:
+            raise ValueError("a rank calibration needs two grids of equal length >= 2")
+        if (np.diff(self.x) < 0).any() or (np.diff(self.s) < 0).any():
+            raise ValueError("rank calibration grids must be non-decreasing")
+
+    @classmethod
+    def fit(cls, raw: np.ndarray, per_decade: int = 20) -> RankCalibration:
+        """The grid of reference raw scores ``raw`` (NaN ignored)."""
+        raw = np.sort(np.asarray(raw, dtype=np.float64)[~np.isnan(raw)])
+        n = raw.size
+        if n < 10:
+            raise ValueError("a rank calibration needs at least 10 reference scores")
+        top = math.log10(n)
+        s = np.arange(0.0, top, 1.0 / per_decade)
+        x = np.quantile(raw, 1.0 - 10.0**-s)
+        x = np.append(x, raw[-1])
+        s = np.append(s, top)
+        # equal raw scores (a point mass) take the largest surprisal they reach
+        keep = np.append(np.diff(x) > 0, True)
+        return cls(x[keep], s[keep])
+
+    def surprisal(self, raw: np.ndarray) -> np.ndarray:
+        """Surprisal of raw scores (NaN stays NaN); 0 below the reference's median-ish body."""
+        raw = np.asarray(raw, dtype=np.float64)
+        out = np.interp(raw, self.x, self.s, left=0.0, right=float(self.s[-1]))
+        return np.where(np.isnan(raw), np.nan, out)
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {"rank_x": self.x.tolist(), "rank_s": self.s.tolist()}
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Sequence[float]]) -> RankCalibration | None:
+        """The calibration a card's ``calibration`` entry holds, if it is a rank one."""
+        if "rank_x" not in doc:
+            return None
+        return cls(doc["rank_x"], doc["rank_s"])

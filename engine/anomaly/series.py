@@ -47,7 +47,8 @@ DEFAULT_SERIES_DETECTOR = "robust"
 
 SERIES_CHANNELS = (
     Channel("level_z", "abs", weight=0.20, blend=True),
-    Channel("change_z", "abs", weight=0.25, blend=True),
+    Channel("change_z", "abs", weight=0.10, blend=True),
+    Channel("change_v", "abs", weight=0.15, blend=True),
     Channel("move_3", "abs", weight=0.15, blend=True),
     Channel("move_10", "abs", weight=0.10, blend=True),
     Channel("burst", "abs", weight=0.10, blend=True),
@@ -57,6 +58,7 @@ SERIES_CHANNELS = (
 SERIES_MODEL_INPUTS = (
     "level_z",
     "change_z",
+    "change_v",
     "move_3",
     "move_10",
     "burst",

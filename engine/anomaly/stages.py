@@ -51,6 +51,7 @@ from engine.anomaly.features.transactions import (
 from engine.anomaly.policy import AlertPolicy
 from engine.core.online import OnlineComponent
 from engine.core.sequencer import Status
+from engine.explain.service import ExplainInput
 from engine.stages import LatestState, StageInput, StageOutput
 from engine.timeutil import format_ts
 
@@ -249,6 +250,11 @@ class TransactionAnomalyStage:
     def components(self) -> tuple[OnlineComponent, ...]:
         return (self.windows, *self.detector.components(), self.alert_state)
 
+    def explainable_models(self) -> list[Any]:
+        """The detector's tree model for SHAP (gradient-boosted trees), else none."""
+        models = getattr(self.detector, "explainable_models", None)
+        return list(models()) if models is not None else []
+
     def features(self, data: StageInput) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(accepted positions, their feature rows, their labels)``; updates the feature state."""
         step, cols = data.step, data.columns
@@ -278,7 +284,10 @@ class TransactionAnomalyStage:
             self.captured.extra["labels"].append(labels)
             self.captured.extra["tx_ids"] += [cols.tx_ids[i] for i in acc.tolist()]
         detector = self.detector
-        for j in np.flatnonzero(fired).tolist():
+        rows = np.flatnonzero(fired)
+        vectors = getattr(detector, "explain_vectors", None)
+        explain = vectors(X[rows]) if vectors is not None and rows.size else None
+        for n, j in enumerate(rows.tolist()):
             i = int(acc[j])
             customer = keys[int(slots[j])]
             out.alerts.append(
@@ -300,6 +309,7 @@ class TransactionAnomalyStage:
                         "terminal_id": cols.terminals[i],
                         "amount": float(cols.amount[i]),
                     },
+                    explain_input=None if explain is None else ExplainInput(explain[n]),
                 )
             )
         out.latest = _latest(

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from engine.anomaly.calibration import TailCalibrator
+from engine.anomaly.calibration import RankCalibration, TailCalibrator
 from engine.anomaly.detectors.base import Scores, combine
 from engine.core.online import OnlineComponent
 
@@ -43,7 +43,9 @@ class ModelDetector:
     scope : "key" or "global"
         Calibration per key (persisted) or one for the stream.
     calibration : dict, optional
-        A reference calibration state (a model card's) to start from.
+        A reference calibration state (a model card's) to start from, or a frozen
+        :class:`~engine.anomaly.calibration.RankCalibration` (``rank_x``, ``rank_s``:
+        global, not learning).
     learn_calibration : bool
         Whether the calibration keeps learning (``False``: frozen).
     blend : bool
@@ -75,7 +77,10 @@ class ModelDetector:
         self.calibrator = TailCalibrator(
             f"anomaly_{name}_cal", channels, halflife=halflife, min_obs=min_obs
         )
-        if calibration:
+        self.rank = RankCalibration.from_dict(calibration) if calibration else None
+        if self.rank is not None and (scope != "global" or learn_calibration):
+            raise ValueError("a rank calibration is frozen and global")
+        if calibration and self.rank is None:
             self.calibrator.set_prior({k: np.asarray(v) for k, v in calibration.items()})
 
     def components(self) -> tuple[OnlineComponent, ...]:
@@ -107,6 +112,9 @@ class ModelDetector:
 
     def update(self, slots: np.ndarray, X: np.ndarray, *, learn: bool = True) -> Scores:
         raw = self.scorer(X)
+        if self.rank is not None:
+            surprisal = np.nan_to_num(self.rank.surprisal(raw), nan=0.0)
+            return Scores(surprisal, surprisal.reshape(-1, 1), (self.name,), raw.reshape(-1, 1))
         if self.scope == "global":
             slots = np.zeros(len(raw), dtype=np.int64)
             self.calibrator.ensure(1)

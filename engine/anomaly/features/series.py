@@ -21,6 +21,11 @@ robust scale :math:`s` = IQR / 1.349, or the standard deviation when the IQR is 
     :math:`\log(\Delta t / \bar{\Delta t})`, the time since the previous row against the
     typical interval (exponentially weighted geometric mean, weights :math:`1/n` up to
     500 rows): 0 for a regular series, large after missing rows;
+``change_v``
+    :math:`(d_t - m_d) / \sqrt{v_t}` with :math:`v_t` the exponentially weighted
+    (``lam`` 0.94, RiskMetrics) mean of earlier squared deviations :math:`(d - m_d)^2`:
+    the change against the *current* volatility (jumps of series with clustered
+    volatility, such as prices); NaN for the first 20 changes;
 ``frozen``, ``frozen_surprisal``
     the run of rows equal to the previous value, and :math:`-\mathrm{run}\cdot\log_{10}\hat p_0`
     with :math:`\hat p_0 = (n_0 + 0.5)/(n + 50)` the series' rate of unchanged values.
@@ -51,10 +56,13 @@ SERIES_FEATURES = (
     "gap",
     "frozen",
     "frozen_surprisal",
+    "change_v",
 )
 _RING = 10
 _BURST = 9
 _PROBS = (0.25, 0.5, 0.75)
+_LAM = 0.94
+_MIN_VOL = 20
 
 
 @numba.njit(cache=True, nogil=True)
@@ -88,6 +96,8 @@ def _series(
     zeros,
     obs,
     run,
+    ev,
+    ev_n,
     out,
 ):  # pragma: no cover - compiled
     window = np.empty(_BURST)
@@ -105,6 +115,7 @@ def _series(
                 out[i, c] = np.nan
             out[i, 6] = 0.0
             out[i, 7] = 0.0
+            out[i, 8] = np.nan
         else:
             d = v - last_x[s]
             if np.isnan(qd[i, 1]):
@@ -114,6 +125,15 @@ def _series(
                 med = qd[i, 1]
                 sc = _scale(qd[i], sd[i], med)
                 out[i, 1] = (d - med) / sc
+            # the change against the EWMA volatility of recent changes (clustered volatility)
+            dev = d - med if not np.isnan(med) else d
+            if ev_n[s] >= _MIN_VOL:
+                vol = math.sqrt(ev[s]) if ev[s] > 0.0 else 1e-9 * (1.0 + abs(v))
+                out[i, 8] = dev / vol
+            else:
+                out[i, 8] = np.nan
+            ev[s] = dev * dev if ev_n[s] == 0 else _LAM * ev[s] + (1.0 - _LAM) * dev * dev
+            ev_n[s] += 1.0
             pos = k % _RING
             xring[s, pos] = v
             dmed[s, pos] = med
@@ -179,6 +199,8 @@ class SeriesState(OnlineComponent):
             Column("zeros", np.float64, 0.0),
             Column("obs", np.float64, 0.0),
             Column("run", np.int64, 0),
+            Column("ev", np.float64, 0.0),
+            Column("ev_n", np.float64, 0.0),
         )
 
 
@@ -249,6 +271,8 @@ class SeriesFeatures:
             st["zeros"],
             st["obs"],
             st["run"],
+            st["ev"],
+            st["ev_n"],
             out,
         )
         return out
