@@ -33,6 +33,8 @@ class Comparison:
     tables: BacktestTables
     learned_var: pd.DataFrame | None = None
     """Rows of the machine-learned VaR models in the layout of ``tables.var``."""
+    start: str | None = None
+    """First day of the evaluation period (rows before it are the past the models knew)."""
 
     @property
     def vol(self) -> pd.DataFrame:
@@ -59,7 +61,49 @@ def compare(
     """Evaluate a run of :func:`comparison_spec` (see the module docstring)."""
     if "rv" not in run.frame or not np.isfinite(run.frame["rv"].to_numpy(dtype=float)).any():
         raise InputError("the comparison needs realized variance: the prices have no 'rv' column")
-    return Comparison(run, evaluate(run, start=start, end=end, rolling=rolling))
+    return Comparison(run, evaluate(run, start=start, end=end, rolling=rolling), start=start)
+
+
+def rescaled_check(comparison: Comparison, start: str | None) -> dict[str, float] | None:
+    """GARCH(1,1) rescaled to the level of realized variance, against the best learned model.
+
+    Realized variance measures the trading day (no overnight move) while GARCH forecasts
+    the close-to-close return's variance, so part of any QLIKE gap is a level difference.
+    ``c = mean(RV / h_garch)`` over the rows *before* the period (the QLIKE-optimal
+    constant, known in advance) puts GARCH on the RV level; the result is the rescaled
+    GARCH's QLIKE on the comparison's paired sample and the Diebold-Mariano test of the
+    best learned model against it. ``None`` without GARCH, a learned model or earlier rows.
+    """
+    from engine.core.backtest.stats import diebold_mariano, qlike
+
+    run, vol = comparison.run, comparison.vol
+    learned = vol[vol["model"].isin(["lstm", "transformer"])]
+    if "garch" not in run.sigma_before or learned.empty or not start:
+        return None
+    best = str(learned.sort_values("qlike").iloc[0]["model"])
+    rv = run.frame["rv"].to_numpy(dtype=float)
+    ts = run.frame["timestamp"]
+    h = run.sigma_before["garch"] ** 2
+    before = (ts < pd.Timestamp(start, tz="UTC")).to_numpy() & np.isfinite(rv) & (rv > 0)
+    before &= np.isfinite(h) & (h > 0)
+    if before.sum() < 250:
+        return None
+    c = float(np.mean(rv[before] / h[before]))
+    sample = comparison.tables.in_period & np.isfinite(rv) & (rv > 0)
+    for v in comparison.vol["model"]:
+        f = run.sigma_before[str(v)] ** 2
+        sample &= np.isfinite(f) & (f > 0)
+    scaled = qlike(rv[sample], c * h[sample])
+    ours = qlike(rv[sample], run.sigma_before[best][sample] ** 2)
+    dm = diebold_mariano(ours, scaled)
+    return {
+        "model": best,  # type: ignore[dict-item]
+        "scale": c,
+        "qlike_rescaled_garch": float(scaled.mean()),
+        "qlike_best": float(ours.mean()),
+        "dm": dm.statistic,
+        "dm_p": dm.p_value,
+    }
 
 
 def var_summary(var: pd.DataFrame) -> pd.DataFrame:
@@ -127,6 +171,14 @@ def verdict(comparison: Comparison) -> list[str]:
                 f"- Against HAR-RV (QLIKE {h['qlike']:.4f}) the best learned model is "
                 f"{'better' if top['qlike'] < h['qlike'] else 'worse'} ({top['qlike']:.4f})."
             )
+    check = rescaled_check(comparison, comparison.start)
+    if check is not None:
+        lines.append(
+            f"- Level check: GARCH(1,1) times {check['scale']:.3f} (mean RV / GARCH variance before "
+            f"the period; RV leaves out the overnight move) has QLIKE {check['qlike_rescaled_garch']:.4f}; "
+            f"{check['model']} ({check['qlike_best']:.4f}) against it: DM {check['dm']:.2f}, "
+            f"p = {check['dm_p']:.3g}."
+        )
     summary = var_summary(comparison.var)
     tags = [c.removeprefix("kupiec_p_") for c in summary.columns if c.startswith("kupiec_p_")]
     passing = summary[summary.apply(lambda r: _passes(r, tags), axis=1)]

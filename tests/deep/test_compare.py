@@ -60,7 +60,7 @@ def test_compare_writes_the_table_the_verdict_and_learned_var(tiny, prices, tmp_
         env={**SMALL, "RISKSTREAM_DEEP_MODEL_DIR": str(out)},
     )
     assert result.exit_code == 0, result.output
-    assert "Lowest QLIKE" in result.output
+    assert "Lowest QLIKE" in result.output and "Level check" in result.output
     vol = pd.read_csv(report / "comparison_vol.csv")
     assert set(vol["model"]) == {"ewma", "garch", "har", "lstm", "transformer", "combo"}
     assert vol["n"].nunique() == 1  # paired sample
