@@ -120,3 +120,66 @@ def _plot(totals, parts, out: Path) -> None:  # type: ignore[no-untyped-def]
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
+
+
+@portfolio_app.command("serve")
+def portfolio_serve(
+    positions: Path = typer.Option(
+        None,
+        "--positions",
+        envvar="RISKSTREAM_PORTFOLIO_POSITIONS",
+        help=POSITIONS_HELP + " Initial positions; the positions topic updates them.",
+    ),
+    interval: str = typer.Option("1d", "--interval", envvar="RISKSTREAM_PORTFOLIO_INTERVAL"),
+    lam: float = typer.Option(0.94, "--lambda", envvar="RISKSTREAM_PORTFOLIO_LAMBDA"),
+    levels: str = typer.Option("0.95,0.975,0.99", "--levels", envvar="RISKSTREAM_PORTFOLIO_LEVELS"),
+    min_obs: int = typer.Option(20, "--min-obs", min=1, envvar="RISKSTREAM_PORTFOLIO_MIN_OBS"),
+    nu: float = typer.Option(None, "--nu", envvar="RISKSTREAM_PORTFOLIO_NU"),
+    idle: float = typer.Option(
+        30.0, "--idle", help="Seconds after which a silent partition stops holding time back."
+    ),
+) -> None:
+    """Portfolio risk from the prices and positions topics into Redis hashes riskstream:portfolio:<id>.
+
+    Reads every partition (run one instance); state and offsets are saved in Redis with
+    each output, so a restart resumes exactly. Needs RISKSTREAM_KAFKA_BOOTSTRAP and
+    RISKSTREAM_REDIS_URL.
+    """
+    import signal
+    import threading
+
+    import redis
+
+    from engine.cli.app import load_settings
+    from engine.core.portfolio import PortfolioBook
+    from engine.errors import ConfigError
+    from engine.portfolio import parse_interval, read_positions
+    from engine.portfolio_service import PortfolioService
+
+    settings = load_settings()
+    if settings.redis_dsn is None or not settings.kafka_bootstrap:
+        raise ConfigError(
+            "portfolio serve needs RISKSTREAM_KAFKA_BOOTSTRAP and RISKSTREAM_REDIS_URL"
+        )
+    chosen = _levels(levels)
+    assert chosen is not None
+    interval_ms = parse_interval(interval)
+    client = redis.Redis.from_url(
+        settings.redis_dsn,
+        username=settings.redis_username,
+        password=settings.redis_password.get_secret_value() if settings.redis_password else None,
+    )
+    service = PortfolioService(
+        settings,
+        redis=client,
+        book_factory=lambda: PortfolioBook(
+            interval_ms=interval_ms, lam=lam, levels=chosen, min_obs=min_obs, nu=nu
+        ),
+        positions=read_positions(positions) if positions else (),
+        idle_s=idle,
+    )
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    typer.echo("portfolio service: running (SIGTERM or Ctrl-C to stop)", err=True)
+    service.run(stop=stopping.is_set)

@@ -34,8 +34,10 @@ and ES alike.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -65,6 +67,14 @@ class Allocation:
     component: np.ndarray
     es_component: np.ndarray
     pnl_before: float = float("nan")
+
+
+def _pack(array: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
+
+
+def _unpack(text: str, dtype: type) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype=dtype).copy()
 
 
 def allocate(
@@ -212,6 +222,59 @@ class PortfolioBook:
         out = self._close()
         self.bucket = None
         return out
+
+    # ---- persistence -------------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        """Everything the book knows, JSON-safe and bit-exact (arrays as raw bytes, base64)."""
+        return {
+            "version": 1,
+            "interval_ms": self.interval_ms,
+            "lam": self.cov.lam,
+            "levels": list(self.levels),
+            "min_obs": self.min_obs,
+            "nu": self.nu,
+            "symbols": self.symbols,
+            "raw": _pack(self.cov.raw),
+            "count": _pack(self.cov.count),
+            "last_price": _pack(self.last_price),
+            "last_ts": _pack(self.last_ts),
+            "close_price": _pack(self.close_price),
+            "returns": _pack(self._returns),
+            "bucket": self.bucket,
+            "bucket_ts": self.bucket_ts,
+            "positions": self.positions,
+            "pending": [list(p) for p in self.pending],
+            "exposures": self.exposures,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> PortfolioBook:
+        """The book :meth:`to_state` saved, continuing exactly where it stopped."""
+        if state.get("version") != 1:
+            raise ValueError(f"unknown portfolio state version {state.get('version')!r}")
+        book = cls(
+            interval_ms=state["interval_ms"],
+            lam=state["lam"],
+            levels=state["levels"],
+            min_obs=state["min_obs"],
+            nu=state["nu"],
+        )
+        n = len(state["symbols"])
+        book.symbols = list(state["symbols"])
+        book.index = {s: i for i, s in enumerate(book.symbols)}
+        book.cov.raw = _unpack(state["raw"], np.float64).reshape(n, n)
+        book.cov.count = _unpack(state["count"], np.int64)
+        book.last_price = _unpack(state["last_price"], np.float64)
+        book.last_ts = _unpack(state["last_ts"], np.int64)
+        book.close_price = _unpack(state["close_price"], np.float64)
+        book._returns = _unpack(state["returns"], np.float64)
+        book.bucket = state["bucket"]
+        book.bucket_ts = state["bucket_ts"]
+        book.positions = {k: dict(v) for k, v in state["positions"].items()}
+        book.pending = [(int(t), p, s, float(q)) for t, p, s, q in state["pending"]]
+        book.exposures = {k: dict(v) for k, v in state["exposures"].items()}
+        return book
 
     # ---- internals ---------------------------------------------------------------------
 

@@ -156,3 +156,29 @@ def test_bad_parameters_are_refused():
         EwmaCovariance(1.0)
     with pytest.raises(ValueError, match="finite"):
         PortfolioBook(interval_ms=DAY).set_position("p", "A", float("nan"), 0)
+
+
+def test_a_restored_book_continues_exactly_where_it_stopped():
+    import orjson
+
+    rng = np.random.default_rng(5)
+    rows, price = [], {"A": 100.0, "B": 20.0}
+    for k in range(300):
+        s = "AB"[k % 2]
+        price[s] *= np.exp(rng.normal(0, 0.01))
+        rows.append((s, k * DAY // 3, price[s]))
+
+    def fresh():
+        book = PortfolioBook(interval_ms=DAY, levels=(0.99,), min_obs=3)
+        book.set_position("p", "A", 2.0, 0)
+        book.set_position("p", "B", -5.0, 30 * DAY)
+        return book
+
+    def key(out):
+        return [repr((a.ts_ms, a.var, a.pnl_before, *a.component.tolist())) for a in out]
+
+    whole = fresh().on_ticks(*_ticks(rows))
+    first = fresh()
+    head = first.on_ticks(*_ticks(rows[:77]))
+    restored = PortfolioBook.from_state(orjson.loads(orjson.dumps(first.to_state())))
+    assert key(head + restored.on_ticks(*_ticks(rows[77:]))) == key(whole)

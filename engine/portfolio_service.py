@@ -1,0 +1,337 @@
+"""The streaming portfolio service: ``prices`` and ``positions`` from Kafka, risk to Redis.
+
+Portfolio risk needs every symbol, while the workers shard symbols across partitions, so
+one service instance reads *all* partitions of ``prices`` and ``positions`` (its own
+assignment, no consumer-group rebalancing) and runs the same
+:class:`~engine.core.portfolio.PortfolioBook` as ``riskstream portfolio var``.
+
+Event time, not arrival order, decides the grid. Partitions advance at different speeds,
+so ticks wait in a buffer until the *watermark* (the smallest latest timestamp over the
+price partitions that have data) has moved past their bucket; they are then released to
+the book sorted by timestamp. The book therefore sees what the offline command sees for
+the same ticks (a file sorted by time), whatever the partitioning and the fetch sizes,
+and produces the same numbers (a test proves it). A partition silent for ``idle_s``
+seconds stops holding the watermark back.
+
+Exactly-once effects: after each poll, one Redis ``MULTI`` writes the outputs (hash
+``riskstream:portfolio:<id>``) together with the service's whole state: the book, the
+buffer and the next offset of every partition. A restarted service loads that state and
+seeks to those offsets, so nothing is applied twice and nothing is skipped.
+
+``positions`` is a table: at start the service reads it to its end before any price, so
+positions known at start take effect at their timestamps; a position arriving later takes
+effect from the first close after it arrives (at or after its timestamp). Refused
+``positions`` messages go to ``positions.dlq`` (flushed before the state is written, so
+at least once). Refused ``prices`` are skipped here and counted: the workers already
+dead-letter them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+from engine.config import Settings, level_label
+from engine.core.portfolio import Allocation, PortfolioBook
+from engine.portfolio import Position, decode_positions
+from engine.timeutil import format_ts, now_ms
+from engine.topics import POSITIONS, PRICES
+from engine.validation import decode_prices
+
+log = logging.getLogger(__name__)
+
+STATE_KEY = "riskstream:portfolio-service:state"
+HASH_PREFIX = "riskstream:portfolio:"
+
+
+@dataclass
+class Watermark:
+    """Event-time progress of each price partition (epoch ms) and when it last moved.
+
+    A partition known to hold unread ticks but not heard from yet (``latest`` None)
+    holds time back until it delivers or has been silent for ``idle_s``.
+    """
+
+    latest: dict[int, int | None] = field(default_factory=dict)
+    seen_at: dict[int, float] = field(default_factory=dict)
+
+    def expect(self, partition: int, now: float) -> None:
+        self.latest.setdefault(partition, None)
+        self.seen_at[partition] = now
+
+    def advance(self, partition: int, ts: int, now: float) -> None:
+        previous = self.latest.get(partition)
+        self.latest[partition] = ts if previous is None else max(previous, ts)
+        self.seen_at[partition] = now
+
+    def value(self, now: float, idle_s: float) -> int | None:
+        """The smallest latest timestamp over partitions heard from within ``idle_s``."""
+        active = [ts for p, ts in self.latest.items() if now - self.seen_at[p] <= idle_s]
+        if not active or any(ts is None for ts in active):
+            return None
+        return min(ts for ts in active if ts is not None)
+
+
+@dataclass
+class ServiceState:
+    """What survives a restart: the book, ticks waiting for the watermark, next offsets."""
+
+    book: PortfolioBook
+    buffer: list[tuple[int, int, int, str, float]] = field(default_factory=list)
+    """``(ts, partition, offset, symbol, price)`` of ticks not yet released."""
+    offsets: dict[str, int] = field(default_factory=dict)
+    """``"<topic>:<partition>"`` -> next offset to read."""
+    closes: int = 0
+    latest: dict[str, int | None] = field(default_factory=dict)
+    """The watermark's latest timestamp per price partition (``"<partition>"`` keys)."""
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "book": self.book.to_state(),
+                "buffer": self.buffer,
+                "offsets": self.offsets,
+                "closes": self.closes,
+                "latest": self.latest,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, data: bytes) -> ServiceState:
+        doc = orjson.loads(data)
+        return cls(
+            PortfolioBook.from_state(doc["book"]),
+            [tuple(t) for t in doc["buffer"]],  # type: ignore[misc]
+            doc["offsets"],
+            doc["closes"],
+            doc["latest"],
+        )
+
+
+def portfolio_fields(allocations: Sequence[Allocation]) -> dict[str, dict[str, str]]:
+    """Redis hash fields per portfolio from one close's allocations (all levels).
+
+    ``var_<level>``/``es_<level>`` per level, ``value``, ``ts`` (ISO) and ``components``:
+    JSON ``[{"symbol", "exposure", "marginal_var", "component_var"}]`` at the highest
+    level, largest contribution first.
+    """
+    out: dict[str, dict[str, str]] = {}
+    for a in allocations:
+        fields = out.setdefault(
+            a.portfolio, {"ts": format_ts(a.ts_ms), "ts_ms": str(a.ts_ms), "value": repr(a.value)}
+        )
+        label = level_label(a.level)
+        fields[f"var_{label}"] = repr(a.var)
+        fields[f"es_{label}"] = repr(a.es)
+        fields["components"] = orjson.dumps(
+            sorted(
+                (
+                    {
+                        "symbol": s,
+                        "exposure": float(x),
+                        "marginal_var": float(m),
+                        "component_var": float(c),
+                    }
+                    for s, x, m, c in zip(
+                        a.symbols, a.exposure, a.marginal, a.component, strict=True
+                    )
+                ),
+                key=lambda d: -abs(d["component_var"]),
+            )
+        ).decode()
+    return out
+
+
+class PortfolioService:
+    """Consume, release by watermark, run the book, write outputs and state atomically."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        redis: Any,
+        book_factory: Callable[[], PortfolioBook],
+        positions: Sequence[Position] = (),
+        idle_s: float = 30.0,
+        poll_ms: int = 200,
+        max_records: int = 20_000,
+    ) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.idle_s = idle_s
+        self.poll_ms = poll_ms
+        self.max_records = max_records
+        self.watermark = Watermark()
+        self.refused_prices = 0
+        self.dead_letters = 0
+        saved = redis.get(STATE_KEY)
+        if saved is not None:
+            self.state = ServiceState.from_json(saved)
+            log.info("portfolio service: resumed after %d closes", self.state.closes)
+        else:
+            self.state = ServiceState(book_factory())
+            for p in positions:
+                self.state.book.set_position(p.portfolio, p.symbol, p.quantity, p.ts)
+
+    # ---- Kafka -------------------------------------------------------------------------
+
+    def _clients(self) -> tuple[Any, Any, Any]:
+        from engine.kafka_config import kafka_python_config
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import kafka
+        config = kafka_python_config(self.settings)
+        consumer = kafka.KafkaConsumer(
+            **config,
+            group_id=None,
+            enable_auto_commit=False,
+            max_poll_records=self.max_records,
+        )
+        producer = kafka.KafkaProducer(**config, linger_ms=5)
+        return kafka, consumer, producer
+
+    def _assign(self, kafka: Any, consumer: Any, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        tps = []
+        for topic in (PRICES, POSITIONS):
+            while not (parts := consumer.partitions_for_topic(topic)):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"topic {topic!r} does not exist")
+                time.sleep(0.5)
+            tps += [kafka.TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        now = time.monotonic()
+        for p, ts in self.state.latest.items():
+            self.watermark.advance(int(p), ts, now) if ts is not None else None
+        ends = consumer.end_offsets([tp for tp in tps if tp.topic == PRICES])
+        for tp, end in ends.items():
+            if end > self.state.offsets.get(f"{PRICES}:{tp.partition}", 0):
+                self.watermark.expect(tp.partition, now)
+        for tp in tps:
+            offset = self.state.offsets.get(f"{tp.topic}:{tp.partition}")
+            if offset is None:
+                consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, offset)
+
+    def _load_positions(self, consumer: Any, producer: Any, timeout_s: float = 60.0) -> None:
+        """Read ``positions`` to its end before any price: a table loaded whole at start."""
+        tps = [tp for tp in consumer.assignment() if tp.topic == POSITIONS]
+        prices = [tp for tp in consumer.assignment() if tp.topic == PRICES]
+        ends = consumer.end_offsets(tps)
+        consumer.pause(*prices)
+        deadline = time.monotonic() + timeout_s
+        try:
+            while any(consumer.position(tp) < end for tp, end in ends.items()):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"loading {POSITIONS} took longer than {timeout_s}s")
+                self.step(consumer.poll(timeout_ms=self.poll_ms), producer)
+        finally:
+            consumer.resume(*prices)
+
+    # ---- the loop ----------------------------------------------------------------------
+
+    def run(
+        self,
+        *,
+        stop: Callable[[], bool] = lambda: False,
+        on_output: Callable[[list[Allocation]], None] | None = None,
+    ) -> None:
+        """Poll until ``stop()`` is true; every poll ends with outputs and state in Redis."""
+        from engine.topics import ensure_topics
+
+        ensure_topics(self.settings, (f"{POSITIONS}.dlq",))
+        kafka, consumer, producer = self._clients()
+        try:
+            self._assign(kafka, consumer)
+            self._load_positions(consumer, producer)
+            while not stop():
+                out = self.step(consumer.poll(timeout_ms=self.poll_ms), producer)
+                if out and on_output is not None:
+                    on_output(out)
+        finally:
+            consumer.close()
+            producer.close()
+
+    def step(self, polled: dict[Any, list[Any]], producer: Any) -> list[Allocation]:
+        """One poll's records through the book; returns the allocations it produced."""
+        now = time.monotonic()
+        skew = int(self.settings.max_future_skew_s * 1000)
+        positions: list[Position] = []
+        for tp, messages in sorted(polled.items(), key=lambda kv: (kv[0].topic, kv[0].partition)):
+            if not messages:
+                continue
+            self.state.offsets[f"{tp.topic}:{tp.partition}"] = messages[-1].offset + 1
+            if tp.topic == POSITIONS:
+                accepted, dead = decode_positions(
+                    messages, now_ms=now_ms(), max_future_skew_ms=skew
+                )
+                positions += accepted
+                for letter in dead:
+                    producer.send(
+                        letter.dlq_topic,
+                        key=letter.key,
+                        value=letter.value,
+                        headers=letter.headers(),
+                    )
+                self.dead_letters += len(dead)
+            else:
+                cols, dead = decode_prices(messages, now_ms=now_ms(), max_future_skew_ms=skew)
+                self.refused_prices += len(dead)
+                for ts, offset, symbol, price in zip(
+                    cols.ts.tolist(),
+                    cols.offset.tolist(),
+                    cols.symbols,
+                    cols.price.tolist(),
+                    strict=True,
+                ):
+                    self.state.buffer.append((ts, tp.partition, offset, symbol, price))
+                    self.watermark.advance(tp.partition, ts, now)
+        for p in positions:
+            self.state.book.set_position(p.portfolio, p.symbol, p.quantity, p.ts)
+        self.state.latest = {str(p): ts for p, ts in self.watermark.latest.items()}
+        out = self._release(self.watermark.value(now, self.idle_s))
+        if polled:
+            producer.flush(30)
+            self._write(out)
+        return out
+
+    def _release(self, watermark: int | None) -> list[Allocation]:
+        if watermark is None or not self.state.buffer:
+            return []
+        edge = (watermark // self.state.book.interval_ms) * self.state.book.interval_ms
+        ready = sorted(t for t in self.state.buffer if t[0] < edge)
+        if not ready:
+            return []
+        self.state.buffer = [t for t in self.state.buffer if t[0] >= edge]
+        out = self.state.book.on_ticks(
+            [t[3] for t in ready],
+            np.array([t[0] for t in ready], np.int64),
+            np.array([t[4] for t in ready]),
+        )
+        self.state.closes += len({a.ts_ms for a in out})
+        return out
+
+    def _write(self, allocations: Sequence[Allocation]) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        # a poll may close several buckets: the hash keeps the latest close per portfolio
+        latest: dict[str, list[Allocation]] = {}
+        for a in allocations:
+            kept = latest.setdefault(a.portfolio, [])
+            if kept and kept[0].ts_ms != a.ts_ms:
+                kept.clear()
+            kept.append(a)
+        for portfolio, fields in portfolio_fields(
+            [a for kept in latest.values() for a in kept]
+        ).items():
+            pipe.hset(HASH_PREFIX + portfolio, mapping=fields)
+        pipe.set(STATE_KEY, self.state.to_json())
+        pipe.execute()
