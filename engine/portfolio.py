@@ -217,6 +217,39 @@ def tables(allocations: Sequence[Allocation]) -> tuple[pd.DataFrame, pd.DataFram
     return totals, components
 
 
+def backtest(totals: pd.DataFrame, *, start: str | None = None) -> pd.DataFrame:
+    """Violations of each portfolio's VaR by its next-interval P&L, with Kupiec and Christoffersen.
+
+    ``start`` (ISO date) limits the evaluation to forecasts made from then on. One row per
+    portfolio and level: ``forecasts``, ``violations``, ``rate``, ``expected``,
+    ``kupiec_p``, ``christoffersen_p`` (independence), ``cc_p``.
+    """
+    from engine.core.backtest.stats import christoffersen, kupiec
+
+    scored = totals.dropna(subset=["pnl", "var"])
+    if start is not None:
+        scored = scored[scored["timestamp"] >= pd.Timestamp(start, tz="UTC")]
+    rows = []
+    for (portfolio, level), group in scored.groupby(["portfolio", "level"], sort=True):
+        hits = (-group["pnl"] > group["var"]).to_numpy()
+        alpha = 1.0 - float(level)
+        ind, cc = christoffersen(hits, alpha)
+        rows.append(
+            {
+                "portfolio": portfolio,
+                "level": level,
+                "forecasts": len(hits),
+                "violations": int(hits.sum()),
+                "rate": float(hits.mean()) if len(hits) else float("nan"),
+                "expected": alpha,
+                "kupiec_p": kupiec(len(hits), int(hits.sum()), alpha).p_value,
+                "christoffersen_p": ind.p_value,
+                "cc_p": cc.p_value,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def _cat(arrays: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(arrays) if arrays else np.zeros(0)
 

@@ -56,13 +56,22 @@ def portfolio_var(
     plot: Path = typer.Option(
         None, "--plot", help="PNG: value and VaR over time, and the component VaR of each symbol."
     ),
+    backtest_out: Path = typer.Option(
+        None,
+        "--backtest",
+        help="Also write the VaR backtest (violations by the next P&L, Kupiec, Christoffersen) as CSV.",
+    ),
+    start: str = typer.Option(
+        None, "--start", help="Backtest forecasts made from this date on (e.g. 2003-01-01)."
+    ),
 ) -> None:
     """Portfolio VaR and ES at each grid close, for the next interval's profit and loss.
 
     Exposures are quantity x price at the close; VaR, ES and components are in the price
     currency, losses positive. Component VaRs sum to the portfolio VaR (Euler allocation).
     """
-    from engine.portfolio import parse_interval, read_positions, run_portfolio
+    from engine.backtest_report import _markdown
+    from engine.portfolio import backtest, parse_interval, read_positions, run_portfolio
     from producers.sources import read_price_csv
 
     chosen = _levels(levels)
@@ -88,6 +97,10 @@ def portfolio_var(
     _write(totals.assign(timestamp=_iso(totals)), out)
     if components is not None:
         _write(parts.assign(timestamp=_iso(parts)), components)
+    table = backtest(totals, start=start)
+    typer.echo(_markdown(table), err=True)
+    if backtest_out is not None:
+        _write(table, backtest_out)
 
 
 def _plot(totals, parts, out: Path) -> None:  # type: ignore[no-untyped-def]

@@ -43,11 +43,13 @@ def test_portfolio_var_writes_totals_and_components_that_sum_to_them(prices, tmp
         "portfolio,symbol,quantity,timestamp\nbook,AAA,10,\nbook,BBB,-4,\nbook,CCC,7,2021-06-01\n",
     )
     out, parts, plot = tmp_path / "var.csv", tmp_path / "parts.csv", tmp_path / "plot.png"
+    bt = tmp_path / "backtest.csv"
     result = runner.invoke(
         app,
         [
             "portfolio", "var", "--prices", str(prices), "--positions", str(positions),
             "--out", str(out), "--components", str(parts), "--plot", str(plot),
+            "--backtest", str(bt),
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -63,6 +65,12 @@ def test_portfolio_var_writes_totals_and_components_that_sum_to_them(prices, tmp
     assert not held[held.index < "2021-06-01"].any() and held[held.index >= "2021-06-01"].all()
     assert totals["pnl"].iloc[:-3].notna().all() and totals["pnl"].iloc[-3:].isna().all()
     assert plot.stat().st_size > 10_000
+    table = pd.read_csv(bt)
+    assert len(table) == 3 and (table["forecasts"] == 300 - 20 - 1).all()
+    hits = -totals["pnl"] > totals["var"]
+    assert table.set_index("level")["violations"].to_dict() == {
+        level: int(hits[totals["level"] == level].sum()) for level in (0.95, 0.975, 0.99)
+    }
 
 
 def test_bad_positions_get_one_clear_line_and_exit_status_2(prices, tmp_path):
