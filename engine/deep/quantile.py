@@ -21,6 +21,8 @@ backtest's VaR table (:func:`engine.backtest_report.evaluate`).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -28,7 +30,7 @@ from engine.backtest_report import _period_mask, green_share
 from engine.core.backtest.stats import christoffersen, kupiec, pinball_loss, traffic_light
 from engine.offline import OfflineRun, log_returns
 
-LGBM_PARAMS = {
+LGBM_PARAMS: dict[str, Any] = {
     "n_estimators": 300,
     "learning_rate": 0.03,
     "num_leaves": 8,
@@ -89,7 +91,7 @@ def lgbm_var(
             objective="quantile", alpha=1.0 - level, random_state=0, n_jobs=1, **LGBM_PARAMS
         )
         model.fit(values[train], 100.0 * target[train])
-        var[rows] = -model.predict(values[rows]) / 100.0
+        var[rows] = -np.asarray(model.predict(values[rows]), dtype=float) / 100.0
     return var
 
 

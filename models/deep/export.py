@@ -56,6 +56,7 @@ def export_onnx(fitted: Fitted, path: Path, *, name: str, version: str) -> None:
             external_data=False,
             verbose=False,
         )
+    assert program is not None  # dynamo=True always returns a program
     model = program.model_proto
     for key, value in (
         ("riskstream.name", name),

@@ -227,7 +227,11 @@ def train(
     final_params = fit_feature_params(
         series, options.train_end, window=options.window, burn=options.burn, lam=options.ewma_lambda
     )
-    chosen, folds, final, test, seconds = {}, {}, {}, {}, {}
+    chosen: dict[str, int] = {}
+    folds: dict[str, list[Fitted]] = {}
+    final: dict[str, Fitted] = {}
+    test: dict[str, dict[str, float]] = {}
+    seconds: dict[str, float] = {}
     test_samples = make_samples(series, final_params).between(options.test_start, options.test_end)
     baseline = np.exp(test_samples.X[:, -1, FEATURES.index("log_garch_var")])
     baseline_test = metrics(np.log(baseline), test_samples)
