@@ -21,7 +21,7 @@ Elsewhere fits are submitted after the batch and installed before their switch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 
 import numba
 import numpy as np
@@ -70,6 +70,22 @@ class PriceStep:
     """Slots whose state changed in this batch (sorted, unique)."""
     backtest_events: list[Event]
     """Rolling backtests that started rejecting; ``event.row`` indexes the accepted ticks."""
+
+
+def _concat_segments(
+    parts: list[tuple[dict[str, VolOutput], dict[str, WindowStats], WindowStats]],
+) -> tuple[dict[str, VolOutput], dict[str, WindowStats], WindowStats]:
+    """The segments' outputs as one batch (rows in order); a single segment as it is."""
+    if len(parts) == 1:
+        return parts[0]
+
+    def cat(items: list, cls: type) -> object:  # type: ignore[type-arg]
+        return cls(*(np.concatenate([getattr(i, f.name) for i in items]) for f in fields(cls)))
+
+    first_vols, first_res, _ = parts[0]
+    vols = {name: cat([p[0][name] for p in parts], VolOutput) for name in first_vols}
+    residuals = {name: cat([p[1][name] for p in parts], WindowStats) for name in first_res}
+    return vols, residuals, cat([p[2] for p in parts], WindowStats)  # type: ignore[return-value]
 
 
 @numba.njit(cache=True)
@@ -221,26 +237,27 @@ class PriceRiskBook(KeyedBook):
         var_b, var_a = np.empty((n, m, k)), np.empty((n, m, k))
         es_b, es_a = np.empty((n, m, k)), np.empty((n, m, k))
         hits = np.empty((n, m, len(self.var_levels)), dtype=bool)
-        events: list[Event] = []
+        # Refits split the batch into segments: a fit whose switch falls inside the batch is
+        # installed before the row it applies to. Only the volatility models and the windows
+        # need that; VaR/ES, breaches and backtests then run once over the whole batch.
+        parts: list[tuple[dict[str, VolOutput], dict[str, WindowStats], WindowStats]] = []
         start = 0
         for end in [*self._boundaries(s, r, rv), n]:
             if end <= start:
                 continue
             seg = slice(start, end)
             self._install_due(s[seg], r[seg], rv[seg])
-            vols, residuals, hs = self._segment(s[seg], r[seg], rv[seg])
-            var_b[seg], var_a[seg], es_b[seg], es_a[seg] = self.var_methods.compute(
-                vols, residuals, hs
-            )
-            hits[seg] = self.backtest.update(s[seg], r[seg], var_b[seg][:, :, self._var_index])
-            events += [
-                replace(e, row=e.row + start)
-                for e in self.rolling.update(s[seg], r[seg], var_b[seg], es_b[seg])
-            ]
-            for v, out in vols.items():
-                sig_b[v][seg], sig_a[v][seg] = out.before, out.after
+            parts.append(self._segment(s[seg], r[seg], rv[seg]))
             start = end
         self._submit_pending()
+        events: list[Event] = []
+        if n:
+            vols, residuals, hs = _concat_segments(parts)
+            var_b, var_a, es_b, es_a = self.var_methods.compute(vols, residuals, hs)
+            hits = self.backtest.update(s, r, var_b[:, :, self._var_index])
+            events = self.rolling.update(s, r, var_b, es_b)
+            for v, out in vols.items():
+                sig_b[v], sig_a[v] = out.before, out.after
         return PriceStep(
             status=status,
             accepted=accepted,
@@ -288,8 +305,17 @@ class PriceRiskBook(KeyedBook):
     # --- refits ------------------------------------------------------------------------------
 
     def _boundaries(self, s: np.ndarray, r: np.ndarray, rv: np.ndarray) -> list[int]:
-        """Segment ends: rows whose fit request must be served before the batch goes on."""
+        """Segment ends: as few as possible, so that each fit is installed in time.
+
+        A fit requested at row ``i`` whose switch (the slot's ``delay``-th observation after
+        the request) falls at row ``j`` of this batch needs a segment end ``b`` with
+        ``i < b <= j``: its data is in the windows before the job is built, and its result
+        is installed before row ``j``. The fewest such ends stab every interval
+        ``[i + 1, j]``; the greedy choice (by right end) finds them. Delay 0 switches at the
+        request itself: ``b = i + 1``.
+        """
         ends: set[int] = set()
+        intervals: list[tuple[int, int]] = []
         for name, model in self._refitted():
             values = rv if name == "har" else r
             valid = ~np.isnan(values)
@@ -297,13 +323,24 @@ class PriceRiskBook(KeyedBook):
             requests = np.flatnonzero(valid & model.schedule.request_mask(counts))
             if requests.size == 0:
                 continue
-            if model.schedule.delay == 0:
+            delay = model.schedule.delay
+            if delay == 0:
                 ends.update((requests + 1).tolist())
                 continue
-            last = np.zeros(model.state.capacity, np.int64)
-            np.maximum.at(last, s, counts)
-            due_here = last[s[requests]] >= counts[requests] + model.schedule.delay
-            ends.update((requests[due_here] + 1).tolist())
+            rows = np.flatnonzero(valid)
+            by_slot = rows[np.argsort(s[rows], kind="stable")]  # each slot's rows, in order
+            position = np.empty(s.size, np.int64)
+            position[by_slot] = np.arange(by_slot.size)
+            target = position[requests] + delay
+            inside = target < by_slot.size
+            inside[inside] = s[by_slot[target[inside]]] == s[requests[inside]]
+            switch = by_slot[target[inside]]
+            intervals += zip((requests[inside] + 1).tolist(), switch.tolist(), strict=True)
+        stab = -1
+        for lo, hi in sorted(intervals, key=lambda iv: iv[1]):
+            if lo > stab:
+                stab = hi
+                ends.add(hi)
         return sorted(ends)
 
     def _data_for(self, name: str, model: RefittedVolatility, slot: int) -> np.ndarray:
@@ -323,11 +360,10 @@ class PriceRiskBook(KeyedBook):
                 continue
             values = rv if name == "har" else r
             more = np.bincount(s[~np.isnan(values)], minlength=model.state.capacity)
-            for slot in pending.tolist():
-                if model.due(slot, int(more[slot])):
-                    job = self._job(name, model, slot)
-                    model.install(slot, self.fitter.result(job))
-                    self._submitted.discard((self.index.keys[slot], name, int(job.key[1])))
+            for slot in model.due_among(pending, more[pending]).tolist():
+                job = self._job(name, model, slot)
+                model.install(slot, self.fitter.result(job))
+                self._submitted.discard((self.index.keys[slot], name, int(job.key[1])))
 
     def _switch_at_request(
         self, name: str, model: RefittedVolatility, slot: int, out: VolOutput

@@ -63,6 +63,14 @@ class RefittedVolatility(VolatilityModel):
             and st["nobs"][slot] + more >= st["req"][slot] + self.schedule.delay
         )
 
+    def due_among(self, slots: np.ndarray, more: np.ndarray) -> np.ndarray:
+        """The ``slots`` (pending ones) whose switch happens within their next ``more`` observations."""
+        st = self.state
+        req = st["req"][slots]
+        hit = (req >= 0) & (st["ready"][slots] == 0)
+        hit &= st["nobs"][slots] + more >= req + self.schedule.delay
+        return slots[hit]
+
     def since_request(self, slot: int) -> int:
         """Observations seen since the slot's pending request (to locate its data in a window)."""
         st = self.state
