@@ -16,9 +16,10 @@ to the dead-letter topic and returns a :class:`CheckReport`:
 ``spurious``
     alert ids in the stream that the replay did not produce;
 ``state_diff``
-    symbols whose ``riskstream:risk:<symbol>`` hash differs from the replay's (a numeric
-    field by more than ``1e-9``, relative to ``max(1, |expected|)``; any other field if
-    not equal; a missing hash counts);
+    latest-state hashes (each symbol's ``riskstream:risk:<symbol>``, and those of the
+    pipeline's stages) that differ from the replay's (a numeric field by more than
+    ``1e-9``, relative to ``max(1, |expected|)``; any other field if not equal; a missing
+    hash counts);
 ``dead_letters_lost`` / ``dead_letters_spurious``
     source coordinates expected on ``prices.dlq`` and missing, or present and not
     expected (a dead letter written twice by a replayed batch is counted in
@@ -49,7 +50,8 @@ from engine.records import RawRecord
 from engine.timeutil import now_ms
 
 TOLERANCE = 1e-9
-RISK_KEY = "riskstream:risk:{}"
+RISK_PREFIX = "riskstream:risk:"
+RISK_KEY = RISK_PREFIX + "{}"
 CHUNK = 5_000
 
 
@@ -59,7 +61,8 @@ class Expected:
 
     records: int
     latest: dict[str, dict[str, str]]
-    """Per symbol, the fields of ``riskstream:risk:<symbol>``."""
+    """Per Redis key, the fields of the latest-state hash: ``riskstream:risk:<symbol>``
+    and the hashes of the pipeline's stages (anomaly state ...)."""
     alert_ids: set[str]
     dead_letters: dict[tuple[int, int], str]
     """``(source partition, source offset) -> reason``."""
@@ -89,7 +92,9 @@ def expected_prices(
         for start in range(0, len(raw), CHUNK):
             outcome = pipeline.process(raw[start : start + CHUNK], now_ms=clock)
             for snap in outcome.snapshots:
-                latest[snap.symbol] = snap.fields()
+                latest[RISK_KEY.format(snap.symbol)] = snap.fields()
+            for state in outcome.latest:
+                latest[state.key] = dict(state.fields)
             alert_ids.update(a.alert_id for a in outcome.alerts)
             for letter in outcome.dead_letters:
                 dead[(letter.partition, letter.offset)] = letter.reason.value
@@ -120,8 +125,11 @@ def sequence_gaps(accepted_ids: dict[str, list[str]]) -> int:
     return gaps
 
 
-def _differs(observed: dict[str, str] | None, expected: dict[str, str]) -> bool:
-    if observed is None or set(observed) != set(expected):
+def _differs(observed: dict[str, str] | None, expected: dict[str, str], exact: bool) -> bool:
+    """Whether a hash differs; ``exact``: also no field beyond the expected ones."""
+    if observed is None or not set(expected) <= set(observed):
+        return True
+    if exact and set(observed) != set(expected):
         return True
     for name, want in expected.items():
         got = observed[name]
@@ -185,13 +193,19 @@ class CheckReport:
 
 
 def state_differences(client: Any, latest: dict[str, dict[str, str]]) -> int:
-    """Symbols whose ``riskstream:risk:<symbol>`` hash in Redis differs from ``latest``."""
+    """Latest-state hashes in Redis that differ from ``latest`` (keyed by Redis key).
+
+    A symbol's risk hash must hold exactly the expected fields; a stage's hash at least them.
+    """
     pipe = client.pipeline(transaction=False)
-    symbols = sorted(latest)
-    for symbol in symbols:
-        pipe.hgetall(RISK_KEY.format(symbol))
+    keys = sorted(latest)
+    for key in keys:
+        pipe.hgetall(key)
     hashes = [{k.decode(): v.decode() for k, v in h.items()} or None for h in pipe.execute()]
-    return sum(_differs(h, latest[s]) for s, h in zip(symbols, hashes, strict=True))
+    return sum(
+        _differs(h, latest[key], key.startswith(RISK_PREFIX))
+        for key, h in zip(keys, hashes, strict=True)
+    )
 
 
 def observe(client: Any, expected: Expected, dead_letters: Sequence[ConsumedRecord]) -> CheckReport:
@@ -199,7 +213,7 @@ def observe(client: Any, expected: Expected, dead_letters: Sequence[ConsumedReco
     entries = alert_entries(client)
     ids = [e.get("alert_id", "") for e in entries]
     seen = set(ids)
-    symbols = sorted(expected.latest)
+    symbols = [key for key in expected.latest if key.startswith(RISK_PREFIX)]
     state_diff = state_differences(client, expected.latest)
     coords = [
         (
@@ -243,6 +257,7 @@ def check_prices(
     *,
     timeout_s: float = 120.0,
     settle_s: float = 2.0,
+    kafka_config: dict[str, Any] | None = None,
 ) -> CheckReport:
     """Replay ``prices``, wait until the stream has caught up (or ``timeout_s``), compare.
 
@@ -250,15 +265,17 @@ def check_prices(
     stream holds at least the expected number of distinct ids and ``prices.dlq`` at least
     the expected dead letters. The comparison runs after ``settle_s`` more seconds, so a
     late duplicate has time to show; on timeout it runs anyway and reports what is missing.
+    ``kafka_config`` adds consumer settings (security) for reading the topics.
     """
-    expected = expected_prices(read_topic(bootstrap, "prices"), settings)
-    symbols = sorted(expected.latest)
-    want_ticks = [expected.latest[s]["n_ticks"] for s in symbols]
+    extra = kafka_config or {}
+    expected = expected_prices(read_topic(bootstrap, "prices", **extra), settings)
+    risk_keys = sorted(key for key in expected.latest if key.startswith(RISK_PREFIX))
+    want_ticks = [expected.latest[key]["n_ticks"] for key in risk_keys]
 
     def caught_up() -> bool:
         pipe = client.pipeline(transaction=False)
-        for symbol in symbols:
-            pipe.hget(RISK_KEY.format(symbol), "n_ticks")
+        for key in risk_keys:
+            pipe.hget(key, "n_ticks")
         got = [v.decode() if v is not None else None for v in pipe.execute()]
         if got != want_ticks:
             return False
@@ -270,7 +287,7 @@ def check_prices(
         time.sleep(0.5)
     dead: list[ConsumedRecord] = []
     while True:
-        dead = read_topic(bootstrap, "prices.dlq")
+        dead = read_topic(bootstrap, "prices.dlq", **extra)
         got = {
             (r.headers["riskstream.source.partition"], r.headers["riskstream.source.offset"])
             for r in dead
@@ -279,4 +296,4 @@ def check_prices(
             break
         time.sleep(0.5)
     time.sleep(settle_s)
-    return observe(client, expected, read_topic(bootstrap, "prices.dlq"))
+    return observe(client, expected, read_topic(bootstrap, "prices.dlq", **extra))

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     """``RISKSTREAM_REDIS_USERNAME``: ACL user, overrides the URL's."""
     redis_password: SecretStr | None = None
     """``RISKSTREAM_REDIS_PASSWORD``: overrides the URL's password; never logged."""
+    redis_ssl_cafile: Path | None = None
+    """``RISKSTREAM_REDIS_SSL_CAFILE``: CA bundle that verifies a ``rediss://`` server
+    (default: the system CAs)."""
 
     # --- Topology ---------------------------------------------------------------------------
     app_id: str = "riskstream"

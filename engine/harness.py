@@ -147,16 +147,18 @@ class ConsumedRecord:
     headers: dict[str, bytes]
 
 
-def read_topic(bootstrap: str, topic: str, *, timeout_s: float = 60.0) -> list[ConsumedRecord]:
+def read_topic(
+    bootstrap: str, topic: str, *, timeout_s: float = 60.0, **config: Any
+) -> list[ConsumedRecord]:
     """Every record in ``topic`` up to its end offsets at the time of the call, in partition order.
 
     Reads each partition from the beginning to the end offset it had when called, so the
     result never depends on fetch timing; :class:`TimeoutError` if that takes longer
-    than ``timeout_s``.
+    than ``timeout_s``. ``config`` adds consumer settings (security).
     """
     kafka = _kafka()
     consumer = kafka.KafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
+        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, **config
     )
     try:
         partitions = sorted(consumer.partitions_for_topic(topic) or ())

@@ -9,7 +9,10 @@ client configuration, and never logged.
 
 from __future__ import annotations
 
+import logging
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from engine.config import Settings
@@ -95,3 +98,82 @@ def faust_broker_options(settings: Settings) -> dict[str, Any]:
     elif protocol == "SSL":
         options["broker_credentials"] = faust.SSLCredentials(ssl_context(settings))
     return options
+
+
+class _AuthFailures(logging.Filter):
+    """Watches kafka-python's connection log for refused SASL credentials.
+
+    kafka-python only logs a refusal and retries until its bootstrap times out. It logs
+    ``SaslAuthenticationFailedError`` when it reads the broker's answer; often it reads
+    the broker closing the connection first and logs ``socket disconnected``. Either
+    way: connections were made, none authenticated. Installed as a filter on the
+    connection loggers (at INFO while watching), it sees their records and lets through
+    only those at or above ``floor``, the level the user asked for.
+    """
+
+    LOGGERS = ("kafka.net.transport", "kafka.net.connection", "kafka.net.manager")
+
+    def __init__(self, floor: int) -> None:
+        super().__init__()
+        self.floor = floor
+        self.refusal: str | None = None
+        self.connected = False
+        self.authenticated = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.emit(record)
+        return record.levelno >= self.floor
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "SaslAuthenticationFailedError: " in message and self.refusal is None:
+            self.refusal = message.rsplit("SaslAuthenticationFailedError: ", 1)[-1].rstrip(")")
+        elif ": connected to <" in message:
+            self.connected = True
+        elif "Authenticated as " in message:
+            self.authenticated = True
+
+    def diagnosis(self) -> str | None:
+        if self.refusal is not None:
+            return self.refusal
+        if self.connected and not self.authenticated:
+            return (
+                "the broker accepted connections and closed each one during SASL "
+                "authentication (wrong username or password, or a mechanism the listener "
+                "does not enable)"
+            )
+        return None
+
+
+@contextmanager
+def refused_credentials_are_config_errors(settings: Settings) -> Iterator[None]:
+    """Turn a failure to reach Kafka that was caused by refused credentials into a clear
+    :class:`ConfigError` (``Kafka refused the credentials of user ...``).
+
+    Without this, kafka-python reports wrong SASL credentials as a bootstrap timeout.
+    Does nothing unless SASL is configured.
+    """
+    if "SASL" not in settings.kafka_security_protocol:
+        yield
+        return
+    floor = logging.getLogger("kafka").getEffectiveLevel()
+    handler = _AuthFailures(floor)
+    loggers = [logging.getLogger(name) for name in _AuthFailures.LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addFilter(handler)
+        logger.setLevel(min(floor, logging.INFO))
+    try:
+        yield
+    except Exception:
+        reason = handler.diagnosis()
+        if reason is not None:
+            raise ConfigError(
+                f"Kafka refused the credentials of user {settings.kafka_sasl_username!r} "
+                f"({settings.kafka_sasl_mechanism}): {reason}"
+            ) from None
+        raise
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeFilter(handler)
+            logger.setLevel(level)

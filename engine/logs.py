@@ -58,7 +58,9 @@ class RedactingRecordFactory:
             except Exception:  # a malformed call still must not leak: keep the raw text
                 message = f"{record.msg} {record.args}"
             record.msg = self.scrub(message)
-            record.args = None
+            # (), not None: faust's formatter (mode's ExtensionFormatter) turns None into
+            # (None,), and "%"-formatting the finished message with it fails.
+            record.args = ()
             if record.exc_info:
                 record.exc_text = self.scrub(logging.Formatter().formatException(record.exc_info))
         return record

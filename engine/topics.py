@@ -16,7 +16,11 @@ from typing import Any
 
 from engine.config import Settings
 from engine.errors import ConfigError, ServiceUnavailableError
-from engine.kafka_config import bootstrap_servers, kafka_python_config
+from engine.kafka_config import (
+    bootstrap_servers,
+    kafka_python_config,
+    refused_credentials_are_config_errors,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +68,15 @@ def ensure_topics(settings: Settings, names: Iterable[str] = ALL_TOPICS) -> dict
         if k not in ("bootstrap_servers", "bootstrap_timeout_ms")
     }
     try:
-        with admin_client(
-            ",".join(bootstrap_servers(settings)),
-            timeout_ms=10_000,
-            client_id=f"{settings.app_id}-admin",
-            **security,
-        ) as admin:
+        with (
+            refused_credentials_are_config_errors(settings),
+            admin_client(
+                ",".join(bootstrap_servers(settings)),
+                timeout_ms=10_000,
+                client_id=f"{settings.app_id}-admin",
+                **security,
+            ) as admin,
+        ):
             wanted = list(dict.fromkeys(names))
             existing = set(admin.list_topics())
             missing = [n for n in wanted if n not in existing]

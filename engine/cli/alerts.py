@@ -242,6 +242,7 @@ def tail(
     import redis
 
     from engine.errors import ConfigError, ServiceUnavailableError
+    from engine.sinks.redis import tls_options
 
     settings = load_settings()
     if settings.redis_dsn is None:
@@ -251,6 +252,7 @@ def tail(
         username=settings.redis_username,
         password=settings.redis_password.get_secret_value() if settings.redis_password else None,
         socket_connect_timeout=5.0,
+        **tls_options(settings),
     )
     wanted = {k.strip() for k in kinds.split(",") if k.strip()} if kinds else None
     from rich.console import Console

@@ -198,6 +198,7 @@ class KafkaBroker(ManagedProcess):
             self.cluster_id,
             "-c",
             str(self.config_path),
+            *self.format_arguments(),
         ]
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
         if result.returncode != 0:
@@ -205,6 +206,10 @@ class KafkaBroker(ManagedProcess):
                 f"formatting Kafka storage in {self.data_dir} failed (exit {result.returncode}):\n"
                 + (result.stdout + result.stderr).strip()[-3000:]
             )
+
+    def format_arguments(self) -> list[str]:
+        """Extra ``kafka-storage format`` arguments (e.g. ``--add-scram`` users). Default: none."""
+        return []
 
     def _write_config(self) -> None:
         lines = [f"{key}={value}" for key, value in self.server_properties().items()]

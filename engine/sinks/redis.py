@@ -69,7 +69,17 @@ def client_from_settings(settings: Settings) -> aioredis.Redis:
         socket_timeout=5.0,
         socket_connect_timeout=5.0,
         health_check_interval=30,
+        **tls_options(settings),
     )
+
+
+def tls_options(settings: Settings) -> dict[str, str]:
+    """Client options for ``rediss://``: the CA of ``RISKSTREAM_REDIS_SSL_CAFILE`` (verified)."""
+    if settings.redis_dsn is None or not settings.redis_dsn.startswith("rediss://"):
+        return {}
+    if settings.redis_ssl_cafile is None:
+        return {}
+    return {"ssl_ca_certs": str(settings.redis_ssl_cafile)}
 
 
 @dataclass(frozen=True, slots=True)
