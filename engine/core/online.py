@@ -16,6 +16,7 @@ Both round trips are tested for every component by ``tests/core/test_online_cont
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -49,9 +50,12 @@ class OnlineComponent:
     def export(self, slot: int) -> dict[str, Any]:
         return {"v": self.state_version, **self.state.export(slot)}
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> bytes:
-        """8 bytes naming this component's state layout and version; persisted with its records."""
+        """8 bytes naming this component's state layout and version; persisted with its records.
+
+        Computed once: a component's layout is fixed when it is built.
+        """
         seed = f"{self.name}|{self.state_version}|".encode() + self.state.fingerprint
         return hashlib.blake2b(seed, digest_size=8).digest()
 

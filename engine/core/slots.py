@@ -28,6 +28,7 @@ A JSON-safe dict of the ``state`` columns (:meth:`SlotArrays.export` /
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -114,9 +115,9 @@ class SlotArrays:
             )
         return np.dtype(fields)
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> bytes:
-        """8 bytes identifying the layout: persisted and ring columns' names, types and widths."""
+        """8 bytes identifying the layout: persisted and ring columns' names, types and widths (fixed)."""
         rings = [(c.name, np.dtype(c.dtype).str, c.width, c.ring_head) for c in self.rings]
         seed = repr((self.record_dtype.descr, rings)).encode()
         return hashlib.blake2b(seed, digest_size=8).digest()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from engine.core.dists import CornishFisher, StudentTable, normal_factors, nu_from_kurtosis
@@ -67,6 +68,7 @@ class VaRMethods:
             np.empty(shape),
             np.empty(shape),
         )
+        normal = (self.normal_var[None, :], self.normal_es[None, :])
         col = 0
         for vol in self.spec.vol_models:
             out, z = vols[vol], residuals[vol]
@@ -91,24 +93,59 @@ class VaRMethods:
                         es_a,
                     ),
                 ):
-                    s = sigma[:, None]
                     if dist == "normal":
-                        var[:, col], es[:, col] = s * self.normal_var, s * self.normal_es
+                        _scaled(var, es, col, sigma, *normal)
                     elif dist == "t":
                         dof = nu if vol in ("garch", "gjr") else nu_from_kurtosis(mom[:, 3])
-                        fv, fe = self.student.factors(dof)
-                        var[:, col], es[:, col] = s * fv, s * fe
-                    elif dist == "fhs":  # window columns run from the highest level down
-                        var[:, col], es[:, col] = -s * q[:, ::-1], -s * tail[:, ::-1]
+                        _scaled(var, es, col, sigma, *self.student.factors(dof))
+                    elif dist == "fhs":
+                        _filtered(var, es, col, sigma, q, tail)
                     elif dist == "cf":
                         fv, fe = self.cornish_fisher.factors(mom[:, 2], mom[:, 3])
-                        var[:, col], es[:, col] = s * fv, s * fe
+                        _scaled(var, es, col, sigma, fv, fe)
                     else:
                         first = col - DISTRIBUTIONS.index("mix")  # this model's first column
-                        parts = [first + DISTRIBUTIONS.index(d) for d in MIXED]
-                        var[:, col] = _mean_available(var[:, parts])
-                        es[:, col] = _mean_available(es[:, parts])
+                        parts = np.array([first + DISTRIBUTIONS.index(d) for d in MIXED])
+                        _mix(var, es, col, parts)
                 col += 1
-        var_b[:, col], var_a[:, col] = -returns.q_before[:, ::-1], -returns.q_after[:, ::-1]
-        es_b[:, col], es_a[:, col] = -returns.tail_before[:, ::-1], -returns.tail_after[:, ::-1]
+        ones = np.ones(n)
+        _filtered(var_b, es_b, col, ones, returns.q_before, returns.tail_before)
+        _filtered(var_a, es_a, col, ones, returns.q_after, returns.tail_after)
         return var_b, var_a, es_b, es_a
+
+
+@numba.njit(cache=True)
+def _scaled(var, es, col, sigma, fv, fe):  # pragma: no cover - compiled
+    """``var[:, col] = sigma * fv`` (and ES); factor rows per row, or one row for all."""
+    per_row = fv.shape[0] > 1
+    for i in range(var.shape[0]):
+        r = i if per_row else 0
+        for j in range(var.shape[2]):
+            var[i, col, j] = sigma[i] * fv[r, j]
+            es[i, col, j] = sigma[i] * fe[r, j]
+
+
+@numba.njit(cache=True)
+def _filtered(var, es, col, sigma, q, tail):  # pragma: no cover - compiled
+    """Empirical quantiles times ``sigma``; window columns run from the highest level down."""
+    k = var.shape[2]
+    for i in range(var.shape[0]):
+        for j in range(k):
+            var[i, col, j] = -sigma[i] * q[i, k - 1 - j]
+            es[i, col, j] = -sigma[i] * tail[i, k - 1 - j]
+
+
+@numba.njit(cache=True)
+def _mix(var, es, col, parts):  # pragma: no cover - compiled
+    """``var[:, col]``: the mean of the finite ``var[:, parts]`` (NaN when none is); ES alike."""
+    for out in (var, es):
+        for i in range(out.shape[0]):
+            for j in range(out.shape[2]):
+                total = 0.0
+                count = 0
+                for p in parts:
+                    v = out[i, p, j]
+                    if np.isfinite(v):
+                        total += v
+                        count += 1
+                out[i, col, j] = total / count if count else np.nan
