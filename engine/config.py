@@ -185,6 +185,30 @@ class Settings(BaseSettings):
     shap_cache_ttl_s: int = Field(7 * 86400, ge=60)
     """``RISKSTREAM_SHAP_CACHE_TTL_S``: lifetime of cached explanations in Redis."""
 
+    # --- Anomaly detection (engine/anomaly) ------------------------------------------------
+    anomaly_enabled: bool = True
+    """``RISKSTREAM_ANOMALY_ENABLED``: score prices and transactions for anomalies in the stream."""
+    anomaly_price_detector: str = "robust"
+    """``RISKSTREAM_ANOMALY_PRICE_DETECTOR``: robust (default, the evaluation's choice),
+    iforest, lof, autoencoder, hst or ensemble."""
+    anomaly_tx_detector: str = "gbm"
+    """``RISKSTREAM_ANOMALY_TX_DETECTOR``: gbm (default: gradient-boosted trees on delayed
+    labels, the evaluation's choice), robust, iforest, lof, autoencoder or ensemble."""
+    anomaly_price_threshold: float = Field(0.9999, ge=0.5, lt=1.0)
+    """``RISKSTREAM_ANOMALY_PRICE_THRESHOLD``: alert when a tick's calibrated score reaches
+    this (0.9999: one calm tick in 10,000); one alert per episode."""
+    anomaly_tx_threshold: float = Field(0.99, ge=0.5, lt=1.0)
+    """``RISKSTREAM_ANOMALY_TX_THRESHOLD``: alert when a transaction's calibrated score
+    reaches this (0.99: the top 1% of the training week's traffic, about 100 a day on the
+    fraud-handbook data)."""
+    anomaly_model_dir: Path | None = None
+    """``RISKSTREAM_ANOMALY_MODEL_DIR``: root of ``riskstream anomaly train`` model
+    directories. Unset: the committed ``onnx/anomaly`` (without it, detectors that need a
+    model are off, with a warning)."""
+    anomaly_label_delay_days: int = Field(7, ge=1, le=90)
+    """``RISKSTREAM_ANOMALY_LABEL_DELAY_DAYS``: days before a transaction's fraud label
+    (field ``tx_fraud``) may feed terminal risk."""
+
     # --- Operations -------------------------------------------------------------------------
     metrics_host: str = "127.0.0.1"
     """``RISKSTREAM_METRICS_HOST``: Prometheus endpoint interface (loopback by default)."""

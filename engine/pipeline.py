@@ -141,7 +141,14 @@ class PricePipeline:
     def from_settings(
         cls, settings: Settings, *, fitter: Fitter | None = None, stages: Sequence[Stage] = ()
     ) -> PricePipeline:
-        """The pipeline the settings describe; ``fitter`` runs model fits (in-process by default)."""
+        """The pipeline the settings describe; ``fitter`` runs model fits (in-process by default).
+
+        ``stages`` default to the anomaly stage the settings enable (:mod:`engine.anomaly`).
+        """
+        if not stages:
+            from engine.anomaly.factory import anomaly_stages
+
+            stages = anomaly_stages(settings, "prices")
         from engine.deep.drift import drift_stages
 
         drift = drift_stages(settings)
@@ -377,12 +384,13 @@ class TransactionPipeline:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TransactionPipeline:
-        """The transactions pipeline with the stages the settings enable (credit scoring)."""
+        """The transactions pipeline with the stages the settings enable (credit scoring, anomalies)."""
+        from engine.anomaly.factory import anomaly_stages
         from engine.credit.stage import credit_stages
 
         return cls(
             max_future_skew_ms=int(settings.max_future_skew_s * 1000),
-            stages=credit_stages(settings),
+            stages=[*credit_stages(settings), *anomaly_stages(settings, "transactions")],
         )
 
     def process(

@@ -25,7 +25,9 @@ def test_embedded_run_equals_one_batch_of_the_pipeline(tmp_path: Path, bundled: 
     assert report.received == len(bundled) == 10_062
     assert report.accepted == reference.accepted
     alerts = [orjson.loads(line) for line in (tmp_path / "alerts.jsonl").read_bytes().splitlines()]
-    assert [a["alert_id"] for a in alerts] == [a.alert_id for a in reference.alerts]
+    # the same alerts; within a micro-batch the book's come before the stages' (anomalies),
+    # so batch boundaries change their interleaving, not the set
+    assert sorted(a["alert_id"] for a in alerts) == sorted(a.alert_id for a in reference.alerts)
     assert report.alerts == len(alerts) > 0
     final = {s.symbol: s for s in reference.snapshots}
     for symbol, summary in report.symbols.items():

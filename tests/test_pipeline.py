@@ -30,7 +30,15 @@ def calm_then_crash(n: int = 60) -> list[float]:
 def pipeline(**settings: object) -> PricePipeline:
     """RiskMetrics only: these tests are about the pipeline, not the models."""
     return PricePipeline.from_settings(
-        Settings(**{"warmup": 5, "vol_models": ("ewma",), "var_method": "ewma-normal", **settings})
+        Settings(
+            **{
+                "warmup": 5,
+                "vol_models": ("ewma",),
+                "var_method": "ewma-normal",
+                "anomaly_enabled": False,
+                **settings,
+            }
+        )
     )
 
 

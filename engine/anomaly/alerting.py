@@ -86,6 +86,7 @@ def anomaly_alert(
         model=f"anomaly_{detector}",
         model_version=version,
         details=details,
-        attributions=attributions,
+        # a tree model's alert gets SHAP attributions from the explanation service instead
+        attributions=None if explain_input is not None else attributions,
         explain_input=explain_input,
     )

@@ -103,6 +103,7 @@ def evaluate(
     series: bool = typer.Option(
         True, "--series/--no-series", help="Also score prices as bare timestamp,value series."
     ),
+    series_symbols: int = typer.Option(5, min=1, help="Symbols of the series section."),
     transactions: Path = typer.Option(
         None, "--transactions", dir_okay=False, help="Fraud-handbook CSV (default: ../shared/data)."
     ),
@@ -141,7 +142,13 @@ def evaluate(
                 for model in train_prices(say):
                     write(model, root)
             prices = evaluate_prices(
-                PriceSetup(symbols=symbols, ticks=ticks, seed=seed, calm_seed=seed + 1),
+                PriceSetup(
+                    symbols=symbols,
+                    ticks=ticks,
+                    seed=seed,
+                    calm_seed=seed + 1,
+                    series_symbols=series_symbols,
+                ),
                 detectors=names,
                 series_detectors=names if series else (),
                 root=root,

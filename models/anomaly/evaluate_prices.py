@@ -65,6 +65,8 @@ class PriceSetup:
     seed: int = 1
     calm_seed: int = 2
     min_jump: float = 10.0
+    series_symbols: int = 5
+    """Symbols of the series section (its model detectors refit every 500 rows: costly)."""
 
 
 @dataclass
@@ -105,6 +107,13 @@ class PriceEvaluation:
     calm_ticks: int
     anomalies: dict[str, int]
     example: dict[str, Any] = field(default_factory=dict)
+
+
+def subset(stream: LabelledStream, symbols: int) -> LabelledStream:
+    """The stream's first ``symbols`` symbols and their anomalies."""
+    keep = sorted(stream.frame["symbol"].unique())[:symbols]
+    frame = stream.frame[stream.frame["symbol"].isin(keep)].reset_index(drop=True)
+    return LabelledStream(frame, tuple(a for a in stream.anomalies if a.symbol in keep))
 
 
 def _slots(stream: LabelledStream) -> tuple[np.ndarray, list[str]]:
@@ -231,14 +240,18 @@ def evaluate_prices(
         progress("prices: choosing the alert threshold on validation streams")
         threshold, validation = choose_threshold(setup, detectors[0], root)
     policy = AlertPolicy(threshold)
-    labelled = labelled_prices(setup.symbols, setup.ticks, seed=setup.seed, min_jump=setup.min_jump)
-    calm = labelled_prices(setup.symbols, setup.ticks, kinds=(), seed=setup.calm_seed)
+    full = labelled_prices(setup.symbols, setup.ticks, seed=setup.seed, min_jump=setup.min_jump)
+    full_calm = labelled_prices(setup.symbols, setup.ticks, kinds=(), seed=setup.calm_seed)
     runs = []
     example: dict[str, Any] = {}
     for section, names, fn in (
         ("stream", detectors, lambda s, n: stream_surprisal(s, n, root)),
         ("series", series_detectors, series_surprisal),
     ):
+        labelled, calm = full, full_calm
+        if section == "series":
+            labelled = subset(full, setup.series_symbols)
+            calm = subset(full_calm, setup.series_symbols)
         for name in names:
             progress(f"prices ({section}): {name}")
             started = time.perf_counter()
@@ -269,9 +282,9 @@ def evaluate_prices(
         runs=runs,
         threshold=threshold,
         validation=validation,
-        ticks=len(labelled.frame),
-        calm_ticks=len(calm.frame),
-        anomalies={k: sum(a.kind == k for a in labelled.anomalies) for k in KINDS},
+        ticks=len(full.frame),
+        calm_ticks=len(full_calm.frame),
+        anomalies={k: sum(a.kind == k for a in full.anomalies) for k in KINDS},
         example=example,
     )
 

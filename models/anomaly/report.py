@@ -109,7 +109,11 @@ def prices_markdown(ev: PriceEvaluation) -> list[str]:
         lines.append("")
     for section, title in (
         ("stream", "Stream detectors (features from the book's step)"),
-        ("series", "Series detectors (`riskstream anomaly score` on each symbol's prices)"),
+        (
+            "series",
+            f"Series detectors (`riskstream anomaly score` on each price series; first "
+            f"{s.series_symbols} symbols)",
+        ),
     ):
         runs = [r for r in ev.runs if r.section == section]
         if not runs:

@@ -168,8 +168,10 @@ def test_bad_feature_values_are_missing_not_fatal(model: CreditModel) -> None:
 
 
 def test_the_pipeline_from_settings_scores_credit(tmp_path: Any) -> None:
-    assert [s.name for s in TransactionPipeline.from_settings(Settings()).stages] == ["credit"]
-    assert TransactionPipeline.from_settings(Settings(credit_enabled=False)).stages == ()
+    only_credit = Settings(anomaly_enabled=False)
+    assert [s.name for s in TransactionPipeline.from_settings(only_credit).stages] == ["credit"]
+    none = Settings(credit_enabled=False, anomaly_enabled=False)
+    assert TransactionPipeline.from_settings(none).stages == ()
     from engine.errors import InputError
 
     with pytest.raises(InputError, match="not a credit model directory"):
