@@ -53,13 +53,18 @@ def e2e(
 @bench_app.command("core")
 def core(
     symbols: int = typer.Option(1000, min=1, help="Symbols in the synthetic stream."),
-    ticks: int = typer.Option(500_000, min=1000, help="Ticks timed (after one warm-up batch)."),
+    ticks: int = typer.Option(500_000, min=1000, help="Ticks timed (after the warm-up)."),
     batch: int = typer.Option(20_000, min=1, help="Records per micro-batch."),
+    warm: int = typer.Option(
+        300,
+        min=1,
+        help="Untimed ticks per symbol first, so every model is fitted and every window full.",
+    ),
 ) -> None:
-    """Microseconds per tick of validation, the risk core and the whole pipeline (one core, no services)."""
+    """CPU microseconds per tick of validation, the risk core and the whole pipeline; arch fit cost."""
     from engine.bench.core import run
 
-    typer.echo(run(symbols=symbols, ticks=ticks, batch=batch).markdown())
+    typer.echo(run(symbols=symbols, ticks=ticks, batch=batch, warm=warm).markdown())
 
 
 @bench_app.command("deep")
