@@ -56,6 +56,8 @@ from engine.stages import LatestState, StageInput, StageOutput
 from engine.timeutil import format_ts
 
 LATEST_KEY = "riskstream:anomaly:{stream}:{key}"
+REVIEW_TYPE = "credit_review"
+"""Transactions of this type (credit reviews) are not scored for anomalies."""
 TRANSACTION_FEATURES = CUSTOMER_FEATURES + TERMINAL_FEATURES + TIME_FEATURES
 """Column order of a transaction's feature row."""
 
@@ -259,6 +261,8 @@ class TransactionAnomalyStage:
         """``(accepted positions, their feature rows, their labels)``; updates the feature state."""
         step, cols = data.step, data.columns
         acc = np.flatnonzero(step.status == Status.ACCEPTED)
+        # credit reviews are applications, not payments: the credit stage's, not ours
+        acc = acc[np.array([cols.types[i] != REVIEW_TYPE for i in acc.tolist()], dtype=bool)]
         slots = step.slots[acc]
         ts = cols.ts[acc]
         labels = np.array(

@@ -114,6 +114,8 @@ def test_transaction_features_customer_windows_and_delayed_terminal_risk() -> No
     txs.append(tx(40, "C2", 1.0, 30.0, "T9", 1))  # a fraud on terminal T9 on day 1
     txs += [tx(41, "C3", 8.2, 25.0, "T9", 0), tx(42, "C3", 9.1, 25.0, "T9", 0)]
     txs.append(tx(43, "C1", 20.1, 900.0, "T1", 0))  # far above C1's usual amounts
+    review = Transaction("r1", txs[-1].ts + 1, "C1", 5.0, type="credit_review")
+    txs.append(review)  # a credit review is not a payment: not scored here
     pipeline.process([t.to_record(i) for i, t in enumerate(txs)], now_ms=NOW)
     got = stage.captured.arrays()
     X = got["features"]
@@ -125,6 +127,7 @@ def test_transaction_features_customer_windows_and_delayed_terminal_risk() -> No
     assert ratio[by_id["t43"]] > 3.0
     assert X[by_id["t43"], TRANSACTION_FEATURES.index("cust_count_30d")] == 41
     assert len(TERMINAL_FEATURES) == 6 and np.isfinite(X).all()
+    assert "r1" not in by_id and len(X) == len(txs) - 1
 
 
 def test_transaction_stage_from_settings_off_without_models(tmp_path: Any) -> None:
