@@ -67,6 +67,46 @@ def core(
     typer.echo(run(symbols=symbols, ticks=ticks, batch=batch, warm=warm).markdown())
 
 
+@bench_app.command("credit")
+def credit(
+    passes: int = typer.Option(
+        4, min=1, help="Replays of the 30,000 Taiwan reviews for the scoring run."
+    ),
+    batch: int = typer.Option(20_000, min=1, help="Records per micro-batch."),
+    customers: int = typer.Option(
+        1000, min=1, help="Alerting customers in the explanation replay."
+    ),
+    repeats: int = typer.Option(5, min=1, help="Times each of them recurs in the replay."),
+    worker_reviews: int = typer.Option(
+        0,
+        min=0,
+        help="Also run a worker end to end over this many reviews through Kafka (0: skip).",
+    ),
+    workdir: Path = typer.Option(
+        Path(".run/bench-credit"), help="Scratch directory for services and logs."
+    ),
+    out: Path = typer.Option(None, help="Write the results as JSON here too."),
+) -> None:
+    """Credit scoring per event through ONNX batches; SHAP latency uncached and cached; cache hit ratio."""
+    import orjson
+
+    from engine.bench.credit import run
+
+    result = run(
+        passes=passes,
+        batch=batch,
+        customers=customers,
+        repeats=repeats,
+        worker_reviews=worker_reviews,
+        workdir=workdir,
+        progress=lambda m: typer.echo(m, err=True),
+    )
+    typer.echo(result.markdown())
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2))
+
+
 @bench_app.command("deep")
 def deep(
     models: str = typer.Option("lstm,transformer", help="Deep models to time."),

@@ -66,6 +66,16 @@ class ExplainMetrics:
             self.hit_ratio.set(self._hits / total)
 
     @property
+    def hits(self) -> int:
+        """Explanations served without computing SHAP, since the process started."""
+        return self._hits
+
+    @property
+    def misses(self) -> int:
+        """Explanations computed, since the process started."""
+        return self._misses
+
+    @property
     def ratio(self) -> float:
         total = self._hits + self._misses
         return self._hits / total if total else float("nan")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import orjson
 import pandas as pd
+import pytest
 from scipy.special import expit
 
 from engine.credit.card import ModelCard, sha256_file
@@ -28,6 +29,29 @@ def test_committed_model_meets_the_targets_on_the_test_split() -> None:
     served = card["test"][card["kind"]][card["calibration"]["method"]]
     assert served["roc_auc"] >= 0.78
     assert served["ece"] <= 0.02
+
+
+def test_test_split_metrics_recomputed_from_the_served_model(taiwan: pd.DataFrame) -> None:
+    """The card's test-split figures are what the served ONNX model scores on that split."""
+    from sklearn.model_selection import train_test_split
+
+    from models.credit.metrics import binary_metrics
+
+    card = orjson.loads((COMMITTED / "card.json").read_bytes())
+    split = card["split"]
+    y = taiwan[TARGET].to_numpy().astype(np.int64)
+    _, test_rows = train_test_split(
+        np.arange(len(y)), test_size=split["test_size"], stratify=y, random_state=split["seed"]
+    )
+    assert len(test_rows) == split["test_rows"] == 6_000
+    model = CreditModel(COMMITTED)
+    metrics = binary_metrics(
+        y[test_rows], model.predict(model.card.encode_frame(taiwan)[test_rows])
+    )
+    served = card["test"][card["kind"]][card["calibration"]["method"]]
+    for name in ("roc_auc", "pr_auc", "ks", "brier", "ece"):
+        assert metrics[name] == pytest.approx(served[name], abs=1e-9), name
+    assert metrics["roc_auc"] >= 0.78 and metrics["ece"] <= 0.02
 
 
 def test_onnx_equals_native_lightgbm_with_calibration_on_all_rows(taiwan: pd.DataFrame) -> None:

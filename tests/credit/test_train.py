@@ -127,6 +127,42 @@ def test_any_tabular_csv_with_categories_and_missing_values(tmp_path: Path) -> N
     assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
 
 
+def test_cli_train_then_score_any_csv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DESIGN.md's two commands on a CSV with text categories, missing values, a text target."""
+    data = generic_csv(tmp_path / "loans.csv")
+    model_dir = tmp_path / "model"
+    code, _, err = run_cli(
+        monkeypatch,
+        capsys,
+        *("credit", "train", "--data", str(data), "--target", "status", "--out", str(model_dir)),
+        *("--models", "lightgbm", "--folds", "2", "--jobs", "1", "--no-plots", "--no-progress"),
+    )
+    assert code == 0, err
+    assert {"model.onnx", "card.json"} <= {p.name for p in model_dir.iterdir()}
+    card = orjson.loads((model_dir / "card.json").read_bytes())
+    assert card["test"]["lightgbm"]["none"]["roc_auc"] > 0.6  # a real signal was learned
+    new = pd.read_csv(data).drop(columns="status").head(40)
+    new.insert(0, "id", [f"L{i}" for i in range(len(new))])
+    new.loc[::5, "income"] = np.nan
+    new.loc[::7, "region"] = "unseen"
+    scoring = tmp_path / "new.csv"
+    new.to_csv(scoring, index=False)
+    code, _, err = run_cli(
+        monkeypatch,
+        capsys,
+        *("credit", "score", "--model", str(model_dir), "--data", str(scoring)),
+        *("--out", str(tmp_path / "scores.csv")),
+    )
+    assert code == 0, err
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    assert list(scores.columns) == ["id", "pd"] and list(scores["id"]) == list(new["id"])
+    model = CreditModel(model_dir)
+    expected = model.predict(model.card.encode_frame(new))
+    np.testing.assert_allclose(scores["pd"].to_numpy(), expected, rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize(
     ("content", "target", "message"),
     [
