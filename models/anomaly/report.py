@@ -213,8 +213,11 @@ def _plots(
             a1.plot(ex["tick"], ex["price"], lw=0.6, color="k")
             colors = dict(zip(kinds, plt.cm.tab10.colors, strict=False))
             for kind, start, end in ex["windows"]:
-                a1.axvspan(start, end + 1, color=colors[kind], alpha=0.35, lw=0)
-                a2.axvspan(start, end + 1, color=colors[kind], alpha=0.35, lw=0)
+                for ax in (a1, a2):
+                    if end - start < 30:  # too narrow for a span at this scale: a line
+                        ax.axvline(start, color=colors[kind], alpha=0.8, lw=2)
+                    else:
+                        ax.axvspan(start, end + 1, color=colors[kind], alpha=0.35, lw=0)
             fired = ex["fired"]
             a1.plot(ex["tick"][fired], ex["price"][fired], "rv", ms=5, label="alert")
             a2.plot(ex["tick"], -np.log10(np.maximum(1 - ex["score"], 1e-12)), lw=0.5)
