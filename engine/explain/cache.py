@@ -9,8 +9,10 @@ Keys (all with a TTL, ``RISKSTREAM_SHAP_CACHE_TTL_S``):
     model version always find the same entry, and a new model version never reads an old
     one's.
 ``riskstream:shap:alert:<alert_id>``
-    the full :class:`Explanation` behind one alert (feature names and readable values
-    too), what ``riskstream explain ALERT_ID`` plots.
+    the full :class:`Explanation` behind one alert, what ``riskstream explain ALERT_ID``
+    plots: JSON ``{"model", "model_version", "features", "values", "entry"}`` where
+    ``entry`` is the cache entry above, embedded byte for byte (:func:`alert_record`), so
+    Redis itself can write the record from a cached entry (:data:`LOOKUP_SCRIPT`).
 ``riskstream:shap:importance:<model>:<version>``
     hash feature -> mean |SHAP| over the model's test split (global importance), written
     once per model version (no TTL).
@@ -55,6 +57,48 @@ def shap_key(model: str, version: str, vector: np.ndarray) -> str:
     return SHAP_KEY.format(model=model, version=version, digest=vector_digest(vector))
 
 
+def record_prefix(
+    model: str,
+    version: str,
+    features: Sequence[str],
+    values: Sequence[float | str | None],
+) -> bytes:
+    """The start of an alert's record, up to its ``entry``: ``prefix + entry + b"}"``."""
+    head = orjson.dumps(
+        {
+            "model": model,
+            "model_version": version,
+            "features": list(features),
+            "values": [_plain(v) for v in values],
+        }
+    )
+    return head[:-1] + b',"entry":'
+
+
+def alert_record(prefix: bytes, entry: bytes) -> bytes:
+    """An alert's explanation record from its :func:`record_prefix` and cache entry."""
+    return prefix + entry + b"}"
+
+
+LOOKUP_SCRIPT = """
+-- KEYS: cache key 1, alert record key 1, cache key 2, alert record key 2, ...
+-- ARGV: TTL (s), record prefix 1, record prefix 2, ...
+-- Returns each cache entry (nil when absent); for each one present, writes the alert's
+-- record (prefix .. entry .. '}') with the TTL: a cache hit costs one round trip.
+local out = {}
+for i = 1, #KEYS, 2 do
+  local entry = redis.call('GET', KEYS[i])
+  if entry then
+    redis.call('SET', KEYS[i + 1], ARGV[(i + 1) / 2 + 1] .. entry .. '}', 'EX', ARGV[1])
+    out[#out + 1] = entry
+  else
+    out[#out + 1] = false
+  end
+end
+return out
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Explanation:
     """SHAP attributions of one model output, with what is needed to plot and read them.
@@ -86,22 +130,16 @@ class Explanation:
         )
 
     def to_json(self) -> bytes:
-        return orjson.dumps(
-            {
-                "model": self.model,
-                "model_version": self.model_version,
-                "features": list(self.features),
-                "values": [_plain(v) for v in self.values],
-                "shap": list(self.shap),
-                "base": self.base,
-                "output": self.output,
-                "units": self.units,
-            }
-        )
+        """The alert record (module docstring); :meth:`from_json` reads it back."""
+        prefix = record_prefix(self.model, self.model_version, self.features, self.values)
+        return alert_record(prefix, self.cache_entry())
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Explanation:
         doc = orjson.loads(data)
+        if "entry" in doc:
+            entry = doc.pop("entry")
+            doc |= {"units": "raw", **entry}
         return cls(
             model=doc["model"],
             model_version=doc["model_version"],

@@ -25,7 +25,9 @@ What a caller can rely on:
 * **cached**: per model version and feature-vector digest (:mod:`engine.explain.cache`),
   with a TTL; identical vectors within one batch are computed once. The explanation
   behind each alert is stored under ``riskstream:shap:alert:<alert_id>`` *before* the alert
-  is returned, so when an alert is visible its full explanation is too;
+  is returned, so when an alert is visible its full explanation is too. A batch whose
+  vectors are all cached costs one Redis round trip (a script reads the entries and
+  writes the alerts' records); a miss adds SHAP in the pool and one write;
 * **checked**: every computed explanation is tested for additivity
   (``|base + sum(shap) - output| <= 1e-6``); a violation is counted and logged.
 """
@@ -46,7 +48,15 @@ from redis.exceptions import RedisError
 
 from engine.alerts import Alert
 from engine.config import Settings
-from engine.explain.cache import ALERT_KEY, IMPORTANCE_KEY, Explanation, shap_key
+from engine.explain.cache import (
+    ALERT_KEY,
+    IMPORTANCE_KEY,
+    LOOKUP_SCRIPT,
+    Explanation,
+    alert_record,
+    record_prefix,
+    shap_key,
+)
 from engine.explain.metrics import ExplainMetrics
 from engine.explain.tree import ADDITIVITY_TOLERANCE, TreeShap
 
@@ -118,6 +128,7 @@ class ExplanationService:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="shap")
         self._pending = 0
         self._room: asyncio.Condition | None = None
+        self._lookup_script: Any = None
 
     # --- models -------------------------------------------------------------------------
 
@@ -182,10 +193,17 @@ class ExplanationService:
     async def _enrich(self, alerts: list[Alert], todo: list[int]) -> list[Alert]:
         started = time.perf_counter()
         keys = []
+        values = []
+        prefixes = []
         for i in todo:
             alert = alerts[i]
+            model = self._models[(alert.model, alert.model_version)]
+            readable = model.readable(alert.explain_input)
             keys.append(shap_key(alert.model, alert.model_version, alert.explain_input.vector))
-        cached = await self._read(keys)
+            values.append(readable)
+            prefixes.append(record_prefix(model.name, model.version, model.features, readable))
+        # One round trip: the cached entries, and the records of the alerts they explain.
+        cached = await self._lookup(keys, [alerts[i].alert_id for i in todo], prefixes)
         cache_done = time.perf_counter()
         # One computation per distinct missing vector, grouped by model.
         missing: dict[str, int] = {}
@@ -200,25 +218,27 @@ class ExplanationService:
         records: list[tuple[str, bytes]] = []
         for n, i in enumerate(todo):
             alert = alerts[i]
-            entry = cached[n] if cached[n] is not None else computed.get(keys[n])
-            if entry is None:  # its computation failed: written without attributions
-                alerts[i] = dataclasses.replace(alert, explain_input=None)
-                continue
+            entry = cached[n]
+            if entry is None:
+                entry = computed.get(keys[n])
+                if entry is None:  # its computation failed: written without attributions
+                    alerts[i] = dataclasses.replace(alert, explain_input=None)
+                    continue
+                records.append(
+                    (ALERT_KEY.format(alert_id=alert.alert_id), alert_record(prefixes[n], entry))
+                )
             model = self._models[(alert.model, alert.model_version)]
             explanation = Explanation.from_cache_entry(
                 entry,
                 model=model.name,
                 model_version=model.version,
                 features=model.features,
-                values=model.readable(alert.explain_input),
+                values=values[n],
             )
             alerts[i] = dataclasses.replace(
                 alert, attributions=explanation.top(self.top_k), explain_input=None
             )
-            records.append((ALERT_KEY.format(alert_id=alert.alert_id), explanation.to_json()))
-        await self._write(
-            [(key, entry) for key, entry in computed.items()] + records,
-        )
+        await self._write([*computed.items(), *records])
         done = time.perf_counter()
         for hit in cached:
             if hit is not None:
@@ -268,11 +288,19 @@ class ExplanationService:
                 ).cache_entry()
         return entries
 
-    async def _read(self, keys: list[str]) -> list[bytes | None]:
+    async def _lookup(
+        self, keys: list[str], alert_ids: list[str], prefixes: list[bytes]
+    ) -> list[bytes | None]:
+        """Cached entries of ``keys`` (None: absent); Redis writes the hits' alert records."""
         if self.client is None:
             return [None] * len(keys)
+        if self._lookup_script is None:
+            self._lookup_script = self.client.register_script(LOOKUP_SCRIPT)
+        redis_keys = []
+        for key, alert_id in zip(keys, alert_ids, strict=True):
+            redis_keys += (key, ALERT_KEY.format(alert_id=alert_id))
         try:
-            return list(await self.client.mget(keys))
+            return list(await self._lookup_script(keys=redis_keys, args=[self.ttl_s, *prefixes]))
         except _REDIS_ERRORS as exc:
             self.metrics.errors.labels("cache").inc()
             log.warning("SHAP cache read failed (%s); computing instead", exc)
