@@ -216,6 +216,11 @@ def backtest(
     rolling: int = typer.Option(
         250, min=20, help="Length of the rolling windows for the traffic-light share."
     ),
+    learned_var: bool = typer.Option(
+        False,
+        "--learned-var/--no-learned-var",
+        help="Add machine-learned quantile VaR (LightGBM refitted yearly, river online) to the VaR table.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Compare every VaR method and volatility model on a price file: tests, zones, losses, plots.
@@ -230,6 +235,13 @@ def backtest(
     spec = settings.risk_spec()
     run = _run(prices, spec, quiet)
     tables = evaluate(run, start=start, end=end, rolling=rolling)
+    if learned_var and not tables.var.empty:
+        import pandas as pd
+
+        from engine.deep.quantile import learned_var_rows
+
+        learned = learned_var_rows(run, start=start, end=end, rolling=rolling)
+        tables.var = pd.concat([tables.var, learned], ignore_index=True)
     if tables.var.empty:
         raise InputError(
             f"{prices}: no forecast in the evaluation period (too few rows for the windows?)"

@@ -134,3 +134,26 @@ def test_committed_models_load_and_describe_their_training(name: str) -> None:
     assert card["metrics"]["test"]["qlike"] < card["metrics"]["test_garch_feature"]["qlike"]
     windows = np.zeros((3, model.window, 4)) + np.asarray(model.card.mean)
     assert np.isfinite(model.predict_log_var(windows)).all()
+
+
+def test_backtest_report_can_include_learned_var(prices, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    report = tmp_path / "bt"
+    result = CliRunner().invoke(
+        app,
+        [
+            "backtest",
+            "--prices",
+            str(prices),
+            "--report",
+            str(report),
+            "--start",
+            "2015-01-01",
+            "--learned-var",
+            "--quiet",
+        ],
+        env={**SMALL, "RISKSTREAM_VOL_MODELS": "ewma,har", "RISKSTREAM_VAR_METHOD": "har-fhs"},
+    )
+    assert result.exit_code == 0, result.output
+    var = pd.read_csv(report / "var_backtest.csv")
+    assert {"lgbm-quantile", "river-quantile"} <= set(var["method"])
+    assert "river-quantile" in (report / "report.md").read_text()
