@@ -66,9 +66,10 @@ SERIES_MODEL_INPUTS = (
     "frozen_surprisal",
 )
 SERIES_ENSEMBLE = ("robust", "iforest", "hst")
-REFIT = {"window": 2000, "every": 500, "min_rows": 300}
+REFIT = {"window": 2000, "every": 500, "min_rows": 300, "background": True, "lag": 200}
 """Sliding-window refits of the model detectors: the last 2,000 rows, every 500 rows,
-the first after 300."""
+the first after 300; each fit runs in a background thread while scoring goes on and is
+installed exactly 200 rows after it was requested (so scores do not depend on timing)."""
 
 
 def _model_fit(kind: str) -> Callable[[np.ndarray], Callable[[np.ndarray], np.ndarray]]:
