@@ -296,7 +296,7 @@ class ExplanationService:
             return [None] * len(keys)
         if self._lookup_script is None:
             self._lookup_script = self.client.register_script(LOOKUP_SCRIPT)
-        redis_keys = []
+        redis_keys: list[str] = []
         for key, alert_id in zip(keys, alert_ids, strict=True):
             redis_keys += (key, ALERT_KEY.format(alert_id=alert_id))
         try:

@@ -89,10 +89,12 @@ class TreeShap:
         # One OpenMP thread: an alert's row gains nothing from more, and the team's barrier
         # waits cost 4-18 ms at the 99th percentile on a busy 2-core machine (measured).
         # shap's TreeExplainer calls booster.predict(..., pred_contrib=True) for LightGBM.
-        booster.predict = functools.partial(lightgbm.Booster.predict, booster, num_threads=1)
+        booster.predict = functools.partial(  # type: ignore[method-assign]
+            lightgbm.Booster.predict, booster, num_threads=1
+        )
         return cls(
             booster,
-            output=lambda X: booster.predict(X, raw_score=True),
+            output=lambda X: np.asarray(booster.predict(X, raw_score=True)),
             units="log-odds",
         )
 
