@@ -388,30 +388,43 @@ class TransactionColumns:
 
 
 def _extras(obj: dict[str, Any]) -> dict[str, Any]:
+    # Dispatch on the exact type (a JSON decoder makes no subclasses): credit reviews carry
+    # two dozen features, and this loop runs for every one of them.
     extras: dict[str, Any] = {}
     for name, value in obj.items():
         if name in TRANSACTION_FIELDS:
             continue
-        if value is None or isinstance(value, bool):
-            extras[name] = value
-        elif isinstance(value, int | float):
-            if not math.isfinite(value):
+        kind = type(value)
+        if kind is float:
+            if value - value != 0.0:  # NaN or infinite
                 raise Refused(
                     Reason.NON_FINITE, f"feature {name!r} is {value!r}, expected a finite number"
                 )
-            extras[name] = value
-        elif isinstance(value, str):
+        elif kind is int:
+            if value.bit_length() > 1023 and not _fits_float(value):
+                raise Refused(
+                    Reason.NON_FINITE, f"feature {name!r} is an integer beyond the float range"
+                )
+        elif kind is str:
             if len(value) > MAX_TEXT_LEN:
                 raise Refused(
                     Reason.WRONG_TYPE, f"feature {name!r} is longer than {MAX_TEXT_LEN} characters"
                 )
-            extras[name] = value
-        else:
+        elif value is not None and kind is not bool:
             raise Refused(
                 Reason.WRONG_TYPE,
-                f"feature {name!r} is {type(value).__name__}, expected a number, text, boolean or null",
+                f"feature {name!r} is {kind.__name__}, expected a number, text, boolean or null",
             )
+        extras[name] = value
     return extras
+
+
+def _fits_float(value: int) -> bool:
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
 
 
 def check_transaction(obj: dict[str, Any], key: bytes | None, latest_ms: int) -> tuple[Any, ...]:

@@ -132,6 +132,44 @@ def test_bad_transactions_are_dead_lettered(doc: dict, reason: Reason) -> None:
     assert len(cols) == 0 and dead[0].reason is reason
 
 
+@pytest.mark.parametrize(
+    ("feature", "reason"),
+    [
+        (b"1" + b"0" * 400, Reason.NON_FINITE),  # beyond float range: refused, not a crash
+        (b"1e400", Reason.NON_FINITE),
+        (b"NaN", Reason.NON_FINITE),
+        (b"-Infinity", Reason.NON_FINITE),
+        (b'"' + b"x" * 1000 + b'"', Reason.WRONG_TYPE),
+        (b'{"a": 1}', Reason.WRONG_TYPE),
+    ],
+)
+def test_bad_extra_features_are_dead_lettered(feature: bytes, reason: Reason) -> None:
+    raw = b'{"tx_id": "t1", "ts": 1600000000000, "customer_id": "c1", "amount": 5, "f": '
+    cols, dead = decode_transactions(
+        [RawRecord(b"c1", raw + feature + b"}", 0, 0)], now_ms=NOW, max_future_skew_ms=SKEW
+    )
+    assert len(cols) == 0 and dead[0].reason is reason
+    assert dead[0].detail.startswith("feature 'f' ")
+
+
+def test_extra_features_at_the_edge_of_float_range_are_kept() -> None:
+    big = 2**1023  # representable; 2**1024 is not
+    doc = (
+        b'{"tx_id": "t1", "ts": 1600000000000, "customer_id": "c1", "amount": 5, "f": %d, "g": %d}'
+    )
+    raw = doc % (big, 2**1024)
+    cols, dead = decode_transactions(
+        [RawRecord(b"c1", raw, 0, 0)], now_ms=NOW, max_future_skew_ms=SKEW
+    )
+    assert len(cols) == 0 and dead[0].reason is Reason.NON_FINITE and "'g'" in dead[0].detail
+    cols, dead = decode_transactions(
+        [RawRecord(b"c1", raw.replace(b', "g": %d' % 2**1024, b""), 0, 0)],
+        now_ms=NOW,
+        max_future_skew_ms=SKEW,
+    )
+    assert not dead and cols.extras == [{"f": big}]
+
+
 def test_transaction_extras_are_kept_as_features() -> None:
     doc = {
         "tx_id": 1,
