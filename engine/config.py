@@ -214,6 +214,9 @@ class Settings(BaseSettings):
     """``RISKSTREAM_METRICS_HOST``: Prometheus endpoint interface (loopback by default)."""
     metrics_port: int = Field(9308, ge=0, le=65535)
     """``RISKSTREAM_METRICS_PORT``: Prometheus endpoint port; 0 disables it."""
+    metrics_max_symbols: int = Field(100, ge=0)
+    """``RISKSTREAM_METRICS_MAX_SYMBOLS``: symbols (the first seen) that get per-symbol
+    volatility, VaR and ES gauges; 0 exports none (bounds the series count)."""
     log_format: Literal["text", "json"] = "text"
     """``RISKSTREAM_LOG_FORMAT``."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.config import Settings
-from engine.metrics import Metrics
+from engine.metrics import Metrics, instrument_stages
 from engine.pipeline import PriceOutcome, PricePipeline
 from engine.records import RawRecord, RecordLike
 from engine.schemas import PriceTick
@@ -97,7 +97,9 @@ class EmbeddedRunner:
         self.batch_size = (
             batch_size if rate is None else max(1, min(batch_size, int(rate / 20) or 1))
         )
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metrics if metrics is not None else Metrics.from_settings(settings)
+        instrument_stages(self.pipeline, self.metrics)
+        self.metrics.describe(self.pipeline)
 
     async def run(
         self,
@@ -123,6 +125,7 @@ class EmbeddedRunner:
             for batch in _batches(records, self.batch_size):
                 outcome = self.pipeline.process(batch, now_ms=now_ms())
                 self.metrics.record_prices(outcome)
+                self.metrics.record_book(self.pipeline, outcome.step.slots)
                 if sink is not None:
                     await sink.write(
                         latest=[s.latest() for s in outcome.snapshots] + outcome.latest,

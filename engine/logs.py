@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -81,12 +82,43 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(doc).decode()
 
 
+def json_formatter() -> JsonFormatter:
+    """A :class:`JsonFormatter` with UTC timestamps (a ``logging.config`` factory)."""
+    formatter = JsonFormatter()
+    formatter.converter = __import__("time").gmtime
+    return formatter
+
+
+def worker_logging_config(settings: Settings, level: int | str) -> dict[str, Any] | None:
+    """The ``logging.config`` dictionary for faust's worker, or ``None`` for its default.
+
+    faust's worker replaces the root logger's handlers when it starts; with
+    ``RISKSTREAM_LOG_FORMAT=json`` this configuration makes it install a JSON-lines
+    handler instead of its coloured text one. Secrets stay scrubbed either way (the
+    record factory of :func:`configure_logging` is not touched).
+    """
+    if settings.log_format != "json":
+        return None
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "engine.logs.json_formatter"}},
+        "handlers": {
+            "default": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"level": level, "handlers": ["default"]},
+    }
+
+
 def configure_logging(settings: Settings, stream: object = None) -> logging.Handler:
     """Route all logging through one scrubbing handler in the configured format."""
     handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
     if settings.log_format == "json":
-        formatter: logging.Formatter = JsonFormatter()
-        formatter.converter = __import__("time").gmtime
+        formatter: logging.Formatter = json_formatter()
     else:
         formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     handler.setFormatter(formatter)

@@ -46,6 +46,12 @@ def run(
     frame = bundled_prices()
     total = len(frame)
     runner = EmbeddedRunner(settings, out, rate=None if fast else rate)
+    try:
+        from engine.metrics import serve
+
+        serve(runner.metrics, settings.metrics_host, settings.metrics_port)
+    except OSError as exc:  # e.g. a worker on the same host already holds the port
+        console.print(f"[yellow]metrics endpoint not started: {exc}[/yellow]")
     records = tick_records(frame_to_ticks(frame))
     console.print(
         f"[bold]riskstream[/bold] embedded run: {total:,} daily closes of "

@@ -34,6 +34,6 @@ def worker(
     settings = load_settings(app_id=app_id, partitions=partitions, metrics_port=metrics_port)
     configure_logging(settings)
     ensure_topics(settings)
-    metrics = Metrics()
+    metrics = Metrics.from_settings(settings)
     serve(metrics, settings.metrics_host, settings.metrics_port)
     RiskWorker(settings, metrics).run(loglevel=loglevel)

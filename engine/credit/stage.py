@@ -111,6 +111,8 @@ class CreditStage:
     """Scores credit reviews in batches; see the module docstring."""
 
     name = "credit"
+    alert_kinds = ("credit_pd", "credit_el")
+    """Kinds of the alerts this stage raises (metrics start their counters at 0)."""
 
     def __init__(
         self,

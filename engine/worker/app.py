@@ -26,7 +26,7 @@ from engine.errors import ConfigError, ServiceUnavailableError
 from engine.explain.service import ExplanationService, explanation_service
 from engine.gctune import tune_for_streaming
 from engine.kafka_config import faust_broker_options
-from engine.metrics import Metrics
+from engine.metrics import Metrics, instrument_stages
 from engine.pipeline import PricePipeline, TransactionPipeline
 from engine.sinks.redis import RedisSink
 from engine.topics import PRICES, TRANSACTIONS
@@ -80,7 +80,7 @@ class RiskWorker:
 
     def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self.settings = settings
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metrics if metrics is not None else Metrics.from_settings(settings)
         self.app = create_app(settings)
         # Keys are str (JSON on the changelog), rows are opaque bytes (raw on the changelog).
         table_options = {"partitions": settings.partitions, "key_type": str, "value_type": bytes}
@@ -92,6 +92,9 @@ class RiskWorker:
         for stage in self.transaction_pipeline.stages:
             if hasattr(stage, "bind_metrics"):
                 stage.bind_metrics(self.metrics.registry)
+        for pipeline in (self.price_pipeline, self.transaction_pipeline):
+            instrument_stages(pipeline, self.metrics)
+        self.metrics.describe(self.price_pipeline, self.transaction_pipeline)
         self.explanations: ExplanationService | None = None
         self.app.batch_channels = {
             PRICES: BatchChannel(self.app, PRICES),
@@ -124,6 +127,7 @@ class RiskWorker:
         dropped = sum(channel.clear() for channel in self.app.batch_channels.values())
         self.price_pipeline.book.clear()
         self.transaction_pipeline.book.clear()
+        self.metrics.forget_partitions(revoked)
         log.info(
             "partitions revoked (%d): %d queued chunks dropped, books cleared",
             len(revoked),
@@ -202,7 +206,17 @@ class RiskWorker:
 
     def run(self, loglevel: str = "info") -> None:
         """Run until SIGTERM/SIGINT; finishes the batch in flight and commits before exiting."""
-        worker = faust.Worker(self.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+        from mode.utils.logging import level_number
+
+        from engine.logs import worker_logging_config
+
+        worker = faust.Worker(
+            self.app,
+            loglevel=loglevel,
+            quiet=True,
+            redirect_stdouts=False,
+            logging_config=worker_logging_config(self.settings, level_number(loglevel)),
+        )
         worker.execute_from_commandline()
 
 

@@ -146,7 +146,7 @@ class PriceProcessor(TopicProcessor):
     ) -> Sequence[tuple[str, int, bytes | None]]:
         outcome = self.pipeline.process(records, now_ms=now_ms(), load_row=self._load_row)
         self.metrics.record_prices(outcome)
-        self.metrics.symbols.set(len(self.pipeline.book))
+        self.metrics.record_book(self.pipeline, outcome.step.slots)
         job.latest = [snap.latest() for snap in outcome.snapshots] + outcome.latest
         job.alerts = outcome.alerts
         partition_of = {key: partition for key, partition, _ in outcome.rows}

@@ -127,8 +127,19 @@ class OrderedWriter:
                 for delivery in deliveries:
                     await delivery
                 self.consumer.ack_chunks(job.chunks)
+                self._record_lag(job.chunks)
             finally:
                 self._acks.task_done()
+
+    def _record_lag(self, chunks: Sequence[Chunk]) -> None:
+        """``riskstream_consumer_lag_records``: high watermark minus the next offset to process."""
+        following: dict[Any, int] = {}
+        for chunk in chunks:
+            following[chunk.tp] = max(following.get(chunk.tp, 0), chunk.last_offset + 1)
+        for tp, offset in following.items():
+            highwater = self.consumer.highwater(tp)
+            if highwater is not None:
+                self.metrics.record_lag(tp.topic, tp.partition, highwater - offset)
 
     async def partitions(self, topic: str) -> int:
         """Partition count of an output topic (metadata, cached)."""

@@ -183,3 +183,19 @@ def test_limits_are_validated(model: CreditModel) -> None:
         CreditStage(model, lgd=0)
     with pytest.raises(ValueError, match="pd_limit"):
         CreditStage(model, pd_limit=1.0)
+
+
+def test_feature_encoding_fast_paths_equal_the_per_value_rule(model: CreditModel) -> None:
+    """Rows with every feature, some absent, nulls, text: one encoding whatever the path."""
+    from engine.credit.card import _number
+
+    names = model.card.feature_names
+    full = {n: float(i) for i, n in enumerate(names)}
+    cases = [
+        [full, {**full, "AGE": None}],  # every feature present (itemgetter)
+        [full, {n: v for n, v in full.items() if n != "PAY_0"}],  # one absent (dict.get)
+        [full, {**full, "LIMIT_BAL": "lots"}],  # text (per value)
+    ]
+    for rows in cases:
+        expected = np.array([[_number(row.get(n)) for n in names] for row in rows])
+        np.testing.assert_array_equal(model.card.encode_rows(rows), expected)
