@@ -30,7 +30,7 @@ def test_bench_credit_small(redis_url: str, tmp_path: Path) -> None:
     # Each customer's first alert is computed, its recurrences are cache hits.
     assert result.requests == 60
     assert result.hit_ratio == pytest.approx(2 / 3)
-    for name in ("uncached", "cached", "shap_only"):
+    for name in ("uncached", "cached", "shap_only", "uncached_cpu", "cached_cpu"):
         p50 = getattr(result, f"{name}_p50_ms")
         p99 = getattr(result, f"{name}_p99_ms")
         assert 0 < p50 <= p99
