@@ -36,6 +36,9 @@ from engine.worker.writer import OrderedWriter
 
 log = logging.getLogger(__name__)
 
+#: Seconds between refreshes of the consumer lag from the broker's end offsets.
+LAG_INTERVAL_S = 5.0
+
 
 class RiskApp(faust.App):
     """A faust app whose consumer delivers whole fetches of batch topics (see :mod:`.batching`)."""
@@ -104,6 +107,7 @@ class RiskWorker:
             self.app.topics.add(self.app.topic(name, key_serializer="raw", value_serializer="raw"))
         self.app.on_partitions_revoked.connect(self._on_revoked)
         self.app.task(self._run)
+        self.app.timer(LAG_INTERVAL_S)(self._refresh_lag)
         self.sink: RedisSink | None = None
         self.metrics.build.info(
             {
@@ -133,6 +137,16 @@ class RiskWorker:
             len(revoked),
             dropped,
         )
+
+    async def _refresh_lag(self, *_: Any) -> None:
+        """``riskstream_consumer_lag_records`` from the broker's end offsets (also while stalled)."""
+        try:
+            lags = await self.consumer.lag((PRICES, TRANSACTIONS))
+        except Exception as exc:  # monitoring must never stop the worker
+            log.debug("consumer lag not refreshed: %s", exc)
+            return
+        for tp, lag in lags.items():
+            self.metrics.record_lag(tp.topic, tp.partition, lag)
 
     async def _open_sink(self) -> RedisSink | None:
         if self.settings.redis_dsn is None:

@@ -162,6 +162,27 @@ class BatchingConsumer(faust_aiokafka.Consumer):
             if following > marks.get(chunk.tp, -1):
                 marks[chunk.tp] = following
 
+    async def lag(self, topics: Sequence[str]) -> dict[Any, int]:
+        """Records beyond what was processed, per assigned partition of ``topics``.
+
+        The end offsets come from the broker (one ListOffsets request), so the lag keeps
+        growing while processing is stalled; the processed position is one past the last
+        acked offset, else the committed offset (partitions with neither are left out).
+        """
+        tps = [tp for tp in self.assignment() if tp.topic in topics]
+        if not tps:
+            return {}
+        ends = await self.highwaters(*tps)
+        out = {}
+        for tp in tps:
+            done = self._batch_marks.get(tp)
+            if done is None:
+                done = self._committed_offset.get(tp)
+            end = ends.get(tp)
+            if done is not None and end is not None:
+                out[tp] = max(0, int(end) - int(done))
+        return out
+
     def _filter_tps_with_pending_acks(self, topics: Any = None) -> Any:
         yield from super()._filter_tps_with_pending_acks(topics)
         for tp in list(self._batch_marks):

@@ -167,6 +167,7 @@ def test_image_is_built_from_the_repository(compose: dict[str, Any]) -> None:
     for name, service in compose["services"].items():
         if name.startswith(("worker", "producer")):
             assert service["image"] == image
+            assert service["build"] == build
     for line in dockerfile.read_text().splitlines():
         if line.startswith("COPY "):
             for source in line.split()[1:-1]:

@@ -181,6 +181,31 @@ def run(broker: Any, redis: RedisServer, prometheus_factory: Any, tmp_path: Path
         )
         assert checked.returncode == 0, checked.stdout + checked.stderr
 
+        # --- lag grows while the worker cannot write, and drains after ---------------------------
+        redis.pause()  # SIGSTOP: writes time out and are retried, batches are not acked
+        try:
+            produce(env, "prices", "--source", "synthetic", "--symbols", str(SYMBOLS),
+                    "--ticks", "3000", "--seed", "8")  # fmt: skip
+            wait_until(
+                lambda: total(prom, "sum(riskstream_consumer_lag_records{topic='prices'})") > 0,
+                30,
+                "the consumer lag to show the records the stalled worker has not processed",
+                interval=1.0,
+            )
+        finally:
+            redis.resume()
+        wait_until(
+            lambda: (
+                total(prom, "sum(riskstream_consumer_lag_records)") == 0
+                and total(prom, "sum(riskstream_events_in_total)") >= received + 3000
+            ),
+            60,
+            "the worker to catch up after Redis came back",
+            interval=1.0,
+        )
+        assert total(prom, "sum(riskstream_redis_errors_total)") > 0
+        assert total(prom, "sum(riskstream_redis_retries_total)") > 0
+
         # --- no secret anywhere ---------------------------------------------------------------
         stored = json.dumps(prom.api("label/__name__/values")) + json.dumps(
             prom.query('{__name__=~"riskstream_.+"}')
