@@ -165,6 +165,8 @@ class CheckReport:
     dead_letters_redelivered: int
     sequence_gaps: int
     dead_letter_reasons: dict[str, int]
+    state_diff_keys: list[str] = field(default_factory=list)
+    """The first 20 differing keys, with expected and observed ``n_ticks`` (diagnostics)."""
 
     @property
     def ok(self) -> bool:
@@ -193,7 +195,12 @@ class CheckReport:
 
 
 def state_differences(client: Any, latest: dict[str, dict[str, str]]) -> int:
-    """Latest-state hashes in Redis that differ from ``latest`` (keyed by Redis key).
+    """Latest-state hashes in Redis that differ from ``latest`` (keyed by Redis key)."""
+    return len(differing_keys(client, latest))
+
+
+def differing_keys(client: Any, latest: dict[str, dict[str, str]]) -> list[str]:
+    """The Redis keys of :func:`state_differences`, sorted.
 
     A symbol's risk hash must hold exactly the expected fields; a stage's hash at least them.
     """
@@ -202,10 +209,20 @@ def state_differences(client: Any, latest: dict[str, dict[str, str]]) -> int:
     for key in keys:
         pipe.hgetall(key)
     hashes = [{k.decode(): v.decode() for k, v in h.items()} or None for h in pipe.execute()]
-    return sum(
-        _differs(h, latest[key], key.startswith(RISK_PREFIX))
+    return [
+        key
         for key, h in zip(keys, hashes, strict=True)
-    )
+        if _differs(h, latest[key], key.startswith(RISK_PREFIX))
+    ]
+
+
+def _describe(client: Any, key: str, want: dict[str, str]) -> str:
+    """``key: field expected/observed, ...`` for the fields that differ."""
+    got = {k.decode(): v.decode() for k, v in client.hgetall(key).items()}
+    parts = [
+        f"{name} {value}/{got.get(name)}" for name, value in want.items() if got.get(name) != value
+    ]
+    return f"{key} (n_ticks {want.get('n_ticks')}/{got.get('n_ticks')}): " + ", ".join(parts[:6])
 
 
 def observe(client: Any, expected: Expected, dead_letters: Sequence[ConsumedRecord]) -> CheckReport:
@@ -214,7 +231,7 @@ def observe(client: Any, expected: Expected, dead_letters: Sequence[ConsumedReco
     ids = [e.get("alert_id", "") for e in entries]
     seen = set(ids)
     symbols = [key for key in expected.latest if key.startswith(RISK_PREFIX)]
-    state_diff = state_differences(client, expected.latest)
+    diff_keys = differing_keys(client, expected.latest)
     coords = [
         (
             int(letter.headers["riskstream.source.partition"]),
@@ -239,7 +256,8 @@ def observe(client: Any, expected: Expected, dead_letters: Sequence[ConsumedReco
         lost=len(expected.alert_ids - seen),
         duplicates=len(ids) - len(seen),
         spurious=len(seen - expected.alert_ids),
-        state_diff=state_diff,
+        state_diff=len(diff_keys),
+        state_diff_keys=[_describe(client, key, expected.latest[key]) for key in diff_keys[:20]],
         expected_dead_letters=len(expected.dead_letters),
         observed_dead_letters=len(distinct),
         dead_letters_lost=len(expected.dead_letters.keys() - distinct.keys()),

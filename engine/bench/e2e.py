@@ -197,13 +197,15 @@ def measure_latency(
     symbols: int = 100,
     warmup_s: float = 2.0,
     workdir: Path,
+    prefix: str = "LAT",
 ) -> np.ndarray:
     """Produce fresh symbols at ``rate`` ticks/s; return per-tick produce-to-Redis latencies (s).
 
     The paced producer runs in its own process, so neither it nor this observer waits on
     the other's share of the GIL; both read the same monotonic clock. Tick ``i`` goes to
     symbol ``i % symbols``, so the ``k``-th tick of a symbol is in Redis once the symbol's
-    ``n_ticks`` reaches ``k``.
+    ``n_ticks`` reaches ``k``. Symbols are ``<prefix>0000`` ...: a second measurement
+    on the same topic needs a new prefix.
     """
     import subprocess
     import sys
@@ -213,7 +215,7 @@ def measure_latency(
     client = redis.Redis.from_url(redis_url)
     client.config_set("notify-keyspace-events", "Kh")
     pubsub = client.pubsub(ignore_subscribe_messages=True)
-    pubsub.psubscribe("__keyspace@0__:riskstream:risk:LAT*")
+    pubsub.psubscribe(f"__keyspace@0__:riskstream:risk:{prefix}*")
     reader = redis.Redis.from_url(redis_url)
     total = int(rate * seconds)
     start_at = time.monotonic() + 3.0
@@ -235,6 +237,8 @@ def measure_latency(
             repr(start_at),
             "--out",
             out,
+            "--prefix",
+            prefix,
         ]
     )
     observed: dict[int, list[tuple[int, float]]] = defaultdict(
@@ -254,13 +258,13 @@ def measure_latency(
         # round trip: an HGET per notification would fall behind and time the observer.
         notified = set()
         while message is not None:
-            notified.add(int(message["channel"].decode().rsplit("LAT", 1)[1]))
+            notified.add(int(message["channel"].decode().rsplit(prefix, 1)[1]))
             message = pubsub.get_message(timeout=0)
         now = time.monotonic()
         order = sorted(notified)
         with reader.pipeline(transaction=False) as pipe:
             for j in order:
-                pipe.hget(f"riskstream:risk:LAT{j:04d}", "n_ticks")
+                pipe.hget(f"riskstream:risk:{prefix}{j:04d}", "n_ticks")
             counts = pipe.execute()
         for j, n in zip(order, counts, strict=True):
             n = int(n or 0)

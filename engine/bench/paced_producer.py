@@ -25,12 +25,15 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, required=True)
     parser.add_argument("--start-at", type=float, required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument(
+        "--prefix", default="LAT", help="Symbols are <prefix>0000, <prefix>0001 ..."
+    )
     args = parser.parse_args()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         import kafka
 
-    names = [f"LAT{i:04d}".encode() for i in range(args.symbols)]
+    names = [f"{args.prefix}{i:04d}".encode() for i in range(args.symbols)]
     producer = kafka.KafkaProducer(bootstrap_servers=args.bootstrap, linger_ms=1)
     total = int(args.rate * args.seconds)
     steps = np.exp(np.random.default_rng(0).normal(0, 0.001, total))

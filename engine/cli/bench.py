@@ -50,6 +50,40 @@ def e2e(
         out.write_bytes(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2))
 
 
+@bench_app.command("compare")
+def compare(
+    ticks: int = typer.Option(500_000, min=10_000, help="Ticks pre-produced for throughput."),
+    symbols: int = typer.Option(1000, min=1, help="Symbols in the synthetic stream."),
+    partitions: int = typer.Option(8, min=2, help="Partitions of the prices topic."),
+    latency_rates: str = typer.Option("1000,5000", help="Fixed rates of the latency runs (ticks/s)."),
+    latency_seconds: float = typer.Option(15.0, min=5.0, help="Length of each latency run."),
+    memory_symbols: int = typer.Option(10_000, min=100, help="Symbols of the memory measurement."),
+    workdir: Path = typer.Option(
+        Path(".run/bench-compare"), help="Scratch directory for brokers and logs."
+    ),
+    out: Path = typer.Option(None, help="Write the results as JSON here too."),
+) -> None:
+    """Raw aiokafka consume vs a naive per-event Faust agent vs riskstream (1 and 2 workers): throughput, latency, memory per symbol."""
+    import orjson
+
+    from engine.bench.compare import run as run_compare
+
+    result = run_compare(
+        ticks=ticks,
+        symbols=symbols,
+        partitions=partitions,
+        latency_rates=tuple(float(r) for r in latency_rates.split(",") if r.strip()),
+        latency_seconds=latency_seconds,
+        memory_symbols=memory_symbols,
+        workdir=workdir,
+        progress=lambda m: typer.echo(m, err=True),
+    )
+    typer.echo(result.markdown())
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2))
+
+
 @bench_app.command("core")
 def core(
     symbols: int = typer.Option(1000, min=1, help="Symbols in the synthetic stream."),

@@ -1,0 +1,342 @@
+"""Side by side, one run, one report: the ceiling, the obvious alternative, riskstream.
+
+On one broker, one Redis and one pre-produced ``prices`` topic (synthetic ticks):
+
+raw consume
+    an aiokafka ``getmany`` loop that does nothing (the worker's GC settings): the ceiling;
+naive Faust
+    :mod:`engine.bench.naive_faust`, a Faust agent doing EWMA and normal VaR/ES one event
+    at a time, state in a Faust table, latest risk to Redis (it does less than riskstream);
+riskstream, 1 worker and 2 workers
+    ``riskstream worker`` processes (a fresh consumer group each time), the whole pipeline;
+latency
+    produce-to-Redis p50/p99 at fixed rates for the naive agent and for one riskstream
+    worker (:func:`engine.bench.e2e.measure_latency`: fresh symbols, a paced producer in
+    its own process, Redis keyspace notifications);
+memory per symbol
+    Python heap growth (``tracemalloc``) of the pipeline's state with ``--memory-symbols``
+    symbols (10,000 by default) warmed up, per symbol, and the size of a symbol's
+    persisted state row.
+
+Throughputs are records per second from the first record processed to the last.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+import tracemalloc
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.bench.e2e import (
+    Progress,
+    measure_latency,
+    processed_count,
+    produce_all,
+    synthetic_messages,
+)
+from engine.config import Settings
+from engine.gctune import tune_for_streaming
+from engine.harness import WorkerProcess, wait_until
+from engine.services.ports import free_port
+from engine.topics import ensure_topics
+
+
+@dataclass
+class Latency:
+    rate: float
+    samples: int
+    p50_ms: float
+    p99_ms: float
+
+
+@dataclass
+class CompareResult:
+    ticks: int
+    symbols: int
+    partitions: int
+    raw_rate: float
+    naive_rate: float
+    worker_rate: float
+    workers2_rate: float
+    naive_latency: list[Latency] = field(default_factory=list)
+    worker_latency: list[Latency] = field(default_factory=list)
+    memory_symbols: int = 0
+    heap_bytes_per_symbol: float = 0.0
+    row_bytes_per_symbol: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def markdown(self) -> str:
+        r = self
+        lines = [
+            f"Input: {r.ticks:,} synthetic ticks, {r.symbols:,} symbols, {r.partitions} partitions.",
+            "",
+            "| consumer | records/s | vs naive Faust | vs raw consume |",
+            "|---|---|---|---|",
+            f"| raw aiokafka consume (ceiling) | {r.raw_rate:,.0f} | {r.raw_rate / r.naive_rate:.1f}x | 100% |",
+            f"| naive Faust agent, per event | {r.naive_rate:,.0f} | 1.0x | {r.naive_rate / r.raw_rate:.1%} |",
+            f"| riskstream, 1 worker | {r.worker_rate:,.0f} | {r.worker_rate / r.naive_rate:.1f}x | {r.worker_rate / r.raw_rate:.1%} |",
+            f"| riskstream, 2 workers | {r.workers2_rate:,.0f} | {r.workers2_rate / r.naive_rate:.1f}x | {r.workers2_rate / r.raw_rate:.1%} |",
+            "",
+            "| produce-to-Redis latency | rate (ticks/s) | samples | p50 ms | p99 ms |",
+            "|---|---|---|---|---|",
+        ]
+        for name, rows in (("naive Faust", r.naive_latency), ("riskstream", r.worker_latency)):
+            for lat in rows:
+                lines.append(
+                    f"| {name} | {lat.rate:,.0f} | {lat.samples:,} | {lat.p50_ms:.1f} | {lat.p99_ms:.1f} |"
+                )
+        lines += [
+            "",
+            f"Memory at {r.memory_symbols:,} symbols: {r.heap_bytes_per_symbol:,.0f} bytes of Python heap "
+            f"per symbol (all models' state), persisted state row {r.row_bytes_per_symbol:,.0f} bytes per symbol.",
+        ]
+        lines += [f"- {note}" for note in r.notes]
+        return "\n".join(lines)
+
+
+async def _raw_consume(bootstrap: str, partitions: int, expected: int) -> float:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        group_id=None,
+        max_partition_fetch_bytes=4 << 20,
+        fetch_max_bytes=64 << 20,
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition("prices", p) for p in range(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        started = time.perf_counter()  # the first fetch counts too: small inputs arrive in one
+        count = 0
+        while count < expected:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=20_000)
+            count += sum(len(records) for records in batch.values())
+        return count / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+def raw_consume_rate(bootstrap: str, partitions: int, expected: int) -> float:
+    """Records per second an aiokafka ``getmany`` loop reads doing nothing, from its first fetch."""
+    import asyncio
+
+    return asyncio.run(_raw_consume(bootstrap, partitions, expected))
+
+
+def _latency(values: np.ndarray, rate: float) -> Latency:
+    ms = values * 1000.0
+    return Latency(rate, int(ms.size), float(np.percentile(ms, 50)), float(np.percentile(ms, 99)))
+
+
+def _worker_env(bootstrap: str, redis_url: str, partitions: int, app_id: str) -> dict[str, str]:
+    return {
+        "RISKSTREAM_KAFKA_BOOTSTRAP": bootstrap,
+        "RISKSTREAM_REDIS_URL": redis_url,
+        "RISKSTREAM_PARTITIONS": str(partitions),
+        "RISKSTREAM_APP_ID": app_id,
+    }
+
+
+def workers_rate(urls: list[str], expected: int, timeout: float) -> float:
+    """Combined rate of several workers (their counters summed), first record to last."""
+    deadline = time.monotonic() + timeout
+    first: tuple[float, int] | None = None
+    while True:
+        count = sum(processed_count(url) for url in urls)
+        now = time.perf_counter()
+        if first is None and count > 0:
+            first = (now, count)
+        if count >= expected and first is not None and now > first[0]:
+            return (count - first[1]) / (now - first[0])
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"workers processed {count:,} of {expected:,} in {timeout:.0f}s")
+        time.sleep(0.05)
+
+
+def memory_per_symbol(symbols: int, ticks_per_symbol: int = 30) -> tuple[float, float]:
+    """``(heap bytes, persisted row bytes)`` per symbol of a price pipeline past warm-up.
+
+    Every model's state (return windows, rings, backtest bits) is allocated per symbol
+    when the symbol is first seen, so ``ticks_per_symbol`` only needs to pass the
+    warm-up for the figure to be the steady-state one.
+    """
+    from engine.core import Status
+    from engine.pipeline import PricePipeline
+    from engine.records import RawRecord
+
+    messages = synthetic_messages(symbols * ticks_per_symbol, symbols, seed=2)
+    records = [RawRecord(k, v, 0, i) for i, (k, v) in enumerate(messages)]
+    del messages
+    pipeline = PricePipeline.from_settings(Settings())
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for start in range(0, len(records), 20_000):
+        outcome = pipeline.process(records[start : start + 20_000], now_ms=int(time.time() * 1000))
+        assert (outcome.status == Status.ACCEPTED).all()
+        del outcome
+    heap = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    row_bytes = pipeline.book.rows(np.arange(len(pipeline.book)))
+    size = sum(len(row) for _, _, row in row_bytes if row is not None)
+    return heap / symbols, size / symbols
+
+
+def run(
+    *,
+    ticks: int = 500_000,
+    symbols: int = 1000,
+    partitions: int = 8,
+    latency_rates: tuple[float, ...] = (1000.0, 5000.0),
+    latency_seconds: float = 15.0,
+    memory_symbols: int = 10_000,
+    workdir: Path,
+    progress: Progress = print,
+) -> CompareResult:
+    """Start Kafka and Redis, measure everything in the module docstring, stop everything."""
+    from engine.services.testing import ServiceHub
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    prefixes = iter(f"LAT{letter}" for letter in "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    with ServiceHub(workdir / "services", "native") as hub:
+        progress("starting Kafka and Redis")
+        # A new consumer group waits 3 s for more members before its first assignment, so
+        # two workers started together share the partitions from the first record on.
+        broker = hub.kafka(properties={"group.initial.rebalance.delay.ms": 3000})
+        redis_service = hub.redis()
+        ensure_topics(Settings(kafka_bootstrap=broker.bootstrap, partitions=partitions))
+        progress(f"producing {ticks:,} synthetic ticks for {symbols:,} symbols")
+        produce_all(broker.bootstrap, synthetic_messages(ticks, symbols))
+
+        progress("raw aiokafka consume (the worker's GC settings)")
+        tune_for_streaming()
+        raw = raw_consume_rate(broker.bootstrap, partitions, ticks)
+        progress(f"  {raw:,.0f} records/s")
+
+        progress("naive Faust agent")
+        out = workdir / "naive.json"
+        out.unlink(missing_ok=True)
+        naive_log = (workdir / "naive.log").open("wb")
+        naive = subprocess.Popen(
+            [
+                sys.executable, "-m", "engine.bench.naive_faust",
+                "--bootstrap", broker.bootstrap, "--redis-url", redis_service.url,
+                "--expected", str(ticks), "--out", str(out),
+                "--partitions", str(partitions), "--app-id", f"naive-{time.time_ns()}",
+            ],
+            stdout=naive_log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        naive_log.close()
+        naive_latency: list[Latency] = []
+        try:
+            wait_until(lambda: out.exists() or naive.poll() is not None, 3600, "the naive agent")
+            if not out.exists():
+                raise RuntimeError(f"the naive agent exited {naive.returncode}; see naive.log")
+            naive_rate = float(json.loads(out.read_text())["rate"])
+            progress(f"  {naive_rate:,.0f} records/s")
+            for rate in latency_rates:
+                progress(f"  latency at {rate:,.0f} ticks/s")
+                lat = measure_latency(
+                    broker.bootstrap,
+                    redis_service.url,
+                    rate=rate,
+                    seconds=latency_seconds,
+                    workdir=workdir,
+                    prefix=next(prefixes),
+                )
+                naive_latency.append(_latency(lat, rate))
+                progress(
+                    f"    p50 {naive_latency[-1].p50_ms:.1f} ms, p99 {naive_latency[-1].p99_ms:.1f} ms"
+                )
+        finally:
+            naive.terminate()
+            naive.wait(60)
+        redis_service.flush()
+        total = ticks + int(sum(latency_rates) * latency_seconds)
+
+        def start_workers(n: int, app_id: str) -> tuple[list[WorkerProcess], list[str]]:
+            workers, urls = [], []
+            for i in range(n):
+                port = free_port()
+                env = {
+                    **_worker_env(broker.bootstrap, redis_service.url, partitions, app_id),
+                    "RISKSTREAM_METRICS_PORT": str(port),
+                    "RISKSTREAM_DATA_DIR": str(workdir / f"{app_id}-{i}"),
+                }
+                worker = WorkerProcess(env, workdir / f"{app_id}-{i}.log", name=f"{app_id}-{i}")
+                workers.append(worker)
+                urls.append(f"http://127.0.0.1:{port}/metrics")
+            # Started together (see the broker's initial rebalance delay): one assignment.
+            threads = [threading.Thread(target=w.start) for w in workers]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            if not all(w.running for w in workers):
+                raise RuntimeError("a worker did not start; see its log in the workdir")
+            return workers, urls
+
+        progress("riskstream, 1 worker")
+        workers, urls = start_workers(1, "bench-1")
+        worker_latency: list[Latency] = []
+        try:
+            worker_rate = workers_rate(urls, total, timeout=1800)
+            progress(f"  {worker_rate:,.0f} records/s")
+            redis_service.flush()
+            for rate in latency_rates:
+                progress(f"  latency at {rate:,.0f} ticks/s")
+                lat = measure_latency(
+                    broker.bootstrap,
+                    redis_service.url,
+                    rate=rate,
+                    seconds=latency_seconds,
+                    workdir=workdir,
+                    prefix=next(prefixes),
+                )
+                worker_latency.append(_latency(lat, rate))
+                progress(
+                    f"    p50 {worker_latency[-1].p50_ms:.1f} ms, p99 {worker_latency[-1].p99_ms:.1f} ms"
+                )
+        finally:
+            for worker in workers:
+                worker.stop()
+        total += int(sum(latency_rates) * latency_seconds)
+        redis_service.flush()
+        progress("riskstream, 2 workers")
+        workers, urls = start_workers(2, "bench-2")
+        try:
+            workers2 = workers_rate(urls, total, timeout=1800)
+            progress(f"  {workers2:,.0f} records/s")
+        finally:
+            for worker in workers:
+                worker.stop()
+
+    progress(f"memory per symbol at {memory_symbols:,} symbols")
+    heap, row = memory_per_symbol(memory_symbols)
+    return CompareResult(
+        ticks=ticks,
+        symbols=symbols,
+        partitions=partitions,
+        raw_rate=raw,
+        naive_rate=naive_rate,
+        worker_rate=worker_rate,
+        workers2_rate=workers2,
+        naive_latency=naive_latency,
+        worker_latency=worker_latency,
+        memory_symbols=memory_symbols,
+        heap_bytes_per_symbol=heap,
+        row_bytes_per_symbol=row,
+    )
