@@ -379,11 +379,11 @@ class Metrics:
 
 def models_of(pipeline: PricePipeline | TransactionPipeline) -> Iterator[tuple[str, str, str]]:
     """``(kind, model, version)`` of every model a pipeline serves (see the module docstring)."""
-    book = pipeline.book
     if isinstance(pipeline, PricePipeline):
-        for name, vol in pipeline.book.vols.items():  # type: ignore[attr-defined]
+        book = pipeline.book
+        for name, vol in book.vols.items():
             yield "volatility", name, str(vol.model_version)
-        yield "var", book.model_name, str(book.model_version)  # type: ignore[attr-defined]
+        yield "var", book.model_name, str(book.model_version)
     for stage in pipeline.stages:
         declared = getattr(stage, "model_versions", None)
         if declared is not None:

@@ -134,3 +134,44 @@ def test_exposition_passes_promtool(run: EmbeddedRunner) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_embedded_run_serves_metrics_on_request(tmp_path: Path) -> None:
+    """``riskstream run --metrics`` serves /metrics on the configured port while it runs."""
+    import os
+    import sys
+    import time
+    import urllib.request
+
+    from engine.services.ports import free_port
+
+    port = free_port()
+    env = {**os.environ, "RISKSTREAM_METRICS_PORT": str(port), "RISKSTREAM_VOL_MODELS": "ewma",
+           "RISKSTREAM_VAR_METHOD": "ewma-normal"}  # fmt: skip
+    command = ["run", "--metrics", "--rate", "500", "--no-live", "--out", str(tmp_path)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", *command],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        seen = 0.0
+        while time.monotonic() < deadline and seen == 0:
+            time.sleep(0.5)
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                    text = r.read().decode()
+            except OSError:
+                continue
+            for line in text.splitlines():
+                if line.startswith('riskstream_events_in_total{topic="prices"}'):
+                    seen = float(line.split()[-1])
+        assert seen > 0
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        if proc.stderr:
+            proc.stderr.close()

@@ -26,6 +26,11 @@ def run(
     live: bool = typer.Option(
         True, help="Show the live progress and summary (off: print the report only)."
     ),
+    metrics: bool = typer.Option(
+        False,
+        "--metrics",
+        help="Serve Prometheus metrics on RISKSTREAM_METRICS_HOST:RISKSTREAM_METRICS_PORT while running.",
+    ),
 ) -> None:
     """Replay the bundled S&P 500 and NASDAQ daily closes (1999-2018) through the risk engine.
 
@@ -46,12 +51,10 @@ def run(
     frame = bundled_prices()
     total = len(frame)
     runner = EmbeddedRunner(settings, out, rate=None if fast else rate)
-    try:
+    if metrics:
         from engine.metrics import serve
 
         serve(runner.metrics, settings.metrics_host, settings.metrics_port)
-    except OSError as exc:  # e.g. a worker on the same host already holds the port
-        console.print(f"[yellow]metrics endpoint not started: {exc}[/yellow]")
     records = tick_records(frame_to_ticks(frame))
     console.print(
         f"[bold]riskstream[/bold] embedded run: {total:,} daily closes of "
