@@ -92,7 +92,10 @@ def beeswarm(values: np.ndarray, X: np.ndarray, names: list[str], out: Path, *, 
     """shap's summary (beeswarm) plot: every row's attribution per feature, coloured by value."""
     shap = import_shap()
     plt = _pyplot()
-    shap.summary_plot(values, X, feature_names=names, show=False, max_display=20)
+    # an explicit generator: the jitter is reproducible, whoever seeded the global RNG
+    shap.summary_plot(
+        values, X, feature_names=names, show=False, max_display=20, rng=np.random.default_rng(0)
+    )
     fig = plt.gcf()
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
