@@ -8,11 +8,16 @@ naive Faust
     :mod:`engine.bench.naive_faust`, a Faust agent doing EWMA and normal VaR/ES one event
     at a time, state in a Faust table, latest risk to Redis (it does less than riskstream);
 riskstream, 1 worker and 2 workers
-    ``riskstream worker`` processes (a fresh consumer group each time), the whole pipeline;
+    ``riskstream worker`` processes (a fresh consumer group each time), the whole pipeline
+    (validation, sequencing, dead letters, backtests, alerts, Redis, ``risk.updates``, state
+    changelog) with the naive agent's models by default (``ewma``, ``ewma-normal``): with
+    GARCH/GJR/HAR refits every 20 returns, sustained rates are bounded by the fitter;
 latency
-    produce-to-Redis p50/p99 at fixed rates for the naive agent and for one riskstream
-    worker (:func:`engine.bench.e2e.measure_latency`: fresh symbols, a paced producer in
-    its own process, Redis keyspace notifications);
+    produce-to-Redis p50/p99 at fixed rates for the naive agent (a second instance that
+    starts at the end of the topic, so no backlog) and for one riskstream worker
+    (:func:`engine.bench.e2e.measure_latency`: fresh symbols, a paced producer in its own
+    process, Redis keyspace notifications); rates above 80% of the naive agent's
+    throughput are skipped for it;
 memory per symbol
     Python heap growth (``tracemalloc``) of the pipeline's state with ``--memory-symbols``
     symbols (10,000 by default) warmed up, per symbol, and the size of a symbol's
@@ -142,13 +147,29 @@ def _latency(values: np.ndarray, rate: float) -> Latency:
     return Latency(rate, int(ms.size), float(np.percentile(ms, 50)), float(np.percentile(ms, 99)))
 
 
-def _worker_env(bootstrap: str, redis_url: str, partitions: int, app_id: str) -> dict[str, str]:
-    return {
-        "RISKSTREAM_KAFKA_BOOTSTRAP": bootstrap,
-        "RISKSTREAM_REDIS_URL": redis_url,
-        "RISKSTREAM_PARTITIONS": str(partitions),
-        "RISKSTREAM_APP_ID": app_id,
-    }
+def _start_naive(
+    bootstrap: str,
+    redis_url: str,
+    partitions: int,
+    workdir: Path,
+    out: Path,
+    expected: int,
+    *,
+    from_latest: bool = False,
+) -> subprocess.Popen[bytes]:
+    out.unlink(missing_ok=True)
+    log = (workdir / f"{out.stem}.log").open("wb")
+    argv = [
+        sys.executable, "-m", "engine.bench.naive_faust",
+        "--bootstrap", bootstrap, "--redis-url", redis_url,
+        "--expected", str(expected), "--out", str(out),
+        "--partitions", str(partitions), "--app-id", f"naive-{time.time_ns()}",
+    ]  # fmt: skip
+    if from_latest:
+        argv.append("--from-latest")
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log.close()
+    return proc
 
 
 def workers_rate(urls: list[str], expected: int, timeout: float) -> float:
@@ -203,6 +224,9 @@ def run(
     latency_rates: tuple[float, ...] = (1000.0, 5000.0),
     latency_seconds: float = 15.0,
     memory_symbols: int = 10_000,
+    naive_ticks: int = 50_000,
+    vol_models: str = "ewma",
+    var_method: str = "ewma-normal",
     workdir: Path,
     progress: Progress = print,
 ) -> CompareResult:
@@ -226,28 +250,40 @@ def run(
         raw = raw_consume_rate(broker.bootstrap, partitions, ticks)
         progress(f"  {raw:,.0f} records/s")
 
-        progress("naive Faust agent")
-        out = workdir / "naive.json"
-        out.unlink(missing_ok=True)
-        naive_log = (workdir / "naive.log").open("wb")
-        naive = subprocess.Popen(
-            [
-                sys.executable, "-m", "engine.bench.naive_faust",
-                "--bootstrap", broker.bootstrap, "--redis-url", redis_service.url,
-                "--expected", str(ticks), "--out", str(out),
-                "--partitions", str(partitions), "--app-id", f"naive-{time.time_ns()}",
-            ],
-            stdout=naive_log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        naive_log.close()
+        progress(f"naive Faust agent (its first {min(naive_ticks, ticks):,} records)")
         naive_latency: list[Latency] = []
+        notes: list[str] = []
+        out = workdir / "naive.json"
+        naive = _start_naive(
+            broker.bootstrap, redis_service.url, partitions, workdir, out, min(naive_ticks, ticks)
+        )
         try:
             wait_until(lambda: out.exists() or naive.poll() is not None, 3600, "the naive agent")
             if not out.exists():
                 raise RuntimeError(f"the naive agent exited {naive.returncode}; see naive.log")
             naive_rate = float(json.loads(out.read_text())["rate"])
             progress(f"  {naive_rate:,.0f} records/s")
+        finally:
+            naive.terminate()
+            naive.wait(60)
+        # Latency: a new naive group starting at the end of the topic (no backlog).
+        naive = _start_naive(
+            broker.bootstrap,
+            redis_service.url,
+            partitions,
+            workdir,
+            workdir / "naive-lat.json",
+            10**12,
+            from_latest=True,
+        )
+        try:
+            time.sleep(8)  # joined and assigned before the paced producer starts
             for rate in latency_rates:
+                if rate > 0.8 * naive_rate:
+                    note = f"naive Faust: no latency at {rate:,.0f} ticks/s, above 80% of its throughput (it falls behind without bound)"
+                    notes.append(note)
+                    progress(f"  {note}")
+                    continue
                 progress(f"  latency at {rate:,.0f} ticks/s")
                 lat = measure_latency(
                     broker.bootstrap,
@@ -265,14 +301,19 @@ def run(
             naive.terminate()
             naive.wait(60)
         redis_service.flush()
-        total = ticks + int(sum(latency_rates) * latency_seconds)
+        total = ticks + int(sum(lat.rate for lat in naive_latency) * latency_seconds)
 
         def start_workers(n: int, app_id: str) -> tuple[list[WorkerProcess], list[str]]:
             workers, urls = [], []
             for i in range(n):
                 port = free_port()
                 env = {
-                    **_worker_env(broker.bootstrap, redis_service.url, partitions, app_id),
+                    "RISKSTREAM_KAFKA_BOOTSTRAP": broker.bootstrap,
+                    "RISKSTREAM_REDIS_URL": redis_service.url,
+                    "RISKSTREAM_PARTITIONS": str(partitions),
+                    "RISKSTREAM_APP_ID": app_id,
+                    "RISKSTREAM_VOL_MODELS": vol_models,
+                    "RISKSTREAM_VAR_METHOD": var_method,
                     "RISKSTREAM_METRICS_PORT": str(port),
                     "RISKSTREAM_DATA_DIR": str(workdir / f"{app_id}-{i}"),
                 }
@@ -326,6 +367,10 @@ def run(
 
     progress(f"memory per symbol at {memory_symbols:,} symbols")
     heap, row = memory_per_symbol(memory_symbols)
+    notes.append(
+        f"riskstream workers ran RISKSTREAM_VOL_MODELS={vol_models}, RISKSTREAM_VAR_METHOD={var_method} "
+        "(the naive agent's work: EWMA and normal VaR/ES); the memory figure is the default full model set"
+    )
     return CompareResult(
         ticks=ticks,
         symbols=symbols,
@@ -339,4 +384,5 @@ def run(
         memory_symbols=memory_symbols,
         heap_bytes_per_symbol=heap,
         row_bytes_per_symbol=row,
+        notes=notes,
     )

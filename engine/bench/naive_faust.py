@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--app-id", default="naive-faust")
+    parser.add_argument(
+        "--from-latest", action="store_true", help="Start at the end of the topic (latency runs)."
+    )
     args = parser.parse_args(argv)
 
     import faust
@@ -48,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         store="memory://",
         web_enabled=False,
         topic_partitions=args.partitions,
-        consumer_auto_offset_reset="earliest",
+        consumer_auto_offset_reset="latest" if args.from_latest else "earliest",
         datadir=f"/tmp/{args.app_id}-data",
     )
     topic = app.topic("prices", key_type=bytes, value_type=bytes, value_serializer="raw")

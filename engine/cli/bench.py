@@ -55,9 +55,16 @@ def compare(
     ticks: int = typer.Option(500_000, min=10_000, help="Ticks pre-produced for throughput."),
     symbols: int = typer.Option(1000, min=1, help="Symbols in the synthetic stream."),
     partitions: int = typer.Option(8, min=2, help="Partitions of the prices topic."),
-    latency_rates: str = typer.Option("1000,5000", help="Fixed rates of the latency runs (ticks/s)."),
+    latency_rates: str = typer.Option(
+        "1000,5000", help="Fixed rates of the latency runs (ticks/s)."
+    ),
     latency_seconds: float = typer.Option(15.0, min=5.0, help="Length of each latency run."),
     memory_symbols: int = typer.Option(10_000, min=100, help="Symbols of the memory measurement."),
+    naive_ticks: int = typer.Option(
+        50_000, min=1000, help="Records the naive agent's rate is measured over (it is slow)."
+    ),
+    vol_models: str = typer.Option("ewma", help="RISKSTREAM_VOL_MODELS of the riskstream workers."),
+    var_method: str = typer.Option("ewma-normal", help="RISKSTREAM_VAR_METHOD of the workers."),
     workdir: Path = typer.Option(
         Path(".run/bench-compare"), help="Scratch directory for brokers and logs."
     ),
@@ -75,6 +82,9 @@ def compare(
         latency_rates=tuple(float(r) for r in latency_rates.split(",") if r.strip()),
         latency_seconds=latency_seconds,
         memory_symbols=memory_symbols,
+        naive_ticks=naive_ticks,
+        vol_models=vol_models,
+        var_method=var_method,
         workdir=workdir,
         progress=lambda m: typer.echo(m, err=True),
     )
