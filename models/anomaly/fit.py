@@ -84,6 +84,13 @@ def _skl_onnx(estimator: Any, width: int, *, double: bool = False) -> onnx.Model
         target_opset=ONNX_OPSET,
     )
     dtype = TensorProto.DOUBLE if double else TensorProto.FLOAT
+    # skl2onnx names graphs (and Scan bodies) with random uuids: fixed names keep versions
+    # reproducible
+    model.graph.name = f"anomaly_{type(estimator).__name__}"
+    for node in model.graph.node:
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                attr.g.name = f"{node.name}_{attr.name}"
     return _append_raw(model, "scores", negate=True, dtype=dtype)
 
 
