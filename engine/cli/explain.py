@@ -51,6 +51,7 @@ def explain(
     import redis
 
     from engine.explain.cache import ALERT_KEY, Explanation
+    from engine.sinks.redis import tls_options
 
     settings = load_settings()
     if settings.redis_dsn is None:
@@ -60,6 +61,7 @@ def explain(
         username=settings.redis_username,
         password=settings.redis_password.get_secret_value() if settings.redis_password else None,
         socket_connect_timeout=5.0,
+        **tls_options(settings),
     )
     try:
         stored = client.get(ALERT_KEY.format(alert_id=alert_id))

@@ -168,6 +168,7 @@ def portfolio_serve(
     from engine.errors import ConfigError
     from engine.portfolio import parse_interval, read_positions
     from engine.portfolio_service import PortfolioService
+    from engine.sinks.redis import tls_options
 
     settings = load_settings()
     if settings.redis_dsn is None or not settings.kafka_bootstrap:
@@ -181,6 +182,7 @@ def portfolio_serve(
         settings.redis_dsn,
         username=settings.redis_username,
         password=settings.redis_password.get_secret_value() if settings.redis_password else None,
+        **tls_options(settings),
     )
     service = PortfolioService(
         settings,
