@@ -87,6 +87,9 @@ def _skl_onnx(estimator: Any, width: int, *, double: bool = False) -> onnx.Model
     # skl2onnx names graphs (and Scan bodies) with random uuids: fixed names keep versions
     # reproducible
     model.graph.name = f"anomaly_{type(estimator).__name__}"
+    imports = sorted((o.domain, o.version) for o in model.opset_import)  # set order varies
+    del model.opset_import[:]
+    model.opset_import.extend(helper.make_opsetid(d, v) for d, v in imports)
     for node in model.graph.node:
         for attr in node.attribute:
             if attr.type == onnx.AttributeProto.GRAPH:
