@@ -31,6 +31,7 @@ import orjson
 
 from engine.anomaly.detectors.base import column_index
 from engine.errors import ModelMismatchError
+from engine.onnx_session import load_session
 from engine.paths import REPO_ROOT
 
 CARD_SCHEMA = "riskstream.anomaly.card/1"
@@ -109,22 +110,10 @@ class OnnxModel:
     """A served anomaly model: ``raw(X, features)`` through onnxruntime, one call per batch."""
 
     def __init__(self, directory: Path | str) -> None:
-        import onnxruntime
-
         self.directory = Path(directory)
         self.card = ModelCard.load(self.directory)
         path = self.directory / ONNX_FILE
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        try:
-            data = path.read_bytes()
-            self.session = onnxruntime.InferenceSession(
-                data, options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelMismatchError(f"{path}: cannot load the ONNX model ({exc})") from None
+        self.session = load_session(path)
         inputs = self.session.get_inputs()
         width = inputs[0].shape[-1] if inputs else None
         if len(inputs) != 1 or width != len(self.card.inputs):
@@ -133,7 +122,7 @@ class OnnxModel:
             )
         if "raw" not in [o.name for o in self.session.get_outputs()]:
             raise ModelMismatchError(f"{path}: the graph has no 'raw' output")
-        if model_version(data, self.card) != self.card.version:
+        if model_version(path.read_bytes(), self.card) != self.card.version:
             raise ModelMismatchError(
                 f"{path}: the graph or its inputs are not the ones card version "
                 f"{self.card.version} describes"

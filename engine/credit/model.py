@@ -17,6 +17,7 @@ import numpy as np
 
 from engine.credit.card import ModelCard
 from engine.errors import ModelMismatchError
+from engine.onnx_session import load_session
 from engine.paths import REPO_ROOT
 
 if TYPE_CHECKING:
@@ -30,24 +31,11 @@ class CreditModel:
     """A calibrated credit model ready to score; see the module docstring."""
 
     def __init__(self, directory: Path | str, *, threads: int = 1) -> None:
-        import onnxruntime
-
         self.directory = Path(directory)
         self.card = ModelCard.load(self.directory)
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        try:
-            self.session = onnxruntime.InferenceSession(
-                str(self.directory / self.card.onnx_file),
-                options,
-                providers=["CPUExecutionProvider"],
-            )
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelMismatchError(
-                f"{self.directory}: cannot load the ONNX model ({exc})"
-            ) from None
+        self.session = load_session(
+            self.directory / self.card.onnx_file, threads=threads, label=self.directory
+        )
         self._check()
         self._input = self.session.get_inputs()[0].name
         self._shap: TreeShap | None = None

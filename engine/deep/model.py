@@ -16,6 +16,7 @@ import numpy as np
 
 from engine.deep.card import INPUT_NAME, OUTPUT_NAME, DeepCard
 from engine.errors import ModelMismatchError
+from engine.onnx_session import load_session
 from engine.paths import REPO_ROOT
 
 #: Where ``riskstream deep train`` writes the committed models (``onnx/deep/<name>``).
@@ -32,24 +33,11 @@ class DeepVolModel:
     """See the module docstring. ``predict_log_var(windows)`` is the whole serving API."""
 
     def __init__(self, directory: Path | str, *, threads: int = 1) -> None:
-        import onnxruntime
-
         self.directory = Path(directory)
         self.card = DeepCard.load(self.directory)
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        try:
-            self.session = onnxruntime.InferenceSession(
-                str(self.directory / self.card.onnx_file),
-                options,
-                providers=["CPUExecutionProvider"],
-            )
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelMismatchError(
-                f"{self.directory}: cannot load the ONNX model ({exc})"
-            ) from None
+        self.session = load_session(
+            self.directory / self.card.onnx_file, threads=threads, label=self.directory
+        )
         self._check()
 
     @property
