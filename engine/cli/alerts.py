@@ -242,18 +242,12 @@ def tail(
     import redis
 
     from engine.errors import ConfigError, ServiceUnavailableError
-    from engine.sinks.redis import tls_options
+    from engine.sinks.redis import sync_client_from_settings
 
     settings = load_settings()
     if settings.redis_dsn is None:
         raise ConfigError("RISKSTREAM_REDIS_URL is not set")
-    client = redis.Redis.from_url(
-        settings.redis_dsn,
-        username=settings.redis_username,
-        password=settings.redis_password.get_secret_value() if settings.redis_password else None,
-        socket_connect_timeout=5.0,
-        **tls_options(settings),
-    )
+    client = sync_client_from_settings(settings)
     wanted = {k.strip() for k in kinds.split(",") if k.strip()} if kinds else None
     from rich.console import Console
 

@@ -161,14 +161,12 @@ def portfolio_serve(
     import signal
     import threading
 
-    import redis
-
     from engine.cli.app import load_settings
     from engine.core.portfolio import PortfolioBook
     from engine.errors import ConfigError
     from engine.portfolio import parse_interval, read_positions
     from engine.portfolio_service import PortfolioService
-    from engine.sinks.redis import tls_options
+    from engine.sinks.redis import sync_client_from_settings
 
     settings = load_settings()
     if settings.redis_dsn is None or not settings.kafka_bootstrap:
@@ -178,12 +176,7 @@ def portfolio_serve(
     chosen = _levels(levels)
     assert chosen is not None
     interval_ms = parse_interval(interval)
-    client = redis.Redis.from_url(
-        settings.redis_dsn,
-        username=settings.redis_username,
-        password=settings.redis_password.get_secret_value() if settings.redis_password else None,
-        **tls_options(settings),
-    )
+    client = sync_client_from_settings(settings)
     service = PortfolioService(
         settings,
         redis=client,

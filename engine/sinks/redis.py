@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 import orjson
+import redis
 import redis.asyncio as aioredis
 from redis.exceptions import (
     AuthenticationError,
@@ -69,6 +70,19 @@ def client_from_settings(settings: Settings) -> aioredis.Redis:
         socket_timeout=5.0,
         socket_connect_timeout=5.0,
         health_check_interval=30,
+        **tls_options(settings),
+    )
+
+
+def sync_client_from_settings(settings: Settings) -> redis.Redis:
+    """A blocking Redis client with the same URL, credentials and TLS options (CLI commands)."""
+    if settings.redis_dsn is None:
+        raise ConfigError("RISKSTREAM_REDIS_URL is not set")
+    return redis.Redis.from_url(
+        settings.redis_dsn,
+        username=settings.redis_username,
+        password=settings.redis_password.get_secret_value() if settings.redis_password else None,
+        socket_connect_timeout=5.0,
         **tls_options(settings),
     )
 
