@@ -14,6 +14,7 @@ import pytest
 
 from engine.anomaly.detectors.robust import Channel, RobustDetector
 from engine.anomaly.factory import anomaly_stages
+from engine.anomaly.features.prices import PRICE_FEATURES, PriceFeatures
 from engine.anomaly.features.terminals import TERMINAL_FEATURES
 from engine.anomaly.policy import AlertPolicy
 from engine.anomaly.stages import TRANSACTION_FEATURES, TransactionAnomalyStage
@@ -59,7 +60,26 @@ def test_price_stage_flags_injected_anomalies_with_ids_independent_of_batching(
     alert = big[0]
     assert alert.model == "anomaly_robust" and alert.value >= 0.9999
     assert alert.attributions and alert.details["driver"] == alert.attributions[0].feature
-    assert set(alert.details["features"]) >= {"z", "move_3", "gap", "frozen_surprisal"}
+    assert set(alert.details["features"]) >= {"z", "move_2", "move_3", "gap", "frozen_surprisal"}
+
+
+def test_price_moves_are_standardised_by_the_forecast_before_their_first_return() -> None:
+    features = PriceFeatures()
+    features.ensure(1)
+    returns = np.array([np.nan, 0.01, 0.02, -0.03, 0.04])
+    sigma = np.array([np.nan, 0.01, 0.02, 0.04, 0.08])  # the forecast reacting to each move
+    out = features.update(
+        np.zeros(5, np.int64), np.arange(5) * 1000, returns, sigma, np.full(5, np.nan)
+    )
+    move_2 = out[:, PRICE_FEATURES.index("move_2")]
+    move_3 = out[:, PRICE_FEATURES.index("move_3")]
+    assert np.isnan(move_2[:2]).all() and np.isnan(move_3[:3]).all()
+    np.testing.assert_allclose(
+        move_2[2:], np.array([0.03 / 0.01, -0.01 / 0.02, 0.01 / 0.04]) / np.sqrt(2)
+    )
+    np.testing.assert_allclose(
+        move_3[3:], np.array([0.0 / 0.01, 0.03 / 0.02]) / np.sqrt(3), atol=1e-12
+    )
 
 
 def test_price_stage_resumes_from_persisted_rows_and_ignores_replays(stream: Any) -> None:

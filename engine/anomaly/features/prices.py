@@ -6,11 +6,13 @@ made before the return was seen; this module keeps no volatility model of its ow
 
 ``z``
     :math:`r_t / \sigma_{t|t-1}`, the return standardised by its forecast.
-``move_3``, ``move_10``
+``move_2``, ``move_3``, ``move_10``
     :math:`\sum_{j<k} r_{t-j} / (\sigma_{t-k+1|t-k}\sqrt{k})`, the last ``k`` returns
     together, against the forecast made *before the first of them* (flash crashes and
     level shifts spread over several ticks: the volatility model reacts to the first
-    move, and standardising later moves by its reaction would hide them).
+    move, and standardising later moves by its reaction would hide them). ``move_2``
+    (the last column) catches a fall over two ticks that ``move_3`` dilutes with a
+    calm third return.
 ``burst``
     the median of :math:`|r|` over the last 9 ticks, against the forecast made before
     the first of them: about 0.7 in calm data, large when volatility jumps (a volatility
@@ -63,10 +65,13 @@ PRICE_FEATURES = (
     "dt_s",
     "frozen",
     "frozen_surprisal",
+    "move_2",
 )
-"""Column order of :meth:`PriceFeatures.update`'s output."""
+"""Column order of :meth:`PriceFeatures.update`'s output (``move_2`` came last, so the
+earlier columns kept their places)."""
 
-_MOVES = (3, 10)
+_MOVES = (3, 10, 2)
+_MOVE_COLUMNS = (1, 2, 9)
 _RING = 10
 _BURST_TICKS = 9
 _MIN_VOLUMES = 10
@@ -105,8 +110,8 @@ def _features(
             ring[s, n[s] % _RING] = r
             sring[s, n[s] % _RING] = sg
         out[i, 0] = z
-        for j in range(2):
-            k = 3 if j == 0 else 10
+        for j in range(len(_MOVES)):
+            k = _MOVES[j]
             total = 0.0
             first = np.nan
             ok = not np.isnan(z) and n[s] + 1 >= k
@@ -116,7 +121,7 @@ def _features(
                     total += ring[s, pos]
                     first = sring[s, pos]
                 ok = first > 0.0  # NaN (warm-up) fails too
-            out[i, 1 + j] = total / (first * math.sqrt(k)) if ok else np.nan
+            out[i, _MOVE_COLUMNS[j]] = total / (first * math.sqrt(k)) if ok else np.nan
         if not np.isnan(z) and n[s] + 1 >= _BURST_TICKS:
             first = sring[s, (n[s] - _BURST_TICKS + 1) % _RING]
             for back in range(_BURST_TICKS):
