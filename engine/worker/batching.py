@@ -22,7 +22,8 @@ What callers can rely on:
 * a chunk is processed only in the consumer generation it was fetched in and while
   flow is active, never during or across a rebalance; the rebalance path waits for
   the batch in flight, then drops queued chunks. Nothing dropped is lost: when a
-  rebalance ends, faust seeks every stream partition back to its committed offset;
+  rebalance ends, every stream partition is sought back to its committed offset, or to
+  its beginning where nothing is committed yet (:meth:`BatchingConsumer.perform_seek`);
 * a record may be *delivered* twice (a chunk fetched just before that seek is
   fetched again after it); processors are idempotent, and acks are de-duplicated;
 * offsets are committed only for batches whose processing returned, after faust has
@@ -200,6 +201,29 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         for tp in revoked:
             self._batch_marks.pop(tp, None)
         await super().on_partitions_revoked(revoked)
+
+    async def perform_seek(self) -> None:
+        """faust's seek to the committed offsets, and to the first offset where none is committed.
+
+        aiokafka's ``seek_to_committed`` only seeks partitions with a committed offset above
+        0 and leaves the others wherever the fetcher had got to. Records fetched there in
+        the previous generation and dropped with it (module docstring) would then never be
+        read again: the fault suite found the first records of a young stream's partitions
+        skipped when a second worker joined before anything was committed. Seeking those
+        partitions to their beginning is what ``auto_offset_reset="earliest"`` promises.
+        """
+        await super().perform_seek()
+        channels = self.batch_channels()
+        uncommitted = [
+            tp
+            for tp in self.assignment()
+            if tp.topic in channels and not self._committed_offset.get(tp)
+        ]
+        if uncommitted:
+            log.info("no committed offset: reading %s from the beginning", sorted(uncommitted))
+            await self._thread.seek_to_beginning(
+                *map(faust_aiokafka.ensure_aiokafka_TP, uncommitted)
+            )
 
     async def commit(self, *args: Any, **kwargs: Any) -> bool:
         """faust's commit, timed: a commit slower than half a second is logged."""
