@@ -244,10 +244,7 @@ def tail(
     from engine.errors import ConfigError, ServiceUnavailableError
     from engine.sinks.redis import sync_client_from_settings
 
-    settings = load_settings()
-    if settings.redis_dsn is None:
-        raise ConfigError("RISKSTREAM_REDIS_URL is not set")
-    client = sync_client_from_settings(settings)
+    client = sync_client_from_settings(load_settings())
     wanted = {k.strip() for k in kinds.split(",") if k.strip()} if kinds else None
     from rich.console import Console
 

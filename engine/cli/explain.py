@@ -18,7 +18,7 @@ from pathlib import Path
 import typer
 
 from engine.cli.app import app, load_settings
-from engine.errors import ConfigError, InputError
+from engine.errors import InputError
 
 
 class Plot(StrEnum):
@@ -53,10 +53,7 @@ def explain(
     from engine.explain.cache import ALERT_KEY, Explanation
     from engine.sinks.redis import sync_client_from_settings
 
-    settings = load_settings()
-    if settings.redis_dsn is None:
-        raise ConfigError("RISKSTREAM_REDIS_URL is not set")
-    client = sync_client_from_settings(settings)
+    client = sync_client_from_settings(load_settings())
     try:
         stored = client.get(ALERT_KEY.format(alert_id=alert_id))
     except redis.exceptions.ConnectionError as exc:
