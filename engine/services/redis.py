@@ -3,9 +3,12 @@
 The server reads a generated ``redis.conf`` (mode 0600, so an optional ``requirepass``
 never shows on a command line), binds 127.0.0.1 only, keeps protected mode on and, by
 default, persists nothing: a restart starts empty. With ``persistence=True`` it writes an
-append-only file in its state directory and a restart brings the data back, also after
-:meth:`~engine.services.process.ManagedProcess.kill` (every acknowledged write has reached
-the kernel; only a machine crash could lose the last second).
+append-only file in its state directory, fsynced before every reply (``appendfsync
+always``), and a restart brings back every acknowledged write, also after
+:meth:`~engine.services.process.ManagedProcess.kill`. ``everysec`` is not enough for that:
+while the previous second's fsync is still running Redis postpones writing its AOF buffer
+for up to two seconds but keeps replying, so a SIGKILL then loses writes it acknowledged
+(the fault suite lost two alerts that way in CI).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ class RedisServer(ManagedProcess):
     password
         ``requirepass``; :attr:`url` then carries it.
     persistence
-        Append-only persistence (``appendonly yes``, fsync every second).
+        Append-only persistence (``appendonly yes``, ``appendfsync always``).
     binary
         The server executable, found on PATH.
     """
@@ -92,7 +95,7 @@ class RedisServer(ManagedProcess):
             f"dir {self.state_dir}",
             'save ""',
             f"appendonly {'yes' if self.persistence else 'no'}",
-            "appendfsync everysec",
+            "appendfsync always",
         ]
         if self.password:
             lines.append(f'requirepass "{self.password}"')

@@ -140,6 +140,28 @@ class RedisSink:
             raise ConfigError(f"Redis refused the credentials: {exc}") from None
         except _RETRYABLE as exc:
             raise ServiceUnavailableError(f"Redis is unreachable: {exc}") from None
+        durable = await self.durability()
+        if durable is False:
+            log.warning(
+                "Redis does not fsync before it replies (appendonly yes and appendfsync always "
+                "are needed): if Redis crashes, alerts it acknowledged can be lost, because the "
+                "worker commits Kafka offsets once Redis has acknowledged"
+            )
+
+    async def durability(self) -> bool | None:
+        """Whether an acknowledged write survives a Redis crash; ``None`` if CONFIG is refused.
+
+        True only with ``appendonly yes`` and ``appendfsync always``: with ``everysec``
+        Redis may postpone writing its AOF buffer for up to two seconds while it keeps
+        replying, so a crash loses writes it acknowledged.
+        """
+        try:
+            config = await self.client.config_get("append*")
+        except (ResponseError, *_CREDENTIALS):  # CONFIG renamed or not permitted
+            return None
+        return config.get(b"appendonly", config.get("appendonly")) in (b"yes", "yes") and (
+            config.get(b"appendfsync", config.get("appendfsync")) in (b"always", "always")
+        )
 
     async def write(
         self, *, latest: Sequence[LatestState] = (), alerts: Sequence[Alert] = ()

@@ -116,3 +116,27 @@ def test_wrong_credentials_fail_fast_with_a_clear_error(redis_server) -> None:  
         asyncio.run(scenario())
     client.execute_command("ACL", "DELUSER", "riskstream-test")
     client.close()
+
+
+def test_a_redis_that_can_lose_acknowledged_writes_is_named_at_startup(
+    redis_url: str, tmp_path, caplog: pytest.LogCaptureFixture  # type: ignore[no-untyped-def]
+) -> None:
+    """The session's Redis persists nothing: the worker warns; ``appendfsync always`` passes."""
+    from engine.services.redis import RedisServer
+
+    async def durability(url: str) -> bool | None:
+        sink = RedisSink.from_settings(Settings(redis_url=url))
+        try:
+            await sink.check()
+            return await sink.durability()
+        finally:
+            await sink.close()
+
+    with caplog.at_level("WARNING", logger="engine.sinks.redis"):
+        assert asyncio.run(durability(redis_url)) is False
+    assert "alerts it acknowledged can be lost" in caplog.text
+    caplog.clear()
+    with RedisServer(tmp_path / "durable", persistence=True) as durable:
+        with caplog.at_level("WARNING", logger="engine.sinks.redis"):
+            assert asyncio.run(durability(durable.url)) is True
+    assert caplog.text == ""
