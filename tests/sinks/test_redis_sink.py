@@ -136,7 +136,9 @@ def test_a_redis_that_can_lose_acknowledged_writes_is_named_at_startup(
         assert asyncio.run(durability(redis_url)) is False
     assert "alerts it acknowledged can be lost" in caplog.text
     caplog.clear()
-    with RedisServer(tmp_path / "durable", persistence=True) as durable:
-        with caplog.at_level("WARNING", logger="engine.sinks.redis"):
-            assert asyncio.run(durability(durable.url)) is True
+    with (
+        RedisServer(tmp_path / "durable", persistence=True) as durable,
+        caplog.at_level("WARNING", logger="engine.sinks.redis"),
+    ):
+        assert asyncio.run(durability(durable.url)) is True
     assert caplog.text == ""
