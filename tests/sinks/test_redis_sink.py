@@ -119,7 +119,9 @@ def test_wrong_credentials_fail_fast_with_a_clear_error(redis_server) -> None:  
 
 
 def test_a_redis_that_can_lose_acknowledged_writes_is_named_at_startup(
-    redis_url: str, tmp_path, caplog: pytest.LogCaptureFixture  # type: ignore[no-untyped-def]
+    redis_url: str,
+    tmp_path,
+    caplog: pytest.LogCaptureFixture,  # type: ignore[no-untyped-def]
 ) -> None:
     """The session's Redis persists nothing: the worker warns; ``appendfsync always`` passes."""
     from engine.services.redis import RedisServer
