@@ -55,6 +55,21 @@ def test_bad_setting_is_one_line_and_exit_status_2(tmp_path: Path) -> None:
     assert proc.stderr.startswith("riskstream: error: invalid settings: RISKSTREAM_EWMA_LAMBDA")
 
 
+def test_settings_a_benchmark_rejects_are_one_line_too() -> None:
+    """The benchmarks build their settings inside the command; no pydantic traceback."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "bench", "core", "--symbols", "1", "--ticks", "1000"],
+        env={"RISKSTREAM_VOL_MODELS": "ewma", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert proc.stderr.startswith("riskstream: error: invalid settings: VaR method 'gjr-mix'")
+    assert "choose from ['ewma-normal'" in proc.stderr
+
+
 @pytest.mark.parametrize("args", [["worker"]])
 def test_worker_without_kafka_says_what_is_missing(args: list[str]) -> None:
     proc = subprocess.run(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from engine.cli.app import app
+from engine.cli.app import app, settings_error
 from engine.errors import ConfigError, InputError, ModelMismatchError, ServiceUnavailableError
 
 
@@ -35,8 +35,13 @@ _register_commands()
 
 def main() -> None:
     """Entry point of the ``riskstream`` console script."""
+    from pydantic import ValidationError
+
     try:
-        app()
+        try:
+            app()
+        except ValidationError as exc:  # Settings built inside a command (benchmarks)
+            raise settings_error(exc) from None
     except (InputError, ConfigError, ModelMismatchError) as exc:
         print(f"riskstream: error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -32,9 +32,15 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = "; ".join(
-            (f"RISKSTREAM_{'_'.join(str(p) for p in err['loc']).upper()}: " if err["loc"] else "")
-            + err["msg"].removeprefix("Value error, ")
-            for err in exc.errors()
-        )
-        raise ConfigError(f"invalid settings: {problems}") from None
+        raise settings_error(exc) from None
+
+
+def settings_error(exc: Exception) -> ConfigError:
+    """One line naming each rejected setting by its environment variable."""
+    errors = exc.errors() if hasattr(exc, "errors") else []
+    problems = "; ".join(
+        (f"RISKSTREAM_{'_'.join(str(p) for p in err['loc']).upper()}: " if err["loc"] else "")
+        + err["msg"].removeprefix("Value error, ")
+        for err in errors
+    )
+    return ConfigError(f"invalid settings: {problems or exc}")

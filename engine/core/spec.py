@@ -98,7 +98,8 @@ class RiskSpec:
             raise ValueError("combo averages the other models: name at least two besides it")
         if self.method not in self.methods:
             raise ValueError(
-                f"unknown VaR method {self.method!r}; choose from {list(self.methods)}"
+                f"VaR method {self.method!r} is not available with volatility models "
+                f"{list(self.vol_models)}; choose from {list(self.methods)}"
             )
         unknown = set(self.monitored) - set(self.methods)
         if unknown:
