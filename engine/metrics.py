@@ -101,7 +101,8 @@ class Metrics:
         self.event_latency = Histogram(
             "riskstream_event_latency_seconds",
             "From a record's Kafka timestamp (its producer's clock) to the end of a stage: "
-            "'processed' (state updated) or 'written' (outputs in Redis). Sampled per batch.",
+            "'fetched' (handed to the processing loop), 'processed' (state updated) or "
+            "'written' (outputs in Redis). Sampled per fetched chunk.",
             ["topic", "stage"],
             buckets=_LATENCY_BUCKETS,
             registry=r,

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.bench.e2e import fresh_services_dir
 from engine.config import Settings
 from engine.gctune import tune_for_streaming
 from engine.records import RawRecord
@@ -476,10 +477,9 @@ def run(
     )
     progress("SHAP alone")
     alone = shap_alone(alerts, settings) * 1000
-    workdir.mkdir(parents=True, exist_ok=True)
     rate = baseline = cpu_us = baseline_cpu_us = worker_hit_ratio = float("nan")
     worker_alerts = 0
-    with ServiceHub(workdir / "services", "native") as hub:
+    with ServiceHub(fresh_services_dir(workdir), "native") as hub:
         if redis_url is None:
             progress("starting Redis")
             redis_service = hub.redis()

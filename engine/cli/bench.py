@@ -25,6 +25,9 @@ def e2e(
         5000.0, min=1.0, help="Ticks per second in the latency run."
     ),
     latency_seconds: float = typer.Option(20.0, min=5.0, help="Length of the latency run."),
+    latency_warmup_seconds: float = typer.Option(
+        15.0, min=0.0, help="Paced ticks sent first and reported apart (the processes warm up)."
+    ),
     workdir: Path = typer.Option(
         Path(".run/bench-e2e"), help="Scratch directory for brokers and logs."
     ),
@@ -41,6 +44,7 @@ def e2e(
         partitions=partitions,
         latency_rate=latency_rate,
         latency_seconds=latency_seconds,
+        latency_warmup_seconds=latency_warmup_seconds,
         workdir=workdir,
         progress=lambda m: typer.echo(m, err=True),
     )
@@ -59,6 +63,9 @@ def compare(
         "1000,5000", help="Fixed rates of the latency runs (ticks/s)."
     ),
     latency_seconds: float = typer.Option(15.0, min=5.0, help="Length of each latency run."),
+    latency_warmup_seconds: float = typer.Option(
+        15.0, min=0.0, help="Paced ticks sent first in each latency run and reported apart."
+    ),
     memory_symbols: int = typer.Option(10_000, min=100, help="Symbols of the memory measurement."),
     naive_ticks: int = typer.Option(
         50_000, min=1000, help="Records the naive agent's rate is measured over (it is slow)."
@@ -81,6 +88,7 @@ def compare(
         partitions=partitions,
         latency_rates=tuple(float(r) for r in latency_rates.split(",") if r.strip()),
         latency_seconds=latency_seconds,
+        latency_warmup_seconds=latency_warmup_seconds,
         memory_symbols=memory_symbols,
         naive_ticks=naive_ticks,
         vol_models=vol_models,

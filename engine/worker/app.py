@@ -104,8 +104,12 @@ class RiskWorker:
         self.metrics.describe(self.price_pipeline, self.transaction_pipeline)
         self.explanations: ExplanationService | None = None
         self.app.batch_channels = {
-            PRICES: BatchChannel(self.app, PRICES),
-            TRANSACTIONS: BatchChannel(self.app, TRANSACTIONS),
+            topic: BatchChannel(
+                self.app,
+                topic,
+                fetched_latency=self.metrics.event_latency.labels(topic, "fetched"),
+            )
+            for topic in (PRICES, TRANSACTIONS)
         }
         for name in (PRICES, TRANSACTIONS):
             self.app.topics.add(self.app.topic(name, key_serializer="raw", value_serializer="raw"))

@@ -46,6 +46,8 @@ from typing import TYPE_CHECKING, Any
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from engine.metrics import observe_latency
+
 if TYPE_CHECKING:
     import faust
 
@@ -76,14 +78,20 @@ class BatchChannel:
     worker clears it (:meth:`clear`) when partitions are revoked.
     """
 
-    def __init__(self, app: faust.App, topic: str, *, max_chunks: int = 8) -> None:
+    def __init__(
+        self, app: faust.App, topic: str, *, max_chunks: int = 8, fetched_latency: Any = None
+    ) -> None:
         self.app = app
         self.topic = topic
         self.queue = app.FlowControlQueue(maxsize=max_chunks, clear_on_resume=False)
         self.idle = asyncio.Event()
         self.idle.set()
+        #: Histogram of record timestamp to hand-over here (``stage="fetched"``), or None.
+        self.fetched_latency = fetched_latency
 
     async def put(self, chunk: Chunk) -> None:
+        if self.fetched_latency is not None:
+            observe_latency(self.fetched_latency, (chunk,), time.time() * 1000)
         await self.queue.put(chunk)
 
     def clear(self) -> int:

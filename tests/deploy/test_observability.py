@@ -159,6 +159,9 @@ def run(broker: Any, redis: RedisServer, prometheus_factory: Any, tmp_path: Path
         assert total(prom, "sum(riskstream_alerts_total{kind=~'credit_.*'})") > 0
         assert total(prom, "sum(riskstream_model_inference_seconds_count{model='credit'})") > 0
         assert total(prom, "riskstream_model_info{kind='volatility', model='ewma'}") == 1
+        latency_samples = "sum(riskstream_event_latency_seconds_count{topic='prices', stage='%s'})"
+        fetched, processed = (total(prom, latency_samples % s) for s in ("fetched", "processed"))
+        assert fetched >= processed > 0  # a chunk dropped by a rebalance is fetched, not processed
 
         # --- every rule evaluates on the real series ------------------------------------------
         groups = prom.api("rules")["groups"]
