@@ -13,11 +13,13 @@ riskstream, 1 worker and 2 workers
     changelog) with the naive agent's models by default (``ewma``, ``ewma-normal``): with
     GARCH/GJR/HAR refits every 20 returns, sustained rates are bounded by the fitter;
 latency
-    produce-to-Redis p50/p99 at fixed rates for the naive agent (a second instance that
-    starts at the end of the topic, so no backlog) and for one riskstream worker
+    produce-to-Redis p50/p99 at fixed rates, after a warm-up reported apart, for the
+    naive agent (a second instance that starts at the end of the topic, so no backlog)
+    and for one riskstream worker
     (:func:`engine.bench.e2e.measure_latency`: fresh symbols, a paced producer in its own
     process, Redis keyspace notifications); rates above 80% of the naive agent's
-    throughput are skipped for it;
+    throughput are skipped for it; and the floor under both, the same paced ticks to a
+    no-op aiokafka consumer (:func:`engine.bench.e2e.measure_raw_latency`);
 memory per symbol
     Python heap growth (``tracemalloc``) of the pipeline's state with ``--memory-symbols``
     symbols (10,000 by default) warmed up, per symbol, and the size of a symbol's
@@ -45,6 +47,7 @@ from engine.bench.e2e import (
     Progress,
     fresh_services_dir,
     measure_latency,
+    measure_raw_latency,
     processed_count,
     produce_all,
     synthetic_messages,
@@ -76,6 +79,7 @@ class CompareResult:
     workers2_rate: float
     naive_latency: list[Latency] = field(default_factory=list)
     worker_latency: list[Latency] = field(default_factory=list)
+    raw_latency: list[Latency] = field(default_factory=list)
     latency_warmup_seconds: float = 0.0
     memory_symbols: int = 0
     heap_bytes_per_symbol: float = 0.0
@@ -101,7 +105,11 @@ class CompareResult:
             "| rate (ticks/s) | samples | p50 ms | p99 ms | p99 ms during the warm-up |",
             "|---|---|---|---|---|---|",
         ]
-        for name, rows in (("naive Faust", r.naive_latency), ("riskstream", r.worker_latency)):
+        for name, rows in (
+            ("raw aiokafka consume (floor)", r.raw_latency),
+            ("naive Faust", r.naive_latency),
+            ("riskstream", r.worker_latency),
+        ):
             for lat in rows:
                 lines.append(
                     f"| {name} | {lat.rate:,.0f} | {lat.samples:,} | {lat.p50_ms:.1f} "
@@ -379,6 +387,22 @@ def run(
         finally:
             for worker in workers:
                 worker.stop()
+        raw_latency: list[Latency] = []
+        for rate in latency_rates:
+            progress(f"raw aiokafka consume (the floor): latency at {rate:,.0f} ticks/s")
+            run_ = measure_raw_latency(
+                broker.bootstrap,
+                partitions=partitions,
+                rate=rate,
+                seconds=latency_seconds,
+                warmup_s=latency_warmup_seconds,
+                workdir=workdir,
+                prefix=next(prefixes),
+            )
+            raw_latency.append(_latency(run_))
+            progress(
+                f"    p50 {raw_latency[-1].p50_ms:.1f} ms, p99 {raw_latency[-1].p99_ms:.1f} ms"
+            )
 
     progress(f"memory per symbol at {memory_symbols:,} symbols")
     heap, row = memory_per_symbol(memory_symbols)
@@ -396,6 +420,7 @@ def run(
         workers2_rate=workers2,
         naive_latency=naive_latency,
         worker_latency=worker_latency,
+        raw_latency=raw_latency,
         latency_warmup_seconds=latency_warmup_seconds,
         memory_symbols=memory_symbols,
         heap_bytes_per_symbol=heap,

@@ -63,6 +63,8 @@ class E2EResult:
     latency_max_ms: float
     latency_warmup_seconds: float = 0.0
     latency_warmup_p99_ms: float = float("nan")
+    raw_latency_p50_ms: float = float("nan")
+    raw_latency_p99_ms: float = float("nan")
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -89,6 +91,8 @@ class E2EResult:
                 f"({self.latency_samples:,} ticks over {self.latency_seconds:.0f} s, after "
                 f"{self.latency_warmup_seconds:.0f} s of warm-up) |",
                 f"| the same, during the warm-up | p99 {self.latency_warmup_p99_ms:.1f} ms |",
+                f"| the floor: produce to a no-op aiokafka consumer, same rate and warm-up | "
+                f"p50 {self.raw_latency_p50_ms:.1f} ms, p99 {self.raw_latency_p99_ms:.1f} ms |",
             ]
         )
 
@@ -219,6 +223,81 @@ def worker_rate(metrics_url: str, expected: int, timeout: float) -> float:
         time.sleep(0.05)
 
 
+class PacedRun:
+    """The paced producer process of a latency measurement (``engine.bench.paced_producer``).
+
+    Tick ``i`` goes to symbol ``<prefix>{i % symbols:04d}``, sent at ``start_at + i / rate``
+    on the monotonic clock every process of the machine shares; the actual send times are
+    read back with :meth:`sent` once the producer is done.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        rate: float,
+        seconds: float,
+        symbols: int,
+        prefix: str,
+        workdir: Path,
+        lead_s: float = 3.0,
+    ) -> None:
+        import subprocess
+        import sys
+
+        self.total = int(rate * seconds)
+        self.symbols = symbols
+        self.start_at = time.monotonic() + lead_s
+        self._out = workdir / f"latency-sent-{prefix}.npy"
+        self._child = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "engine.bench.paced_producer",
+                "--bootstrap",
+                bootstrap,
+                "--rate",
+                str(rate),
+                "--seconds",
+                str(seconds),
+                "--symbols",
+                str(symbols),
+                "--start-at",
+                repr(self.start_at),
+                "--out",
+                str(self._out),
+                "--prefix",
+                prefix,
+            ]
+        )
+
+    def sent(self) -> np.ndarray:
+        if self._child.wait(60) != 0:
+            raise RuntimeError(
+                f"the paced producer failed with exit status {self._child.returncode}"
+            )
+        return np.load(self._out)
+
+    def latencies(self, observed: dict[int, list[tuple[int, float]]]) -> np.ndarray:
+        """Per tick: first time its symbol was seen with ``count >= k`` (the tick's rank) minus its send time."""
+        sent = self.sent()
+        latencies = np.full(self.total, np.nan)
+        for j, points in observed.items():
+            counts = np.array([n for n, _ in points])
+            times = np.array([t for _, t in points])
+            ticks = np.arange(j, self.total, self.symbols)  # this symbol's ticks, in order
+            first_seen = np.searchsorted(counts, np.arange(1, ticks.size + 1))
+            latencies[ticks] = times[first_seen] - sent[ticks]
+        return latencies
+
+
+def _split(
+    run: PacedRun, latencies: np.ndarray, rate: float, seconds: float, warmup_s: float
+) -> LatencyRun:
+    steady = run.sent() >= run.start_at + warmup_s
+    return LatencyRun(rate, seconds, warmup_s, latencies[steady], latencies[~steady])
+
+
 def measure_latency(
     bootstrap: str,
     redis_url: str,
@@ -239,15 +318,12 @@ def measure_latency(
     a warm phase, so it is the processes warming up, e.g. the broker's JIT, not the
     symbols' state).
 
-    The paced producer runs in its own process, so neither it nor this observer waits on
-    the other's share of the GIL; both read the same monotonic clock. Tick ``i`` goes to
-    symbol ``i % symbols``, so the ``k``-th tick of a symbol is in Redis once the symbol's
-    ``n_ticks`` reaches ``k``. Symbols are ``<prefix>0000`` ...: a second measurement
-    on the same topic needs a new prefix.
+    The paced producer runs in its own process (:class:`PacedRun`), so neither it nor this
+    observer waits on the other's share of the GIL. The ``k``-th tick of a symbol is in
+    Redis once the symbol's ``n_ticks`` reaches ``k``, which Redis keyspace notifications
+    announce. Symbols are ``<prefix>0000`` ...: a second measurement on the same topic
+    needs a new prefix.
     """
-    import subprocess
-    import sys
-
     import redis
 
     client = redis.Redis.from_url(redis_url)
@@ -255,39 +331,21 @@ def measure_latency(
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     pubsub.psubscribe(f"__keyspace@0__:riskstream:risk:{prefix}*")
     reader = redis.Redis.from_url(redis_url)
-    total = int(rate * (warmup_s + seconds))
-    start_at = time.monotonic() + 3.0
-    out = str(workdir / "latency-sent.npy")
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "engine.bench.paced_producer",
-            "--bootstrap",
-            bootstrap,
-            "--rate",
-            str(rate),
-            "--seconds",
-            str(warmup_s + seconds),
-            "--symbols",
-            str(symbols),
-            "--start-at",
-            repr(start_at),
-            "--out",
-            out,
-            "--prefix",
-            prefix,
-        ]
+    run = PacedRun(
+        bootstrap,
+        rate=rate,
+        seconds=warmup_s + seconds,
+        symbols=symbols,
+        prefix=prefix,
+        workdir=workdir,
     )
-    observed: dict[int, list[tuple[int, float]]] = defaultdict(
-        list
-    )  # symbol -> [(n_ticks, seen at)]
+    observed: dict[int, list[tuple[int, float]]] = defaultdict(list)  # symbol -> [(n_ticks, at)]
     seen = dict.fromkeys(range(symbols), 0)
-    deadline = start_at + warmup_s + seconds + 60
-    while sum(seen.values()) < total:
+    deadline = run.start_at + warmup_s + seconds + 60
+    while sum(seen.values()) < run.total:
         if time.monotonic() > deadline:
             raise TimeoutError(
-                f"only {sum(seen.values()):,} of {total:,} latency ticks reached Redis"
+                f"only {sum(seen.values()):,} of {run.total:,} latency ticks reached Redis"
             )
         message = pubsub.get_message(timeout=0.1)
         if message is None:
@@ -309,23 +367,82 @@ def measure_latency(
             if n > seen[j]:
                 observed[j].append((n, now))
                 seen[j] = n
-    if child.wait(60) != 0:
-        raise RuntimeError(f"the paced producer failed with exit status {child.returncode}")
+    latencies = run.latencies(observed)
     pubsub.close()
     client.close()
     reader.close()
-    sent = np.load(out)
-    latencies = np.empty(total)
-    for j, points in observed.items():
-        counts = np.array([n for n, _ in points])
-        times = np.array([t for _, t in points])
-        ticks = np.arange(
-            j, total, symbols
-        )  # this symbol's ticks, in order; the k-th has n_ticks == k
-        first_seen = np.searchsorted(counts, np.arange(1, ticks.size + 1))
-        latencies[ticks] = times[first_seen] - sent[ticks]
-    steady = sent >= start_at + warmup_s
-    return LatencyRun(rate, seconds, warmup_s, latencies[steady], latencies[~steady])
+    return _split(run, latencies, rate, seconds, warmup_s)
+
+
+def measure_raw_latency(
+    bootstrap: str,
+    *,
+    partitions: int,
+    rate: float,
+    seconds: float,
+    symbols: int = 100,
+    warmup_s: float = 15.0,
+    workdir: Path,
+    prefix: str = "RAW",
+) -> LatencyRun:
+    """The floor under :func:`measure_latency`: the same paced ticks, produce to a no-op
+    aiokafka consumer's ``getmany`` (no processing, no Redis), same warm-up split."""
+    return asyncio.run(
+        _raw_latency(bootstrap, partitions, rate, seconds, symbols, warmup_s, workdir, prefix)
+    )
+
+
+async def _raw_latency(
+    bootstrap: str,
+    partitions: int,
+    rate: float,
+    seconds: float,
+    symbols: int,
+    warmup_s: float,
+    workdir: Path,
+    prefix: str,
+) -> LatencyRun:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(PRICES, p) for p in range(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        for tp in tps:
+            await consumer.position(tp)
+        run = PacedRun(
+            bootstrap,
+            rate=rate,
+            seconds=warmup_s + seconds,
+            symbols=symbols,
+            prefix=prefix,
+            workdir=workdir,
+        )
+        head = prefix.encode()
+        observed: dict[int, list[tuple[int, float]]] = defaultdict(list)
+        seen = dict.fromkeys(range(symbols), 0)
+        received = 0
+        deadline = run.start_at + warmup_s + seconds + 60
+        while received < run.total:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {received:,} of {run.total:,} latency ticks consumed")
+            batches = await consumer.getmany(timeout_ms=100)
+            now = time.monotonic()
+            for records in batches.values():
+                for record in records:
+                    if record.key is None or not record.key.startswith(head):
+                        continue
+                    j = int(record.key[len(head) :])
+                    seen[j] += 1
+                    observed[j].append((seen[j], now))
+                    received += 1
+    finally:
+        await consumer.stop()
+    return _split(run, await asyncio.to_thread(run.latencies, observed), rate, seconds, warmup_s)
 
 
 def run(
@@ -389,6 +506,15 @@ def run(
             )
         finally:
             worker.stop()
+        progress("the floor: the same paced ticks to a no-op aiokafka consumer (worker stopped)")
+        floor = measure_raw_latency(
+            broker.bootstrap,
+            partitions=partitions,
+            rate=latency_rate,
+            seconds=latency_seconds,
+            warmup_s=latency_warmup_seconds,
+            workdir=workdir,
+        )
     ms = run_.steady * 1000.0
     return E2EResult(
         ticks=ticks,
@@ -405,6 +531,8 @@ def run(
         latency_p99_ms=float(np.percentile(ms, 99)),
         latency_max_ms=float(ms.max()),
         latency_warmup_seconds=latency_warmup_seconds,
+        raw_latency_p50_ms=floor.percentile_ms(50),
+        raw_latency_p99_ms=floor.percentile_ms(99),
         latency_warmup_p99_ms=run_.percentile_ms(99, warm_up=True)
         if run_.warming.size
         else float("nan"),
