@@ -30,12 +30,14 @@ Throughputs are records per second from the first record processed to the last.
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
 import threading
 import time
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,7 @@ from engine.bench.e2e import (
     measure_raw_latency,
     processed_count,
     produce_all,
+    raw_consume_rate,
     synthetic_messages,
 )
 from engine.config import Settings
@@ -122,38 +125,6 @@ class CompareResult:
         ]
         lines += [f"- {note}" for note in r.notes]
         return "\n".join(lines)
-
-
-async def _raw_consume(bootstrap: str, partitions: int, expected: int) -> float:
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        group_id=None,
-        max_partition_fetch_bytes=4 << 20,
-        fetch_max_bytes=64 << 20,
-    )
-    await consumer.start()
-    try:
-        tps = [TopicPartition("prices", p) for p in range(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        started = time.perf_counter()  # the first fetch counts too: small inputs arrive in one
-        count = 0
-        while count < expected:
-            batch = await consumer.getmany(timeout_ms=1000, max_records=20_000)
-            count += sum(len(records) for records in batch.values())
-        return count / (time.perf_counter() - started)
-    finally:
-        await consumer.stop()
-
-
-def raw_consume_rate(bootstrap: str, partitions: int, expected: int) -> float:
-    """Records per second an aiokafka ``getmany`` loop reads doing nothing, from its first fetch."""
-    import asyncio
-
-    return asyncio.run(_raw_consume(bootstrap, partitions, expected))
 
 
 def _latency(run: LatencyRun) -> Latency:
@@ -260,6 +231,24 @@ def run(
         # two workers started together share the partitions from the first record on.
         broker = hub.kafka(properties={"group.initial.rebalance.delay.ms": 3000})
         redis_service = hub.redis()
+        to_redis = functools.partial(measure_latency, redis_url=redis_service.url)
+
+        def timed(label: str, measure: Callable[..., LatencyRun], rate: float) -> Latency:
+            """One paced latency run at ``rate`` on fresh symbols, with progress lines."""
+            progress(f"  {label}: latency at {rate:,.0f} ticks/s")
+            result = _latency(
+                measure(
+                    broker.bootstrap,
+                    rate=rate,
+                    seconds=latency_seconds,
+                    warmup_s=latency_warmup_seconds,
+                    workdir=workdir,
+                    prefix=next(prefixes),
+                )
+            )
+            progress(f"    p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms")
+            return result
+
         ensure_topics(Settings(kafka_bootstrap=broker.bootstrap, partitions=partitions))
         progress(f"producing {ticks:,} synthetic ticks for {symbols:,} symbols")
         produce_all(broker.bootstrap, synthetic_messages(ticks, symbols))
@@ -303,20 +292,7 @@ def run(
                     notes.append(note)
                     progress(f"  {note}")
                     continue
-                progress(f"  latency at {rate:,.0f} ticks/s")
-                lat = measure_latency(
-                    broker.bootstrap,
-                    redis_service.url,
-                    rate=rate,
-                    seconds=latency_seconds,
-                    warmup_s=latency_warmup_seconds,
-                    workdir=workdir,
-                    prefix=next(prefixes),
-                )
-                naive_latency.append(_latency(lat))
-                progress(
-                    f"    p50 {naive_latency[-1].p50_ms:.1f} ms, p99 {naive_latency[-1].p99_ms:.1f} ms"
-                )
+                naive_latency.append(timed("naive Faust", to_redis, rate))
         finally:
             naive.terminate()
             naive.wait(60)
@@ -360,20 +336,7 @@ def run(
             progress(f"  {worker_rate:,.0f} records/s")
             redis_service.flush()
             for rate in latency_rates:
-                progress(f"  latency at {rate:,.0f} ticks/s")
-                lat = measure_latency(
-                    broker.bootstrap,
-                    redis_service.url,
-                    rate=rate,
-                    seconds=latency_seconds,
-                    warmup_s=latency_warmup_seconds,
-                    workdir=workdir,
-                    prefix=next(prefixes),
-                )
-                worker_latency.append(_latency(lat))
-                progress(
-                    f"    p50 {worker_latency[-1].p50_ms:.1f} ms, p99 {worker_latency[-1].p99_ms:.1f} ms"
-                )
+                worker_latency.append(timed("riskstream", to_redis, rate))
         finally:
             for worker in workers:
                 worker.stop()
@@ -387,22 +350,8 @@ def run(
         finally:
             for worker in workers:
                 worker.stop()
-        raw_latency: list[Latency] = []
-        for rate in latency_rates:
-            progress(f"raw aiokafka consume (the floor): latency at {rate:,.0f} ticks/s")
-            run_ = measure_raw_latency(
-                broker.bootstrap,
-                partitions=partitions,
-                rate=rate,
-                seconds=latency_seconds,
-                warmup_s=latency_warmup_seconds,
-                workdir=workdir,
-                prefix=next(prefixes),
-            )
-            raw_latency.append(_latency(run_))
-            progress(
-                f"    p50 {raw_latency[-1].p50_ms:.1f} ms, p99 {raw_latency[-1].p99_ms:.1f} ms"
-            )
+        to_consumer = functools.partial(measure_raw_latency, partitions=partitions)
+        raw_latency = [timed("raw aiokafka consume (floor)", to_consumer, r) for r in latency_rates]
 
     progress(f"memory per symbol at {memory_symbols:,} symbols")
     heap, row = memory_per_symbol(memory_symbols)

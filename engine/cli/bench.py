@@ -14,6 +14,16 @@ bench_app = typer.Typer(
 app.add_typer(bench_app, name="bench")
 
 
+def _save(out: Path | None, result: object) -> None:
+    """Write a benchmark's results as indented JSON to ``out`` (``--out``), if given."""
+    if out is None:
+        return
+    import orjson
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+
+
 @bench_app.command("e2e")
 def e2e(
     ticks: int = typer.Option(
@@ -34,7 +44,6 @@ def e2e(
     out: Path = typer.Option(None, help="Write the results as JSON here too."),
 ) -> None:
     """Worker ticks/s through real Kafka vs the raw aiokafka consume rate, and produce-to-Redis latency."""
-    import orjson
 
     from engine.bench.e2e import run
 
@@ -49,9 +58,7 @@ def e2e(
         progress=lambda m: typer.echo(m, err=True),
     )
     typer.echo(result.markdown())
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2))
+    _save(out, result.to_dict())
 
 
 @bench_app.command("compare")
@@ -78,7 +85,6 @@ def compare(
     out: Path = typer.Option(None, help="Write the results as JSON here too."),
 ) -> None:
     """Raw aiokafka consume vs a naive per-event Faust agent vs riskstream (1 and 2 workers): throughput, latency, memory per symbol."""
-    import orjson
 
     from engine.bench.compare import run as run_compare
 
@@ -97,9 +103,7 @@ def compare(
         progress=lambda m: typer.echo(m, err=True),
     )
     typer.echo(result.markdown())
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2))
+    _save(out, result.to_dict())
 
 
 @bench_app.command("core")
@@ -127,7 +131,6 @@ def anomaly(
     out: Path = typer.Option(None, help="Write the results as JSON here too."),
 ) -> None:
     """Microseconds per event of the default anomaly detectors in the stream, features included."""
-    import orjson
 
     from engine.bench.anomaly import run
 
@@ -135,9 +138,7 @@ def anomaly(
         symbols=symbols, ticks=ticks, batch=batch, progress=lambda m: typer.echo(m, err=True)
     )
     typer.echo(result.markdown())
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2))
+    _save(out, result.to_dict())
 
 
 @bench_app.command("credit")
@@ -161,7 +162,6 @@ def credit(
     out: Path = typer.Option(None, help="Write the results as JSON here too."),
 ) -> None:
     """Credit scoring per event through ONNX batches; SHAP latency uncached and cached; cache hit ratio."""
-    import orjson
 
     from engine.bench.credit import run
 
@@ -175,9 +175,7 @@ def credit(
         progress=lambda m: typer.echo(m, err=True),
     )
     typer.echo(result.markdown())
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2))
+    _save(out, result.to_dict())
 
 
 @bench_app.command("deep")
@@ -192,7 +190,6 @@ def deep(
     out: Path = typer.Option(None, help="Write the results as JSON here too."),
 ) -> None:
     """Deep volatility serving on one core: batched µs per tick (1,000 symbols) and single-tick latency."""
-    import orjson
 
     from engine.bench.deep import markdown, run
     from engine.cli.app import load_settings
@@ -201,6 +198,4 @@ def deep(
     names = tuple(m.strip() for m in models.split(",") if m.strip())
     results = run(names, symbols=symbols, batches=batches, root=root)
     typer.echo(markdown(results))
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(orjson.dumps([r.to_dict() for r in results], option=orjson.OPT_INDENT_2))
+    _save(out, [r.to_dict() for r in results])
