@@ -179,8 +179,13 @@ class SlotArrays:
                 head, done = int(heads[slot]), int(persisted[slot])
                 if head == done:
                     continue
+                # Blocks written to: from the one holding the first new value to the last.
                 first, last = done // BLOCK, (head - 1) // BLOCK
-                for stale in range(max(0, first - blocks), max(0, last - blocks + 1)):
+                # Blocks that fell out since the last call: out of the ring now, in it then
+                # (the ring held blocks up to the one holding value done - 1). Each block is
+                # deleted once, in the call that pushes it out.
+                held = (done - 1) // BLOCK
+                for stale in range(max(0, held - blocks + 1), max(0, last - blocks + 1)):
                     out.append((slot, ring.name, stale, None))
                 for block in range(max(first, last - blocks + 1), last + 1):
                     start = (block % blocks) * BLOCK
