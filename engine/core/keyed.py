@@ -37,6 +37,9 @@ ROW_MAGIC = b"RS"
 ROW_VERSION = 2
 _HEAD = struct.Struct("<2sBiB")
 _LENGTH = struct.Struct("<I")
+#: :data:`_HEAD` as a packed numpy record, to build many rows' heads at once.
+_HEAD_DTYPE = np.dtype([("magic", "S2"), ("version", "u1"), ("partition", "<i4"), ("count", "u1")])
+assert _HEAD_DTYPE.itemsize == _HEAD.size
 
 LoadRow = Callable[[str], bytes | None]
 
@@ -141,18 +144,25 @@ class KeyedBook:
                 blocks.setdefault(slot, []).append(
                     (block_key(keys[slot], component.name, ring, block), value)
                 )
-        partitions = self.meta["partition"][slots].tolist()
-        head = _HEAD.pack
-        count = len(self.components)
+        partition = self.meta["partition"][slots]
+        n = slots.size
+        head = np.empty(n, _HEAD_DTYPE)
+        head["magic"] = ROW_MAGIC
+        head["version"] = ROW_VERSION
+        head["partition"] = partition
+        head["count"] = len(self.components)
+        # Every key's row in one array, then one bytes object per row (not per component).
+        parts = [head.view(np.uint8).reshape(n, _HEAD.size)]
+        for prefix, records in packed:
+            parts.append(np.broadcast_to(np.frombuffer(prefix, np.uint8), (n, len(prefix))))
+            parts.append(records)
+        rows = np.hstack(parts)
+        partitions = partition.tolist()
         out: list[tuple[str, int, bytes | None]] = []
         for i, slot in enumerate(slots.tolist()):
             for block, value in blocks.get(slot, ()):
                 out.append((block, partitions[i], value))
-            parts = [head(ROW_MAGIC, ROW_VERSION, partitions[i], count)]
-            for prefix, records in packed:
-                parts.append(prefix)
-                parts.append(records[i].tobytes())
-            out.append((keys[slot], partitions[i], b"".join(parts)))
+            out.append((keys[slot], partitions[i], rows[i].tobytes()))
         return out
 
     def row(self, slot: int) -> bytes:
