@@ -167,32 +167,48 @@ class SlotArrays:
         """Blocks to persist since the last call: ``(slot, ring, block number, data or None)``.
 
         ``data`` is the block's raw values; ``None`` means "delete this block" (it fell
-        out of the ring). For each slot and ring, blocks come in increasing order.
+        out of the ring). For each slot and ring, blocks come in increasing order. Each
+        block that fell out is deleted once, in the call that pushes it out.
         """
+        slots = np.unique(np.fromiter(slots, dtype=np.int64))
         out: list[tuple[int, str, int, bytes | None]] = []
+        offsets = np.arange(BLOCK)
         for ring in self.rings:
             data = self._arrays[ring.name]
-            heads = self._arrays[ring.ring_head]  # type: ignore[index]
             persisted = self._persisted_head[ring.name]
+            head = self._arrays[ring.ring_head][slots].astype(np.int64)  # type: ignore[index]
+            done = persisted[slots]
+            moved = head != done
+            if not moved.any():
+                continue
+            slot, head, done = slots[moved], head[moved], done[moved]
+            persisted[slot] = head
             blocks = ring.width // BLOCK
-            for slot in slots:
-                head, done = int(heads[slot]), int(persisted[slot])
-                if head == done:
-                    continue
-                # Blocks written to: from the one holding the first new value to the last.
-                first, last = done // BLOCK, (head - 1) // BLOCK
-                # Blocks that fell out since the last call: out of the ring now, in it then
-                # (the ring held blocks up to the one holding value done - 1). Each block is
-                # deleted once, in the call that pushes it out.
-                held = (done - 1) // BLOCK
-                for stale in range(max(0, held - blocks + 1), max(0, last - blocks + 1)):
-                    out.append((slot, ring.name, stale, None))
-                for block in range(max(first, last - blocks + 1), last + 1):
-                    start = (block % blocks) * BLOCK
-                    out.append(
-                        (slot, ring.name, block, data[slot, start : start + BLOCK].tobytes())
-                    )
-                persisted[slot] = head
+            # Written to: the block holding the first new value (done) to the last (head - 1).
+            first, last = done // BLOCK, (head - 1) // BLOCK
+            # Fell out since the last call: in the ring then (up to the block holding value
+            # done - 1), out of it now.
+            held = (done - 1) // BLOCK
+            one = (first == last) & ((last - blocks + 1 <= 0) | (held >= last))
+            if one.any():  # the usual case: one block written, none fell out
+                start = (last[one] % blocks) * BLOCK
+                values = data[slot[one][:, None], start[:, None] + offsets]
+                for k, (s, b) in enumerate(
+                    zip(slot[one].tolist(), last[one].tolist(), strict=True)
+                ):
+                    out.append((s, ring.name, b, values[k].tobytes()))
+            for s, f, l_, h in zip(
+                slot[~one].tolist(),
+                first[~one].tolist(),
+                last[~one].tolist(),
+                held[~one].tolist(),
+                strict=True,
+            ):
+                for stale in range(max(0, h - blocks + 1), max(0, l_ - blocks + 1)):
+                    out.append((s, ring.name, stale, None))
+                for block in range(max(f, l_ - blocks + 1), l_ + 1):
+                    begin = (block % blocks) * BLOCK
+                    out.append((s, ring.name, block, data[s, begin : begin + BLOCK].tobytes()))
         return out
 
     def load_rings(self, slot: int, fetch: Callable[[str, int], bytes | None]) -> None:
