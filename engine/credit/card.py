@@ -25,7 +25,6 @@ Encoding (documented in the card's ``preprocessing`` too):
 
 from __future__ import annotations
 
-import hashlib
 import math
 import operator
 from collections.abc import Mapping, Sequence
@@ -34,11 +33,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import orjson
 
+from engine.cards import (
+    check_schema,
+    read_card,
+    verify_artifact,
+    write_card,
+)
 from engine.errors import InputError, ModelMismatchError
 
-CARD_FILE = "card.json"
 CARD_SCHEMA = "riskstream.credit.card/1"
 
 FeatureKind = Literal["numeric", "categorical"]
@@ -208,20 +211,11 @@ class ModelCard:
         }
 
     def save(self, directory: Path) -> Path:
-        path = Path(directory) / CARD_FILE
-        path.write_bytes(
-            orjson.dumps(self.to_json(), option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
-            + b"\n"
-        )
-        return path
+        return write_card(self.to_json(), directory)
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> ModelCard:
-        if doc.get("schema") != CARD_SCHEMA:
-            raise ModelMismatchError(
-                f"not a riskstream credit model card (schema {doc.get('schema')!r}, "
-                f"expected {CARD_SCHEMA!r})"
-            )
+        check_schema(doc, CARD_SCHEMA, "credit")
         known = {"schema", "name", "kind", "version", "inputs", "id_column", "target", "output"}
         return cls(
             name=doc["name"],
@@ -244,27 +238,14 @@ class ModelCard:
         :class:`ModelMismatchError` when the card is malformed or an artifact differs.
         """
         directory = Path(directory)
-        path = directory / CARD_FILE
-        if not path.is_file():
-            raise InputError(f"{directory}: not a credit model directory (no {CARD_FILE})")
+        path, doc = read_card(directory, "credit")
         try:
-            card = cls.from_json(orjson.loads(path.read_bytes()))
-        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            card = cls.from_json(doc)
+        except (KeyError, TypeError) as exc:
             raise ModelMismatchError(f"{path}: malformed model card ({exc})") from None
         if verify:
-            for what in ("onnx", "native"):
-                info = card.extra.get(what, {})
-                file = directory / (card.onnx_file if what == "onnx" else card.native_file)
-                if not file.is_file():
-                    raise ModelMismatchError(
-                        f"{directory}: {file.name} named by the card is missing"
-                    )
-                expected = info.get("sha256")
-                if expected and sha256_file(file) != expected:
-                    raise ModelMismatchError(
-                        f"{file}: content differs from the model card (sha256 mismatch); "
-                        "retrain or restore the directory as written"
-                    )
+            for what, file in (("onnx", card.onnx_file), ("native", card.native_file)):
+                verify_artifact(directory, file, card.extra.get(what, {}).get("sha256"))
         return card
 
 
@@ -276,11 +257,3 @@ def _number(value: Any) -> float:
     except (TypeError, ValueError):
         return math.nan
     return x if math.isfinite(x) else math.nan
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -23,13 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 
-from engine.credit.card import sha256_file
+from engine.cards import check_schema, read_card, verify_artifact, write_card
 from engine.deep.features import FEATURES, FeatureParams
-from engine.errors import InputError, ModelMismatchError
+from engine.errors import ModelMismatchError
 
-CARD_FILE = "card.json"
 ONNX_FILE = "model.onnx"
 CARD_SCHEMA = "riskstream.deep.card/1"
 INPUT_NAME = "window"
@@ -115,20 +113,11 @@ class DeepCard:
         }
 
     def save(self, directory: Path) -> Path:
-        path = Path(directory) / CARD_FILE
-        path.write_bytes(
-            orjson.dumps(self.to_json(), option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
-            + b"\n"
-        )
-        return path
+        return write_card(self.to_json(), directory)
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> DeepCard:
-        if doc.get("schema") != CARD_SCHEMA:
-            raise ModelMismatchError(
-                f"not a riskstream deep model card (schema {doc.get('schema')!r}, "
-                f"expected {CARD_SCHEMA!r})"
-            )
+        check_schema(doc, CARD_SCHEMA, "deep")
         known = {"schema", "name", "kind", "version", "inputs", "target_mean", "target_std"}
         known |= {"features", "input_tensor", "output_tensor", "window"}
         features = FeatureParams.from_json(doc["features"])
@@ -157,26 +146,14 @@ class DeepCard:
         :class:`ModelMismatchError` when the card is malformed or does not match.
         """
         directory = Path(directory)
-        path = directory / CARD_FILE
-        if not path.is_file():
-            raise InputError(f"{directory}: not a deep model directory (no {CARD_FILE})")
+        path, doc = read_card(directory, "deep")
         try:
-            card = cls.from_json(orjson.loads(path.read_bytes()))
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            card = cls.from_json(doc)
+        except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, ModelMismatchError):
                 raise
             raise ModelMismatchError(f"{path}: malformed model card ({exc})") from None
         card.check_inputs(str(path))
         if verify:
-            file = directory / card.onnx_file
-            if not file.is_file():
-                raise ModelMismatchError(
-                    f"{directory}: {card.onnx_file} named by the card is missing"
-                )
-            expected = card.extra.get("onnx", {}).get("sha256")
-            if expected and sha256_file(file) != expected:
-                raise ModelMismatchError(
-                    f"{file}: content differs from the model card (sha256 mismatch); "
-                    "retrain or restore the directory as written"
-                )
+            verify_artifact(directory, card.onnx_file, card.extra.get("onnx", {}).get("sha256"))
         return card

@@ -423,7 +423,7 @@ def _card_extra(
     plots: list[str],
 ) -> dict[str, Any]:
     from engine import __version__
-    from engine.credit.card import sha256_file
+    from engine.cards import sha256_file
 
     return {
         "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

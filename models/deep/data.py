@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.credit.card import sha256_file
+from engine.cards import sha256_file
 from engine.deep.features import FLOOR, FeatureParams, series_windows
 from engine.errors import InputError
 from engine.paths import shared_file

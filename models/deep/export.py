@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.credit.card import sha256_file
+from engine.cards import sha256_file
 from engine.deep.card import INPUT_NAME, ONNX_FILE, OUTPUT_NAME, DeepCard
 from engine.deep.features import FEATURES
 
