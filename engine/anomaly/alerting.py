@@ -23,6 +23,7 @@ import numpy as np
 
 from engine.alerts import Alert, Attribution, alert_id
 from engine.anomaly.calibration import score_from_surprisal
+from engine.anomaly.detectors.base import Detector, Scores
 from engine.anomaly.policy import AlertPolicy
 
 KIND = "anomaly"
@@ -39,18 +40,21 @@ def anomaly_alert(
     subject: str,
     event_key: str,
     ts: int,
-    detector: str,
-    version: str,
-    surprisal: float,
+    detector: Detector,
+    scores: Scores,
+    row: int,
     policy: AlertPolicy,
-    channels: Sequence[str],
-    channel_surprisal: np.ndarray,
-    channel_values: np.ndarray,
-    features: dict[str, float],
+    feature_names: Sequence[str],
+    features: np.ndarray,
     context: dict[str, Any] | None = None,
     explain_input: Any = None,
 ) -> Alert:
-    """One alert (see the module docstring); ``channel_*`` are aligned with ``channels``."""
+    """The alert of row ``row`` of a batch the detector scored (see the module docstring);
+    ``features`` is that row's feature vector, named by ``feature_names``."""
+    surprisal = float(scores.surprisal[row])
+    channels = scores.names
+    channel_surprisal = scores.channels[row]
+    channel_values = scores.values[row]
     order = [
         k
         for k in np.argsort(-np.nan_to_num(channel_surprisal, nan=-1.0))
@@ -66,25 +70,28 @@ def anomaly_alert(
     )
     details: dict[str, Any] = {
         "stream": stream,
-        "detector": detector,
-        "surprisal": round(float(surprisal), 6),
+        "detector": detector.name,
+        "surprisal": round(surprisal, 6),
         "threshold_surprisal": round(policy.surprisal, 6),
         "event": event_key,
         "driver": channels[order[0]] if order else None,
-        "features": {name: _finite(value) for name, value in features.items()},
+        "features": {
+            name: _finite(value)
+            for name, value in zip(feature_names, features.tolist(), strict=True)
+        },
     }
     if context:
         details.update(context)
     return Alert(
-        alert_id=alert_id(KIND, subject, f"{detector}@{version}", event_key),
+        alert_id=alert_id(KIND, subject, f"{detector.name}@{detector.version}", event_key),
         kind=KIND,
         subject=subject,
         ts=int(ts),
         severity=policy.severity(surprisal),  # type: ignore[arg-type]
         value=float(score_from_surprisal(surprisal)),
         threshold=policy.threshold,
-        model=f"anomaly_{detector}",
-        model_version=version,
+        model=f"anomaly_{detector.name}",
+        model_version=detector.version,
         details=details,
         # a tree model's alert gets SHAP attributions from the explanation service instead
         attributions=None if explain_input is not None else attributions,
