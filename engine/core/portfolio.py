@@ -291,11 +291,28 @@ class PortfolioBook:
         return slot
 
     def _apply(self, slots: np.ndarray, ts_ms: np.ndarray, prices: np.ndarray) -> None:
-        for slot, ts, price in zip(slots.tolist(), ts_ms.tolist(), prices.tolist(), strict=True):
-            if ts >= self.last_ts[slot]:
-                self.last_ts[slot] = ts
-                self.last_price[slot] = price
-                self.bucket_ts = ts if self.bucket_ts is None else max(self.bucket_ts, ts)
+        """Ticks in arrival order: each symbol's last price is its latest tick's.
+
+        Equal to taking the ticks one by one and keeping a tick whose time is not before
+        the symbol's last: per symbol that keeps the last-arriving tick of the latest
+        time, if that time is not before the symbol's last.
+        """
+        if not len(slots):
+            return
+        ts_ms = np.asarray(ts_ms, dtype=np.int64)
+        order = np.lexsort((np.arange(len(slots)), ts_ms, slots))  # by slot, time, arrival
+        ordered = slots[order]
+        ends = np.flatnonzero(np.r_[ordered[1:] != ordered[:-1], True])
+        latest = order[ends]  # per symbol: the last-arriving tick of its latest time
+        slot, ts = slots[latest], ts_ms[latest]
+        kept = ts >= self.last_ts[slot]
+        if not kept.any():
+            return
+        slot, ts = slot[kept], ts[kept]
+        self.last_ts[slot] = ts
+        self.last_price[slot] = np.asarray(prices)[latest[kept]]
+        newest = int(ts.max())
+        self.bucket_ts = newest if self.bucket_ts is None else max(self.bucket_ts, newest)
 
     def _close(self) -> list[Allocation]:
         ts = self.bucket_ts

@@ -183,3 +183,38 @@ def test_a_restored_book_continues_exactly_where_it_stopped():
     head = first.on_ticks(*_ticks(rows[:77]))
     restored = PortfolioBook.from_state(orjson.loads(orjson.dumps(first.to_state())))
     assert key(head + restored.on_ticks(*_ticks(rows[77:]))) == key(whole)
+
+
+def _apply_one_by_one(book: PortfolioBook, slots, ts_ms, prices) -> None:
+    """The rule of ``PortfolioBook._apply`` as a loop: a tick not older than its symbol's last wins."""
+    for slot, ts, price in zip(slots.tolist(), ts_ms.tolist(), prices.tolist(), strict=True):
+        if ts >= book.last_ts[slot]:
+            book.last_ts[slot] = ts
+            book.last_price[slot] = price
+            book.bucket_ts = ts if book.bucket_ts is None else max(book.bucket_ts, ts)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    ticks=st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 6), st.floats(1.0, 2.0)), max_size=25
+    ),
+    earlier=st.lists(st.integers(-1, 4), min_size=4, max_size=4),
+)
+def test_a_run_of_ticks_is_applied_as_if_one_by_one(ticks, earlier):
+    """Ties in time, ticks older than the symbol's last, several symbols: same result."""
+    books = []
+    for _ in range(2):
+        book = PortfolioBook(interval_ms=DAY, levels=(0.99,), min_obs=1)
+        for i in range(4):
+            book._slot(f"S{i}")
+        book.last_ts[:] = earlier
+        books.append(book)
+    slots = np.array([t[0] for t in ticks], dtype=np.int64)
+    ts_ms = np.array([t[1] for t in ticks], dtype=np.int64)
+    prices = np.array([t[2] for t in ticks])
+    books[0]._apply(slots, ts_ms, prices)
+    _apply_one_by_one(books[1], slots, ts_ms, prices)
+    np.testing.assert_array_equal(books[0].last_ts, books[1].last_ts)
+    np.testing.assert_array_equal(books[0].last_price, books[1].last_price)
+    assert books[0].bucket_ts == books[1].bucket_ts
