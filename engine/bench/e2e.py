@@ -226,9 +226,10 @@ def worker_rate(metrics_url: str, expected: int, timeout: float) -> float:
 class PacedRun:
     """The paced producer process of a latency measurement (``engine.bench.paced_producer``).
 
-    Tick ``i`` goes to symbol ``<prefix>{i % symbols:04d}``, sent at ``start_at + i / rate``
-    on the monotonic clock every process of the machine shares; the actual send times are
-    read back with :meth:`sent` once the producer is done.
+    Sends ``rate * (warmup_s + seconds)`` ticks: tick ``i`` goes to symbol
+    ``<prefix>{i % symbols:04d}``, sent at ``start_at + i / rate`` on the monotonic clock
+    every process of the machine shares. :meth:`result` reads the actual send times back
+    once the producer is done and splits the latencies at ``start_at + warmup_s``.
     """
 
     def __init__(
@@ -237,6 +238,7 @@ class PacedRun:
         *,
         rate: float,
         seconds: float,
+        warmup_s: float,
         symbols: int,
         prefix: str,
         workdir: Path,
@@ -245,9 +247,12 @@ class PacedRun:
         import subprocess
         import sys
 
-        self.total = int(rate * seconds)
+        self.rate, self.seconds, self.warmup_s = rate, seconds, warmup_s
+        self.total = int(rate * (warmup_s + seconds))
         self.symbols = symbols
         self.start_at = time.monotonic() + lead_s
+        #: When to give up waiting for the last tick.
+        self.deadline = self.start_at + warmup_s + seconds + 60
         self._out = workdir / f"latency-sent-{prefix}.npy"
         self._child = subprocess.Popen(
             [
@@ -259,7 +264,7 @@ class PacedRun:
                 "--rate",
                 str(rate),
                 "--seconds",
-                str(seconds),
+                str(warmup_s + seconds),
                 "--symbols",
                 str(symbols),
                 "--start-at",
@@ -271,16 +276,17 @@ class PacedRun:
             ]
         )
 
-    def sent(self) -> np.ndarray:
+    def result(self, observed: dict[int, list[tuple[int, float]]]) -> LatencyRun:
+        """Per tick: the first time its symbol was seen with ``count >= k`` (``k``: the tick's
+        rank within its symbol) minus its send time; steady state and warm-up apart.
+
+        ``observed`` maps a symbol number to its ``(count, seen at)`` points, in time order.
+        """
         if self._child.wait(60) != 0:
             raise RuntimeError(
                 f"the paced producer failed with exit status {self._child.returncode}"
             )
-        return np.load(self._out)
-
-    def latencies(self, observed: dict[int, list[tuple[int, float]]]) -> np.ndarray:
-        """Per tick: first time its symbol was seen with ``count >= k`` (the tick's rank) minus its send time."""
-        sent = self.sent()
+        sent = np.load(self._out)
         latencies = np.full(self.total, np.nan)
         for j, points in observed.items():
             counts = np.array([n for n, _ in points])
@@ -288,14 +294,10 @@ class PacedRun:
             ticks = np.arange(j, self.total, self.symbols)  # this symbol's ticks, in order
             first_seen = np.searchsorted(counts, np.arange(1, ticks.size + 1))
             latencies[ticks] = times[first_seen] - sent[ticks]
-        return latencies
-
-
-def _split(
-    run: PacedRun, latencies: np.ndarray, rate: float, seconds: float, warmup_s: float
-) -> LatencyRun:
-    steady = run.sent() >= run.start_at + warmup_s
-    return LatencyRun(rate, seconds, warmup_s, latencies[steady], latencies[~steady])
+        steady = sent >= self.start_at + self.warmup_s
+        return LatencyRun(
+            self.rate, self.seconds, self.warmup_s, latencies[steady], latencies[~steady]
+        )
 
 
 def measure_latency(
@@ -334,16 +336,16 @@ def measure_latency(
     run = PacedRun(
         bootstrap,
         rate=rate,
-        seconds=warmup_s + seconds,
+        seconds=seconds,
+        warmup_s=warmup_s,
         symbols=symbols,
         prefix=prefix,
         workdir=workdir,
     )
     observed: dict[int, list[tuple[int, float]]] = defaultdict(list)  # symbol -> [(n_ticks, at)]
     seen = dict.fromkeys(range(symbols), 0)
-    deadline = run.start_at + warmup_s + seconds + 60
     while sum(seen.values()) < run.total:
-        if time.monotonic() > deadline:
+        if time.monotonic() > run.deadline:
             raise TimeoutError(
                 f"only {sum(seen.values()):,} of {run.total:,} latency ticks reached Redis"
             )
@@ -367,11 +369,10 @@ def measure_latency(
             if n > seen[j]:
                 observed[j].append((n, now))
                 seen[j] = n
-    latencies = run.latencies(observed)
     pubsub.close()
     client.close()
     reader.close()
-    return _split(run, latencies, rate, seconds, warmup_s)
+    return run.result(observed)
 
 
 def measure_raw_latency(
@@ -417,7 +418,8 @@ async def _raw_latency(
         run = PacedRun(
             bootstrap,
             rate=rate,
-            seconds=warmup_s + seconds,
+            seconds=seconds,
+            warmup_s=warmup_s,
             symbols=symbols,
             prefix=prefix,
             workdir=workdir,
@@ -426,9 +428,8 @@ async def _raw_latency(
         observed: dict[int, list[tuple[int, float]]] = defaultdict(list)
         seen = dict.fromkeys(range(symbols), 0)
         received = 0
-        deadline = run.start_at + warmup_s + seconds + 60
         while received < run.total:
-            if time.monotonic() > deadline:
+            if time.monotonic() > run.deadline:
                 raise TimeoutError(f"only {received:,} of {run.total:,} latency ticks consumed")
             batches = await consumer.getmany(timeout_ms=100)
             now = time.monotonic()
@@ -442,7 +443,7 @@ async def _raw_latency(
                     received += 1
     finally:
         await consumer.stop()
-    return _split(run, await asyncio.to_thread(run.latencies, observed), rate, seconds, warmup_s)
+    return run.result(observed)
 
 
 def run(

@@ -11,7 +11,6 @@ stream computes, customer windows, delayed terminal risk and all.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.cards import sha256_file
 from engine.timeutil import parse_ts
 
 DAY_MS = 86_400_000
@@ -45,11 +45,8 @@ class TransactionReplay:
 
 @cache
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """:func:`engine.cards.sha256_file`, once per path per process."""
+    return sha256_file(path)
 
 
 def replay_transactions(
