@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from engine.config import Settings
+from engine.errors import InputError
 from engine.gctune import tune_for_streaming
 from engine.harness import WorkerProcess
 from engine.services.ports import free_port
@@ -214,7 +215,7 @@ def worker_rate(metrics_url: str, expected: int, timeout: float) -> float:
         if count >= expected:
             assert first_time is not None
             if now == first_time:  # everything landed in one poll interval
-                raise RuntimeError("the run was too short to time; raise --ticks")
+                raise InputError("the run was too short to time; raise --ticks")
             return (count - first_count) / (now - first_time)
         if time.monotonic() > deadline:
             raise TimeoutError(
