@@ -154,6 +154,13 @@ class Settings(BaseSettings):
     """``RISKSTREAM_BATCH_WITHIN_MS``: longest wait for more records once a micro-batch has
     started and nothing more is queued. Under load batches fill without waiting; this
     only bounds the latency added when traffic is light."""
+    checkpoint_ms: float = Field(1000.0, ge=0)
+    """``RISKSTREAM_CHECKPOINT_MS``: how often a worker checkpoints: the state rows changed
+    since the last checkpoint go to the table's changelog and the input offsets they cover
+    become committable (0: after every micro-batch). Outputs (Redis, ``risk.updates``) are
+    written per micro-batch regardless; a crash replays at most this much input, which the
+    idempotent outputs absorb. Longer intervals write each busy key's row once per interval
+    instead of once per micro-batch."""
     alert_id_ttl_s: int = Field(7 * 86400, ge=60)
     """``RISKSTREAM_ALERT_ID_TTL_S``: how long Redis remembers an alert id to drop replays."""
     alerts_maxlen: int = Field(1_000_000, ge=1000)

@@ -87,6 +87,7 @@ class PriceOutcome:
     alerts: list[Alert]
     snapshots: list[RiskSnapshot]
     rows: list[tuple[str, int, bytes | None]]
+    """``(key, partition, row)`` to persist; empty when processed with ``persist=False``."""
     breaches: dict[tuple[str, float], int]
     """VaR violations in this batch, per (method, level)."""
     latest: list[LatestState] = field(default_factory=list)
@@ -95,6 +96,11 @@ class PriceOutcome:
     @property
     def status(self) -> np.ndarray:
         return self.step.status
+
+    @property
+    def touched(self) -> np.ndarray:
+        """Slots of the symbols whose state changed (what :attr:`rows` persists)."""
+        return self.step.touched
 
     @property
     def accepted(self) -> int:
@@ -164,14 +170,21 @@ class PricePipeline:
         )
 
     def process(
-        self, records: Sequence[RecordLike], *, now_ms: int, load_row: LoadRow | None = None
+        self,
+        records: Sequence[RecordLike],
+        *,
+        now_ms: int,
+        load_row: LoadRow | None = None,
+        persist: bool = True,
     ) -> PriceOutcome:
-        """Run one micro-batch. ``now_ms`` bounds acceptable timestamps; ``load_row`` restores state."""
+        """Run one micro-batch. ``now_ms`` bounds acceptable timestamps; ``load_row`` restores
+        state; ``persist=False`` leaves :attr:`PriceOutcome.rows` empty (the caller persists
+        the :attr:`~PriceOutcome.touched` slots later, with ``book.rows``)."""
         cols, dead = decode_prices(
             records, topic=self.topic, now_ms=now_ms, max_future_skew_ms=self.max_future_skew_ms
         )
         return self.process_columns(
-            cols, dead, received=len(records), now_ms=now_ms, load_row=load_row
+            cols, dead, received=len(records), now_ms=now_ms, load_row=load_row, persist=persist
         )
 
     def process_columns(
@@ -182,6 +195,7 @@ class PricePipeline:
         received: int,
         now_ms: int,
         load_row: LoadRow | None = None,
+        persist: bool = True,
     ) -> PriceOutcome:
         """Run one micro-batch of already validated ticks (the offline CLI's entry)."""
         step = self.book.step(cols, load_row)
@@ -195,7 +209,7 @@ class PricePipeline:
             dead_letters=dead,
             alerts=self._price_alerts(cols, step) + stage_alerts,
             snapshots=self._snapshots(step),
-            rows=self.book.rows(step.touched),
+            rows=self.book.rows(step.touched) if persist else [],
             breaches={
                 (method, level): int(hits[j, i])
                 for j, method in enumerate(self.book.methods)
@@ -352,6 +366,9 @@ class TransactionOutcome:
     dead_letters: list[DeadLetter]
     snapshots: list[CustomerSnapshot]
     rows: list[tuple[str, int, bytes | None]]
+    """``(key, partition, row)`` to persist; empty when processed with ``persist=False``."""
+    touched: np.ndarray
+    """Slots of the customers whose state changed (what :attr:`rows` persists)."""
     alerts: list[Alert] = field(default_factory=list)
     latest: list[LatestState] = field(default_factory=list)
     """Latest-state hashes from stages (the snapshots' own are :meth:`CustomerSnapshot.latest`)."""
@@ -394,8 +411,14 @@ class TransactionPipeline:
         )
 
     def process(
-        self, records: Sequence[RecordLike], *, now_ms: int, load_row: LoadRow | None = None
+        self,
+        records: Sequence[RecordLike],
+        *,
+        now_ms: int,
+        load_row: LoadRow | None = None,
+        persist: bool = True,
     ) -> TransactionOutcome:
+        """Run one micro-batch (arguments as :meth:`PricePipeline.process`)."""
         cols, dead = decode_transactions(
             records, topic=self.topic, now_ms=now_ms, max_future_skew_ms=self.max_future_skew_ms
         )
@@ -414,7 +437,8 @@ class TransactionPipeline:
             status=step.status,
             dead_letters=dead,
             snapshots=snapshots,
-            rows=self.book.rows(step.touched),
+            rows=self.book.rows(step.touched) if persist else [],
+            touched=step.touched,
             alerts=alerts,
             latest=latest,
         )

@@ -96,6 +96,10 @@ class KeyedBook:
     def __len__(self) -> int:
         return len(self.index)
 
+    def partition(self, key: str) -> int:
+        """The source partition of a key the book holds."""
+        return int(self.meta["partition"][self.index.slot(key)])
+
     def slots_for(self, keys: list[str], load_row: LoadRow | None) -> np.ndarray:
         """Slots of ``keys``; unseen keys are admitted and their saved state restored."""
         slots, new = self.index.lookup(keys)

@@ -117,6 +117,7 @@ class RiskWorker:
         self.app.task(self._run)
         self.app.timer(LAG_INTERVAL_S)(self._refresh_lag)
         self.sink: RedisSink | None = None
+        self.processors: list[TopicProcessor] = []
         self.metrics.build.info(
             {
                 "version": _version(),
@@ -134,11 +135,13 @@ class RiskWorker:
 
         Runs after faust waited for the batch in flight and committed. Dropped chunks are
         re-read from committed offsets when the rebalance ends; state reloads lazily from
-        the recovered tables.
+        the tables, which hold the last checkpoint, and what followed it is replayed.
         """
         dropped = sum(channel.clear() for channel in self.app.batch_channels.values())
         self.price_pipeline.book.clear()
         self.transaction_pipeline.book.clear()
+        for processor in self.processors:
+            processor.reset()
         self.metrics.forget_partitions(revoked)
         log.info(
             "partitions revoked (%d): %d queued chunks dropped, books cleared",
@@ -185,18 +188,22 @@ class RiskWorker:
             }
             self.app.batch_writers = list(writers.values())
             dlq = {topic: await writers[topic].partitions(f"{topic}.dlq") for topic in writers}
+            checkpoint_s = self.settings.checkpoint_ms / 1000.0
             prices = PriceProcessor(
                 self.price_pipeline,
                 table=self.price_table,
                 metrics=self.metrics,
                 dlq_partitions=dlq[PRICES],
+                checkpoint_s=checkpoint_s,
             )
             transactions = TransactionProcessor(
                 self.transaction_pipeline,
                 table=self.customer_table,
                 metrics=self.metrics,
                 dlq_partitions=dlq[TRANSACTIONS],
+                checkpoint_s=checkpoint_s,
             )
+            self.processors = [prices, transactions]
             await asyncio.gather(
                 writers[PRICES].run(),
                 writers[TRANSACTIONS].run(),
@@ -219,8 +226,13 @@ class RiskWorker:
     ) -> None:
         settings = self.settings
         within = settings.batch_within_ms / 1000.0
-        async for batch in channel.take(settings.batch_max, within):
+        # When the input goes quiet, the last checkpoint is written after at most about
+        # two intervals (so offsets are committed and a restart replays nothing).
+        quiet = max(settings.checkpoint_ms / 1000.0, within)
+        async for batch in channel.take(settings.batch_max, within, quiet):
             job = processor.handle(batch)
+            if job is None:
+                continue
             if self.explanations is not None and job.alerts:
                 # SHAP starts now, in the background; only the writer waits for it.
                 job.alerts_ready = self.explanations.start(job.alerts)

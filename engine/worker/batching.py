@@ -26,8 +26,9 @@ What callers can rely on:
   its beginning where nothing is committed yet (:meth:`BatchingConsumer.perform_seek`);
 * a record may be *delivered* twice (a chunk fetched just before that seek is
   fetched again after it); processors are idempotent, and acks are de-duplicated;
-* offsets are committed only for batches whose processing returned, after faust has
-  flushed everything the batch produced (changelog, outputs, dead letters).
+* offsets are committed only up to a checkpoint (:mod:`.processors`) whose outputs
+  and state are durable: the writer acks them (:meth:`BatchingConsumer.ack`) once
+  Redis and Kafka acknowledged everything up to it.
 
 The queue is deliberately *not* one that faust clears when it resumes flow: faust
 resumes flow at the end of recovery, after stream partitions were already resumed
@@ -40,7 +41,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -104,17 +105,33 @@ class BatchChannel:
         """Whether a chunk may be processed now: same generation, and no rebalance under way."""
         return chunk.generation == self.app.consumer_generation_id and self.app.consumer.flow_active
 
-    async def take(self, max_: int, within: float) -> AsyncIterator[list[Chunk]]:
+    async def take(
+        self, max_: int, within: float, quiet: float | None = None
+    ) -> AsyncIterator[list[Chunk]]:
         """Yield micro-batches: lists of chunks holding up to about ``max_`` records.
 
         A batch is yielded as soon as it holds ``max_`` records, or ``within`` seconds
-        after its first chunk arrived, whichever comes first. While the consumer of a
-        batch runs, :attr:`idle` is clear (the rebalance path waits for it).
+        after its first chunk arrived, whichever comes first. With ``quiet``, an empty
+        batch is yielded after every ``quiet`` seconds without input while flow is
+        active (the processor checkpoints then). While the consumer of a batch runs,
+        :attr:`idle` is clear (the rebalance path waits for it).
         """
         queue = self.queue
         loop = asyncio.get_running_loop()
         while True:
-            first = await queue.get()
+            if quiet is None:
+                first = await queue.get()
+            else:
+                try:
+                    first = await asyncio.wait_for(queue.get(), quiet)
+                except TimeoutError:
+                    if self.app.consumer.flow_active:
+                        self.idle.clear()
+                        try:
+                            yield []
+                        finally:
+                            self.idle.set()
+                    continue
             if not self._current(first):
                 continue
             self.idle.clear()
@@ -148,35 +165,46 @@ class BatchingConsumer(faust_aiokafka.Consumer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        #: Per batch-topic partition: one past the last offset acked (see :meth:`ack_chunks`).
+        #: Per batch-topic partition: one past the last offset acked (see :meth:`ack`).
         self._batch_marks: dict[Any, int] = {}
+        #: Per batch-topic partition: one past the last offset whose batch was written
+        #: (ahead of :attr:`_batch_marks` between checkpoints); for the lag.
+        self._processed: dict[Any, int] = {}
 
     def batch_channels(self) -> dict[str, BatchChannel]:
         return getattr(self.app, "batch_channels", {})
 
-    def ack_chunks(self, chunks: Sequence[Chunk]) -> None:
-        """Mark every offset of these chunks processed; faust commits them on its schedule.
+    def ack(self, offsets: Mapping[Any, int]) -> None:
+        """Make these positions committable (per topic partition, one past the last offset
+        covered); faust commits them on its schedule.
 
-        Chunks of a partition are acked in the order they were fetched (the writer acks
-        batches in order), so a partition's committable position is simply one past the
-        last acked offset: a high-water mark per partition, O(1) per chunk, instead of
-        faust's list and set of every acked offset, which it sorts and walks at each
-        commit. Offsets skipped between fetched chunks (transaction markers, compacted
-        records) were read past, so they are covered. A chunk delivered twice moves
-        nothing (the mark only grows).
+        Positions of a partition are acked in order (the writer acks checkpoints in order),
+        so a partition's committable position is simply the highest acked: a high-water
+        mark per partition instead of faust's list and set of every acked offset, which it
+        sorts and walks at each commit. Offsets skipped between fetched chunks
+        (transaction markers, compacted records) were read past, so they are covered. A
+        position acked twice moves nothing (the mark only grows).
         """
         marks = self._batch_marks
+        for tp, following in offsets.items():
+            if following > marks.get(tp, -1):
+                marks[tp] = following
+
+    def mark_processed(self, chunks: Sequence[Chunk]) -> None:
+        """Note that these chunks' outputs are written (the lag counts from here)."""
+        done = self._processed
         for chunk in chunks:
             following = chunk.last_offset + 1
-            if following > marks.get(chunk.tp, -1):
-                marks[chunk.tp] = following
+            if following > done.get(chunk.tp, -1):
+                done[chunk.tp] = following
 
     async def lag(self, topics: Sequence[str]) -> dict[Any, int]:
         """Records beyond what was processed, per assigned partition of ``topics``.
 
         The end offsets come from the broker (one ListOffsets request), so the lag keeps
         growing while processing is stalled; the processed position is one past the last
-        acked offset, else the committed offset (partitions with neither are left out).
+        offset whose batch was written, else the committed offset (partitions with neither
+        are left out).
         """
         tps = [tp for tp in self.assignment() if tp.topic in topics]
         if not tps:
@@ -184,7 +212,7 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         ends = await self.highwaters(*tps)
         out = {}
         for tp in tps:
-            done = self._batch_marks.get(tp)
+            done = self._processed.get(tp)
             if done is None:
                 done = self._committed_offset.get(tp)
             end = ends.get(tp)
@@ -208,6 +236,7 @@ class BatchingConsumer(faust_aiokafka.Consumer):
     async def on_partitions_revoked(self, revoked: Any) -> None:
         for tp in revoked:
             self._batch_marks.pop(tp, None)
+            self._processed.pop(tp, None)
         await super().on_partitions_revoked(revoked)
 
     async def perform_seek(self) -> None:

@@ -6,8 +6,9 @@ outputs are being written, batch N+1 is already being computed. What stays stric
 * outputs are written in batch order, by one task per topic: Redis first (latest state,
   alerts), then Kafka (``risk.updates``, dead letters, state changelog), the Kafka
   records handed to the producer in order;
-* a batch's offsets are acked only after Redis confirmed and Kafka acknowledged every
-  record it produced, so a commit never runs ahead of durable outputs. Waiting for Kafka's
+* a checkpoint's offsets (:attr:`OutputJob.commit`) are acked only after Redis confirmed
+  and Kafka acknowledged every record of its job and of every job before it, so a commit
+  never runs ahead of durable outputs and state. Waiting for Kafka's
   acknowledgement happens in a second task, in batch order, so it overlaps with the next
   batch's Redis write instead of delaying it;
 * the queues between the stages are bounded (``depth`` batches): a slow Redis or Kafka
@@ -46,9 +47,14 @@ KafkaRecord = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
 
 @dataclass(slots=True)
 class OutputJob:
-    """Everything one micro-batch writes, and the chunks to ack once it is written."""
+    """Everything one micro-batch writes, and what to commit once it is written."""
 
     chunks: Sequence[Chunk]
+    """The batch's input (for the processed position and latency); empty for a checkpoint
+    written while the input is quiet."""
+    commit: dict[Any, int] = field(default_factory=dict)
+    """Per topic partition, the offset to commit once this job is durable (one past the
+    last record its checkpoint covers); empty when the job carries no checkpoint."""
     latest: Sequence[LatestState] = ()
     alerts: Sequence[Alert] = ()
     alerts_ready: asyncio.Future[list[Alert]] | None = None
@@ -115,6 +121,7 @@ class OrderedWriter:
                 if self.sink is not None and (job.latest or alerts):
                     await self.sink.write(latest=job.latest, alerts=alerts)
                     observe_latency(self.written_latency, job.chunks, time.time() * 1000)
+                self.consumer.mark_processed(job.chunks)
                 deliveries = await self._send(job.kafka) if job.kafka else []
                 await self._acks.put((job, deliveries))
             finally:
@@ -126,7 +133,8 @@ class OrderedWriter:
             try:
                 for delivery in deliveries:
                     await delivery
-                self.consumer.ack_chunks(job.chunks)
+                if job.commit:
+                    self.consumer.ack(job.commit)
                 self._record_lag(job.chunks)
             finally:
                 self._acks.task_done()
