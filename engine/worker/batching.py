@@ -41,7 +41,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -119,23 +120,16 @@ class BatchChannel:
         queue = self.queue
         loop = asyncio.get_running_loop()
         while True:
-            if quiet is None:
-                first = await queue.get()
-            else:
-                try:
-                    first = await asyncio.wait_for(queue.get(), quiet)
-                except TimeoutError:
-                    if self.app.consumer.flow_active:
-                        self.idle.clear()
-                        try:
-                            yield []
-                        finally:
-                            self.idle.set()
-                    continue
+            try:
+                first = await asyncio.wait_for(queue.get(), quiet)  # None: no limit
+            except TimeoutError:
+                if self.app.consumer.flow_active:
+                    with self._busy():
+                        yield []
+                continue
             if not self._current(first):
                 continue
-            self.idle.clear()
-            try:
+            with self._busy():
                 batch = [first]
                 size = len(first.records)
                 deadline = loop.time() + within
@@ -156,8 +150,15 @@ class BatchChannel:
                 batch = [c for c in batch if self._current(c)]
                 if batch:
                     yield batch
-            finally:
-                self.idle.set()
+
+    @contextmanager
+    def _busy(self) -> Iterator[None]:
+        """:attr:`idle` is clear while a batch's consumer runs."""
+        self.idle.clear()
+        try:
+            yield
+        finally:
+            self.idle.set()
 
 
 class BatchingConsumer(faust_aiokafka.Consumer):
@@ -190,13 +191,16 @@ class BatchingConsumer(faust_aiokafka.Consumer):
             if following > marks.get(tp, -1):
                 marks[tp] = following
 
-    def mark_processed(self, chunks: Sequence[Chunk]) -> None:
-        """Note that these chunks' outputs are written (the lag counts from here)."""
+    def mark_processed(self, chunks: Sequence[Chunk]) -> dict[Any, int]:
+        """Note that these chunks' outputs are written (the lag counts from here); returns
+        the processed position (one past the last offset) of each partition they moved."""
         done = self._processed
+        moved = {}
         for chunk in chunks:
             following = chunk.last_offset + 1
             if following > done.get(chunk.tp, -1):
-                done[chunk.tp] = following
+                done[chunk.tp] = moved[chunk.tp] = following
+        return moved
 
     async def lag(self, topics: Sequence[str]) -> dict[Any, int]:
         """Records beyond what was processed, per assigned partition of ``topics``.

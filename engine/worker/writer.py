@@ -121,7 +121,7 @@ class OrderedWriter:
                 if self.sink is not None and (job.latest or alerts):
                     await self.sink.write(latest=job.latest, alerts=alerts)
                     observe_latency(self.written_latency, job.chunks, time.time() * 1000)
-                self.consumer.mark_processed(job.chunks)
+                self._record_lag(self.consumer.mark_processed(job.chunks))
                 deliveries = await self._send(job.kafka) if job.kafka else []
                 await self._acks.put((job, deliveries))
             finally:
@@ -135,16 +135,12 @@ class OrderedWriter:
                     await delivery
                 if job.commit:
                     self.consumer.ack(job.commit)
-                self._record_lag(job.chunks)
             finally:
                 self._acks.task_done()
 
-    def _record_lag(self, chunks: Sequence[Chunk]) -> None:
+    def _record_lag(self, processed: dict[Any, int]) -> None:
         """``riskstream_consumer_lag_records``: high watermark minus the next offset to process."""
-        following: dict[Any, int] = {}
-        for chunk in chunks:
-            following[chunk.tp] = max(following.get(chunk.tp, 0), chunk.last_offset + 1)
-        for tp, offset in following.items():
+        for tp, offset in processed.items():
             highwater = self.consumer.highwater(tp)
             if highwater is not None:
                 self.metrics.record_lag(tp.topic, tp.partition, highwater - offset)
