@@ -187,3 +187,57 @@ def test_records_at_or_below_the_watermark_are_dropped_as_replays() -> None:
         "riskstream_events_processed_total", {"topic": "prices", "outcome": "replayed"}
     )
     assert replayed == 20
+
+
+def test_a_stop_or_rebalance_checkpoints_everything_processed_due_or_not() -> None:
+    clock = Clock()
+    proc, eager = processor(60.0, clock), processor(0.0)
+    for start in (0, 40):
+        clock.now += 0.1
+        proc.handle(chunks(start, 40))
+        eager.handle(chunks(start, 40))
+    assert proc.table.data == {}  # the interval (60 s) is far from over
+    job = proc.checkpoint_now()
+    assert job is not None and job.commit == {TP("prices", 0): 80}
+    assert proc.table.data == eager.table.data
+    assert proc.checkpoint_now() is None  # nothing processed since
+
+
+def test_jobs_enter_the_writer_in_the_order_they_were_built() -> None:
+    """A checkpoint built after a batch never overtakes it into the writer's queue, even
+    when submitted the moment room frees up, before the batch's submitter (woken to take
+    that room) ran again; otherwise its commit could run ahead of the batch's alerts."""
+    import asyncio
+
+    from engine.worker.writer import OrderedWriter
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        writer = OrderedWriter(None, None, None, Metrics(), "prices", depth=1)  # type: ignore[arg-type]
+        built: list[str] = []
+        queued: list[str] = []
+
+        def build(name: str) -> OutputJob:
+            built.append(name)
+            return OutputJob((), commit={name: 0})
+
+        def take() -> None:
+            queued.append(next(iter(writer.queue.get_nowait().commit)))
+            writer.queue.task_done()
+
+        async def writer_loop(jobs: int) -> None:
+            for _ in range(jobs):
+                queued.append(next(iter((await writer.queue.get()).commit)))
+                writer.queue.task_done()
+
+        await writer.submit(lambda: build("first"))  # the queue is full now
+        batch = asyncio.create_task(writer.submit(lambda: build("batch")))
+        await asyncio.sleep(0)  # the batch is built and waits for room
+        take()  # room: the batch's submitter is woken, but has not run yet
+        rest = asyncio.create_task(writer_loop(2))
+        await writer.submit(lambda: build("checkpoint"))  # this very moment
+        await asyncio.gather(batch, rest)
+        return built, queued
+
+    built, queued = asyncio.run(scenario())
+    assert built == ["first", "batch", "checkpoint"]
+    assert queued == built

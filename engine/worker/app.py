@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,9 @@ from engine.metrics import Metrics, instrument_stages
 from engine.pipeline import PricePipeline, TransactionPipeline
 from engine.sinks.redis import RedisSink
 from engine.topics import PRICES, TRANSACTIONS
-from engine.worker.batching import BatchChannel, BatchingConsumer, BatchingTransport
+from engine.worker.batching import BatchChannel, BatchingConsumer, BatchingTransport, Chunk
 from engine.worker.processors import PriceProcessor, TopicProcessor, TransactionProcessor
-from engine.worker.writer import OrderedWriter
+from engine.worker.writer import OrderedWriter, OutputJob
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class RiskApp(faust.App):
 
     batch_channels: dict[str, BatchChannel]
     batch_writers: list[OrderedWriter]
+    batch_checkpoint: Callable[[], Awaitable[None]]
 
     def _new_transport(self) -> Any:
         return BatchingTransport(self.conf.broker_consumer, self)
@@ -117,7 +119,11 @@ class RiskWorker:
         self.app.task(self._run)
         self.app.timer(LAG_INTERVAL_S)(self._refresh_lag)
         self.sink: RedisSink | None = None
-        self.processors: list[TopicProcessor] = []
+        #: Per topic, its processor and the writer of its jobs (set when processing starts).
+        self.stages: list[tuple[TopicProcessor, OrderedWriter]] = []
+        #: Set when processing failed: the books may hold half a batch, never checkpoint them.
+        self.failed = False
+        self.app.batch_checkpoint = self._checkpoint_all
         self.metrics.build.info(
             {
                 "version": _version(),
@@ -133,14 +139,15 @@ class RiskWorker:
     async def _on_revoked(self, app: faust.App, revoked: Any, **kwargs: Any) -> None:
         """Partitions moved: drop queued chunks and in-memory state.
 
-        Runs after faust waited for the batch in flight and committed. Dropped chunks are
-        re-read from committed offsets when the rebalance ends; state reloads lazily from
-        the tables, which hold the last checkpoint, and what followed it is replayed.
+        Runs after the consumer waited for the batch in flight, checkpointed what was
+        processed (:meth:`_checkpoint_all`) and committed. Dropped chunks are re-read from
+        committed offsets when the rebalance ends; state reloads lazily from the tables,
+        which hold the checkpoint.
         """
         dropped = sum(channel.clear() for channel in self.app.batch_channels.values())
         self.price_pipeline.book.clear()
         self.transaction_pipeline.book.clear()
-        for processor in self.processors:
+        for processor, _ in self.stages:
             processor.reset()
         self.metrics.forget_partitions(revoked)
         log.info(
@@ -203,7 +210,7 @@ class RiskWorker:
                 dlq_partitions=dlq[TRANSACTIONS],
                 checkpoint_s=checkpoint_s,
             )
-            self.processors = [prices, transactions]
+            self.stages = [(prices, writers[PRICES]), (transactions, writers[TRANSACTIONS])]
             await asyncio.gather(
                 writers[PRICES].run(),
                 writers[TRANSACTIONS].run(),
@@ -213,13 +220,28 @@ class RiskWorker:
                 ),
             )
         except ConfigError as exc:
+            self.failed = True
             log.error("%s", exc)
             await self.app.crash(exc)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            self.failed = True
             log.exception("processing failed; stopping the worker so no batch is skipped")
             await self.app.crash(exc)
+
+    async def _checkpoint_all(self) -> None:
+        """Checkpoint everything processed, due or not: a stop or a rebalance is about to
+        commit (``BatchingConsumer.wait_empty``), and after it nothing needs replaying.
+
+        Skipped after a processing failure (the books may hold half a batch: the last
+        checkpoint stays the truth, as after a crash) and for a writer that is not running.
+        """
+        if self.failed:
+            return
+        for processor, writer in self.stages:
+            if writer.running:
+                await writer.submit(processor.checkpoint_now)
 
     async def _loop(
         self, channel: BatchChannel, processor: TopicProcessor, writer: OrderedWriter
@@ -229,14 +251,16 @@ class RiskWorker:
         # When the input goes quiet, the last checkpoint is written after at most about
         # two intervals (so offsets are committed and a restart replays nothing).
         quiet = max(settings.checkpoint_ms / 1000.0, within)
-        async for batch in channel.take(settings.batch_max, within, quiet):
+
+        def build(batch: list[Chunk]) -> OutputJob | None:
             job = processor.handle(batch)
-            if job is None:
-                continue
-            if self.explanations is not None and job.alerts:
+            if job is not None and self.explanations is not None and job.alerts:
                 # SHAP starts now, in the background; only the writer waits for it.
                 job.alerts_ready = self.explanations.start(job.alerts)
-            await writer.submit(job)
+            return job
+
+        async for batch in channel.take(settings.batch_max, within, quiet):
+            await writer.submit(lambda batch=batch: build(batch))
 
     def run(self, loglevel: str = "info") -> None:
         """Run until SIGTERM/SIGINT; finishes the batch in flight and commits before exiting."""

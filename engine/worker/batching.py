@@ -277,9 +277,14 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                 log.warning("offset commit took %.2fs", elapsed)
 
     async def wait_empty(self) -> None:
-        """Wait for in-flight micro-batches and their writes too, then faust's own in-flight events."""
+        """Before a stop or a rebalance commits: wait for in-flight micro-batches, write a
+        checkpoint of everything processed, wait for those writes, then for faust's own
+        in-flight events."""
         for channel in self.batch_channels().values():
             await channel.idle.wait()
+        checkpoint = getattr(self.app, "batch_checkpoint", None)
+        if checkpoint is not None:
+            await checkpoint()
         for writer in getattr(self.app, "batch_writers", ()):
             await writer.drained()
         await super().wait_empty()

@@ -16,9 +16,12 @@ For each batch, in this order (the order is what makes delivery safe):
 
 The :class:`~engine.worker.writer.OrderedWriter` writes jobs in order and acks a
 checkpoint's offsets only once it and every job before it are durable. Between
-checkpoints nothing is committed, and the table holds the last checkpoint's state: a
-crash or a rebalance resumes from the last checkpoint (state, watermark and committed
-offsets agree there) and replays what followed. Replays are harmless: the per-key
+checkpoints nothing is committed, and the table holds the last checkpoint's state. A
+graceful stop and a rebalance first write a checkpoint of everything processed
+(:meth:`TopicProcessor.checkpoint_now`, from the consumer's ``wait_empty``), so
+processing resumes exactly where it stopped. A crash resumes from the last checkpoint
+(state, watermark and committed offsets agree there) and replays what followed, at
+most one interval of input. Replays are harmless: the per-key
 offsets in the state rows (:mod:`engine.core.sequencer`) drop records a state already
 holds, deterministic alert ids make re-sent alerts no-ops, and Redis's latest state
 only moves forward (``write_latest.lua``). ``risk.updates`` records and dead letters of
@@ -167,11 +170,7 @@ class TopicProcessor:
         the last checkpoint waits for one and it is due; otherwise there is no job.
         """
         if not chunks:
-            if self.pending and self._due():
-                job = OutputJob(())
-                self._checkpoint(job)
-                return job
-            return None
+            return self.checkpoint_now() if self._due() else None
         started = time.perf_counter()
         job = OutputJob(chunks)
         records, replayed = self._fresh(chunks)
@@ -191,6 +190,15 @@ class TopicProcessor:
         observe_latency(
             self.metrics.event_latency.labels(self.topic, "processed"), chunks, time.time() * 1000
         )
+        return job
+
+    def checkpoint_now(self) -> OutputJob | None:
+        """A job carrying only a checkpoint of everything processed since the last one, due
+        or not (the worker stops or its partitions are revoked); ``None`` if nothing waits."""
+        if not self.pending:
+            return None
+        job = OutputJob(())
+        self._checkpoint(job)
         return job
 
     def _due(self) -> bool:

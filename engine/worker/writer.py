@@ -26,7 +26,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -99,10 +99,22 @@ class OrderedWriter:
             maxsize=depth
         )
         self._partitions: dict[str, int] = {}
+        self._turn = asyncio.Lock()
+        #: Whether :meth:`run` is writing (false before it starts and after it failed).
+        self.running = False
 
-    async def submit(self, job: OutputJob) -> None:
-        """Hand a job over; waits while ``depth`` jobs are already pending (backpressure)."""
-        await self.queue.put(job)
+    async def submit(self, build: Callable[[], OutputJob | None]) -> None:
+        """Build a job and hand it over; waits while ``depth`` jobs are pending (backpressure).
+
+        Building happens in the submitter's turn, so jobs enter the queue in the order
+        they were built, whichever task builds them (the processing loop, or the final
+        checkpoint of a stop or rebalance): a checkpoint never overtakes an older one.
+        ``build`` returning ``None`` submits nothing.
+        """
+        async with self._turn:
+            job = build()
+            if job is not None:
+                await self.queue.put(job)
 
     async def drained(self) -> None:
         """Wait until every submitted job is written and acked."""
@@ -111,7 +123,11 @@ class OrderedWriter:
 
     async def run(self) -> None:
         """The writing and acking loops; an error propagates (the worker crashes, nothing more is acked)."""
-        await asyncio.gather(self._write_loop(), self._ack_loop())
+        self.running = True
+        try:
+            await asyncio.gather(self._write_loop(), self._ack_loop())
+        finally:
+            self.running = False
 
     async def _write_loop(self) -> None:
         while True:

@@ -231,3 +231,67 @@ def test_stream_equals_embedded_run_through_crashes_and_restarts(
     finally:
         worker.kill()
         client.close()
+
+
+def test_a_graceful_stop_checkpoints_so_a_restart_replays_nothing(
+    fresh_kafka,
+    redis_url: str,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    """SIGTERM writes a final checkpoint: offsets committed, state in the changelog.
+
+    The checkpoint interval is ten minutes, so nothing is committed while the worker
+    runs; after a graceful stop everything is, and the restarted worker continues each
+    symbol where it stopped instead of replaying from the beginning (which would
+    publish every symbol's updates again, from n_ticks 1).
+    """
+    broker = fresh_kafka()
+    prices, _ = price_input()
+    first, rest = prices[:3000], prices[3000:]
+    settings = Settings(partitions=PARTITIONS)
+    expected = expected_outcome(prices, PricePipeline.from_settings(settings))
+    halfway = expected_outcome(first, PricePipeline.from_settings(settings))
+    env = {
+        "RISKSTREAM_KAFKA_BOOTSTRAP": broker.bootstrap,
+        "RISKSTREAM_REDIS_URL": redis_url,
+        "RISKSTREAM_PARTITIONS": str(PARTITIONS),
+        "RISKSTREAM_APP_ID": "e2e-stop",
+        "RISKSTREAM_METRICS_PORT": "0",
+        "RISKSTREAM_CHECKPOINT_MS": "600000",
+        "RISKSTREAM_DATA_DIR": str(tmp_path / "worker-data"),
+    }
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    client = redis.Redis.from_url(redis_url)
+
+    def caught_up(snapshots) -> bool:  # type: ignore[no-untyped-def]
+        return all(
+            int(client.hget(f"riskstream:risk:{s.symbol}", "n_ticks") or 0) == s.n_ticks
+            for s in snapshots
+        )
+
+    try:
+        worker.start()
+        produce(broker.bootstrap, "prices", first)
+        wait_until(lambda: caught_up(halfway.snapshots), 60, "the first 3,000 records")
+        assert committed_lag(broker.bootstrap, "e2e-stop", "prices") == len(first)
+        assert worker.stop() == 0
+        assert committed_lag(broker.bootstrap, "e2e-stop", "prices") == 0
+
+        worker.start()
+        produce(broker.bootstrap, "prices", rest)
+        wait_until(lambda: caught_up(expected.snapshots), 60, "every record")
+        assert worker.stop() == 0
+        updates: dict[str, list[int]] = {}
+        for update in read_topic(broker.bootstrap, "risk.updates"):
+            updates.setdefault(update.key.decode(), []).append(
+                orjson.loads(update.value)["n_ticks"]
+            )
+        for symbol, counts in updates.items():
+            assert counts == sorted(set(counts)), f"{symbol}'s updates were published again"
+        assert {s: c[-1] for s, c in updates.items()} == {
+            s.symbol: s.n_ticks for s in expected.snapshots
+        }
+        assert worker.errors() == [], worker.errors()
+    finally:
+        worker.kill()
+        client.close()
