@@ -24,7 +24,8 @@ def worker(
 
     Needs RISKSTREAM_KAFKA_BOOTSTRAP; RISKSTREAM_REDIS_URL is optional (without it,
     results go to the risk.updates topic only). Stop with Ctrl-C or SIGTERM: the batch
-    in flight finishes and its offsets are committed.
+    in flight finishes, a checkpoint of everything processed is written, and its
+    offsets are committed (a restart continues where it stopped).
     """
     from engine.logs import configure_logging
     from engine.metrics import Metrics, serve
