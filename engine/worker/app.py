@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,7 @@ class RiskApp(faust.App):
     """A faust app whose consumer delivers whole fetches of batch topics (see :mod:`.batching`)."""
 
     batch_channels: dict[str, BatchChannel]
-    batch_writers: list[OrderedWriter]
-    batch_checkpoint: Callable[[], Awaitable[None]]
+    batch_settle: Callable[[], Awaitable[None]]
 
     def _new_transport(self) -> Any:
         return BatchingTransport(self.conf.broker_consumer, self)
@@ -121,9 +121,7 @@ class RiskWorker:
         self.sink: RedisSink | None = None
         #: Per topic, its processor and the writer of its jobs (set when processing starts).
         self.stages: list[tuple[TopicProcessor, OrderedWriter]] = []
-        #: Set when processing failed: the books may hold half a batch, never checkpoint them.
-        self.failed = False
-        self.app.batch_checkpoint = self._checkpoint_all
+        self.app.batch_settle = self._settle
         self.metrics.build.info(
             {
                 "version": _version(),
@@ -140,7 +138,7 @@ class RiskWorker:
         """Partitions moved: drop queued chunks and in-memory state.
 
         Runs after the consumer waited for the batch in flight, checkpointed what was
-        processed (:meth:`_checkpoint_all`) and committed. Dropped chunks are re-read from
+        processed (:meth:`_settle`) and committed. Dropped chunks are re-read from
         committed offsets when the rebalance ends; state reloads lazily from the tables,
         which hold the checkpoint.
         """
@@ -193,7 +191,6 @@ class RiskWorker:
                 topic: OrderedWriter(self.app, self.consumer, self.sink, self.metrics, topic)
                 for topic in (PRICES, TRANSACTIONS)
             }
-            self.app.batch_writers = list(writers.values())
             dlq = {topic: await writers[topic].partitions(f"{topic}.dlq") for topic in writers}
             checkpoint_s = self.settings.checkpoint_ms / 1000.0
             prices = PriceProcessor(
@@ -220,28 +217,28 @@ class RiskWorker:
                 ),
             )
         except ConfigError as exc:
-            self.failed = True
             log.error("%s", exc)
             await self.app.crash(exc)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self.failed = True
             log.exception("processing failed; stopping the worker so no batch is skipped")
             await self.app.crash(exc)
 
-    async def _checkpoint_all(self) -> None:
-        """Checkpoint everything processed, due or not: a stop or a rebalance is about to
-        commit (``BatchingConsumer.wait_empty``), and after it nothing needs replaying.
+    async def _settle(self) -> None:
+        """A stop or a rebalance is about to commit (``BatchingConsumer.wait_empty``):
+        checkpoint everything processed, due or not, so nothing needs replaying after it,
+        then wait until every job is written and acked.
 
-        Skipped after a processing failure (the books may hold half a batch: the last
-        checkpoint stays the truth, as after a crash) and for a writer that is not running.
+        No checkpoint once the app crashed (a processing failure may leave half a batch
+        in the books: the last checkpoint stays the truth, as after a kill) or for a
+        writer that is not running.
         """
-        if self.failed:
-            return
         for processor, writer in self.stages:
-            if writer.running:
+            if writer.running and not self.app.crashed:
                 await writer.submit(processor.checkpoint_now)
+        for _, writer in self.stages:
+            await writer.drained()
 
     async def _loop(
         self, channel: BatchChannel, processor: TopicProcessor, writer: OrderedWriter
@@ -260,7 +257,7 @@ class RiskWorker:
             return job
 
         async for batch in channel.take(settings.batch_max, within, quiet):
-            await writer.submit(lambda batch=batch: build(batch))
+            await writer.submit(partial(build, batch))
 
     def run(self, loglevel: str = "info") -> None:
         """Run until SIGTERM/SIGINT; finishes the batch in flight and commits before exiting."""

@@ -282,11 +282,9 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         in-flight events."""
         for channel in self.batch_channels().values():
             await channel.idle.wait()
-        checkpoint = getattr(self.app, "batch_checkpoint", None)
-        if checkpoint is not None:
-            await checkpoint()
-        for writer in getattr(self.app, "batch_writers", ()):
-            await writer.drained()
+        settle = getattr(self.app, "batch_settle", None)  # RiskWorker._settle
+        if settle is not None:
+            await settle()
         await super().wait_empty()
 
     async def _drain_messages(
