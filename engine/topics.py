@@ -49,17 +49,8 @@ def _partition_counts(admin: Any, names: list[str], timeout_s: float = 15.0) -> 
         time.sleep(0.2)
 
 
-def ensure_topics(settings: Settings, names: Iterable[str] = ALL_TOPICS) -> dict[str, int]:
-    """Create missing topics with ``settings.partitions`` partitions; return every topic's count.
-
-    An existing input topic whose partition count differs from the setting is an error:
-    the worker's state is partitioned like its input and cannot follow a change.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from kafka.admin import NewTopic
-        from kafka.errors import KafkaError, TopicAlreadyExistsError
-
+def _admin(settings: Settings) -> Any:
+    """A connected admin client with the settings' security configuration (a context manager)."""
     from engine.services.kafka_admin import admin_client
 
     security = {
@@ -67,33 +58,83 @@ def ensure_topics(settings: Settings, names: Iterable[str] = ALL_TOPICS) -> dict
         for k, v in kafka_python_config(settings).items()
         if k not in ("bootstrap_servers", "bootstrap_timeout_ms")
     }
-    try:
-        with (
-            refused_credentials_are_config_errors(settings),
-            admin_client(
-                ",".join(bootstrap_servers(settings)),
-                timeout_ms=10_000,
-                client_id=f"{settings.app_id}-admin",
-                **security,
-            ) as admin,
-        ):
-            wanted = list(dict.fromkeys(names))
-            existing = set(admin.list_topics())
-            missing = [n for n in wanted if n not in existing]
-            if missing:
-                topics = [
-                    NewTopic(n, settings.partitions, settings.replication_factor) for n in missing
-                ]
-                try:
-                    admin.create_topics(topics)
-                    log.info("created topics %s with %d partitions", missing, settings.partitions)
-                except TopicAlreadyExistsError:
-                    pass
-            counts = _partition_counts(admin, wanted)
-    except KafkaError as exc:
-        raise ServiceUnavailableError(
-            f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}"
-        ) from None
+    return admin_client(
+        ",".join(bootstrap_servers(settings)),
+        timeout_ms=10_000,
+        client_id=f"{settings.app_id}-admin",
+        **security,
+    )
+
+
+def _create_missing(admin: Any, settings: Settings, wanted: list[str]) -> dict[str, int]:
+    """Create those of ``wanted`` that do not exist; return every wanted topic's partition count."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from kafka.admin import NewTopic
+        from kafka.errors import TopicAlreadyExistsError
+
+    existing = set(admin.list_topics())
+    missing = [n for n in wanted if n not in existing]
+    if missing:
+        topics = [NewTopic(n, settings.partitions, settings.replication_factor) for n in missing]
+        try:
+            admin.create_topics(topics)
+            log.info("created topics %s with %d partitions", missing, settings.partitions)
+        except TopicAlreadyExistsError:
+            pass
+    return _partition_counts(admin, wanted)
+
+
+def ensure_topics(
+    settings: Settings, names: Iterable[str] = ALL_TOPICS, *, timeout_s: float = 30.0
+) -> dict[str, int]:
+    """Create missing topics with ``settings.partitions`` partitions; return every topic's count.
+
+    An existing input topic whose partition count differs from the setting is an error:
+    the worker's state is partitioned like its input and cannot follow a change.
+
+    Kafka that does not answer is a :class:`ServiceUnavailableError` at once (after the
+    client's 10 s bootstrap timeout). Kafka that answers but cannot create the topics yet,
+    for reasons that pass by themselves (a cluster node still starting or briefly fenced,
+    so fewer brokers than the replication factor; the controller moving), is asked again
+    every 0.25 s for up to ``timeout_s`` seconds, then the last refusal is raised.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from kafka.errors import InvalidReplicationFactorError, KafkaError
+
+    from engine.services.kafka_admin import transient_topic_error
+
+    wanted = list(dict.fromkeys(names))
+    deadline = time.monotonic() + timeout_s
+    refusals = 0
+    while True:
+        answered = False
+        try:
+            with refused_credentials_are_config_errors(settings), _admin(settings) as admin:
+                answered = True
+                counts = _create_missing(admin, settings, wanted)
+            break
+        except KafkaError as exc:
+            if not answered:
+                raise ServiceUnavailableError(
+                    f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}"
+                ) from None
+            if not transient_topic_error(exc) or time.monotonic() >= deadline:
+                hint = ""
+                if isinstance(exc, InvalidReplicationFactorError):
+                    hint = (
+                        f"; RISKSTREAM_REPLICATION_FACTOR is {settings.replication_factor}: "
+                        "the cluster needs at least that many live brokers"
+                    )
+                raise ServiceUnavailableError(
+                    f"Kafka at {settings.kafka_bootstrap} did not create topics {wanted}: "
+                    f"{exc}{hint}"
+                ) from None
+            if not refusals:
+                log.warning("Kafka cannot create topics yet (%s); asking again", exc)
+            refusals += 1
+            time.sleep(0.25)
     for name in INPUT_TOPICS:
         if name in counts and counts[name] != settings.partitions:
             raise ConfigError(

@@ -75,6 +75,23 @@ def broker_ids(bootstrap: str, *, timeout_ms: int = 5_000) -> set[int]:
     return {int(b["broker_id"]) for b in cluster["brokers"]}
 
 
+def transient_topic_error(exc: BaseException) -> bool:
+    """Whether a topic-creation error may go away by itself while a cluster starts or fails over.
+
+    The controller moved, the client does not know a broker yet, or fewer brokers are
+    registered and unfenced than the replication factor asks for (a node still starting,
+    or fenced for a missed heartbeat): retry these. Others (invalid config, authorization)
+    will not change by waiting.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from kafka.errors import InvalidReplicationFactorError, KafkaError, UnknownBrokerIdError
+
+    if isinstance(exc, UnknownBrokerIdError | InvalidReplicationFactorError):
+        return True
+    return isinstance(exc, KafkaError) and bool(exc.retriable)
+
+
 def create_topic(
     bootstrap: str,
     name: str,
@@ -93,12 +110,7 @@ def create_topic(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         from kafka.admin import NewTopic
-        from kafka.errors import (
-            InvalidReplicationFactorError,
-            KafkaError,
-            TopicAlreadyExistsError,
-            UnknownBrokerIdError,
-        )
+        from kafka.errors import KafkaError, TopicAlreadyExistsError
 
     topic = NewTopic(name, partitions, replication_factor, topic_configs=dict(config or {}))
     deadline = time.monotonic() + timeout
@@ -108,8 +120,7 @@ def create_topic(
                 admin.create_topics([topic], timeout_ms=int(timeout * 1000))
             break
         except KafkaError as exc:
-            transient = isinstance(exc, UnknownBrokerIdError | InvalidReplicationFactorError)
-            if not (transient or exc.retriable) or time.monotonic() >= deadline:
+            if not transient_topic_error(exc) or time.monotonic() >= deadline:
                 raise
         time.sleep(0.25)
     for partition in range(partitions):

@@ -9,11 +9,13 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from engine.config import Settings
 from engine.services import kafka_admin
 from engine.services.errors import ServiceStartError
 from engine.services.kafka import KafkaBroker
@@ -22,6 +24,7 @@ from engine.services.ports import free_port, port_open
 from engine.services.process import running_processes
 from engine.services.prometheus import PrometheusServer
 from engine.services.redis import RedisServer
+from engine.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 
@@ -189,6 +192,39 @@ def test_cluster_moves_leadership_when_the_leader_dies(tmp_path: Path) -> None:
         assert sorted(state["isr_nodes"]) == [1, 2, 3]
     assert all(not b.is_running for b in cluster.brokers)
     assert time.monotonic() - started < 90
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(150)
+def test_topics_wait_for_a_cluster_node_that_is_still_starting(tmp_path: Path) -> None:
+    """Workers may start with the cluster (e.g. one deploy script): while only two of three
+    nodes have registered, the controller refuses replication factor 3; ensure_topics asks
+    again until the third node is up instead of failing the worker's start."""
+    cluster = KafkaCluster(3, tmp_path / "cluster")
+    first, second, late = cluster.brokers
+    try:
+        for node in cluster.brokers:
+            node.format_storage()
+        first.launch()
+        second.launch()  # two of three voters: a quorum, but only two brokers registered
+        first.wait_ready()
+        second.wait_ready()
+        name = _topic("created-while-starting")
+        settings = Settings(
+            kafka_bootstrap=f"{first.bootstrap},{second.bootstrap}",
+            partitions=2,
+            replication_factor=3,
+        )
+        with ThreadPoolExecutor(1) as pool:
+            asking = pool.submit(ensure_topics, settings, [name], timeout_s=90)
+            time.sleep(3)
+            assert not asking.done(), asking.result()  # refused so far, and still asking
+            late.launch()
+            assert asking.result(timeout=100) == {name: 2}
+        state = kafka_admin.wait_for_partition(settings.kafka_bootstrap, name, timeout=20)
+        assert sorted(state["replica_nodes"]) == [1, 2, 3]
+    finally:
+        cluster.close()
 
 
 # --- Redis --------------------------------------------------------------------------------
