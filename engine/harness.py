@@ -38,6 +38,8 @@ class WorkerProcess:
         self.name = name
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        #: ``time.monotonic()`` when the last start became ready.
+        self.ready_at = 0.0
 
     def start(self, ready_timeout: float = 90.0) -> WorkerProcess:
         """Start and wait until faust reports the worker ready (recovery done, partitions assigned)."""
@@ -61,6 +63,7 @@ class WorkerProcess:
         )
         if not self.running:
             raise RuntimeError(f"{self.name} exited during start:\n{self.tail()}")
+        self.ready_at = time.monotonic()
         return self
 
     def _log_since(self, offset: int) -> str:

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from engine.chaos import (
 )
 from engine.checker import CheckReport, check_prices, expected_prices, state_differences
 from engine.config import Settings
-from engine.harness import ConsumedRecord, alert_entries
+from engine.harness import ConsumedRecord, alert_entries, wait_until
 from engine.services.kafka_cluster import KafkaCluster
 from engine.services.redis import RedisServer
 from engine.services.testing import ServiceHub
@@ -89,6 +89,7 @@ def fault_runs(
     check: Check | None = None,
     brokers: int = 1,
     expected_errors: tuple[str, ...] = (),
+    worker_env: Mapping[str, str] | None = None,
 ) -> None:
     """Run ``fault`` over ``CONFIG.runs`` seeded runs; every invariant must hold in each.
 
@@ -106,6 +107,7 @@ def fault_runs(
             settings = CONFIG.settings(kafka_bootstrap=kafka.bootstrap, replication_factor=brokers)
             env = CONFIG.worker_env(kafka.bootstrap, redis.url, "faults")
             env["RISKSTREAM_REPLICATION_FACTOR"] = str(brokers)
+            env.update(worker_env or {})
             group = WorkerGroup(env, root / "workers")
             run = Run(
                 CONFIG,
@@ -191,6 +193,58 @@ def _redis_retried(run: Run) -> int:
     return sum(
         w.log_path.read_text("utf-8", "replace").count("Redis write failed")
         for w in run.group.workers
+    )
+
+
+INJECT_DIR = Path(__file__).parent / "inject"
+
+
+def test_processing_failure_crashes_without_a_checkpoint(tmp_path: Path) -> None:
+    """A price micro-batch with alerts fails after the books took it (injected:
+    ``inject/sitecustomize.py``): the worker stops without checkpointing those books (the
+    last checkpoint stays the truth, as after a kill) and its restart replays from there.
+
+    Checkpointing them would persist the failed batch's ticks as applied, so the replay
+    would skip them and their alerts, which were never written, would be lost.
+    """
+    trigger = tmp_path / "fail-next-alerting-batch"
+    # A crash and restart take ~7-9 s here: as many as fit in the production, at most kills.
+    crashes = max(1, min(CONFIG.kills, int(CONFIG.duration_s // 8)))
+
+    def fault(run: Run) -> None:
+        worker = run.group.workers[0]
+        codes = []
+        for crash in range(crashes):
+            run.at((crash + 1) / (crashes + 1))
+            # Processed for a while since its (re)start, so books and offsets are pending.
+            time.sleep(max(0.0, worker.ready_at + 2.0 - time.monotonic()))
+            trigger.touch()
+            wait_until(lambda: not worker.running, 60, "the worker to stop on the failure")
+            trigger.unlink()
+            assert worker.proc is not None
+            codes.append(worker.proc.returncode)
+            log = worker.log_path.read_text("utf-8", "replace")
+            assert log.count("processing failed; stopping the worker") == crash + 1, worker.tail()
+            worker.start()
+        run.notes["crashes"] = len(codes)
+        run.notes["exit_codes"] = codes
+        assert all(code != 0 for code in codes), codes
+
+    inject = [str(INJECT_DIR), os.environ.get("PYTHONPATH", "")]
+    fault_runs(
+        tmp_path,
+        "processing_failure",
+        fault,
+        expected_errors=(
+            "injected processing failure",
+            "processing failed",
+            "Crashed reason=",
+            "We experienced a crash",
+        ),
+        worker_env={
+            "PYTHONPATH": os.pathsep.join(filter(None, inject)),
+            "RISKSTREAM_TEST_FAIL_FILE": str(trigger),
+        },
     )
 
 
