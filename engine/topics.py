@@ -95,9 +95,9 @@ def ensure_topics(
 
     Kafka that does not answer is a :class:`ServiceUnavailableError` at once (after the
     client's 10 s bootstrap timeout). Kafka that answers but cannot create the topics yet,
-    for reasons that pass by themselves (a cluster node still starting or briefly fenced,
-    so fewer brokers than the replication factor; the controller moving), is asked again
-    every 0.25 s for up to ``timeout_s`` seconds, then the last refusal is raised.
+    for reasons that pass by themselves (a cluster node still starting, so fewer brokers
+    registered than the replication factor; the controller moving), is asked again every
+    0.25 s for up to ``timeout_s`` seconds, then the last refusal is raised.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)

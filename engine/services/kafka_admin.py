@@ -78,10 +78,10 @@ def broker_ids(bootstrap: str, *, timeout_ms: int = 5_000) -> set[int]:
 def transient_topic_error(exc: BaseException) -> bool:
     """Whether a topic-creation error may go away by itself while a cluster starts or fails over.
 
-    The controller moved, the client does not know a broker yet, or fewer brokers are
-    registered and unfenced than the replication factor asks for (a node still starting,
-    or fenced for a missed heartbeat): retry these. Others (invalid config, authorization)
-    will not change by waiting.
+    The controller moved, the client does not know a broker yet, or fewer brokers have
+    registered than the replication factor asks for (a node still starting; a registered
+    node that is fenced still gets replicas): retry these. Others (invalid config,
+    authorization) will not change by waiting.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
