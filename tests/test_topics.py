@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import gc
 import time
 import uuid
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,16 +13,7 @@ from engine.config import Settings
 from engine.errors import ConfigError, ServiceUnavailableError
 from engine.topics import ensure_topics
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True)
-def _collect_client_sockets() -> Iterator[None]:
-    """kafka-python 3.0 leaves failed connection attempts' sockets to the garbage collector."""
-    yield
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("collect_client_sockets")]
 
 
 def _names(*stems: str) -> list[str]:

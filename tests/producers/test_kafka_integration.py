@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import time
 import uuid
 import warnings
@@ -22,25 +21,10 @@ from producers.kafka import KafkaSink, publish
 from producers.messages import Message, price_messages, transaction_messages
 from producers.synthetic import SyntheticPrices, SyntheticTransactions
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("collect_client_sockets")]
 
 START = 1_700_000_000_000
 PARTITIONS = 4
-
-
-@pytest.fixture(autouse=True)
-def _collect_client_sockets() -> Any:
-    """Collect kafka-python's garbage while ResourceWarning is ignored.
-
-    kafka-python 3.0 leaves the socket of a failed connection attempt (e.g. while a new
-    topic's leader is elected) for the garbage collector; with ``filterwarnings=error``
-    that would fail whichever later test happens to trigger the collection. Every client
-    these tests open is closed explicitly.
-    """
-    yield
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()
 
 
 def _settings(bootstrap: str) -> Settings:
