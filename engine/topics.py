@@ -103,38 +103,41 @@ def ensure_topics(
         warnings.simplefilter("ignore", DeprecationWarning)
         from kafka.errors import InvalidReplicationFactorError, KafkaError
 
-    from engine.services.kafka_admin import transient_topic_error
+    from engine.services.kafka_admin import retry_transient
 
     wanted = list(dict.fromkeys(names))
-    deadline = time.monotonic() + timeout_s
-    refusals = 0
-    while True:
+
+    def attempt() -> dict[str, int]:
         answered = False
         try:
             with refused_credentials_are_config_errors(settings), _admin(settings) as admin:
                 answered = True
-                counts = _create_missing(admin, settings, wanted)
-            break
+                return _create_missing(admin, settings, wanted)
         except KafkaError as exc:
-            if not answered:
-                raise ServiceUnavailableError(
-                    f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}"
-                ) from None
-            if not transient_topic_error(exc) or time.monotonic() >= deadline:
-                hint = ""
-                if isinstance(exc, InvalidReplicationFactorError):
-                    hint = (
-                        f"; RISKSTREAM_REPLICATION_FACTOR is {settings.replication_factor}: "
-                        "the cluster needs at least that many live brokers"
-                    )
-                raise ServiceUnavailableError(
-                    f"Kafka at {settings.kafka_bootstrap} did not create topics {wanted}: "
-                    f"{exc}{hint}"
-                ) from None
-            if not refusals:
-                log.warning("Kafka cannot create topics yet (%s); asking again", exc)
-            refusals += 1
-            time.sleep(0.25)
+            if answered:
+                raise  # a refusal: retried if transient
+            raise ServiceUnavailableError(
+                f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}"
+            ) from None
+
+    def warn_once(exc: BaseException) -> None:
+        if not refused:
+            log.warning("Kafka cannot create topics yet (%s); asking again", exc)
+        refused.append(exc)
+
+    refused: list[BaseException] = []
+    try:
+        counts = retry_transient(attempt, timeout=timeout_s, on_retry=warn_once)
+    except KafkaError as exc:
+        hint = ""
+        if isinstance(exc, InvalidReplicationFactorError):
+            hint = (
+                f"; RISKSTREAM_REPLICATION_FACTOR is {settings.replication_factor}: "
+                "the cluster needs at least that many live brokers"
+            )
+        raise ServiceUnavailableError(
+            f"Kafka at {settings.kafka_bootstrap} did not create topics {wanted}: {exc}{hint}"
+        ) from None
     for name in INPUT_TOPICS:
         if name in counts and counts[name] != settings.partitions:
             raise ConfigError(

@@ -11,9 +11,11 @@ import contextlib
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.errors import ServiceUnavailableError
+
+T = TypeVar("T")
 
 
 def _admin_class() -> Any:
@@ -92,6 +94,26 @@ def transient_topic_error(exc: BaseException) -> bool:
     return isinstance(exc, KafkaError) and bool(exc.retriable)
 
 
+def retry_transient(
+    attempt: Callable[[], T],
+    *,
+    timeout: float,
+    on_retry: Callable[[BaseException], None] = lambda exc: None,
+) -> T:
+    """``attempt()``, asked again every 0.25 s while it fails with a
+    :func:`transient_topic_error`, for up to ``timeout`` seconds; then its last error is
+    raised. Any other error is raised at once. ``on_retry`` sees each error retried."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return attempt()
+        except Exception as exc:
+            if not transient_topic_error(exc) or time.monotonic() >= deadline:
+                raise
+            on_retry(exc)
+        time.sleep(0.25)
+
+
 def create_topic(
     bootstrap: str,
     name: str,
@@ -110,19 +132,16 @@ def create_topic(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         from kafka.admin import NewTopic
-        from kafka.errors import KafkaError, TopicAlreadyExistsError
+        from kafka.errors import TopicAlreadyExistsError
 
     topic = NewTopic(name, partitions, replication_factor, topic_configs=dict(config or {}))
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with admin_client(bootstrap) as admin, contextlib.suppress(TopicAlreadyExistsError):
-                admin.create_topics([topic], timeout_ms=int(timeout * 1000))
-            break
-        except KafkaError as exc:
-            if not transient_topic_error(exc) or time.monotonic() >= deadline:
-                raise
-        time.sleep(0.25)
+
+    def attempt() -> None:
+        with admin_client(bootstrap) as admin, contextlib.suppress(TopicAlreadyExistsError):
+            admin.create_topics([topic], timeout_ms=int(timeout * 1000))
+
+    retry_transient(attempt, timeout=timeout)
     for partition in range(partitions):
         wait_for_leader(bootstrap, name, partition, timeout=max(1.0, deadline - time.monotonic()))
 
