@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import aclosing
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -256,8 +257,12 @@ class RiskWorker:
                 job.alerts_ready = self.explanations.start(job.alerts)
             return job
 
-        async for batch in channel.take(settings.batch_max, within, quiet):
-            await writer.submit(partial(build, batch))
+        # Closed on the way out, also when building a batch raises: until the generator
+        # is closed the channel stays busy, and a crashed worker's stop (wait_empty)
+        # would wait for it forever.
+        async with aclosing(channel.take(settings.batch_max, within, quiet)) as batches:
+            async for batch in batches:
+                await writer.submit(partial(build, batch))
 
     def run(self, loglevel: str = "info") -> None:
         """Run until SIGTERM/SIGINT; finishes the batch in flight and commits before exiting."""

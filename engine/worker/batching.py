@@ -115,7 +115,9 @@ class BatchChannel:
         after its first chunk arrived, whichever comes first. With ``quiet``, an empty
         batch is yielded after every ``quiet`` seconds without input while flow is
         active (the processor checkpoints then). While the consumer of a batch runs,
-        :attr:`idle` is clear (the rebalance path waits for it).
+        :attr:`idle` is clear (the rebalance path waits for it). Iterate it under
+        ``contextlib.aclosing``: if the consumer raises, only closing the generator
+        sets :attr:`idle` again.
         """
         queue = self.queue
         loop = asyncio.get_running_loop()
