@@ -1,0 +1,156 @@
+"""The worker's micro-batch channel: what :meth:`BatchChannel.take` yields, and when the
+channel is idle (the rebalance and stop paths wait for that before they commit).
+
+These run a real faust app object (no broker is contacted: nothing is started), the
+worker's own processing loop and writer; only the processor is a stand-in that fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from engine.config import Settings
+from engine.worker.app import RiskWorker
+from engine.worker.batching import BatchChannel, Chunk
+from engine.worker.writer import OrderedWriter, OutputJob
+
+
+class TP(NamedTuple):
+    topic: str
+    partition: int
+
+
+class Record(NamedTuple):
+    offset: int
+
+
+def chunk(first: int, n: int, generation: int = 0) -> Chunk:
+    return Chunk(TP("prices", 0), [Record(o) for o in range(first, first + n)], generation)
+
+
+@pytest.fixture(scope="module")
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """One event loop for the module: a faust app belongs to the loop it was made in."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield loop
+    asyncio.set_event_loop(None)
+    loop.close()
+
+
+@pytest.fixture(scope="module")
+def worker(loop: asyncio.AbstractEventLoop, tmp_path_factory: pytest.TempPathFactory) -> RiskWorker:
+    data = Path(tmp_path_factory.mktemp("worker"))
+    worker = RiskWorker(Settings(kafka_bootstrap="127.0.0.1:9", data_dir=str(data)))
+    worker.app.flow_control.resume()  # as faust does once partitions are assigned
+    return worker
+
+
+def offsets(batch: Sequence[Chunk]) -> list[int]:
+    return [record.offset for c in batch for record in c.records]
+
+
+def test_a_batch_closes_once_it_holds_max_records_or_within_seconds_after_its_first(
+    loop: asyncio.AbstractEventLoop, worker: RiskWorker
+) -> None:
+    async def scenario() -> list[tuple[list[int], float]]:
+        channel = BatchChannel(worker.app, "prices")
+        for first in (0, 3, 6):
+            await channel.put(chunk(first, 3))
+        batches = channel.take(5, within=0.5)
+        out = []
+        async with asyncio.timeout(5):
+            for _ in range(2):
+                started = loop.time()
+                out.append((offsets(await anext(batches)), loop.time() - started))
+        await batches.aclose()
+        return out
+
+    (full, full_wait), (rest, rest_wait) = loop.run_until_complete(scenario())
+    # 3 < 5 records: one more chunk joins; 6 >= 5: yielded at once.
+    assert full == [0, 1, 2, 3, 4, 5] and full_wait < 0.25
+    # The third chunk starts the next batch, which nothing fills: yielded after `within`.
+    assert rest == [6, 7, 8] and 0.5 <= rest_wait < 1.5
+
+
+def test_chunks_fetched_in_an_older_consumer_generation_are_dropped(
+    loop: asyncio.AbstractEventLoop, worker: RiskWorker
+) -> None:
+    async def scenario() -> list[int]:
+        channel = BatchChannel(worker.app, "prices")
+        current = worker.app.consumer_generation_id
+        await channel.put(chunk(0, 2, generation=current - 1))  # fetched before a rebalance
+        await channel.put(chunk(2, 2, generation=current))
+        async with asyncio.timeout(5):
+            return offsets(await anext(channel.take(100, within=0.05)))
+
+    assert loop.run_until_complete(scenario()) == [2, 3]
+
+
+def test_a_quiet_input_yields_empty_batches_so_the_processor_can_checkpoint(
+    loop: asyncio.AbstractEventLoop, worker: RiskWorker
+) -> None:
+    async def scenario() -> tuple[list[Chunk], float]:
+        channel = BatchChannel(worker.app, "prices")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        async with asyncio.timeout(5):
+            batch = await anext(channel.take(100, within=0.01, quiet=0.2))
+        return batch, loop.time() - started
+
+    batch, waited = loop.run_until_complete(scenario())
+    assert batch == []
+    assert 0.2 <= waited < 1.0
+
+
+def test_the_channel_is_busy_while_a_batch_is_processed_and_idle_after(
+    loop: asyncio.AbstractEventLoop, worker: RiskWorker
+) -> None:
+    async def scenario() -> tuple[bool, bool]:
+        channel = BatchChannel(worker.app, "prices")
+        await channel.put(chunk(0, 2))
+        batches = channel.take(100, within=0.01)
+        async with asyncio.timeout(5):
+            await anext(batches)
+            during = channel.idle.is_set()
+            await batches.aclose()
+        return during, channel.idle.is_set()
+
+    assert loop.run_until_complete(scenario()) == (False, True)
+
+
+class FailingProcessor:
+    """Fails on every batch, as a processing error would."""
+
+    def handle(self, batch: Sequence[Chunk]) -> OutputJob | None:
+        raise RuntimeError("processing failed")
+
+
+def test_a_failed_batch_leaves_the_channel_idle_so_a_crashed_worker_can_stop(
+    loop: asyncio.AbstractEventLoop, worker: RiskWorker
+) -> None:
+    """The stop of a crashed worker waits for every channel to be idle (``wait_empty``).
+
+    The exception, held here as it is while faust handles the crash, keeps the loop's
+    frame and so its batch generator alive: only closing the generator explicitly sets
+    the channel idle again. (Found by the processing-failure fault test: a crashed
+    worker hung at faust's "Wait for streams" instead of exiting.)
+    """
+
+    async def scenario() -> tuple[pytest.ExceptionInfo[RuntimeError], bool]:
+        channel = BatchChannel(worker.app, "prices")
+        writer = OrderedWriter(worker.app, worker.consumer, None, worker.metrics, "prices")
+        await channel.put(chunk(0, 2))
+        with pytest.raises(RuntimeError, match="processing failed") as failure:
+            async with asyncio.timeout(5):
+                await worker._loop(channel, FailingProcessor(), writer)  # type: ignore[arg-type]
+        return failure, channel.idle.is_set()
+
+    failure, idle = loop.run_until_complete(scenario())
+    assert failure.traceback  # still held
+    assert idle
