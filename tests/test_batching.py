@@ -154,3 +154,23 @@ def test_a_failed_batch_leaves_the_channel_idle_so_a_crashed_worker_can_stop(
     failure, idle = loop.run_until_complete(scenario())
     assert failure.traceback  # still held
     assert idle
+
+
+def test_the_consumer_long_polls_quiet_partitions_only_as_long_as_configured(
+    loop: asyncio.AbstractEventLoop, tmp_path: Path
+) -> None:
+    """faust fixes Kafka's fetch.max.wait.ms at 1,500 ms; while such a fetch waits on
+    quiet partitions, busy ones cannot be fetched (``RISKSTREAM_FETCH_MAX_WAIT_MS``)."""
+    settings = Settings(kafka_bootstrap="127.0.0.1:9", data_dir=str(tmp_path), fetch_max_wait_ms=42)
+    worker = RiskWorker(settings)
+
+    async def configured_wait_ms() -> int:
+        thread = worker.consumer._new_consumer_thread()
+        consumer = thread._create_consumer(asyncio.get_running_loop())
+        try:
+            return int(consumer._fetch_max_wait_ms)  # what its fetcher is given on start
+        finally:
+            await consumer.stop()
+
+    assert loop.run_until_complete(configured_wait_ms()) == 42
+    assert Settings(kafka_bootstrap="127.0.0.1:9").fetch_max_wait_ms == 100

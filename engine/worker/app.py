@@ -48,6 +48,8 @@ class RiskApp(faust.App):
 
     batch_channels: dict[str, BatchChannel]
     batch_settle: Callable[[], Awaitable[None]]
+    #: Kafka's ``fetch.max.wait.ms`` for the consumer (``RISKSTREAM_FETCH_MAX_WAIT_MS``).
+    fetch_max_wait_ms: int | None = None
 
     def _new_transport(self) -> Any:
         return BatchingTransport(self.conf.broker_consumer, self)
@@ -57,7 +59,7 @@ def create_app(settings: Settings) -> RiskApp:
     """The faust app with riskstream's settings: loopback only, at-least-once, memory tables."""
     datadir = Path(settings.data_dir)
     datadir.mkdir(parents=True, exist_ok=True)
-    return RiskApp(
+    app = RiskApp(
         settings.app_id,
         **faust_broker_options(settings),
         store="memory://",
@@ -83,6 +85,8 @@ def create_app(settings: Settings) -> RiskApp:
         producer_max_batch_size=512 * 1024,
         producer_max_request_size=1024 * 1024,
     )
+    app.fetch_max_wait_ms = settings.fetch_max_wait_ms
+    return app
 
 
 class RiskWorker:

@@ -289,6 +289,9 @@ class BatchingConsumer(faust_aiokafka.Consumer):
             await settle()
         await super().wait_empty()
 
+    def _new_consumer_thread(self) -> BatchingConsumerThread:
+        return BatchingConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
     async def _drain_messages(
         self, fetcher: Any
     ) -> None:  # pragma: no cover - exercised end to end
@@ -346,6 +349,25 @@ class BatchingConsumer(faust_aiokafka.Consumer):
             if floor is None or record.offset >= floor:
                 await callback(self._to_message(tp, record))
                 read_offset[tp] = record.offset
+
+
+class BatchingConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """faust's consumer thread, with the app's ``fetch_max_wait_ms`` instead of faust's 1,500.
+
+    aiokafka keeps one fetch in flight per broker and leaves partitions with unprocessed
+    fetched records out of it; a fetch of only quiet partitions then waits the whole
+    ``fetch_max_wait_ms`` on the broker while the busy partitions, drained meanwhile,
+    cannot be fetched (``RISKSTREAM_FETCH_MAX_WAIT_MS``).
+    """
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        wait_ms = getattr(self.app, "fetch_max_wait_ms", None)
+        if wait_ms is not None:
+            # Read by AIOKafkaConsumer.start() when it creates its fetcher; faust passes
+            # no way to set it.
+            consumer._fetch_max_wait_ms = int(wait_ms)
+        return consumer
 
 
 class BatchingTransport(faust_aiokafka.Transport):
