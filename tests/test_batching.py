@@ -174,3 +174,41 @@ def test_the_consumer_long_polls_quiet_partitions_only_as_long_as_configured(
 
     assert loop.run_until_complete(configured_wait_ms()) == 42
     assert Settings(kafka_bootstrap="127.0.0.1:9").fetch_max_wait_ms == 100
+
+
+def test_aiokafka_keeps_the_fetch_wait_where_the_worker_sets_it(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """The worker sets a private attribute of aiokafka's consumer (faust offers no way);
+    if an aiokafka release kept the argument elsewhere, the setting would do nothing."""
+    from aiokafka import AIOKafkaConsumer
+
+    async def kept() -> int:
+        consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9", fetch_max_wait_ms=7)
+        try:
+            return int(consumer._fetch_max_wait_ms)
+        finally:
+            await consumer.stop()
+
+    assert loop.run_until_complete(kept()) == 7
+
+
+def test_a_crashed_worker_does_not_commit_so_its_stop_cannot_hang(
+    loop: asyncio.AbstractEventLoop, tmp_path: Path
+) -> None:
+    """A crash marks the consumer thread crashed too; a commit is a call into that thread
+    and would never return, so the crashed worker's stop (which commits) would hang."""
+    settings = Settings(kafka_bootstrap="127.0.0.1:9", data_dir=str(tmp_path))
+    worker = RiskWorker(settings)
+    consumer = worker.consumer
+    tp = TP("prices", 0)
+
+    async def commit_after_crash() -> bool:
+        consumer._committed_offset[tp] = None
+        consumer.ack({tp: 10})  # an acked checkpoint, not committed yet
+        await worker.app.crash(RuntimeError("processing failed"))
+        async with asyncio.timeout(5):
+            return await consumer.commit()
+
+    assert loop.run_until_complete(commit_after_crash()) is False
+    assert worker.app.crashed
