@@ -14,10 +14,10 @@ partition chunk is handed over whole, as a :class:`Chunk`, to that topic's
 :class:`BatchChannel`. A processing task reads micro-batches with
 :meth:`BatchChannel.take`, which has the contract of faust's ``stream.take``: up to
 ``max_`` records, waiting at most ``within`` seconds to fill, and records are acked
-only after the consumer of the batch returns (at-least-once). Second, it sets Kafka's
-``fetch.max.wait.ms``, which faust fixes at 1,500 ms (:class:`BatchingConsumerThread`):
-a worker catching up on a backlog otherwise waits for its fetches about 1 s in every
-1.5-2 s (README "Performance", step 5).
+only after the consumer of the batch returns (at-least-once). Second, it lets Kafka's
+``fetch.max.wait.ms`` be set (``RISKSTREAM_FETCH_MAX_WAIT_MS``; faust fixes it at 1,500
+ms, :class:`BatchingConsumerThread`): at 1,500 a worker catching up on a backlog waits
+for its fetches about 1 s in every 1.5-2 s (README "Performance", step 5).
 
 What callers can rely on:
 
