@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from engine.config import Settings
 from engine.worker.app import RiskWorker
@@ -20,17 +21,20 @@ from engine.worker.batching import BatchChannel, Chunk
 from engine.worker.writer import OrderedWriter, OutputJob
 
 
-class TP(NamedTuple):
-    topic: str
-    partition: int
-
-
 class Record(NamedTuple):
     offset: int
 
 
+PRICES_0 = TopicPartition("prices", 0)
+
+
 def chunk(first: int, n: int, generation: int = 0) -> Chunk:
-    return Chunk(TP("prices", 0), [Record(o) for o in range(first, first + n)], generation)
+    return Chunk(PRICES_0, [Record(o) for o in range(first, first + n)], generation)
+
+
+def unstarted_worker(data_dir: Path, **settings: Any) -> RiskWorker:
+    """A worker whose app is built but never started: no broker is contacted."""
+    return RiskWorker(Settings(kafka_bootstrap="127.0.0.1:9", data_dir=str(data_dir), **settings))
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +50,7 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
 @pytest.fixture(scope="module")
 def worker(loop: asyncio.AbstractEventLoop, tmp_path_factory: pytest.TempPathFactory) -> RiskWorker:
     data = Path(tmp_path_factory.mktemp("worker"))
-    worker = RiskWorker(Settings(kafka_bootstrap="127.0.0.1:9", data_dir=str(data)))
+    worker = unstarted_worker(data)
     worker.app.flow_control.resume()  # as faust does once partitions are assigned
     return worker
 
@@ -161,8 +165,7 @@ def test_the_consumer_long_polls_quiet_partitions_only_as_long_as_configured(
 ) -> None:
     """faust fixes Kafka's fetch.max.wait.ms at 1,500 ms; while such a fetch waits on
     quiet partitions, busy ones cannot be fetched (``RISKSTREAM_FETCH_MAX_WAIT_MS``)."""
-    settings = Settings(kafka_bootstrap="127.0.0.1:9", data_dir=str(tmp_path), fetch_max_wait_ms=42)
-    worker = RiskWorker(settings)
+    worker = unstarted_worker(tmp_path, fetch_max_wait_ms=42)
 
     async def configured_wait_ms() -> int:
         thread = worker.consumer._new_consumer_thread()
@@ -181,7 +184,6 @@ def test_aiokafka_keeps_the_fetch_wait_where_the_worker_sets_it(
 ) -> None:
     """The worker sets a private attribute of aiokafka's consumer (faust offers no way);
     if an aiokafka release kept the argument elsewhere, the setting would do nothing."""
-    from aiokafka import AIOKafkaConsumer
 
     async def kept() -> int:
         consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9", fetch_max_wait_ms=7)
@@ -198,10 +200,9 @@ def test_a_crashed_worker_does_not_commit_so_its_stop_cannot_hang(
 ) -> None:
     """A crash marks the consumer thread crashed too; a commit is a call into that thread
     and would never return, so the crashed worker's stop (which commits) would hang."""
-    settings = Settings(kafka_bootstrap="127.0.0.1:9", data_dir=str(tmp_path))
-    worker = RiskWorker(settings)
+    worker = unstarted_worker(tmp_path)
     consumer = worker.consumer
-    tp = TP("prices", 0)
+    tp = PRICES_0
 
     async def commit_after_crash() -> bool:
         consumer._committed_offset[tp] = None
