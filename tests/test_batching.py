@@ -8,8 +8,10 @@ worker's own processing loop and writer; only the processor is a stand-in that f
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 import pytest
@@ -213,3 +215,37 @@ def test_a_crashed_worker_does_not_commit_so_its_stop_cannot_hang(
 
     assert loop.run_until_complete(commit_after_crash()) is False
     assert worker.app.crashed
+
+
+def test_the_livelock_check_skips_a_partition_whose_position_is_being_reset(
+    loop: asyncio.AbstractEventLoop, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After a leader change aiokafka resets a partition's position; faust's periodic
+    livelock check read it in between and crashed the worker on aiokafka's assertion.
+    The check's fetch side, which reads no position, still reports a partition that was
+    never fetched."""
+    worker = unstarted_worker(tmp_path)
+
+    async def check() -> None:
+        thread = worker.consumer._new_consumer_thread()
+        consumer = thread._consumer = thread._create_consumer(asyncio.get_running_loop())
+        # Only what faust's check reads of the fetcher, which exists once started.
+        consumer._fetcher = SimpleNamespace(_subscriptions=consumer._subscription)
+        thread.time_started = time.monotonic()  # set when the thread starts
+        try:
+            consumer._subscription.assign_from_user({PRICES_0})
+            state = consumer._subscription.subscription.assignment.state_value(PRICES_0)
+            state.timestamp = time.time() * 1000  # polled before; position now being reset
+            assert not state.has_valid_position
+            thread.verify_event_path(time.monotonic(), PRICES_0)
+            assert "fetch request" not in caplog.text
+
+            state.timestamp = None  # never fetched, in a thread started an hour ago
+            thread.time_started = time.monotonic() - 3600
+            thread.verify_event_path(time.monotonic(), PRICES_0)
+            assert "has not sent fetch request" in caplog.text
+        finally:
+            consumer._fetcher = None
+            await consumer.stop()
+
+    loop.run_until_complete(check())
