@@ -370,12 +370,14 @@ class BatchingConsumer(faust_aiokafka.Consumer):
 
 
 class BatchingConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """faust's consumer thread, with the app's ``fetch_max_wait_ms`` instead of faust's 1,500.
+    """faust's consumer thread, with the app's ``fetch_max_wait_ms`` instead of faust's 1,500,
+    and a livelock check that survives a partition whose position is being reset.
 
     aiokafka keeps one fetch in flight per broker and leaves partitions with unprocessed
     fetched records out of it; a fetch of only quiet partitions then waits the whole
     ``fetch_max_wait_ms`` on the broker while the busy partitions, drained meanwhile,
-    cannot be fetched (``RISKSTREAM_FETCH_MAX_WAIT_MS``).
+    cannot be fetched (``RISKSTREAM_FETCH_MAX_WAIT_MS``). For the check, see
+    :meth:`verify_event_path`.
     """
 
     def _create_worker_consumer(self, transport: Any) -> Any:
@@ -402,6 +404,7 @@ class BatchingConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return super().verify_event_path(now, tp)
 
     def _has_position(self, tp: Any) -> bool:
+        """Whether aiokafka holds a fetch position for ``tp`` (not while resetting it)."""
         consumer = self._consumer
         subscription = consumer._subscription.subscription if consumer is not None else None
         assignment = subscription.assignment if subscription is not None else None
