@@ -49,7 +49,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aiokafka import TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from engine.metrics import observe_latency
@@ -410,7 +409,7 @@ class BatchingConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         assignment = subscription.assignment if subscription is not None else None
         if assignment is None:
             return True  # faust's own check reports a missing assignment
-        state = assignment.state_value(TopicPartition(tp.topic, tp.partition))
+        state = assignment.state_value(faust_aiokafka.ensure_aiokafka_TP(tp))
         return state is None or state.has_valid_position
 
 
