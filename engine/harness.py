@@ -57,7 +57,7 @@ class WorkerProcess:
         self.starts += 1
         atexit.register(self.kill)  # a crashed test or benchmark must not leave a worker behind
         wait_until(
-            lambda: READY_LINE in self._log_since(offset) or not self.running,
+            lambda: READY_LINE in self.log_since(offset) or not self.running,
             ready_timeout,
             f"{self.name} to become ready",
         )
@@ -66,7 +66,8 @@ class WorkerProcess:
         self.ready_at = time.monotonic()
         return self
 
-    def _log_since(self, offset: int) -> str:
+    def log_since(self, offset: int) -> str:
+        """The log from byte ``offset`` on (``log_path.stat().st_size`` marks a point)."""
         with self.log_path.open("rb") as f:
             f.seek(offset)
             return f.read().decode("utf-8", "replace")
@@ -77,8 +78,17 @@ class WorkerProcess:
 
     def stop(self, timeout: float = 60.0) -> int:
         """SIGTERM and wait: the batch in flight finishes and offsets are committed."""
+        self.terminate()
+        return self.wait_exit(timeout)
+
+    def terminate(self) -> None:
+        """SIGTERM without waiting (:meth:`wait_exit` waits)."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
+
+    def wait_exit(self, timeout: float = 60.0) -> int:
+        """Wait for the exit after :meth:`terminate`; SIGKILL and raise after ``timeout`` s."""
+        assert self.proc is not None
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:

@@ -189,6 +189,58 @@ def test_scale_out_and_in(tmp_path: Path) -> None:
     fault_runs(tmp_path, "scale_1_to_peak_to_1", fault, workers=1)
 
 
+def test_worker_stopped_while_the_group_rebalances(tmp_path: Path) -> None:
+    """A worker told to stop (SIGTERM) is caught by a rebalance before it has left the
+    group: it must still exit, promptly and with status 0.
+
+    faust answers such a rebalance by closing the consumer (``_on_rebalance_when_stopped``)
+    and, before the fix, the worker then hung in its final offset commit (found when
+    ``bench compare`` stopped two workers a second apart). To make the race certain, the
+    stopping worker is held in its stop by pausing Redis (the batch its stop waits for
+    cannot be written), and the other worker is SIGKILLed so that the group rebalances once its
+    session expires. Then Redis resumes; both workers are started again for the rest of
+    the stream.
+    """
+
+    def fault(run: Run) -> None:
+        survivor, stopping = run.group.workers
+        run.at(0.3)
+        mark = stopping.log_path.stat().st_size
+        run.redis.pause()
+        try:
+            # Batches keep coming: a second later the writer holds one Redis cannot take,
+            # and the stop waits for it (its last checkpoint follows it).
+            time.sleep(1.0)
+            stopping.terminate()
+            wait_until(
+                lambda: "Wait for streams" in stopping.log_since(mark),
+                30,
+                f"{stopping.name} to begin its stop",
+            )
+            survivor.kill()
+            wait_until(
+                lambda: "Revoking previously assigned partitions" in stopping.log_since(mark),
+                60,  # the workers' session timeout is 6 s (FaultConfig.worker_env)
+                f"the group to rebalance while {stopping.name} stops",
+            )
+            assert stopping.running, "the stop was not held: the race was not reproduced"
+        finally:
+            run.redis.resume()
+        began = time.monotonic()
+        code = stopping.wait_exit(60)
+        run.notes["stop_s"] = round(time.monotonic() - began, 1)
+        assert code == 0, f"{stopping.name} exited {code}:\n{stopping.tail()}"
+        survivor.start()
+        stopping.start()
+
+    fault_runs(
+        tmp_path,
+        "stopped_while_rebalancing",
+        fault,
+        workers=2,
+    )
+
+
 def _redis_retried(run: Run) -> int:
     return sum(
         w.log_path.read_text("utf-8", "replace").count("Redis write failed")
