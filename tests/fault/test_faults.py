@@ -193,17 +193,17 @@ def test_worker_stopped_while_the_group_rebalances(tmp_path: Path) -> None:
     """A worker told to stop (SIGTERM) is caught by a rebalance before it has left the
     group: it must still exit, promptly and with status 0.
 
-    faust answers such a rebalance by closing the consumer (``_on_rebalance_when_stopped``)
-    and, before the fix, the worker then hung in its final offset commit (found when
-    ``bench compare`` stopped two workers a second apart). To make the race certain, the
-    stopping worker is held in its stop by pausing Redis (the batch its stop waits for
-    cannot be written), and the other worker is SIGKILLed so that the group rebalances once its
-    session expires. Then Redis resumes; both workers are started again for the rest of
-    the stream.
+    faust answers such a rebalance by closing the consumer (``_on_rebalance_when_stopped``);
+    its close broke aiokafka's coordinator and the worker hung in its final offset commit
+    (``BatchingConsumerThread.close``; found when ``bench compare`` stopped two workers a
+    second apart). To make the race certain, the stopping worker is held in its stop by
+    pausing Redis (the batch its stop waits for cannot be written), and the other worker
+    is SIGKILLed so that the group rebalances once its session expires. Then Redis
+    resumes; both workers are started again for the rest of the stream.
     """
 
     def fault(run: Run) -> None:
-        survivor, stopping = run.group.workers
+        other, stopping = run.group.workers
         run.at(0.3)
         mark = stopping.log_path.stat().st_size
         run.redis.pause()
@@ -217,7 +217,7 @@ def test_worker_stopped_while_the_group_rebalances(tmp_path: Path) -> None:
                 30,
                 f"{stopping.name} to begin its stop",
             )
-            survivor.kill()
+            other.kill()
             wait_until(
                 lambda: "Revoking previously assigned partitions" in stopping.log_since(mark),
                 60,  # the workers' session timeout is 6 s (FaultConfig.worker_env)
@@ -230,15 +230,10 @@ def test_worker_stopped_while_the_group_rebalances(tmp_path: Path) -> None:
         code = stopping.wait_exit(60)
         run.notes["stop_s"] = round(time.monotonic() - began, 1)
         assert code == 0, f"{stopping.name} exited {code}:\n{stopping.tail()}"
-        survivor.start()
+        other.start()
         stopping.start()
 
-    fault_runs(
-        tmp_path,
-        "stopped_while_rebalancing",
-        fault,
-        workers=2,
-    )
+    fault_runs(tmp_path, "stopped_while_rebalancing", fault, workers=2)
 
 
 def _redis_retried(run: Run) -> int:
