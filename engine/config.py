@@ -161,7 +161,7 @@ class Settings(BaseSettings):
     still being processed are left out of it, so while such a fetch waits on quiet
     partitions (an idle topic, a partition at its end) the busy ones cannot be fetched:
     measured at 1,500 ms, a worker catching up on a backlog sat idle for ~1 s every ~1.5 s.
-    100 measured +20-39% throughput, but one fault-test run in 38 of scaling 2 -> 1 workers
+    100 measured +20-39% throughput, but one fault-test run in 68 of scaling 2 -> 1 workers
     with it stalled in table recovery (changelog partitions received nothing for over a
     minute), not understood yet: the default stays faust's 1,500 until it is. A quiet worker sends
     a fetch this often."""
