@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -62,3 +63,31 @@ def test_the_paced_producer_sends_each_tick_at_or_just_after_its_due_time(
     late_ms = (sent - due) * 1000
     assert np.median(late_ms) < 5  # one wake-up a millisecond, on a loaded CI machine too
     assert sent[-1] - sent[0] == pytest.approx(seconds, abs=0.1)
+
+
+def test_the_worker_rate_is_read_from_one_counter_not_a_whole_scrape() -> None:
+    """The throughput poll (20 Hz) asks the worker's endpoint for the processed counter
+    only: the count is the sum over the price outcomes, and the per-symbol gauges, whose
+    exposition held the worker's GIL for milliseconds per poll, are not rendered."""
+    from engine.bench.e2e import _PROCESSED_QUERY, processed_count
+    from engine.metrics import Metrics, _SymbolGauges, serve
+    from engine.services.ports import free_port
+
+    metrics = Metrics()
+    for i in range(100):
+        _SymbolGauges(metrics, f"S{i:03d}").var(0.99).set(0.02)
+    metrics.events_processed.labels("prices", "accepted").inc(1000)
+    metrics.events_processed.labels("prices", "rejected").inc(7)
+    metrics.events_processed.labels("transactions", "accepted").inc(50)
+    port = free_port()
+    serve(metrics, "127.0.0.1", port)
+    url = f"http://127.0.0.1:{port}/metrics"
+
+    assert processed_count(url) == 1007
+    with urllib.request.urlopen(url + _PROCESSED_QUERY, timeout=5) as response:
+        restricted = response.read().decode()
+    with urllib.request.urlopen(url, timeout=5) as response:
+        whole = response.read().decode()
+    assert "riskstream_symbol_var" in whole
+    assert "riskstream_symbol_var" not in restricted
+    assert len(restricted) < len(whole) / 20
