@@ -10,8 +10,9 @@ The benchmark shares two cores with what it measures, so the producer is kept ch
 wakes at most once a millisecond and sends every tick that has come due (so a tick leaves
 up to about 1 ms after its due time, at an average rate of ``R``), through aiokafka on one
 event loop. The first version slept before every tick and sent through kafka-python (a
-sender thread sharing the GIL): at 5,000 ticks/s it used about 60% of a core against about
-20% now (``bench e2e``'s README section, runs 36 on).
+sender thread sharing the GIL): at 5,000 ticks/s it used 55-56% of one of the two cores,
+against 22-23% now (README "Performance", runs 36-45). A tick that Kafka did not
+acknowledge fails the run (the process exits non-zero) rather than going missing.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ async def produce(args: argparse.Namespace) -> np.ndarray:
     steps = np.exp(np.random.default_rng(0).normal(0, 0.001, total))
     prices = np.full(args.symbols, 100.0)
     sent = np.empty(total)
+    delivered: list[asyncio.Future[object]] = []
     producer = aiokafka.AIOKafkaProducer(bootstrap_servers=args.bootstrap, linger_ms=1)
     await producer.start()
     try:
@@ -57,9 +59,9 @@ async def produce(args: argparse.Namespace) -> np.ndarray:
                     prices[j],
                 )
                 sent[k] = time.monotonic()
-                await producer.send(PRICES, key=names[j], value=value)
+                delivered.append(await producer.send(PRICES, key=names[j], value=value))
             i = due
-        await producer.flush()
+        await asyncio.gather(*delivered)  # raises if any tick was not acknowledged
     finally:
         await producer.stop()
     return sent
