@@ -197,6 +197,21 @@ def test_aiokafka_keeps_the_fetch_wait_where_the_worker_sets_it(
     assert loop.run_until_complete(kept()) == 7
 
 
+def test_the_explainers_are_built_once_before_the_worker_joins_its_group(
+    loop: asyncio.AbstractEventLoop, tmp_path: Path
+) -> None:
+    """Building them (shap's import, every tree of the credit model) takes about a second;
+    ``run()`` does it before faust starts, so it no longer holds the event loop after
+    partitions are assigned, and the processing task finds it done."""
+    worker = unstarted_worker(tmp_path)
+    assert worker.explanations is None  # nothing slow in the constructor
+    worker.prepare()
+    built = worker.explanations
+    assert built is not None  # the committed credit model is explainable
+    worker.prepare()  # again, as the processing task does: nothing is rebuilt
+    assert worker.explanations is built
+
+
 def test_a_crashed_worker_does_not_commit_so_its_stop_cannot_hang(
     loop: asyncio.AbstractEventLoop, tmp_path: Path
 ) -> None:

@@ -110,6 +110,7 @@ class RiskWorker:
             instrument_stages(pipeline, self.metrics)
         self.metrics.describe(self.price_pipeline, self.transaction_pipeline)
         self.explanations: ExplanationService | None = None
+        self._prepared = False
         self.app.batch_channels = {
             topic: BatchChannel(
                 self.app,
@@ -183,12 +184,8 @@ class RiskWorker:
     async def _run(self) -> None:
         """Per topic: a processing loop and an ordered writer. An unexpected error crashes the worker."""
         try:
+            self.prepare()  # done already when started through run()
             self.sink = await self._open_sink()
-            self.explanations = explanation_service(
-                self.settings,
-                [*self.price_pipeline.stages, *self.transaction_pipeline.stages],
-                self.metrics.registry,
-            )
             if self.explanations is not None:
                 await self.explanations.publish_importance()
             tune_for_streaming()
@@ -268,9 +265,29 @@ class RiskWorker:
             async for batch in batches:
                 await writer.submit(partial(build, batch))
 
+    def prepare(self) -> None:
+        """Slow start-up work, done once, before the worker joins its consumer group.
+
+        Building the SHAP explainers imports shap and reads every tree of the credit
+        model: about a second of CPU that, done in the processing task, held the event
+        loop after partitions had been assigned, so every start (and every restart after
+        a crash or a rolling deploy) began with input waiting on it. Done here, the
+        partitions stay with the other members until this one is ready to process.
+        """
+        if self._prepared:
+            return
+        self.explanations = explanation_service(
+            self.settings,
+            [*self.price_pipeline.stages, *self.transaction_pipeline.stages],
+            self.metrics.registry,
+        )
+        self._prepared = True
+
     def run(self, loglevel: str = "info") -> None:
         """Run until SIGTERM/SIGINT; finishes the batch in flight and commits before exiting."""
         from mode.utils.logging import level_number
+
+        self.prepare()
 
         from engine.logs import worker_logging_config
 
