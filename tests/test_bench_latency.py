@@ -44,7 +44,7 @@ def test_the_paced_producer_sends_each_tick_at_or_just_after_its_due_time(
     broker = fresh_kafka()
     ensure_topics(Settings(kafka_bootstrap=broker.bootstrap, partitions=2))
     rate, seconds = 2000.0, 2.0
-    start_at = time.monotonic() + 3.0  # after the child has imported and connected
+    start_at = time.monotonic() + 6.0  # after the child has imported and connected
     out = tmp_path / "sent.npy"
     subprocess.run(
         [

@@ -287,9 +287,9 @@ class RiskWorker:
         """Run until SIGTERM/SIGINT; finishes the batch in flight and commits before exiting."""
         from mode.utils.logging import level_number
 
-        self.prepare()
-
         from engine.logs import worker_logging_config
+
+        self.prepare()
 
         worker = faust.Worker(
             self.app,
