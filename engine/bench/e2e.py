@@ -235,9 +235,10 @@ class PacedRun:
     """The paced producer process of a latency measurement (``engine.bench.paced_producer``).
 
     Sends ``rate * (warmup_s + seconds)`` ticks: tick ``i`` goes to symbol
-    ``<prefix>{i % symbols:04d}``, sent at ``start_at + i / rate`` on the monotonic clock
-    every process of the machine shares. :meth:`result` reads the actual send times back
-    once the producer is done and splits the latencies at ``start_at + warmup_s``.
+    ``<prefix>{i % symbols:04d}``, due at ``start_at + i / rate`` on the monotonic clock
+    every process of the machine shares (sent up to about 1 ms after it). :meth:`result`
+    reads the actual send times back once the producer is done and splits the latencies
+    at ``start_at + warmup_s``.
     """
 
     def __init__(

@@ -26,7 +26,7 @@ import numpy as np
 
 from engine.topics import PRICES
 
-#: Longest sleep-free stretch: the producer wakes at most this often (seconds).
+#: Shortest sleep between sends (seconds): the producer wakes at most once per this.
 TICK_S = 0.001
 
 
