@@ -11,7 +11,9 @@ from engine.core.backtest.stats import (
     christoffersen,
     christoffersen_independence,
     diebold_mariano,
+    independence_lr,
     kupiec,
+    kupiec_lr,
     pinball_loss,
     qlike,
     traffic_light,
@@ -29,6 +31,24 @@ def test_kupiec_equals_the_binomial_likelihood_ratio(n: int, x: int, alpha: floa
     lr = -2 * (restricted - unrestricted)
     assert kupiec(n, x, alpha).statistic == pytest.approx(lr, abs=1e-9)
     assert kupiec(n, x, alpha).p_value == pytest.approx(stats.chi2.sf(lr, 1), abs=1e-12)
+
+
+def test_the_array_statistics_judge_many_windows_at_once_as_one_at_a_time() -> None:
+    # Every violation count of a 250-day window at two levels, and transition counts with
+    # empty cells: each element equals the binomial likelihood ratio of its own window.
+    x = np.tile(np.arange(251), 2)
+    alpha = np.repeat([0.01, 0.05], 251)
+    lr = kupiec_lr(250, x, alpha)
+    direct = -2 * (stats.binom.logpmf(x, 250, alpha) - stats.binom.logpmf(x, 250, x / 250))
+    np.testing.assert_allclose(lr, np.maximum(direct, 0.0), rtol=1e-9, atol=1e-9)
+
+    cells = np.array([[230, 9, 9, 1], [249, 0, 0, 0], [0, 0, 0, 249], [200, 25, 24, 0], [0] * 4])
+    ind = independence_lr(*cells.T)
+    for row, value in zip(cells, ind, strict=True):
+        one = christoffersen_independence(*(int(v) for v in row)).statistic
+        assert value == one or (np.isnan(value) and np.isnan(one))
+    assert np.isnan(ind[-1])  # no transition: undefined, not zero
+    assert ind[0] == pytest.approx(0.7055, abs=1e-4)
 
 
 def test_independence_is_defined_and_varies_when_no_two_violations_are_consecutive() -> None:

@@ -40,6 +40,27 @@ class TestResult:
         return bool(self.p_value < significance)
 
 
+def _at_least_zero(lr: np.ndarray) -> np.ndarray:
+    """``max(lr, 0)`` elementwise, keeping NaN (a likelihood ratio is never negative)."""
+    return np.where(lr < 0.0, 0.0, lr)
+
+
+def kupiec_lr(n: np.ndarray | int, x: np.ndarray | int, alpha: np.ndarray | float) -> np.ndarray:
+    """Kupiec's statistic, elementwise over arrays of ``n > 0`` forecasts and ``x`` violations.
+
+    :func:`kupiec` for one window; the rolling backtests judge many windows in one call,
+    because a scipy distribution call costs tens of microseconds however long its array.
+    """
+    n = np.asarray(n, dtype=float)
+    x = np.asarray(x, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = x / n
+    lr = -2.0 * (
+        _xlogy(n - x, 1 - alpha) + _xlogy(x, alpha) - _xlogy(n - x, 1 - rate) - _xlogy(x, rate)
+    )
+    return _at_least_zero(lr)
+
+
 def kupiec(n: int, x: int, alpha: float) -> TestResult:
     """Kupiec's proportion-of-failures likelihood ratio, chi-squared(1).
 
@@ -50,11 +71,7 @@ def kupiec(n: int, x: int, alpha: float) -> TestResult:
     """
     if n <= 0:
         return TestResult(float("nan"), float("nan"))
-    rate = x / n
-    lr = -2.0 * (
-        _xlogy(n - x, 1 - alpha) + _xlogy(x, alpha) - _xlogy(n - x, 1 - rate) - _xlogy(x, rate)
-    )
-    lr = float(max(lr, 0.0))
+    lr = float(kupiec_lr(n, x, alpha))
     return TestResult(lr, float(stats.chi2.sf(lr, 1)))
 
 
@@ -80,18 +97,30 @@ def christoffersen_independence(n00: int, n01: int, n10: int, n11: int) -> TestR
     >>> round(christoffersen_independence(230, 9, 9, 1).statistic, 4)
     0.7055
     """
-    total = n00 + n01 + n10 + n11
-    if total == 0:
+    if n00 + n01 + n10 + n11 == 0:
         return TestResult(float("nan"), float("nan"))
-    pi = (n01 + n11) / total
-    pi01 = n01 / (n00 + n01) if n00 + n01 else 0.0
-    pi11 = n11 / (n10 + n11) if n10 + n11 else 0.0
+    lr = float(independence_lr(n00, n01, n10, n11))
+    return TestResult(lr, float(stats.chi2.sf(lr, 1)))
+
+
+def independence_lr(
+    n00: np.ndarray | int, n01: np.ndarray | int, n10: np.ndarray | int, n11: np.ndarray | int
+) -> np.ndarray:
+    """Christoffersen's independence statistic, elementwise over transition counts.
+
+    NaN where there is no transition; see :func:`christoffersen_independence`.
+    """
+    n00, n01, n10, n11 = (np.asarray(v, dtype=float) for v in (n00, n01, n10, n11))
+    total = n00 + n01 + n10 + n11
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pi = (n01 + n11) / total
+        pi01 = np.where(n00 + n01 > 0, n01 / (n00 + n01), 0.0)
+        pi11 = np.where(n10 + n11 > 0, n11 / (n10 + n11), 0.0)
     restricted = _xlogy(n00 + n10, 1 - pi) + _xlogy(n01 + n11, pi)
     unrestricted = (
         _xlogy(n00, 1 - pi01) + _xlogy(n01, pi01) + _xlogy(n10, 1 - pi11) + _xlogy(n11, pi11)
     )
-    lr = float(max(-2.0 * (restricted - unrestricted), 0.0))
-    return TestResult(lr, float(stats.chi2.sf(lr, 1)))
+    return np.where(total == 0, np.nan, _at_least_zero(-2.0 * (restricted - unrestricted)))
 
 
 def christoffersen(hits: np.ndarray, alpha: float) -> tuple[TestResult, TestResult]:
@@ -123,8 +152,12 @@ def traffic_light(
     ['green', 'amber', 'amber', 'red']
     """
     cumulative = float(stats.binom.cdf(x, n, alpha))
-    zone: Zone = "green" if cumulative < amber else "amber" if cumulative < red else "red"
-    return TrafficLight(zone, cumulative)
+    return TrafficLight(zone_of(cumulative, amber, red), cumulative)
+
+
+def zone_of(cumulative: float, amber: float = 0.95, red: float = 0.9999) -> Zone:
+    """The traffic light's zone for ``P(X <= violations)`` (see :func:`traffic_light`)."""
+    return "green" if cumulative < amber else "amber" if cumulative < red else "red"
 
 
 def zone_thresholds(
