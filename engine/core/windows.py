@@ -125,19 +125,29 @@ def _push(
     mom_after,
 ):  # pragma: no cover
     cap = ring.shape[1]
+    # Row of each slot's previous value in this batch: its "after" statistics are this
+    # value's "before" ones (the same window), copied instead of computed again.
+    previous = np.full(sorted_.shape[0], -1, np.int64)
     for i in range(slots.shape[0]):
         s = slots[i]
         m = min(pushed[s], size)
-        _stats(
-            sorted_[s],
-            m,
-            sums[s],
-            probs,
-            min_obs,
-            q_before[i],
-            tail_before[i],
-            mom_before[i],
-        )
+        last = previous[s]
+        previous[s] = i
+        if last >= 0:
+            q_before[i] = q_after[last]
+            tail_before[i] = tail_after[last]
+            mom_before[i] = mom_after[last]
+        else:
+            _stats(
+                sorted_[s],
+                m,
+                sums[s],
+                probs,
+                min_obs,
+                q_before[i],
+                tail_before[i],
+                mom_before[i],
+            )
         v = values[i]
         if np.isnan(v):
             q_after[i] = q_before[i]

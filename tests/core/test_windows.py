@@ -13,7 +13,7 @@ from scipy import stats
 
 from engine.core.keyed import KeyedBook
 from engine.core.slots import BLOCK
-from engine.core.windows import RollingWindow
+from engine.core.windows import RollingWindow, WindowStats
 
 PROBS = (0.01, 0.025, 0.05)
 
@@ -65,14 +65,16 @@ def test_batch_boundaries_do_not_change_anything(cuts: list[int]) -> None:
     values[rng.random(800) < 0.05] = np.nan
     whole = RollingWindow("w", 64, PROBS, min_obs=10)
     whole.ensure(2)
-    expected = whole.update(slots, values).q_after
+    expected = whole.update(slots, values)
     parts = RollingWindow("w", 64, PROBS, min_obs=10)
     parts.ensure(2)
     edges = [0, *sorted(cuts), 800]
-    got = np.vstack(
-        [parts.update(slots[a:b], values[a:b]).q_after for a, b in itertools.pairwise(edges)]
-    )
-    np.testing.assert_array_equal(got, expected)
+    got = [parts.update(slots[a:b], values[a:b]) for a, b in itertools.pairwise(edges)]
+    # every statistic, before and after each value: a value's "before" is computed at the
+    # slot's first value of a batch and copied from the previous "after" within one
+    for name in WindowStats.__slots__:
+        stacked = np.vstack([getattr(g, name) for g in got])
+        np.testing.assert_array_equal(stacked, getattr(expected, name), err_msg=name)
 
 
 def test_nan_values_are_not_pushed() -> None:
