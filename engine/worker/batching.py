@@ -44,7 +44,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -387,27 +387,49 @@ class BusyAwareFetcher(Fetcher):
 
     Here such a fetch waits at most :data:`BUSY_FETCH_WAIT_MS`; a fetch while nothing
     is waiting to be processed still long-polls for the configured time, so an idle
-    worker does not poll the broker faster than before. Which records wait is
-    aiokafka's ``_records`` (partition to fetched records), read as aiokafka reads it.
+    worker does not poll the broker faster than before. Only records that are being
+    consumed count: while faust recovers tables it leaves the stream partitions out of
+    what it consumes (``is_consumed``), and their fetched records wait for the recovery,
+    not for the worker, so the changelogs' fetches keep the configured long poll then,
+    as before. Which records wait is aiokafka's ``_records`` (partition to fetched
+    records), read as aiokafka reads it.
     """
+
+    #: Whether a partition's fetched records are being consumed (called on the fetcher's
+    #: thread); None: every partition aiokafka has not paused.
+    is_consumed: Callable[[Any], bool] | None = None
+
+    def _consumed(self, assignment: Any, tp: Any) -> bool:
+        if self.is_consumed is not None:
+            return self.is_consumed(tp)
+        state = assignment.state_value(tp)
+        return state is None or not state.paused
 
     def _get_actions_per_node(self, assignment: Any) -> Any:
         fetches, *rest = super()._get_actions_per_node(assignment)
         if fetches and self._records:
-            busy = {self._select_read_replica(tp) for tp in self._records}
+            busy = {
+                self._select_read_replica(tp)
+                for tp in self._records
+                if self._consumed(assignment, tp)
+            }
             for node_id, request in fetches:
                 if node_id in busy:
                     request._max_wait_ms = min(request._max_wait_ms, BUSY_FETCH_WAIT_MS)
         return (fetches, *rest)
 
 
-def use_busy_aware_fetcher(consumer: Any) -> None:
+def use_busy_aware_fetcher(
+    consumer: Any, is_consumed: Callable[[Any], bool] | None = None
+) -> BusyAwareFetcher:
     """Give a started aiokafka consumer the :class:`BusyAwareFetcher` (before it is assigned
     partitions: aiokafka offers no way to choose the class, so the instance is re-classed)."""
     fetcher = consumer._fetcher
     if type(fetcher) is not Fetcher:
         raise TypeError(f"expected aiokafka's Fetcher, the consumer has {type(fetcher).__name__}")
     fetcher.__class__ = BusyAwareFetcher
+    fetcher.is_consumed = is_consumed
+    return fetcher
 
 
 class BatchingConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -435,7 +457,13 @@ class BatchingConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         after faust subscribes, later, so no fetch has been planned yet.
         """
         await super().on_start()
-        use_busy_aware_fetcher(self._consumer)
+        use_busy_aware_fetcher(self._consumer, self._is_active)
+
+    def _is_active(self, tp: Any) -> bool:
+        """Whether faust consumes ``tp`` now (its active partitions; read from this
+        thread, a membership test only, as faust's own fetch path reads them)."""
+        active = self.consumer._active_partitions
+        return active is not None and tp in active
 
     def verify_event_path(self, now: float, tp: Any) -> None:
         """faust's periodic livelock check, skipped for a partition with no fetch position.
