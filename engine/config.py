@@ -156,15 +156,14 @@ class Settings(BaseSettings):
     only bounds the latency added when traffic is light."""
     fetch_max_wait_ms: int = Field(1500, ge=1, le=1500)
     """``RISKSTREAM_FETCH_MAX_WAIT_MS``: longest time the broker holds a fetch for partitions
-    that have nothing new (Kafka's ``fetch.max.wait.ms``; faust fixes it at 1,500). The
+    that have nothing new (Kafka's ``fetch.max.wait.ms``; faust fixes it at 1,500), while
+    no fetched record waits to be processed: a quiet worker sends a fetch this often. The
     consumer has one fetch in flight per broker, and partitions whose fetched records are
-    still being processed are left out of it, so while such a fetch waits on quiet
-    partitions (an idle topic, a partition at its end) the busy ones cannot be fetched:
-    measured at 1,500 ms, a worker catching up on a backlog sat idle for ~1 s every ~1.5 s.
-    100 measured +20-39% throughput, but one fault-test run in 68 of scaling 2 -> 1 workers
-    with it stalled in table recovery (changelog partitions received nothing for over a
-    minute), not understood yet: the default stays faust's 1,500 until it is. A quiet worker sends
-    a fetch this often."""
+    still being processed are left out of it; while such records wait, a fetch waits at
+    most 20 ms (:class:`engine.worker.batching.BusyAwareFetcher`), or the busy partitions,
+    drained meanwhile, could not be fetched until the quiet ones' long poll returned
+    (measured at 1,500 ms before that fetcher: a worker catching up on a backlog sat idle
+    for 0.45-0.94 s every ~1.7 s)."""
     checkpoint_ms: float = Field(1000.0, ge=0)
     """``RISKSTREAM_CHECKPOINT_MS``: how often a worker checkpoints: the state rows changed
     since the last checkpoint go to the table's changelog and the input offsets they cover
