@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import numpy as np
 import orjson
 
@@ -304,11 +305,128 @@ def fast_price(
     return symbol, ms, price, volume, rv, event_id
 
 
+class _Tick(msgspec.Struct):
+    """The common shape of a tick, typed for msgspec (which rejects anything else, e.g. a
+    boolean price, a NaN token or a lone surrogate: those records take the per-record path).
+
+    Numbers stay ``int`` or ``float`` as sent, so that they are converted to float exactly
+    as the reference checker converts them.
+    """
+
+    symbol: str
+    ts: int | str
+    price: int | float
+    volume: int | float | None = None
+    rv: int | float | None = None
+    event_id: int | str | None = None
+    asset_class: str | None = None
+
+
+_TICK = msgspec.json.Decoder(_Tick)
+#: orjson reads JSON integers in [-2**63, 2**64) as ``int`` and larger ones as ``float``
+#: (msgspec keeps them ``int``): batches with such numbers take the per-record path.
+_ORJSON_INT_MIN, _ORJSON_INT_END = -(2**63), 2**64
+
+
+def _finite_at_least(values: list[Any], low: float, *, strict: bool) -> np.ndarray | None:
+    """``values`` (numbers, or None for absent: NaN) as floats; None if any present one is
+    not finite or not above ``low`` (``strict``) / at least ``low``."""
+    try:
+        column = np.array([math.nan if v is None else v for v in values], dtype=np.float64)
+    except OverflowError:  # an integer beyond float range (JSON allows any number of digits)
+        return None
+    present = column[~np.isnan(column)]
+    if not np.isfinite(present).all() or (np.abs(present) >= float(_ORJSON_INT_END)).any():
+        return None
+    if (present <= low).any() if strict else (present < low).any():
+        return None
+    return column
+
+
+def _good_text(values: Sequence[str], max_len: int) -> bool:
+    """Every value 1-``max_len`` printable characters, not all blank."""
+    return (
+        all(map(str.isprintable, values))
+        and all(map(str.strip, values))
+        and max(map(len, values), default=1) <= max_len
+    )
+
+
+def _decode_clean(records: Sequence[RecordLike], latest_ms: int) -> PriceColumns | None:
+    """The whole micro-batch at once, if every record is a valid tick of the common shape.
+
+    ``None`` as soon as one is not: :func:`decode_prices` then takes every record of the
+    batch through the per-record path, which names each fault. Accepts exactly what that
+    path accepts, with the same values (a property test holds it to that). msgspec decodes
+    into :class:`_Tick` about twice as fast as orjson builds a dict, and the checks run a
+    column at a time instead of a record at a time.
+    """
+    decode = _TICK.decode
+    ticks = []
+    for record in records:
+        try:
+            ticks.append(decode(record.value))
+        except Exception:  # anything msgspec refuses (its errors vary): the per-record path
+            return None
+    symbols = [t.symbol for t in ticks]
+    if [r.key for r in records] != [s.encode("utf-8") for s in symbols]:
+        return None
+    if not _good_text(list(set(symbols)), MAX_SYMBOL_LEN):
+        return None
+    price = _finite_at_least([t.price for t in ticks], 0.0, strict=True)
+    volume = _finite_at_least([t.volume for t in ticks], 0.0, strict=False)
+    rv = _finite_at_least([t.rv for t in ticks], 0.0, strict=False)
+    if price is None or volume is None or rv is None:
+        return None
+    ms = [_iso_ms(x) if type(x) is str else x for x in (t.ts for t in ticks)]
+    if None in ms:
+        return None
+    try:
+        ts = np.array(ms, dtype=np.int64)
+    except OverflowError:
+        return None
+    if (ts < 0).any() or (ts > latest_ms).any():
+        return None
+    event_ids = [t.event_id for t in ticks]
+    numbered = [e for e in event_ids if type(e) is int]
+    if numbered:
+        if min(numbered) < _ORJSON_INT_MIN or max(numbered) >= _ORJSON_INT_END:
+            return None
+        event_ids = [str(e) if type(e) is int else e for e in event_ids]
+    if not _good_text([e for e in event_ids if e is not None], MAX_ID_LEN):
+        return None
+    asset_classes = [t.asset_class for t in ticks if t.asset_class is not None]
+    if max(map(len, asset_classes), default=0) > MAX_SYMBOL_LEN:
+        return None
+    return PriceColumns(
+        symbols=symbols,
+        ts=ts,
+        price=price,
+        volume=volume,
+        rv=rv,
+        event_ids=event_ids,
+        event_hash=np.array([0 if e is None else event_hash(e) for e in event_ids], dtype=np.int64),
+        partition=np.array([r.partition for r in records], dtype=np.int32),
+        offset=np.array([r.offset for r in records], dtype=np.int64),
+        source=list(records),
+    )
+
+
 def decode_prices(
     records: Sequence[RecordLike], *, topic: str = "prices", now_ms: int, max_future_skew_ms: int
 ) -> tuple[PriceColumns, list[DeadLetter]]:
     """Split a micro-batch of raw price records into accepted columns and dead letters."""
     latest = now_ms + max_future_skew_ms
+    clean = _decode_clean(records, latest) if records else None
+    if clean is not None:
+        return clean, []
+    return _decode_each(records, topic, latest)
+
+
+def _decode_each(
+    records: Sequence[RecordLike], topic: str, latest: int
+) -> tuple[PriceColumns, list[DeadLetter]]:
+    """Record by record: the common shape checked inline, anything else named by the checker."""
     symbols: list[str] = []
     ts: list[int] = []
     prices: list[float] = []

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
 from engine.records import RawRecord, Reason
-from engine.validation import Refused, check_price, decode_prices, decode_transactions, fast_price
+from engine.validation import (
+    PriceColumns,
+    Refused,
+    _decode_clean,
+    _decode_each,
+    check_price,
+    decode_prices,
+    decode_transactions,
+    fast_price,
+)
 
 NOW = 1_700_000_000_000
 SKEW = 300_000
@@ -296,3 +306,116 @@ def test_fast_path_takes_the_common_shape(
     if isinstance(event_id, str) and (not event_id.strip() or not event_id.isprintable()):
         return
     assert fast_price(obj, symbol.encode(), NOW) is not None
+
+
+# --- the batch path --------------------------------------------------------------------------
+
+ISO = ["2019-11-05T09:30:00Z", "2019-11-05T09:30:00.250+01:00"]
+good_tick = st.fixed_dictionaries(
+    {
+        "symbol": st.sampled_from(["SPX", "A.B", "\u00e9t\u00e9", "x" * 64]),
+        "ts": st.integers(0, NOW) | st.sampled_from(ISO),
+        "price": st.floats(1e-9, 1e9) | st.integers(1, 2**63 - 1),
+    },
+    optional={
+        "volume": st.none() | st.floats(0.0, 1e9) | st.integers(0, 2**63 - 1),
+        "rv": st.none() | st.floats(0.0, 1.0),
+        "event_id": st.none()
+        | st.text(min_size=1, max_size=8).filter(lambda t: t.strip() and t.isprintable())
+        | st.integers(-(2**63), 2**63 - 1),
+        "asset_class": st.none() | st.text(max_size=5),
+    },
+)
+#: JSON numbers orjson cannot write: put into a tick's text after orjson wrote it.
+BEYOND_64_BITS = {b'"__BIG__"': b"99999999999999999999", b'"__HUGE__"': b"1" + b"0" * 400}
+
+
+def dumps_beyond_64_bits(tick: dict) -> bytes:
+    value = orjson.dumps(tick)
+    for marker, number in BEYOND_64_BITS.items():
+        value = value.replace(marker, number)
+    return value
+
+
+#: One field of one tick replaced by something at or past the edge of what is valid.
+odd_fields = st.tuples(
+    st.sampled_from(["symbol", "ts", "price", "volume", "rv", "event_id", "asset_class"]),
+    st.sampled_from(
+        [
+            None, True, 0, -1, 0.0, -0.0, 2**64 - 1, -(2**63), 1e308, 5e-324, "", " ",
+            "x" * 64, "x" * 65, "x" * 128, "x" * 129, "a\tb", "1572946200000", "2019-13-45",
+            "2019-11-05T09:30:00Z", [], {}, NOW + SKEW, NOW + SKEW + 1, 1.5,
+            "__BIG__", "__HUGE__",
+        ]
+    ),
+)  # fmt: skip
+
+
+def _columns_equal(a: PriceColumns, b: PriceColumns) -> None:
+    assert a.symbols == b.symbols and a.event_ids == b.event_ids
+    for name in ("ts", "price", "volume", "rv", "event_hash", "partition", "offset"):
+        got, want = getattr(a, name), getattr(b, name)
+        assert got.dtype == want.dtype, name
+        np.testing.assert_array_equal(got, want, err_msg=name)
+    assert a.source == b.source
+
+
+@settings(max_examples=1500, deadline=None)
+@example([{"symbol": "SPX", "ts": 0, "price": 1.0}], [(0, ("event_id", "__BIG__"))], None)
+@example([{"symbol": "SPX", "ts": 0, "price": 1.0}], [(0, ("volume", "__BIG__"))], None)
+@given(
+    st.lists(good_tick, min_size=1, max_size=5),
+    st.lists(st.tuples(st.integers(0, 4), odd_fields), max_size=3),
+    st.none() | st.integers(0, 4),
+)
+def test_the_batch_path_accepts_exactly_what_the_record_path_accepts(
+    ticks: list[dict], odd: list[tuple], wrong_key: int | None
+) -> None:
+    """A batch the whole-batch path (msgspec, column checks) takes has no dead letter on the
+    per-record path and the same columns; anything else it leaves to that path."""
+    for row, (name, value) in odd:
+        ticks[row % len(ticks)][name] = value
+    raw = [
+        RawRecord(
+            b"other" if i == wrong_key else str(tick["symbol"]).encode(),
+            dumps_beyond_64_bits(tick),
+            0,
+            i,
+        )
+        for i, tick in enumerate(ticks)
+    ]
+    latest = NOW + SKEW
+    clean = _decode_clean(raw, latest)
+    each, dead = _decode_each(raw, "prices", latest)
+    event("batch path" if clean is not None else "record path")
+    if clean is not None:
+        assert dead == []
+        _columns_equal(clean, each)
+    elif not dead:
+        event("record path, all accepted")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["SPX", "A.B", "x" * 64]),
+            st.integers(0, NOW) | st.sampled_from(ISO[:2]),
+            st.floats(1e-6, 1e6) | st.integers(1, 10**6),
+            st.none()
+            | st.text(min_size=1, max_size=10).filter(lambda t: t.strip() and t.isprintable()),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_a_batch_of_well_formed_ticks_takes_the_batch_path(ticks: list) -> None:
+    raw = [
+        RawRecord(
+            sym.encode(), orjson.dumps({"symbol": sym, "ts": ts, "price": p, "event_id": e}), 1, i
+        )
+        for i, (sym, ts, p, e) in enumerate(ticks)
+    ]
+    clean = _decode_clean(raw, NOW + SKEW)
+    assert clean is not None
+    _columns_equal(clean, _decode_each(raw, "prices", NOW + SKEW)[0])
