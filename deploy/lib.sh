@@ -8,6 +8,7 @@
 #   apt_install PKG.. apt-get install (refreshing the package lists once if that fails)
 #   ensure_venv       create $VENV with Python >= 3.11 if it is missing or broken
 #   ensure_installed  `pip install -e .` into $VENV unless the riskstream CLI already runs
+#                     from an install of the current pyproject.toml (new dependencies)
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO_ROOT/.venv"
@@ -64,7 +65,10 @@ ensure_venv() {
 }
 
 ensure_installed() {
-    if ! "$VENV/bin/riskstream" --help >/dev/null 2>&1; then
+    local stamp="$VENV/.riskstream-pyproject.sha256" want
+    want="$(sha256sum "$REPO_ROOT/pyproject.toml" | cut -d' ' -f1)"
+    if ! "$VENV/bin/riskstream" --help >/dev/null 2>&1 || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         "$VENV/bin/python" -m pip install -q -e "$REPO_ROOT"
+        echo "$want" > "$stamp"
     fi
 }
