@@ -91,3 +91,38 @@ def test_the_worker_rate_is_read_from_one_counter_not_a_whole_scrape() -> None:
     assert "riskstream_symbol_var" in whole
     assert "riskstream_symbol_var" not in restricted
     assert len(restricted) < len(whole) / 20
+
+
+def test_the_consumer_path_benchmark_takes_every_record_acks_it_and_stops_itself(
+    fresh_kafka: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Both stages of ``engine.bench.transport`` read the whole topic through the worker's
+    consumer path, commit it on their graceful stop, and report a rate; the decode stage
+    refuses to time input the worker would not accept."""
+    import orjson
+
+    from engine.bench.e2e import produce_all, synthetic_messages
+    from engine.bench.transport import STAGES, transport_rate
+    from engine.harness import committed_lag, produce
+    from engine.topics import PRICES
+
+    broker = fresh_kafka()
+    ensure_topics(Settings(kafka_bootstrap=broker.bootstrap, partitions=4))
+    produce_all(broker.bootstrap, synthetic_messages(30_000, 50))
+    for stage in STAGES:
+        workdir = tmp_path / stage
+        workdir.mkdir()
+        rate = transport_rate(
+            broker.bootstrap, partitions=4, expected=30_000, workdir=workdir, stage=stage
+        )
+        (result,) = workdir.glob(f"bench-{stage}-*.json")
+        report = orjson.loads(result.read_bytes())
+        assert report["count"] == 30_000
+        assert rate == report["rate"] > 0
+        assert committed_lag(broker.bootstrap, result.stem, PRICES) == 0
+
+    produce(broker.bootstrap, PRICES, [(b"AAA", b'{"symbol": "AAA", "price": -1}')])
+    with pytest.raises(RuntimeError, match="the decode benchmark exited"):
+        transport_rate(
+            broker.bootstrap, partitions=4, expected=30_001, workdir=tmp_path, stage="decode"
+        )

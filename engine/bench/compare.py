@@ -4,6 +4,10 @@ On one broker, one Redis and one pre-produced ``prices`` topic (synthetic ticks)
 
 raw consume
     an aiokafka ``getmany`` loop that does nothing (the worker's GC settings): the ceiling;
+riskstream's consumer path, no work; the same plus decoding
+    :mod:`engine.bench.transport`: the worker's faust app, consumer and micro-batching
+    with nothing behind them, then with decoding (the worker's first stage): how much of
+    the ceiling is left before any risk work starts;
 naive Faust
     :mod:`engine.bench.naive_faust`, a Faust agent doing EWMA and normal VaR/ES one event
     at a time, state in a Faust table, latest risk to Redis (it does less than riskstream);
@@ -45,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from engine.bench.e2e import (
+    STAGE_LABELS,
     LatencyRun,
     Progress,
     fresh_services_dir,
@@ -55,6 +60,7 @@ from engine.bench.e2e import (
     raw_consume_rate,
     synthetic_messages,
 )
+from engine.bench.transport import transport_rate
 from engine.config import Settings
 from engine.gctune import tune_for_streaming
 from engine.harness import WorkerProcess, wait_until
@@ -80,6 +86,8 @@ class CompareResult:
     naive_rate: float
     worker_rate: float
     workers2_rate: float
+    transport_rate: float = float("nan")
+    decode_rate: float = float("nan")
     naive_latency: list[Latency] = field(default_factory=list)
     worker_latency: list[Latency] = field(default_factory=list)
     raw_latency: list[Latency] = field(default_factory=list)
@@ -100,6 +108,8 @@ class CompareResult:
             "| consumer | records/s | vs naive Faust | vs raw consume |",
             "|---|---|---|---|",
             f"| raw aiokafka consume (ceiling) | {r.raw_rate:,.0f} | {r.raw_rate / r.naive_rate:.1f}x | 100% |",
+            f"| riskstream's consumer path, no work | {r.transport_rate:,.0f} | {r.transport_rate / r.naive_rate:.1f}x | {r.transport_rate / r.raw_rate:.1%} |",
+            f"| the same plus decoding | {r.decode_rate:,.0f} | {r.decode_rate / r.naive_rate:.1f}x | {r.decode_rate / r.raw_rate:.1%} |",
             f"| naive Faust agent, per event | {r.naive_rate:,.0f} | 1.0x | {r.naive_rate / r.raw_rate:.1%} |",
             f"| riskstream, 1 worker | {r.worker_rate:,.0f} | {r.worker_rate / r.naive_rate:.1f}x | {r.worker_rate / r.raw_rate:.1%} |",
             f"| riskstream, 2 workers | {r.workers2_rate:,.0f} | {r.workers2_rate / r.naive_rate:.1f}x | {r.workers2_rate / r.raw_rate:.1%} |",
@@ -257,6 +267,17 @@ def run(
         tune_for_streaming()
         raw = raw_consume_rate(broker.bootstrap, partitions, ticks)
         progress(f"  {raw:,.0f} records/s")
+        stages = {}
+        for stage, label in STAGE_LABELS.items():
+            progress(label)
+            stages[stage] = transport_rate(
+                broker.bootstrap,
+                partitions=partitions,
+                expected=ticks,
+                workdir=workdir,
+                stage=stage,
+            )
+            progress(f"  {stages[stage]:,.0f} records/s")
 
         progress(f"naive Faust agent (its first {min(naive_ticks, ticks):,} records)")
         naive_latency: list[Latency] = []
@@ -367,6 +388,8 @@ def run(
         naive_rate=naive_rate,
         worker_rate=worker_rate,
         workers2_rate=workers2,
+        transport_rate=stages["transport"],
+        decode_rate=stages["decode"],
         naive_latency=naive_latency,
         worker_latency=worker_latency,
         raw_latency=raw_latency,

@@ -8,6 +8,10 @@ raw consume rate (the ceiling)
     twice: with Python's default garbage-collector settings, and with the worker's
     (:mod:`engine.gctune`), which doubles it; the second is the fair ceiling, because the
     worker runs with those settings.
+the worker's consumer path without the work
+    :mod:`engine.bench.transport`: the worker's faust app, consumer and micro-batching
+    taking the same records with nothing behind them (``transport``), then with the
+    worker's first stage, decoding, added (``decode``); where the gap to raw goes.
 worker throughput
     a ``riskstream worker`` process (its own consumer group) processes the same records
     with the full pipeline (validation, sequencing, EWMA, VaR/ES, backtest counters,
@@ -37,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.bench.transport import transport_rate
 from engine.config import Settings
 from engine.errors import InputError
 from engine.gctune import tune_for_streaming
@@ -45,6 +50,12 @@ from engine.services.ports import free_port
 from engine.topics import PRICES, ensure_topics
 
 Progress = Callable[[str], None]
+
+#: :mod:`engine.bench.transport`'s stages, as the progress lines name them.
+STAGE_LABELS = {
+    "transport": "the worker's consumer path with no work behind it",
+    "decode": "the same plus decoding",
+}
 
 
 @dataclass
@@ -66,6 +77,8 @@ class E2EResult:
     latency_warmup_p99_ms: float = float("nan")
     raw_latency_p50_ms: float = float("nan")
     raw_latency_p99_ms: float = float("nan")
+    transport_rate: float = float("nan")
+    decode_rate: float = float("nan")
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -84,6 +97,10 @@ class E2EResult:
                 f"| produce rate (kafka-python, informational) | {self.produce_rate:,.0f} ticks/s |",
                 f"| raw aiokafka consume rate, default GC | {self.raw_consume_rate_default_gc:,.0f} records/s |",
                 f"| raw aiokafka consume rate, worker's GC settings (ceiling) | {self.raw_consume_rate:,.0f} records/s |",
+                f"| the worker's consumer path, no work (faust, micro-batches, acks) | {self.transport_rate:,.0f} records/s "
+                f"({self.transport_rate / self.raw_consume_rate:.1%} of raw) |",
+                f"| the same plus decoding (the worker's first stage) | {self.decode_rate:,.0f} records/s "
+                f"({self.decode_rate / self.raw_consume_rate:.1%} of raw) |",
                 f"| riskstream worker, end to end | {self.worker_rate:,.0f} ticks/s |",
                 f"| worker / raw consume (ceiling) | {self.worker_share_of_raw:.1%} |",
                 f"| worker / raw consume, default GC | {self.worker_rate / self.raw_consume_rate_default_gc:.1%} |",
@@ -487,6 +504,17 @@ def run(
         tune_for_streaming()  # process-wide from here on, as in the worker
         raw = raw_consume_rate(broker.bootstrap, partitions, ticks)
         progress(f"  {raw:,.0f} records/s")
+        stages = {}
+        for stage, label in STAGE_LABELS.items():
+            progress(label)
+            stages[stage] = transport_rate(
+                broker.bootstrap,
+                partitions=partitions,
+                expected=ticks,
+                workdir=workdir,
+                stage=stage,
+            )
+            progress(f"  {stages[stage]:,.0f} records/s")
         metrics_port = free_port()
         env = {
             "RISKSTREAM_KAFKA_BOOTSTRAP": broker.bootstrap,
@@ -533,6 +561,8 @@ def run(
         produce_rate=produce_rate,
         raw_consume_rate=raw,
         raw_consume_rate_default_gc=raw_default,
+        transport_rate=stages["transport"],
+        decode_rate=stages["decode"],
         worker_rate=rate,
         latency_rate=latency_rate,
         latency_seconds=latency_seconds,
