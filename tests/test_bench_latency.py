@@ -34,6 +34,8 @@ def test_the_raw_consumer_floor_times_every_paced_tick(
     assert np.isfinite(values).all()
     assert (values > 0).all()  # never seen before it was sent
     assert run.percentile_ms(99) < 1000
+    saved = np.load(tmp_path / "latency-seconds-RAW.npy")  # every tick's, in send order
+    assert np.array_equal(np.sort(saved), np.sort(values))
 
 
 def test_the_paced_producer_sends_each_tick_at_or_just_after_its_due_time(

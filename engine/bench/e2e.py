@@ -255,7 +255,8 @@ class PacedRun:
     ``<prefix>{i % symbols:04d}``, due at ``start_at + i / rate`` on the monotonic clock
     every process of the machine shares (sent up to about 1 ms after it). :meth:`result`
     reads the actual send times back once the producer is done and splits the latencies
-    at ``start_at + warmup_s``.
+    at ``start_at + warmup_s``. Both arrays stay in ``workdir``: ``latency-sent-<prefix>.npy``
+    (send times, monotonic seconds) and ``latency-seconds-<prefix>.npy`` (each tick's latency).
     """
 
     def __init__(
@@ -320,6 +321,8 @@ class PacedRun:
             ticks = np.arange(j, self.total, self.symbols)  # this symbol's ticks, in order
             first_seen = np.searchsorted(counts, np.arange(1, ticks.size + 1))
             latencies[ticks] = times[first_seen] - sent[ticks]
+        # Kept beside the send times for a closer look (e.g. when the slowest ticks were sent).
+        np.save(self._out.with_name(self._out.name.replace("-sent-", "-seconds-")), latencies)
         steady = sent >= self.start_at + self.warmup_s
         return LatencyRun(
             self.rate, self.seconds, self.warmup_s, latencies[steady], latencies[~steady]
