@@ -13,6 +13,15 @@ event loop. The first version slept before every tick and sent through kafka-pyt
 sender thread sharing the GIL): at 5,000 ticks/s it used 55-56% of one of the two cores,
 against 22-23% now (README "Performance", runs 36-45). A tick that Kafka did not
 acknowledge fails the run (the process exits non-zero) rather than going missing.
+
+Two things once timed the producer instead of the path it measures (README
+"Performance", runs 58-60). It kept every tick's delivery future to check them at the
+end: as that list grew, CPython's full collections (each time the long-lived objects had
+grown by a quarter) paused it for about 100 ms at the same points of every run, and the
+ticks handed to aiokafka just before waited with it; then ``asyncio.gather`` over all of
+them (225,000 in a 45 s run) held its loop for about a second while the last ticks
+waited for their acknowledgements. Deliveries are now counted by a callback, and the
+process runs with the worker's garbage-collector settings.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import time
 
 import numpy as np
 
+from engine.gctune import tune_for_streaming
 from engine.topics import PRICES
 
 #: Shortest sleep between sends (seconds): the producer wakes at most once per this.
@@ -39,9 +49,22 @@ async def produce(args: argparse.Namespace) -> np.ndarray:
     steps = np.exp(np.random.default_rng(0).normal(0, 0.001, total))
     prices = np.full(args.symbols, 100.0)
     sent = np.empty(total)
-    delivered: list[asyncio.Future[object]] = []
+    acknowledged = 0
+    failures: list[BaseException] = []
+
+    def delivered(future: asyncio.Future[object]) -> None:
+        nonlocal acknowledged
+        if future.cancelled():
+            failures.append(asyncio.CancelledError("a tick's delivery was cancelled"))
+        elif (error := future.exception()) is not None:
+            failures.append(error)
+        else:
+            acknowledged += 1
+
     producer = aiokafka.AIOKafkaProducer(bootstrap_servers=args.bootstrap, linger_ms=1)
     await producer.start()
+    # Its own garbage must not pause it: the worker's settings (engine.gctune).
+    tune_for_streaming()
     try:
         i = 0
         while i < total:
@@ -59,15 +82,18 @@ async def produce(args: argparse.Namespace) -> np.ndarray:
                     prices[j],
                 )
                 sent[k] = time.monotonic()
-                delivered.append(await producer.send(PRICES, key=names[j], value=value))
+                (await producer.send(PRICES, key=names[j], value=value)).add_done_callback(
+                    delivered
+                )
             i = due
-        # Wait for the last acknowledgements, then check every tick's. Not
-        # ``asyncio.gather(*delivered)``: gathering 225,000 futures held the event loop for
-        # about a second, the last ticks' acknowledgements waited behind it, and every
-        # latency run's maximum was that second (README "Performance", run 58).
         await producer.flush()
-        for future in delivered:
-            future.result()  # raises if a tick was not acknowledged
+        deadline = time.monotonic() + 30
+        while acknowledged + len(failures) < total and time.monotonic() < deadline:
+            await asyncio.sleep(0.001)  # the last delivery callbacks
+        if failures:
+            raise failures[0]
+        if acknowledged < total:
+            raise RuntimeError(f"{total - acknowledged:,} of {total:,} ticks not acknowledged")
     finally:
         await producer.stop()
     return sent
