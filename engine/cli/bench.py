@@ -43,7 +43,7 @@ def e2e(
     ),
     out: Path = typer.Option(None, help="Write the results as JSON here too."),
 ) -> None:
-    """Worker ticks/s through real Kafka vs the raw aiokafka consume rate, and produce-to-Redis latency."""
+    """Raw aiokafka consume vs the worker's consumer path (no work, then decoding) vs the worker, and produce-to-Redis latency."""
 
     from engine.bench.e2e import run
 
@@ -84,7 +84,7 @@ def compare(
     ),
     out: Path = typer.Option(None, help="Write the results as JSON here too."),
 ) -> None:
-    """Raw aiokafka consume vs a naive per-event Faust agent vs riskstream (1 and 2 workers): throughput, latency, memory per symbol."""
+    """Raw aiokafka consume vs the worker's consumer path vs a naive per-event Faust agent vs riskstream (1 and 2 workers): throughput, latency, memory per symbol."""
 
     from engine.bench.compare import run as run_compare
 
