@@ -49,7 +49,6 @@ from typing import Any
 import numpy as np
 
 from engine.bench.e2e import (
-    STAGE_LABELS,
     LatencyRun,
     Progress,
     fresh_services_dir,
@@ -60,7 +59,7 @@ from engine.bench.e2e import (
     raw_consume_rate,
     synthetic_messages,
 )
-from engine.bench.transport import transport_rate
+from engine.bench.transport import stage_rates
 from engine.config import Settings
 from engine.gctune import tune_for_streaming
 from engine.harness import WorkerProcess, wait_until
@@ -267,17 +266,13 @@ def run(
         tune_for_streaming()
         raw = raw_consume_rate(broker.bootstrap, partitions, ticks)
         progress(f"  {raw:,.0f} records/s")
-        stages = {}
-        for stage, label in STAGE_LABELS.items():
-            progress(label)
-            stages[stage] = transport_rate(
-                broker.bootstrap,
-                partitions=partitions,
-                expected=ticks,
-                workdir=workdir,
-                stage=stage,
-            )
-            progress(f"  {stages[stage]:,.0f} records/s")
+        stages = stage_rates(
+            broker.bootstrap,
+            partitions=partitions,
+            expected=ticks,
+            workdir=workdir,
+            progress=progress,
+        )
 
         progress(f"naive Faust agent (its first {min(naive_ticks, ticks):,} records)")
         naive_latency: list[Latency] = []

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.bench.transport import transport_rate
+from engine.bench.transport import stage_rates
 from engine.config import Settings
 from engine.errors import InputError
 from engine.gctune import tune_for_streaming
@@ -50,12 +50,6 @@ from engine.services.ports import free_port
 from engine.topics import PRICES, ensure_topics
 
 Progress = Callable[[str], None]
-
-#: :mod:`engine.bench.transport`'s stages, as the progress lines name them.
-STAGE_LABELS = {
-    "transport": "the worker's consumer path with no work behind it",
-    "decode": "the same plus decoding",
-}
 
 
 @dataclass
@@ -507,17 +501,13 @@ def run(
         tune_for_streaming()  # process-wide from here on, as in the worker
         raw = raw_consume_rate(broker.bootstrap, partitions, ticks)
         progress(f"  {raw:,.0f} records/s")
-        stages = {}
-        for stage, label in STAGE_LABELS.items():
-            progress(label)
-            stages[stage] = transport_rate(
-                broker.bootstrap,
-                partitions=partitions,
-                expected=ticks,
-                workdir=workdir,
-                stage=stage,
-            )
-            progress(f"  {stages[stage]:,.0f} records/s")
+        stages = stage_rates(
+            broker.bootstrap,
+            partitions=partitions,
+            expected=ticks,
+            workdir=workdir,
+            progress=progress,
+        )
         metrics_port = free_port()
         env = {
             "RISKSTREAM_KAFKA_BOOTSTRAP": broker.bootstrap,

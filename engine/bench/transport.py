@@ -33,13 +33,19 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-STAGES = ("transport", "decode")
+#: The stages, as the benchmarks' progress lines name them.
+STAGE_LABELS = {
+    "transport": "the worker's consumer path with no work behind it",
+    "decode": "the same plus decoding",
+}
+STAGES = tuple(STAGE_LABELS)
 
 
 def transport_rate(
@@ -84,6 +90,25 @@ def transport_rate(
             child.kill()
             child.wait()
     return float(orjson.loads(out.read_bytes())["rate"])
+
+
+def stage_rates(
+    bootstrap: str,
+    *,
+    partitions: int,
+    expected: int,
+    workdir: Path,
+    progress: Callable[[str], None] = print,
+) -> dict[str, float]:
+    """Every stage in turn (:func:`transport_rate`), with progress lines; rates by stage."""
+    rates = {}
+    for stage, label in STAGE_LABELS.items():
+        progress(label)
+        rates[stage] = transport_rate(
+            bootstrap, partitions=partitions, expected=expected, workdir=workdir, stage=stage
+        )
+        progress(f"  {rates[stage]:,.0f} records/s")
+    return rates
 
 
 def main(argv: list[str] | None = None) -> None:
