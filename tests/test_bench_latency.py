@@ -128,3 +128,28 @@ def test_the_consumer_path_benchmark_takes_every_record_acks_it_and_stops_itself
         transport_rate(
             broker.bootstrap, partitions=4, expected=30_001, workdir=tmp_path, stage="decode"
         )
+
+
+def test_both_reports_state_the_budget_of_a_worker_at_half_the_raw_rate() -> None:
+    """Twice the raw per-record time is all a worker at 50% of raw may spend; the reports
+    set it beside what the consumer path and decoding measured, from their own figures."""
+    from engine.bench.compare import CompareResult
+    from engine.bench.e2e import E2EResult
+
+    e2e = E2EResult(
+        ticks=1000, symbols=10, partitions=2, produce_rate=1.0, raw_consume_rate=1_000_000.0,
+        raw_consume_rate_default_gc=500_000.0, worker_rate=100_000.0, latency_rate=5000.0,
+        latency_seconds=30.0, latency_samples=10, latency_p50_ms=1.0, latency_p99_ms=2.0,
+        latency_max_ms=3.0, transport_rate=800_000.0, decode_rate=400_000.0,
+    )  # fmt: skip
+    assert "| 2.00 µs for everything; the consumer path and decoding take 2.50 µs |" in (
+        e2e.markdown()
+    )
+    compare = CompareResult(
+        ticks=1000, symbols=10, partitions=2, raw_rate=1_250_000.0, naive_rate=2000.0,
+        worker_rate=100_000.0, workers2_rate=200_000.0, transport_rate=900_000.0,
+        decode_rate=500_000.0,
+    )  # fmt: skip
+    assert "has 1.60 µs per record for everything; the consumer path and decoding take 2.00 µs" in (
+        compare.markdown()
+    )

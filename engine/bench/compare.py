@@ -132,6 +132,10 @@ class CompareResult:
             f"Memory at {r.memory_symbols:,} symbols: {r.heap_bytes_per_symbol:,.0f} bytes of Python heap "
             f"per symbol (all models' state), persisted state row {r.row_bytes_per_symbol:,.0f} bytes per symbol.",
         ]
+        lines.append(
+            f"- A worker at 50% of the raw rate has {2e6 / r.raw_rate:.2f} µs per record for everything; "
+            f"the consumer path and decoding take {1e6 / r.decode_rate:.2f} µs."
+        )
         lines += [f"- {note}" for note in r.notes]
         return "\n".join(lines)
 

@@ -95,6 +95,8 @@ class E2EResult:
                 f"({self.transport_rate / self.raw_consume_rate:.1%} of raw) |",
                 f"| the same plus decoding (the worker's first stage) | {self.decode_rate:,.0f} records/s "
                 f"({self.decode_rate / self.raw_consume_rate:.1%} of raw) |",
+                f"| a worker at 50% of raw has, per record | {2e6 / self.raw_consume_rate:.2f} µs for everything; "
+                f"the consumer path and decoding take {1e6 / self.decode_rate:.2f} µs |",
                 f"| riskstream worker, end to end | {self.worker_rate:,.0f} ticks/s |",
                 f"| worker / raw consume (ceiling) | {self.worker_share_of_raw:.1%} |",
                 f"| worker / raw consume, default GC | {self.worker_rate / self.raw_consume_rate_default_gc:.1%} |",
