@@ -15,7 +15,7 @@ against 22-23% now (README "Performance", runs 36-45). A tick that Kafka did not
 acknowledge fails the run (the process exits non-zero) rather than going missing.
 
 Two things once timed the producer instead of the path it measures (README
-"Performance", runs 58-60). It kept every tick's delivery future to check them at the
+"Performance", runs 58-61). It kept every tick's delivery future to check them at the
 end: as that list grew, CPython's full collections (each time the long-lived objects had
 grown by a quarter) paused it for about 100 ms at the same points of every run, and the
 ticks handed to aiokafka just before waited with it; then ``asyncio.gather`` over all of
