@@ -146,6 +146,9 @@ class Settings(BaseSettings):
     # --- Validation -------------------------------------------------------------------------
     max_future_skew_s: float = Field(300.0, ge=0)
     """``RISKSTREAM_MAX_FUTURE_SKEW_S``: events stamped further ahead of now are rejected."""
+    max_record_bytes: int = Field(65_536, ge=1_024, le=16 * 1024 * 1024)
+    """``RISKSTREAM_MAX_RECORD_BYTES``: longer record values are dead-lettered as
+    ``too_large`` without being parsed."""
 
     # --- Stream processing ------------------------------------------------------------------
     batch_max: int = Field(20_000, ge=1)

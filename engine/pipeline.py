@@ -23,9 +23,19 @@ from engine.core.volatility.fitting import Fitter
 from engine.records import DeadLetter, Reason, RecordLike
 from engine.snapshots import CustomerSnapshot, RiskSnapshot
 from engine.stages import LatestState, Stage, StageInput
-from engine.validation import PriceColumns, TransactionColumns, decode_prices, decode_transactions
+from engine.validation import (
+    MAX_RECORD_BYTES,
+    PriceColumns,
+    TransactionColumns,
+    decode_prices,
+    decode_transactions,
+)
 
-_VERDICTS = {Status.LATE: Reason.LATE, Status.DUPLICATE: Reason.DUPLICATE}
+_VERDICTS = {
+    Status.LATE: Reason.LATE,
+    Status.DUPLICATE: Reason.DUPLICATE,
+    Status.WRONG_PARTITION: Reason.WRONG_PARTITION,
+}
 
 
 def _check_stage_state(book: Any, stages: Sequence[Stage]) -> None:
@@ -58,17 +68,25 @@ def _run_stages(
 
 
 def _verdict_letters(
-    topic: str, sources: Sequence[RecordLike], status: np.ndarray, what: str
+    topic: str, sources: Sequence[RecordLike], status: np.ndarray, book: Any, what: str
 ) -> list[DeadLetter]:
-    """Dead letters for the ticks the sequencer refused (late, duplicate)."""
+    """Dead letters for the records the books refused (late, duplicate, wrong partition)."""
     letters = []
-    for i in np.flatnonzero((status == Status.LATE) | (status == Status.DUPLICATE)):
+    refused = (status == Status.LATE) | (status == Status.DUPLICATE)
+    refused |= status == Status.WRONG_PARTITION
+    for i in np.flatnonzero(refused):
         reason = _VERDICTS[Status(int(status[i]))]
-        detail = (
-            f"older than the {what}'s last accepted event"
-            if reason is Reason.LATE
-            else f"repeats an accepted event of the same {what}"
-        )
+        if reason is Reason.LATE:
+            detail = f"older than the {what}'s last accepted event"
+        elif reason is Reason.DUPLICATE:
+            detail = f"repeats an accepted event of the same {what}"
+        else:
+            key = (sources[i].key or b"").decode("utf-8", "replace")
+            detail = (
+                f"{what} {key} lives on partition {book.partition(key)}, this record came on "
+                f"partition {sources[i].partition}: its producer partitions keys differently "
+                "(use murmur2, as kafka-python and the Java client do)"
+            )
         letters.append(DeadLetter.of(topic, sources[i], reason, detail))
     return letters
 
@@ -128,6 +146,7 @@ class PricePipeline:
         *,
         alert_levels: Sequence[float] = (0.99,),
         max_future_skew_ms: int = 300_000,
+        max_record_bytes: int = MAX_RECORD_BYTES,
         topic: str = "prices",
         stages: Sequence[Stage] = (),
     ) -> None:
@@ -140,6 +159,7 @@ class PricePipeline:
         self.book = book
         self.alert_levels = tuple(sorted(alert_levels))
         self.max_future_skew_ms = max_future_skew_ms
+        self.max_record_bytes = max_record_bytes
         self.topic = topic
         self.stages = tuple(stages)
 
@@ -166,6 +186,7 @@ class PricePipeline:
             book,
             alert_levels=settings.alert_levels,
             max_future_skew_ms=int(settings.max_future_skew_s * 1000),
+            max_record_bytes=settings.max_record_bytes,
             stages=stages,
         )
 
@@ -181,7 +202,11 @@ class PricePipeline:
         state; ``persist=False`` leaves :attr:`PriceOutcome.rows` empty (the caller persists
         the :attr:`~PriceOutcome.touched` slots later, with ``book.rows``)."""
         cols, dead = decode_prices(
-            records, topic=self.topic, now_ms=now_ms, max_future_skew_ms=self.max_future_skew_ms
+            records,
+            topic=self.topic,
+            now_ms=now_ms,
+            max_future_skew_ms=self.max_future_skew_ms,
+            max_bytes=self.max_record_bytes,
         )
         return self.process_columns(
             cols, dead, received=len(records), now_ms=now_ms, load_row=load_row, persist=persist
@@ -199,7 +224,7 @@ class PricePipeline:
     ) -> PriceOutcome:
         """Run one micro-batch of already validated ticks (the offline CLI's entry)."""
         step = self.book.step(cols, load_row)
-        dead = dead + _verdict_letters(self.topic, cols.source, step.status, "symbol")
+        dead = dead + _verdict_letters(self.topic, cols.source, step.status, self.book, "symbol")
         stage_alerts, latest = _run_stages(self.stages, cols, step, self.book.index.keys, now_ms)
         hits = step.hits.sum(axis=0)
         return PriceOutcome(
@@ -390,12 +415,14 @@ class TransactionPipeline:
         book: CustomerBook | None = None,
         *,
         max_future_skew_ms: int = 300_000,
+        max_record_bytes: int = MAX_RECORD_BYTES,
         topic: str = "transactions",
         stages: Sequence[Stage] = (),
     ) -> None:
         self.book = book if book is not None else CustomerBook(extra=stage_components(stages))
         _check_stage_state(self.book, stages)
         self.max_future_skew_ms = max_future_skew_ms
+        self.max_record_bytes = max_record_bytes
         self.topic = topic
         self.stages = tuple(stages)
 
@@ -407,6 +434,7 @@ class TransactionPipeline:
 
         return cls(
             max_future_skew_ms=int(settings.max_future_skew_s * 1000),
+            max_record_bytes=settings.max_record_bytes,
             stages=[*credit_stages(settings), *anomaly_stages(settings, "transactions")],
         )
 
@@ -420,10 +448,14 @@ class TransactionPipeline:
     ) -> TransactionOutcome:
         """Run one micro-batch (arguments as :meth:`PricePipeline.process`)."""
         cols, dead = decode_transactions(
-            records, topic=self.topic, now_ms=now_ms, max_future_skew_ms=self.max_future_skew_ms
+            records,
+            topic=self.topic,
+            now_ms=now_ms,
+            max_future_skew_ms=self.max_future_skew_ms,
+            max_bytes=self.max_record_bytes,
         )
         step = self.book.step(cols, load_row)
-        dead += _verdict_letters(self.topic, cols.source, step.status, "customer")
+        dead += _verdict_letters(self.topic, cols.source, step.status, self.book, "customer")
         accepted_slots = np.unique(step.slots[step.status == Status.ACCEPTED])
         profiles = self.book.profiles
         snapshots = [

@@ -32,12 +32,14 @@ from engine.records import DeadLetter, RecordLike
 from engine.timeutil import parse_ts
 from engine.topics import POSITIONS
 from engine.validation import (
+    MAX_RECORD_BYTES,
     MAX_SYMBOL_LEN,
     Refused,
     _check_key,
     _identifier,
     _number,
     _timestamp,
+    check_size,
     load_object,
 )
 
@@ -79,13 +81,18 @@ def check_position(obj: dict[str, Any], key: bytes | None, latest_ms: int) -> Po
 
 
 def decode_positions(
-    records: Iterable[RecordLike], *, now_ms: int, max_future_skew_ms: int
+    records: Iterable[RecordLike],
+    *,
+    now_ms: int,
+    max_future_skew_ms: int,
+    max_bytes: int = MAX_RECORD_BYTES,
 ) -> tuple[list[Position], list[DeadLetter]]:
     """Accepted positions in arrival order, and a dead letter (with its reason) per refusal."""
     accepted, dead = [], []
     latest = now_ms + max_future_skew_ms
     for record in records:
         try:
+            check_size(record.value, max_bytes)
             accepted.append(check_position(load_object(record.value), record.key, latest))
         except Refused as exc:
             dead.append(DeadLetter.of(POSITIONS, record, exc.reason, exc.detail))

@@ -265,6 +265,7 @@ class PortfolioService:
         """One poll's records through the book; returns the allocations it produced."""
         now = time.monotonic()
         skew = int(self.settings.max_future_skew_s * 1000)
+        max_bytes = self.settings.max_record_bytes
         positions: list[Position] = []
         for tp, messages in sorted(polled.items(), key=lambda kv: (kv[0].topic, kv[0].partition)):
             if not messages:
@@ -272,7 +273,7 @@ class PortfolioService:
             self.state.offsets[f"{tp.topic}:{tp.partition}"] = messages[-1].offset + 1
             if tp.topic == POSITIONS:
                 accepted, dead = decode_positions(
-                    messages, now_ms=now_ms(), max_future_skew_ms=skew
+                    messages, now_ms=now_ms(), max_future_skew_ms=skew, max_bytes=max_bytes
                 )
                 positions += accepted
                 for letter in dead:
@@ -284,7 +285,9 @@ class PortfolioService:
                     )
                 self.dead_letters += len(dead)
             else:
-                cols, dead = decode_prices(messages, now_ms=now_ms(), max_future_skew_ms=skew)
+                cols, dead = decode_prices(
+                    messages, now_ms=now_ms(), max_future_skew_ms=skew, max_bytes=max_bytes
+                )
                 self.refused_prices += len(dead)
                 for ts, offset, symbol, price in zip(
                     cols.ts.tolist(),

@@ -66,6 +66,11 @@ class Reason(StrEnum):
     """Older than the last accepted event of the same symbol."""
     DUPLICATE = "duplicate"
     """Same event id (or, without one, same timestamp and price) as an accepted event."""
+    WRONG_PARTITION = "wrong_partition"
+    """The key's state lives with another partition: its producer partitions keys
+    differently from the one that first sent it (e.g. librdkafka's CRC32 next to murmur2)."""
+    TOO_LARGE = "too_large"
+    """The record is larger than ``RISKSTREAM_MAX_RECORD_BYTES``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,10 @@ from engine.records import DeadLetter, Reason, RecordLike
 from engine.timeutil import parse_ts
 
 MAX_ID_LEN = 128
+#: Default largest record value accepted, in bytes (``RISKSTREAM_MAX_RECORD_BYTES``). A
+#: tick is about 100 bytes and a transaction with features about 1 KB: anything near this
+#: limit is a broken or hostile producer, and decoding it would cost the whole batch.
+MAX_RECORD_BYTES = 65_536
 MAX_SYMBOL_LEN = 64
 MAX_TEXT_LEN = 256
 TRANSACTION_FIELDS = frozenset(
@@ -68,6 +72,16 @@ def event_hash(event_id: str) -> int:
 
 
 # --- decoding -----------------------------------------------------------------------------
+
+
+def check_size(value: bytes | None, max_bytes: int) -> None:
+    """Raise :class:`Refused` (``too_large``) for a value longer than ``max_bytes``."""
+    if value is not None and len(value) > max_bytes:
+        raise Refused(
+            Reason.TOO_LARGE,
+            f"value is {len(value):,} bytes, more than the limit of {max_bytes:,} "
+            "(RISKSTREAM_MAX_RECORD_BYTES)",
+        )
 
 
 def load_object(value: bytes | None) -> dict[str, Any]:
@@ -352,7 +366,9 @@ def _good_text(values: Sequence[str], max_len: int) -> bool:
     )
 
 
-def _decode_clean(records: Sequence[RecordLike], latest_ms: int) -> PriceColumns | None:
+def _decode_clean(
+    records: Sequence[RecordLike], latest_ms: int, max_bytes: int = MAX_RECORD_BYTES
+) -> PriceColumns | None:
     """The whole micro-batch at once, if every record is a valid tick of the common shape.
 
     ``None`` as soon as one is not: :func:`decode_prices` then takes every record of the
@@ -364,6 +380,8 @@ def _decode_clean(records: Sequence[RecordLike], latest_ms: int) -> PriceColumns
     decode = _TICK.decode
     ticks = []
     for record in records:
+        if len(record.value or b"") > max_bytes:
+            return None
         try:
             ticks.append(decode(record.value))
         except Exception:  # anything msgspec refuses (its errors vary): the per-record path
@@ -413,18 +431,26 @@ def _decode_clean(records: Sequence[RecordLike], latest_ms: int) -> PriceColumns
 
 
 def decode_prices(
-    records: Sequence[RecordLike], *, topic: str = "prices", now_ms: int, max_future_skew_ms: int
+    records: Sequence[RecordLike],
+    *,
+    topic: str = "prices",
+    now_ms: int,
+    max_future_skew_ms: int,
+    max_bytes: int = MAX_RECORD_BYTES,
 ) -> tuple[PriceColumns, list[DeadLetter]]:
-    """Split a micro-batch of raw price records into accepted columns and dead letters."""
+    """Split a micro-batch of raw price records into accepted columns and dead letters.
+
+    Values longer than ``max_bytes`` are refused (``too_large``) before they are parsed.
+    """
     latest = now_ms + max_future_skew_ms
-    clean = _decode_clean(records, latest) if records else None
+    clean = _decode_clean(records, latest, max_bytes) if records else None
     if clean is not None:
         return clean, []
-    return _decode_each(records, topic, latest)
+    return _decode_each(records, topic, latest, max_bytes)
 
 
 def _decode_each(
-    records: Sequence[RecordLike], topic: str, latest: int
+    records: Sequence[RecordLike], topic: str, latest: int, max_bytes: int = MAX_RECORD_BYTES
 ) -> tuple[PriceColumns, list[DeadLetter]]:
     """Record by record: the common shape checked inline, anything else named by the checker."""
     symbols: list[str] = []
@@ -444,13 +470,17 @@ def _decode_each(
         # Fast path: well-formed JSON object of the common shape. Anything else goes
         # through load_object/check_price, which name the fault.
         value, key = record.value, record.key
-        try:
-            obj = loads(value)
-        except decode_error:
+        if value is not None and len(value) > max_bytes:
             obj = None
+        else:
+            try:
+                obj = loads(value)
+            except decode_error:
+                obj = None
         parsed = fast_price(obj, key, latest) if type(obj) is dict else None
         if parsed is None:
             try:
+                check_size(value, max_bytes)
                 parsed = check_price(load_object(value), key, latest)
             except Refused as refused:
                 dead.append(DeadLetter.of(topic, record, refused.reason, refused.detail))
@@ -569,8 +599,10 @@ def decode_transactions(
     topic: str = "transactions",
     now_ms: int,
     max_future_skew_ms: int,
+    max_bytes: int = MAX_RECORD_BYTES,
 ) -> tuple[TransactionColumns, list[DeadLetter]]:
-    """Split a micro-batch of raw transaction records into accepted columns and dead letters."""
+    """Split a micro-batch of raw transaction records into accepted columns and dead letters
+    (values longer than ``max_bytes`` refused as ``too_large`` before they are parsed)."""
     latest = now_ms + max_future_skew_ms
     out = TransactionColumns()
     ts: list[int] = []
@@ -581,6 +613,7 @@ def decode_transactions(
     dead: list[DeadLetter] = []
     for record in records:
         try:
+            check_size(record.value, max_bytes)
             tx_id, customer, t, amount, terminal, currency, kind, extras = check_transaction(
                 load_object(record.value), record.key, latest
             )

@@ -157,3 +157,28 @@ def test_backtest_alerts_do_not_depend_on_batching() -> None:
     parts = [split.process(records[i : i + 33], now_ms=NOW).alerts for i in range(0, 600, 33)]
     assert len(whole) > 5
     assert [a.alert_id for a in whole] == [a.alert_id for part in parts for a in part]
+
+
+def test_a_symbol_on_a_second_partition_is_dead_lettered_not_dropped() -> None:
+    """kcat's default partitioner (CRC32) next to murmur2: same symbol, other partition.
+
+    The same offset on the other partition must not pass for a replay of the first.
+    """
+    first, second = (PriceTick("SPX", 1_600_000_000_000 + i, 100.0 + i) for i in range(2))
+    flow = pipeline()
+    flow.process([first.to_record(5031, partition=0)], now_ms=NOW)
+    out = flow.process([second.to_record(5031, partition=1)], now_ms=NOW)
+    assert (out.accepted, out.replayed) == (0, 0)
+    (letter,) = out.dead_letters
+    assert letter.reason is Reason.WRONG_PARTITION and letter.partition == 1
+    assert "lives on partition 0" in letter.detail and "came on partition 1" in letter.detail
+    assert flow.book.partition("SPX") == 0
+
+
+def test_a_customer_on_a_second_partition_is_dead_lettered() -> None:
+    tx = [Transaction(f"t{i}", 1_600_000_000_000 + i, "c1", 10.0) for i in range(2)]
+    flow = TransactionPipeline()
+    flow.process([tx[0].to_record(7, partition=2)], now_ms=NOW)
+    out = flow.process([tx[1].to_record(7, partition=3)], now_ms=NOW)
+    assert [d.reason for d in out.dead_letters] == [Reason.WRONG_PARTITION]
+    assert out.accepted == 0 and out.touched.size == 0

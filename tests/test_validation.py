@@ -419,3 +419,25 @@ def test_a_batch_of_well_formed_ticks_takes_the_batch_path(ticks: list) -> None:
     clean = _decode_clean(raw, NOW + SKEW)
     assert clean is not None
     _columns_equal(clean, _decode_each(raw, "prices", NOW + SKEW)[0])
+
+
+def test_a_valid_tick_padded_past_the_size_limit_is_refused_as_too_large() -> None:
+    tick = {"symbol": "SPX", "ts": 1, "price": 1.0}
+    small = orjson.dumps({**tick, "pad": "x" * 900})
+    padded = orjson.dumps({**tick, "pad": "x" * 1_000_000})
+    for batch in ([price(padded)], [price(small), price(padded)]):
+        cols, dead = decode_prices(batch, now_ms=NOW, max_future_skew_ms=SKEW, max_bytes=1024)
+        assert [d.reason for d in dead] == [Reason.TOO_LARGE]
+        assert "1,000,04" in dead[0].detail and "RISKSTREAM_MAX_RECORD_BYTES" in dead[0].detail
+        assert len(cols.symbols) == len(batch) - 1
+
+
+def test_an_oversized_transaction_is_refused_as_too_large() -> None:
+    doc = {"tx_id": "t1", "ts": 1, "customer_id": "c1", "amount": 5.0, "note": "x" * 5000}
+    _, dead = decode_transactions(
+        [RawRecord(b"c1", orjson.dumps(doc), 0, 0)],
+        now_ms=NOW,
+        max_future_skew_ms=SKEW,
+        max_bytes=1024,
+    )
+    assert [d.reason for d in dead] == [Reason.TOO_LARGE]

@@ -30,7 +30,7 @@ from engine.core.backtest import BreachCounters
 from engine.core.backtest.rolling import Event, RollingBacktests
 from engine.core.keyed import KeyedBook, LoadRow
 from engine.core.online import OnlineComponent
-from engine.core.sequencer import PriceSequencer, Status
+from engine.core.sequencer import PriceSequencer, Status, advanced
 from engine.core.spec import COMBINATION, DEEP_VOL_MODELS, RiskSpec
 from engine.core.var.methods import VaRMethods, VolOutput
 from engine.core.volatility import EWMAVolatility, VolatilityModel
@@ -224,13 +224,13 @@ class PriceRiskBook(KeyedBook):
     def step(self, cols: PriceColumns, load_row: LoadRow | None = None) -> PriceStep:
         """Advance every symbol in ``cols`` by its ticks, in arrival order."""
         slots = self.slots_for(cols.symbols, load_row)
+        foreign = self.claim(slots, cols.partition)
         status, returns = self.sequencer.update(
-            slots, cols.ts, cols.price, cols.event_hash, cols.offset
+            slots, cols.ts, cols.price, cols.event_hash, cols.offset, foreign
         )
         accepted = np.flatnonzero(status == Status.ACCEPTED)
         s, r = slots[accepted], returns[accepted]
         rv = cols.rv[accepted] if cols.rv.size else np.full(s.size, np.nan)
-        self.meta["partition"][slots] = cols.partition
         n, m, k = s.size, len(self.methods), len(self.levels)
         sig_b = {v: np.empty(n) for v in self.vols}
         sig_a = {v: np.empty(n) for v in self.vols}
@@ -270,7 +270,7 @@ class PriceRiskBook(KeyedBook):
             es_before=es_b,
             es=es_a,
             hits=hits,
-            touched=np.unique(slots[status != Status.REPLAY]),
+            touched=np.unique(slots[advanced(status)]),
             backtest_events=events,
         )
 

@@ -3,7 +3,8 @@
 For each customer: transactions accepted, the running mean and variance of the amount
 (Welford), the first and latest event time. Transactions are de-duplicated by
 ``tx_id`` against the customer's last :data:`RECENT_TX` ids and replays are skipped by
-source offset (see :mod:`engine.core.sequencer`). Unlike prices, transactions are not
+source offset; records on a partition other than the customer's home partition are
+refused (see :mod:`engine.core.sequencer`). Unlike prices, transactions are not
 refused for arriving late: the profile is order-insensitive, and ``last_ts`` is the
 latest event time seen.
 """
@@ -18,7 +19,7 @@ import numpy as np
 
 from engine.core.keyed import KeyedBook, LoadRow
 from engine.core.online import OnlineComponent
-from engine.core.sequencer import Status
+from engine.core.sequencer import advanced
 from engine.core.slots import Column
 from engine.validation import TransactionColumns
 
@@ -32,6 +33,7 @@ def _profile(
     amount,
     txh,
     offset,
+    foreign,
     last_offset,
     count,
     mean,
@@ -45,6 +47,9 @@ def _profile(
     width = recent.shape[1]
     for i in range(slots.shape[0]):
         s = slots[i]
+        if foreign[i]:
+            status[i] = 4
+            continue
         if offset[i] <= last_offset[s]:
             status[i] = 3
             continue
@@ -89,7 +94,11 @@ class CustomerProfiles(OnlineComponent):
             Column("recent_pos", np.int64, 0),
         )
 
-    def update(self, slots: np.ndarray, cols: TransactionColumns) -> np.ndarray:
+    def update(
+        self, slots: np.ndarray, cols: TransactionColumns, foreign: np.ndarray | None = None
+    ) -> np.ndarray:
+        """One :class:`~engine.core.sequencer.Status` per transaction (``foreign`` as for
+        :meth:`~engine.core.sequencer.PriceSequencer.update`)."""
         status = np.empty(slots.shape[0], dtype=np.int8)
         st = self.state
         _profile(
@@ -98,6 +107,7 @@ class CustomerProfiles(OnlineComponent):
             cols.amount,
             cols.tx_hash,
             cols.offset,
+            np.zeros(slots.shape[0], np.bool_) if foreign is None else foreign,
             st["last_offset"],
             st["count"],
             st["mean"],
@@ -144,8 +154,5 @@ class CustomerBook(KeyedBook):
     def step(self, cols: TransactionColumns, load_row: LoadRow | None = None) -> CustomerStep:
         """Advance every customer in ``cols`` by its transactions, in arrival order."""
         slots = self.slots_for(cols.customers, load_row)
-        status = self.profiles.update(slots, cols)
-        self.meta["partition"][slots] = cols.partition
-        return CustomerStep(
-            status=status, slots=slots, touched=np.unique(slots[status != Status.REPLAY])
-        )
+        status = self.profiles.update(slots, cols, self.claim(slots, cols.partition))
+        return CustomerStep(status=status, slots=slots, touched=np.unique(slots[advanced(status)]))

@@ -28,6 +28,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterable
 
+import numba
 import numpy as np
 
 from engine.core.online import OnlineComponent
@@ -42,6 +43,15 @@ _HEAD_DTYPE = np.dtype([("magic", "S2"), ("version", "u1"), ("partition", "<i4")
 assert _HEAD_DTYPE.itemsize == _HEAD.size
 
 LoadRow = Callable[[str], bytes | None]
+
+
+@numba.njit(cache=True, nogil=True)
+def _claim(slots, partition, home, foreign):  # pragma: no cover - compiled
+    for i in range(slots.shape[0]):
+        s = slots[i]
+        if home[s] < 0:
+            home[s] = partition[i]
+        foreign[i] = home[s] != partition[i]
 
 
 def parse_row(row: bytes) -> tuple[int, dict[str, tuple[bytes, bytes]]]:
@@ -99,6 +109,21 @@ class KeyedBook:
     def partition(self, key: str) -> int:
         """The source partition of a key the book holds."""
         return int(self.meta["partition"][self.index.slot(key)])
+
+    def claim(self, slots: np.ndarray, partitions: np.ndarray) -> np.ndarray:
+        """Which records came on a partition other than their key's *home* partition.
+
+        A key's home is the partition its state was saved from, else the first partition
+        it is seen on in arrival order. Its state, its offsets and its changelog row live
+        with that partition, so a record of the same key on another partition (a producer
+        with a different partitioner, e.g. librdkafka's CRC32 default next to murmur2) can
+        be neither ordered nor applied: the books refuse it
+        (:attr:`~engine.core.sequencer.Status.WRONG_PARTITION`) and leave the key's state
+        untouched. Returns a boolean mask over the records.
+        """
+        foreign = np.empty(slots.shape[0], dtype=np.bool_)
+        _claim(slots, partitions.astype(np.int32, copy=False), self.meta["partition"], foreign)
+        return foreign
 
     def slots_for(self, keys: list[str], load_row: LoadRow | None) -> np.ndarray:
         """Slots of ``keys``; unseen keys are admitted and their saved state restored."""

@@ -18,7 +18,14 @@ one of:
     its source offset is not beyond the last offset already applied for this symbol:
     Kafka redelivered it after a restart (at-least-once). Skipped silently, because it
     was already accounted for; this is what makes state exactly-once over
-    at-least-once delivery.
+    at-least-once delivery. Offsets order records within one partition only, so the
+    comparison is made only against offsets of the symbol's home partition:
+``WRONG_PARTITION``
+    it came on a partition other than the symbol's home partition (see
+    :meth:`engine.core.keyed.KeyedBook.claim`): a producer placed the same key with a
+    different partitioner. Its offset says nothing about the symbol's state, so it is
+    neither applied nor counted as a replay; it is dead-lettered and the state is
+    untouched.
 """
 
 from __future__ import annotations
@@ -40,6 +47,13 @@ class Status(IntEnum):
     LATE = 1
     DUPLICATE = 2
     REPLAY = 3
+    WRONG_PARTITION = 4
+
+
+def advanced(status: np.ndarray) -> np.ndarray:
+    """Mask of the records that moved their key's state (offsets included): every status
+    but ``REPLAY`` and ``WRONG_PARTITION``."""
+    return status <= Status.DUPLICATE
 
 
 @numba.njit(cache=True, nogil=True)
@@ -49,6 +63,7 @@ def _sequence(
     price,
     ehash,
     offset,
+    foreign,
     last_ts,
     last_price,
     last_offset,
@@ -63,6 +78,9 @@ def _sequence(
     for i in range(slots.shape[0]):
         s = slots[i]
         ret[i] = np.nan
+        if foreign[i]:
+            status[i] = 4
+            continue
         if offset[i] <= last_offset[s]:
             status[i] = 3
             continue
@@ -118,8 +136,12 @@ class PriceSequencer(OnlineComponent):
         price: np.ndarray,
         ehash: np.ndarray,
         offset: np.ndarray,
+        foreign: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Sequence one micro-batch; returns ``(status, log_return)`` per tick.
+
+        ``foreign`` marks ticks that came on another partition than their symbol's home
+        (:meth:`engine.core.keyed.KeyedBook.claim`); none when omitted.
 
         ``log_return`` is NaN except for accepted ticks that follow an earlier accepted
         tick of the same symbol.
@@ -134,6 +156,7 @@ class PriceSequencer(OnlineComponent):
             price,
             ehash,
             offset,
+            np.zeros(n, np.bool_) if foreign is None else foreign,
             st["last_ts"],
             st["last_price"],
             st["last_offset"],

@@ -39,6 +39,7 @@ records (the topics are created with equal partition counts).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -48,7 +49,7 @@ import orjson
 
 from engine.metrics import Metrics, observe_latency
 from engine.pipeline import PricePipeline, TransactionPipeline
-from engine.records import DeadLetter
+from engine.records import DeadLetter, Reason
 from engine.timeutil import now_ms
 from engine.topics import PRICES, RISK_UPDATES, TRANSACTIONS
 from engine.worker.batching import Chunk
@@ -56,6 +57,8 @@ from engine.worker.writer import OutputJob
 
 if TYPE_CHECKING:
     import faust
+
+log = logging.getLogger(__name__)
 
 #: Table key of a partition's watermark. Control characters cannot appear in a symbol or
 #: customer id (validation refuses them), so these keys never collide with real keys.
@@ -154,6 +157,18 @@ class TopicProcessor:
         self._checkpointed_at = self.clock()
 
     def _dead_letters(self, job: OutputJob, letters: Sequence[DeadLetter]) -> None:
+        misplaced = [letter for letter in letters if letter.reason is Reason.WRONG_PARTITION]
+        if misplaced:
+            # Not a bad record but a misconfigured producer: every later record it sends for
+            # these keys will be refused too, so say it loudly, once per batch.
+            log.warning(
+                "%d %s record(s) refused as wrong_partition, e.g. %s; a producer partitions "
+                "keys differently from the one that sent them first (configure murmur2: "
+                "see the operations docs)",
+                len(misplaced),
+                self.topic,
+                misplaced[0].detail,
+            )
         for letter in letters:
             job.send(
                 letter.dlq_topic,

@@ -72,3 +72,13 @@ def test_late_and_duplicate_verdicts_are_remembered_as_applied_offsets() -> None
     run(seq, [(0, 10, 100.0, 0, 0), (0, 5, 99.0, 0, 1)])
     status, _ = run(seq, [(0, 5, 99.0, 0, 1)])  # the late tick, redelivered after a restart
     assert status == [Status.REPLAY]
+
+
+def test_a_foreign_partition_tick_is_refused_and_changes_nothing() -> None:
+    seq = fresh()
+    run(seq, [(0, 10, 100.0, 0, 5031)])
+    before = seq.state.pack(np.array([0]))
+    slots, ts, price, ehash, offset = (np.array([v]) for v in (0, 11, 101.0, 0, 5031))
+    status, ret = seq.update(slots, ts, price, ehash, offset, np.array([True]))
+    assert Status(int(status[0])) is Status.WRONG_PARTITION and np.isnan(ret[0])
+    assert np.array_equal(seq.state.pack(np.array([0])), before)
