@@ -134,9 +134,14 @@ def fault_runs(
                 assert errors == [], f"unexpected worker errors {errors}; {report.summary()}"
                 if check is not None:
                     check(run, report)
+            except BaseException:
+                _print_worker_logs(group)
+                raise
             finally:
                 client.close()
                 group.close()
+        if not report.ok:
+            _print_worker_logs(group)
         seconds = time.monotonic() - began
         record_report(CONFIG, name, seed, report, seconds, **run.notes)
         reports.append(f"seed {seed} ({seconds:.0f} s): {report.summary()}")
@@ -144,6 +149,12 @@ def fault_runs(
     print(f"\n{name}: {len(reports) - failed}/{len(reports)} runs clean\n" + "\n".join(reports))
     assert failed == 0, "\n".join(reports)
     assert report.expected_alerts > 0, "no alerts: the run proves nothing about alert delivery"
+
+
+def _print_worker_logs(group: WorkerGroup, lines: int = 80) -> None:
+    """Each worker's log tail on stdout, which pytest shows with a failing test."""
+    for worker in group.workers:
+        print(f"\n----- {worker.name}: last {lines} log lines -----\n{worker.tail(lines)}")
 
 
 @pytest.mark.parametrize("workers", [1, 2], ids=["1w", "2w"])
@@ -254,25 +265,30 @@ def test_processing_failure_crashes_without_a_checkpoint(tmp_path: Path) -> None
     Checkpointing them would persist the failed batch's ticks as applied, so the replay
     would skip them and their alerts, which were never written, would be lost.
     """
-    trigger = tmp_path / "fail-next-alerting-batch"
-    # A crash and restart take ~7-9 s here: as many as fit in the production, at most kills.
-    crashes = max(1, min(CONFIG.kills, int(CONFIG.duration_s // 8)))
+    trigger = tmp_path / "fail-at-ticks"
+    crashes = CONFIG.kills
+    per_symbol = CONFIG.events // CONFIG.symbols
 
     def fault(run: Run) -> None:
+        # The failures are placed in the input (the first alerting batch past each tick
+        # number), not in time: however long a restart takes, each one happens, with
+        # input still to come.
+        due = [per_symbol * (crash + 1) // (crashes + 1) for crash in range(crashes)]
+        trigger.write_text("\n".join(map(str, due)))
         worker = run.group.workers[0]
         codes = []
         for crash in range(crashes):
-            run.at((crash + 1) / (crashes + 1))
-            # Processed for a while since its (re)start, so books and offsets are pending.
-            time.sleep(max(0.0, worker.ready_at + 2.0 - time.monotonic()))
-            trigger.touch()
-            wait_until(lambda: not worker.running, 60, "the worker to stop on the failure")
-            trigger.unlink()
+            wait_until(
+                lambda: not worker.running,
+                CONFIG.duration_s * 2 + 60,
+                f"the worker to stop on failure {crash + 1} (ticks numbered >= {due[crash]})",
+            )
             assert worker.proc is not None
             codes.append(worker.proc.returncode)
             log = worker.log_path.read_text("utf-8", "replace")
             assert log.count("processing failed; stopping the worker") == crash + 1, worker.tail()
             worker.start()
+        assert trigger.read_text() == "", "a failure was not injected"
         run.notes["crashes"] = len(codes)
         run.notes["exit_codes"] = codes
         assert all(code != 0 for code in codes), codes
