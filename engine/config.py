@@ -80,6 +80,15 @@ class Settings(BaseSettings):
     """``RISKSTREAM_PARTITIONS``: partitions of the topics riskstream creates."""
     replication_factor: int = Field(1, ge=1, le=16)
     """``RISKSTREAM_REPLICATION_FACTOR``: replication of the topics riskstream creates."""
+    group_instance_id: str | None = Field(None, min_length=1, max_length=249)
+    """``RISKSTREAM_GROUP_INSTANCE_ID``: static group membership (Kafka KIP-345). A worker
+    restarted with the same id, after a crash too, takes its partitions back at once,
+    without a rebalance and without waiting for the session timeout. Give every worker of
+    a group its own stable id (e.g. a StatefulSet pod name). Unset: dynamic membership."""
+    startup_timeout_s: float = Field(60.0, ge=0.0)
+    """``RISKSTREAM_STARTUP_TIMEOUT_S``: how long a starting worker waits for Kafka and Redis,
+    asking again with backoff and one log line per attempt, before it exits with status 3;
+    0 tries once."""
     kafka_session_timeout_s: float = Field(60.0, ge=6.0, le=300.0)
     """``RISKSTREAM_KAFKA_SESSION_TIMEOUT_S``: how long the group waits for a silent worker
     (crashed, paused) before its partitions move to the others; heartbeats go every third

@@ -23,14 +23,18 @@ Hooks for add-on models (anomaly detectors, deep models, credit):
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
+import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 
 from engine.config import level_label
 from engine.pipeline import PriceOutcome, PricePipeline, TransactionOutcome, TransactionPipeline
@@ -147,6 +151,17 @@ class Metrics:
             "riskstream_customers", "Customers held in this process's book.", registry=r
         )
         self.build = Info("riskstream_build", "riskstream version and risk model.", registry=r)
+        self.service_up = Gauge(
+            "riskstream_service_up",
+            "1 while the service (kafka, redis) answers, 0 while the process waits for it.",
+            ["service"],
+            registry=r,
+        )
+        self.ready = Gauge(
+            "riskstream_ready",
+            "1 once the process has started and processes its input; 0 before and on its way out.",
+            registry=r,
+        )
         self.last_received = Gauge(
             "riskstream_last_event_received_timestamp_seconds",
             "Unix time at which this process last received a record of the topic.",
@@ -472,9 +487,48 @@ def observe_latency(
                 histogram.observe(max(0.0, (now_ms - record.timestamp) / 1000.0))
 
 
+def _services(metrics: Metrics) -> dict[str, bool]:
+    return {s.labels["service"]: s.value == 1 for s in metrics.service_up.collect()[0].samples}
+
+
+def is_ready(metrics: Metrics) -> bool:
+    """Ready: started, processing, and every service it has asked for answers."""
+    started = metrics.ready.collect()[0].samples[0].value == 1
+    return started and all(_services(metrics).values())
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # one line per scrape is noise
+        pass
+
+
+def health_app(metrics: Metrics) -> Callable[..., Any]:
+    """WSGI app: ``/metrics`` (Prometheus), ``/healthz`` (200 while the process serves) and
+    ``/readyz`` (200 when :func:`is_ready`, else 503; the body names each service's state)."""
+    exposition = make_wsgi_app(metrics.registry)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ.get("PATH_INFO", "/")
+        if path not in ("/healthz", "/readyz"):
+            return exposition(environ, start_response)
+        ok = path == "/healthz" or is_ready(metrics)
+        body = {"ready": is_ready(metrics), "services": _services(metrics)}
+        start_response(
+            "200 OK" if ok else "503 Service Unavailable",
+            [("Content-Type", "application/json")],
+        )
+        return [json.dumps(body).encode()]
+
+    return app
+
+
 def serve(metrics: Metrics, host: str, port: int) -> None:
-    """Expose ``metrics`` over HTTP (``/metrics``); port 0 disables the endpoint."""
+    """Serve ``/metrics``, ``/healthz`` and ``/readyz`` over HTTP (:func:`health_app`) in a
+    daemon thread; port 0 disables the endpoint."""
     if port == 0:
         return
-    start_http_server(port, addr=host, registry=metrics.registry)
-    log.info("metrics on http://%s:%d/metrics", host, port)
+    server = make_server(
+        host, port, health_app(metrics), ThreadingWSGIServer, handler_class=_QuietHandler
+    )
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    log.info("metrics on http://%s:%d/metrics (health: /healthz, /readyz)", host, port)

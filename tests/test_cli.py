@@ -88,7 +88,11 @@ def test_worker_with_unreachable_kafka_exits_3_with_one_clear_line() -> None:
 
     proc = subprocess.run(
         [sys.executable, "-m", "engine.cli", "worker"],
-        env={"PATH": "/usr/bin:/bin", "RISKSTREAM_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "RISKSTREAM_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
+            "RISKSTREAM_STARTUP_TIMEOUT_S": "0",  # one attempt (tests/test_startup.py: retries)
+        },
         capture_output=True,
         text=True,
         timeout=120,

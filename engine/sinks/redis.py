@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -170,6 +171,7 @@ class RedisSink:
         if not (latest or alerts):
             return WriteResult(0, 0)
         delay = 0.05
+        failed_since: float | None = None
         while True:
             try:
                 replies = await self._send(latest, alerts)
@@ -188,8 +190,13 @@ class RedisSink:
                     "Redis write failed (%s: %s); retrying in %.2fs", type(exc).__name__, exc, delay
                 )
                 self.metrics.redis_retries.inc()
+                self.metrics.service_up.labels("redis").set(0)
+                failed_since = failed_since or time.monotonic()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_backoff_s)
+        if failed_since is not None:
+            self.metrics.service_up.labels("redis").set(1)
+            log.info("Redis writes succeed again after %.1f s", time.monotonic() - failed_since)
         alert_replies = replies[len(replies) - len(alerts) :] if alerts else []
         written = sum(1 for reply in alert_replies if reply)
         result = WriteResult(written, len(alerts) - written)

@@ -50,6 +50,8 @@ class RiskApp(faust.App):
     batch_settle: Callable[[], Awaitable[None]]
     #: Kafka's ``fetch.max.wait.ms`` for the consumer (``RISKSTREAM_FETCH_MAX_WAIT_MS``).
     fetch_max_wait_ms: int | None = None
+    #: Static group membership (``RISKSTREAM_GROUP_INSTANCE_ID``, :mod:`.membership`).
+    group_instance_id: str | None = None
 
     def _new_transport(self) -> Any:
         return BatchingTransport(self.conf.broker_consumer, self)
@@ -86,6 +88,7 @@ def create_app(settings: Settings) -> RiskApp:
         producer_max_request_size=1024 * 1024,
     )
     app.fetch_max_wait_ms = settings.fetch_max_wait_ms
+    app.group_instance_id = settings.group_instance_id
     return app
 
 
@@ -210,6 +213,7 @@ class RiskWorker:
                 checkpoint_s=checkpoint_s,
             )
             self.stages = [(prices, writers[PRICES]), (transactions, writers[TRANSACTIONS])]
+            self.metrics.ready.set(1)
             await asyncio.gather(
                 writers[PRICES].run(),
                 writers[TRANSACTIONS].run(),
@@ -226,6 +230,8 @@ class RiskWorker:
         except Exception as exc:
             log.exception("processing failed; stopping the worker so no batch is skipped")
             await self.app.crash(exc)
+        finally:
+            self.metrics.ready.set(0)
 
     async def _settle(self) -> None:
         """A stop or a rebalance is about to commit (``BatchingConsumer.wait_empty``):
