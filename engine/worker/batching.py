@@ -56,6 +56,7 @@ from aiokafka.consumer.fetcher import Fetcher
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from engine.metrics import observe_latency
+from engine.worker.membership import leave_as_static_member, use_static_membership
 
 if TYPE_CHECKING:
     import faust
@@ -438,6 +439,7 @@ def use_busy_aware_fetcher(
 class BatchingConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     """faust's consumer thread, with the app's ``fetch_max_wait_ms`` instead of faust's 1,500,
     a fetcher that does not long-poll while fetched records wait (:class:`BusyAwareFetcher`),
+    static group membership when the app has a ``group_instance_id`` (:mod:`.membership`),
     and a livelock check that survives a partition whose position is being reset.
 
     For the check, see :meth:`verify_event_path`.
@@ -450,6 +452,9 @@ class BatchingConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
             # Read by AIOKafkaConsumer.start() when it creates its fetcher; faust passes
             # no way to set it.
             consumer._fetch_max_wait_ms = int(wait_ms)
+        instance_id = getattr(self.app, "group_instance_id", None)
+        if instance_id:
+            use_static_membership(consumer, instance_id)
         return consumer
 
     async def on_start(self) -> None:
@@ -461,6 +466,7 @@ class BatchingConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         """
         await super().on_start()
         use_busy_aware_fetcher(self._consumer, self._is_active)
+        leave_as_static_member(self._consumer)
 
     def _is_active(self, tp: Any) -> bool:
         """Whether faust consumes ``tp`` now (its active partitions; read from this
@@ -498,6 +504,18 @@ class BatchingConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         thread's loop.
         """
         log.info("a rebalance reached the stopping worker; it leaves the group when it stops")
+
+    def _stopped_set(self) -> None:
+        """mode's last step of stopping this service: set its ``stopped`` flag on the
+        thread's loop; nothing once that loop is closed.
+
+        When the worker crashes, this thread's loop can end with the crash before the
+        consumer stops it; mode then scheduled the flag on the closed loop and logged
+        ``RuntimeError('Event loop is closed')`` at ERROR from every crashed worker's
+        stop (the processing-failure fault test). Nothing can wait on a closed loop.
+        """
+        if not self.thread_loop.is_closed():
+            super()._stopped_set()
 
     def _has_position(self, tp: Any) -> bool:
         """Whether aiokafka holds a fetch position for ``tp`` (not while resetting it)."""
