@@ -199,3 +199,32 @@ def deep(
     results = run(names, symbols=symbols, batches=batches, root=root)
     typer.echo(markdown(results))
     _save(out, [r.to_dict() for r in results])
+
+
+@bench_app.command("recovery")
+def recovery(
+    runs: int = typer.Option(10, min=1, max=50, help="Seeded runs, each with its own services."),
+    rate: int = typer.Option(1000, min=100, help="Ticks per second sent while the worker dies."),
+    events: int = typer.Option(40_000, min=5_000, help="Ticks per run (the kill is midway)."),
+    dynamic: bool = typer.Option(
+        False, "--dynamic", help="Without RISKSTREAM_GROUP_INSTANCE_ID, for comparison."
+    ),
+    workdir: Path = typer.Option(
+        Path(".run/bench-recovery"), help="Scratch directory for brokers and logs."
+    ),
+    out: Path = typer.Option(None, help="Write the results as JSON here too."),
+) -> None:
+    """Seconds from kill -9 of a worker to the first alert of a tick produced after the kill, and the processes it left behind."""
+    from engine.bench.recovery import run
+
+    result = run(
+        runs=runs,
+        rate=rate,
+        events=events,
+        static=not dynamic,
+        workdir=workdir,
+        env={},
+        progress=lambda m: typer.echo(m, err=True),
+    )
+    typer.echo(result.markdown())
+    _save(out, result.to_json())
