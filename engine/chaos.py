@@ -11,7 +11,7 @@ The pieces the fault-injection tests (``tests/fault``) are built from:
 * :class:`WorkerGroup`: ``riskstream worker`` processes of one consumer group, started,
   SIGKILLed, SIGTERMed, added and removed;
 * :func:`record_report`: appends a run's :class:`~engine.checker.CheckReport` to the
-  JSON Lines file ``RISKSTREAM_FAULT_REPORT`` names (the README's figures).
+  JSON Lines file ``RISKSTREAM_FAULT_REPORT`` names (the figures of docs/operations/fault-suite.md).
 
 The judge is :mod:`engine.checker`, which knows nothing of any of this.
 """

@@ -113,8 +113,8 @@ class Settings(BaseSettings):
     ``<dir>/transformer``, from ``riskstream deep train``). Unset: the committed ``onnx/deep``."""
     var_method: str = "gjr-mix"
     """``RISKSTREAM_VAR_METHOD``: the published VaR method (``<vol>-<normal|t|fhs|cf|mix>`` or
-    ``hs``). The default, ``gjr-mix``, is the one the README's backtests recommend (keep it
-    equal to ``engine.core.spec.DEFAULT_METHOD``; a test checks)."""
+    ``hs``). The default, ``gjr-mix``, is the one the backtests in docs/models/backtests.md
+    recommend (keep it equal to ``engine.core.spec.DEFAULT_METHOD``; a test checks)."""
     var_window: int = Field(1000, ge=20)
     """``RISKSTREAM_VAR_WINDOW``: historical / filtered-historical window, in returns."""
     var_min_obs: int = Field(250, ge=10)
@@ -128,7 +128,7 @@ class Settings(BaseSettings):
     refit_every: int = Field(1000, ge=1)
     """``RISKSTREAM_REFIT_EVERY``: returns between refits. Each refit costs 10-30 ms of arch
     CPU per model (in the fit pool), so the default suits tick streams (about 0.003 fits
-    per tick); daily series deserve a refit every 20 returns (the README's backtests)."""
+    per tick); daily series deserve a refit every 20 returns (docs/models/backtests.md)."""
     refit_delay: int = Field(5, ge=0)
     """``RISKSTREAM_REFIT_DELAY``: returns between a fit's request and its use (0: immediate,
     which makes the stream wait for every fit; fits run off the hot path otherwise)."""

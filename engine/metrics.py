@@ -4,7 +4,7 @@ Names follow Prometheus conventions: ``riskstream_`` prefix, base units (seconds
 ``_total`` on counters, ``_info`` gauges of value 1 for versions. Each :class:`Metrics`
 owns a registry, so tests and several runners in one process do not collide;
 :func:`serve` exposes one on ``RISKSTREAM_METRICS_HOST:RISKSTREAM_METRICS_PORT``
-(loopback by default). The README lists every metric; the dashboards of
+(loopback by default). docs/operations/monitoring.md lists every metric; the dashboards of
 ``deploy/grafana`` and the rules of ``deploy/prometheus`` are built on them.
 
 Hooks for add-on models (anomaly detectors, deep models, credit):

@@ -1,4 +1,4 @@
-"""The events on the wire, as producers build them (see DESIGN.md, "Contracts").
+"""The events on the wire, as producers build them (see docs/contracts.md).
 
 ``prices`` (key = symbol)::
 

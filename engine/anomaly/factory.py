@@ -35,7 +35,7 @@ from engine.errors import ConfigError
 STREAMS = ("prices", "transactions")
 DETECTORS = ("robust", "iforest", "lof", "autoencoder", "hst", "gbm", "ensemble")
 DEFAULTS = {"prices": "robust", "transactions": "gbm"}
-"""The default detector per stream: the evaluation's choice (README, "Anomaly detection")."""
+"""The default detector per stream: the evaluation's choice (docs/models/anomaly.md, "Measured")."""
 
 PRICE_CHANNELS = (
     Channel("z", "abs", weight=0.30, blend=True),

@@ -1,1 +1,1 @@
-"""Benchmarks: commands that measure, never timed tests. Results go to the README with their command."""
+"""Benchmarks: commands that measure, never timed tests. Results go to docs/benchmarks/ with their command."""

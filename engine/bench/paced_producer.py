@@ -11,11 +11,11 @@ wakes at most once a millisecond and sends every tick that has come due (so a ti
 up to about 1 ms after its due time, at an average rate of ``R``), through aiokafka on one
 event loop. The first version slept before every tick and sent through kafka-python (a
 sender thread sharing the GIL): at 5,000 ticks/s it used 55-56% of one of the two cores,
-against 22-23% now (README "Performance", runs 36-45). A tick that Kafka did not
+against 22-23% now (docs/benchmarks/history.md, runs 36-45). A tick that Kafka did not
 acknowledge fails the run (the process exits non-zero) rather than going missing.
 
-Two things once timed the producer instead of the path it measures (README
-"Performance", runs 58-61). It kept every tick's delivery future to check them at the
+Two things once timed the producer instead of the path it measures (docs/benchmarks/history.md,
+runs 58-61). It kept every tick's delivery future to check them at the
 end: as that list grew, CPython's full collections (each time the long-lived objects had
 grown by a quarter) paused it for about 100 ms at the same points of every run, and the
 ticks handed to aiokafka just before waited with it; then ``asyncio.gather`` over all of

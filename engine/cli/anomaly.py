@@ -1,4 +1,4 @@
-"""``riskstream anomaly score|train|evaluate``: anomaly detection offline (DESIGN.md, "Contracts").
+"""``riskstream anomaly score|train|evaluate``: anomaly detection offline (docs/contracts.md).
 
 ``score`` is the contract: ``--input FILE`` with columns ``timestamp,value`` (others kept),
 ``--out FILE`` the same rows plus ``anomaly_score`` in [0, 1], causal. Exit status 0 on

@@ -1,4 +1,4 @@
-"""``riskstream bench``: measurements behind the README's performance figures."""
+"""``riskstream bench``: measurements behind docs/benchmarks/."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``riskstream credit train|score``: the offline credit model (DESIGN.md, "Contracts").
+"""``riskstream credit train|score``: the offline credit model (docs/contracts.md, "Offline CLI").
 
 Exit status 0 on success; on bad input (missing file or column, non-binary or one-class
 target, empty file, text in a numeric column) one line on stderr and exit status 2.

@@ -1,6 +1,6 @@
 """Offline risk commands: ``riskstream var forecast``, ``vol forecast``, ``backtest``, ``data``.
 
-CSV in, CSV out, no services (DESIGN.md, "Offline CLI"). The numbers are the stream's:
+CSV in, CSV out, no services (docs/contracts.md, "Offline CLI"). The numbers are the stream's:
 the same risk book, fed the file's rows in order.
 """
 

@@ -15,7 +15,7 @@ A VaR method is named ``<volatility>-<distribution>`` (``ewma-normal``, ``gjr-t`
             Each of the three errs in its own direction on fat-tailed, skewed returns
             (Student-t is symmetric, FHS is noisy in the far tail, Cornish-Fisher
             overshoots at high kurtosis); the average is the classic forecast-combination
-            remedy and passes the backtests the single methods fail (README, "VaR backtests");
+            remedy and passes the backtests the single methods fail (docs/models/backtests.md);
 ``hs``      historical simulation: the empirical quantile of the returns over the window.
 
 Besides the default models, a spec may name the deep models ``lstm`` and ``transformer``
@@ -39,8 +39,8 @@ DISTRIBUTIONS = ("normal", "t", "fhs", "cf", "mix")
 #: The distributions a ``mix`` averages.
 MIXED = ("t", "fhs", "cf")
 
-#: The method riskstream publishes by default. Chosen by the backtests in the README
-#: ("VaR backtests"): see `riskstream backtest`.
+#: The method riskstream publishes by default. Chosen by the backtests of
+#: docs/models/backtests.md: see `riskstream backtest`.
 DEFAULT_METHOD = "gjr-mix"
 
 

@@ -9,7 +9,7 @@ How a model's alerts get explained (the interface for any tree model, credit or 
    (``vector``: the model's encoded float64 input, in the model's feature order);
 3. the adapter calls ``await service.enrich(alerts)`` before writing them: alerts come
    back with ``attributions`` (the top ``top_k`` by absolute SHAP value, largest first,
-   as DESIGN.md's alert contract has them); other alerts pass through unchanged.
+   as the alert contract of docs/contracts.md has them); other alerts pass through unchanged.
 
 What a caller can rely on:
 

@@ -1,6 +1,6 @@
 """The Redis sink: latest risk per symbol, customer profiles, and the alert stream.
 
-Keys (the DESIGN.md contract):
+Keys (the contract of docs/contracts.md, "Redis"):
 
 ``riskstream:risk:<symbol>``, ``riskstream:customer:<customer_id>``, and stages' hashes
     latest-state hashes (:class:`~engine.stages.LatestState`): the symbol's latest

@@ -1,6 +1,6 @@
 """Micro-batch delivery for Faust: whole Kafka fetches in, ``take(max_, within)`` out.
 
-Why this exists (measured on this project's machine, see README "Performance"): a
+Why this exists (measured on this project's machine, see docs/benchmarks/index.md): a
 faust-streaming agent reading ``stream.take(...)`` tops out near 17,000 messages/s
 while doing *nothing*, because faust wraps every message in an ``Event`` and spends
 several asyncio tasks on each (``wait_first`` in the consumer's drain loop and again in
@@ -17,7 +17,7 @@ partition chunk is handed over whole, as a :class:`Chunk`, to that topic's
 only after the consumer of the batch returns (at-least-once). Second, its fetcher does
 not long-poll the broker while fetched records wait to be processed
 (:class:`BusyAwareFetcher`): aiokafka's did, and a worker catching up on a backlog
-waited for its fetches 0.45-0.94 s in every ~1.7 s (README "Performance", steps 5 and 6).
+waited for its fetches 0.45-0.94 s in every ~1.7 s (docs/benchmarks/index.md, steps 5 and 6).
 Third, it lets Kafka's ``fetch.max.wait.ms``, the long poll of an idle worker, be set
 (``RISKSTREAM_FETCH_MAX_WAIT_MS``; faust fixes it at 1,500 ms,
 :class:`BatchingConsumerThread`).

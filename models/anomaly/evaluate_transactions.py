@@ -1,6 +1,6 @@
 """Transactions: every detector on the fraud-handbook test week, against the published baselines.
 
-Protocol (the handbook's baseline, DESIGN's data README): features for every
+Protocol (the handbook's baseline, the shared data's README): features for every
 transaction from 2018-06-15 to 2018-08-14 computed by the stream's stage
 (:func:`~models.anomaly.data.replay_transactions`: customer windows, terminal risk with
 the 7-day label delay, time of day), models fitted on the training week 2018-07-25 to

@@ -6,7 +6,7 @@ is a setting the engine accepts, the workers are the targets of the shipped Prom
 job, Grafana mounts the provisioning and dashboards that point at the provisioned
 datasource, the producers' commands are valid CLI invocations, and host ports are bound
 to 127.0.0.1. (This machine's Docker client has no compose plugin, so ``docker compose
-config`` is not run here; the README gives the command.)
+config`` is not run here; docs/operations/deployment.md gives the command.)
 """
 
 from __future__ import annotations
