@@ -12,6 +12,9 @@ boundary; ``riskstream stress`` (:mod:`engine.cli.stress`) drives them.
 from __future__ import annotations
 
 from engine.stress.library import Library, ScenarioError, load_library
+from engine.stress.moves import Market, ScenarioMoves, Source, library_moves, scenario_moves
+from engine.stress.pnl import Exposures, exposures, scenario_pnl
+from engine.stress.reverse import ReverseStress, min_norm_moves, reverse_stress
 from engine.stress.scenarios import (
     HistoricalScenario,
     HypotheticalScenario,
@@ -20,15 +23,30 @@ from engine.stress.scenarios import (
     SpotVolGrid,
     Window,
 )
+from engine.stress.stressed import StressedRisk, stressed_risk, window_risk
 
 __all__ = [
+    "Exposures",
     "HistoricalScenario",
     "HypotheticalScenario",
     "Library",
+    "Market",
+    "ReverseStress",
     "Scenario",
     "ScenarioError",
+    "ScenarioMoves",
     "Shock",
+    "Source",
     "SpotVolGrid",
+    "StressedRisk",
     "Window",
+    "exposures",
+    "library_moves",
     "load_library",
+    "min_norm_moves",
+    "reverse_stress",
+    "scenario_moves",
+    "scenario_pnl",
+    "stressed_risk",
+    "window_risk",
 ]
