@@ -31,7 +31,7 @@ stress_app = typer.Typer(
 )
 app.add_typer(stress_app, name="stress")
 
-SCENARIOS_HELP = "A scenario TOML file or a directory of them [default: the bundled library]."
+SCENARIOS_HELP = "A scenario TOML file or a directory of them (default: the bundled library)."
 INTERVAL_HELP = "Grid interval of the engine's EWMA covariance (betas, propagation): 1d, 4h, ..."
 CLASSES_HELP = "CSV symbol,asset_class for asset-class shocks."
 

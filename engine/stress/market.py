@@ -21,16 +21,17 @@ from engine.stress.moves import Market
 
 
 def market_from_book(book: PortfolioBook, asset_classes: Mapping[str, str] | None = None) -> Market:
-    """The market a book knows: its symbols' last prices and its EWMA covariance.
+    """The market as of a book's latest grid close: close prices and the EWMA covariance.
 
-    Prices are the last *tick* of each symbol (what a stress run at this instant sees);
-    symbols without a price yet are left out.
+    Prices and covariance are both those of the latest close, so they belong together;
+    after :meth:`~engine.core.portfolio.PortfolioBook.flush` (the end of a file) the close
+    prices are each symbol's last price. Symbols without a close yet are left out.
     """
-    priced = np.flatnonzero(np.isfinite(book.last_price))
+    priced = np.flatnonzero(np.isfinite(book.close_price))
     cov = book.cov.matrix()
     return Market(
         tuple(book.symbols[i] for i in priced),
-        book.last_price[priced].copy(),
+        book.close_price[priced].copy(),
         cov[np.ix_(priced, priced)],
         book.cov.count[priced].copy(),
         book.min_obs,
