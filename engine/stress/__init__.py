@@ -14,7 +14,12 @@ from __future__ import annotations
 from engine.stress.library import Library, ScenarioError, load_library
 from engine.stress.moves import Market, ScenarioMoves, Source, library_moves, scenario_moves
 from engine.stress.pnl import Exposures, exposures, scenario_pnl
-from engine.stress.reverse import ReverseStress, min_norm_moves, reverse_stress
+from engine.stress.reverse import (
+    ReverseStress,
+    min_norm_moves,
+    min_norm_moves_numerical,
+    reverse_stress,
+)
 from engine.stress.scenarios import (
     HistoricalScenario,
     HypotheticalScenario,
@@ -44,6 +49,7 @@ __all__ = [
     "library_moves",
     "load_library",
     "min_norm_moves",
+    "min_norm_moves_numerical",
     "reverse_stress",
     "scenario_moves",
     "scenario_pnl",

@@ -19,14 +19,20 @@ Under the normal model ``P(pnl <= -L) = Phi(-k)`` (``tail_probability``); and
 ``P(chi2_n >= k^2)`` (``chi2_probability``, ``n`` symbols) is the probability that a
 random move of all ``n`` symbols is at least as far from zero in Mahalanobis norm, the
 more conservative reading of how extreme ``m*`` is.
+
+Non-linear books (options: a P&L function of the moves that is not ``w' m``) have no
+closed form; :func:`min_norm_moves_numerical` solves the same problem with SLSQP in
+whitened coordinates ``m = A z`` (``C = A A'``), minimising ``|z|^2`` subject to
+``pnl(A z) = -L``, started from the linear answer of the book's delta.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 
 from engine.errors import InputError
 
@@ -114,3 +120,41 @@ def reverse_stress(
         float(stats.chi2.sf(k * k, df=len(symbols))),
         bool((move > -1.0).all()),
     )
+
+
+def min_norm_moves_numerical(
+    pnl: Callable[[np.ndarray], float],
+    cov: np.ndarray,
+    loss: float,
+    *,
+    delta: np.ndarray,
+    tol: float = 1e-10,
+) -> np.ndarray:
+    """Smallest-Mahalanobis-norm moves with ``pnl(m) = -loss`` for a non-linear book.
+
+    ``pnl`` maps relative moves (fractions) to P&L in currency units; ``delta`` is its
+    gradient at no move (currency per unit of relative move: quantity x price for spot),
+    whose closed-form answer starts the search. Raises :class:`InputError` when the
+    optimiser does not reach the loss to ``1e-6``.
+
+    >>> cov = np.array([[0.04, 0.0], [0.0, 0.01]])
+    >>> w = np.array([100.0, 50.0])
+    >>> m = min_norm_moves_numerical(lambda m: float(w @ m), cov, 10.0, delta=w)
+    >>> bool(np.allclose(m, min_norm_moves(w, cov, 10.0), rtol=1e-6))
+    True
+    """
+    values, vectors = np.linalg.eigh(cov)
+    root = vectors * np.sqrt(np.clip(values, 0.0, None))  # C = root root'
+    start = np.linalg.lstsq(root, min_norm_moves(delta, cov, loss), rcond=None)[0]
+    result = optimize.minimize(
+        lambda z: float(z @ z),
+        start,
+        jac=lambda z: 2.0 * z,
+        constraints=[{"type": "eq", "fun": lambda z: (pnl(root @ z) + loss) / loss}],
+        method="SLSQP",
+        options={"ftol": tol, "maxiter": 500},
+    )
+    move = root @ result.x
+    if not abs(pnl(move) + loss) <= 1e-6 * max(1.0, loss):
+        raise InputError(f"no move found that loses {loss} ({result.message})")
+    return move

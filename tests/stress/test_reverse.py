@@ -7,7 +7,7 @@ import pytest
 from scipy import optimize, stats
 
 from engine.errors import InputError
-from engine.stress.reverse import min_norm_moves, reverse_stress
+from engine.stress.reverse import min_norm_moves, min_norm_moves_numerical, reverse_stress
 
 
 def random_book(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -87,3 +87,29 @@ def test_a_riskless_book_or_a_non_positive_loss_is_refused():
         reverse_stress("p", ("A",), np.array([0.0]), np.array([[1e-4]]), 1.0)
     with pytest.raises(InputError, match="loss must be a positive amount"):
         reverse_stress("p", ("A",), np.array([1.0]), np.array([[1e-4]]), -1.0)
+
+
+def test_a_non_linear_book_is_solved_numerically_and_hits_the_loss():
+    """A delta-gamma book (a short option position): P&L = w'm + m' G m / 2."""
+    exposure, cov = random_book(4, 3)
+    gamma = -np.diag(np.abs(exposure)) * 2.0  # short gamma: losses grow faster than linear
+    loss = 3e4
+
+    def pnl(m: np.ndarray) -> float:
+        return float(exposure @ m + 0.5 * m @ gamma @ m)
+
+    move = min_norm_moves_numerical(pnl, cov, loss, delta=exposure)
+    assert pnl(move) == pytest.approx(-loss, abs=1e-6)
+    linear = min_norm_moves(exposure, cov, loss)
+    inv = np.linalg.inv(cov)
+    # short gamma makes the loss reachable with a smaller, more plausible move
+    assert move @ inv @ move < linear @ inv @ linear
+    # and no feasible move nearby is more plausible (first-order optimality, checked by SLSQP)
+    found = optimize.minimize(
+        lambda m: m @ inv @ m,
+        x0=linear,
+        constraints=[{"type": "eq", "fun": lambda m: pnl(m) + loss}],
+        method="SLSQP",
+        options={"ftol": 1e-14, "maxiter": 1000},
+    )
+    assert move @ inv @ move == pytest.approx(found.fun, rel=1e-4)
