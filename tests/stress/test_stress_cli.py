@@ -239,3 +239,18 @@ def test_the_console_script_exits_2_with_one_line_and_no_python_repr(prices, tmp
     assert proc.stderr.count("\n") == 1
     assert proc.stderr.startswith("riskstream: error: --shock SPX=x: expected SYMBOL=MOVE")
     assert "Traceback" not in proc.stderr and "[" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "message"), [("", "the file is empty"), ("timestamp,SPX\n", "no prices")]
+)
+def test_an_empty_price_file_is_an_input_error(positions, tmp_path, text, message):
+    empty = tmp_path / "prices.csv"
+    empty.write_text(text)
+    result = runner.invoke(
+        app,
+        ["stress", "run", "--prices", str(empty), "--positions", str(positions),
+         "--out", str(tmp_path / "o.csv")],
+    )  # fmt: skip
+    assert isinstance(result.exception, InputError), result.output
+    assert message in str(result.exception)
