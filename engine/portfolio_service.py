@@ -24,6 +24,14 @@ effect from the first close after it arrives (at or after its timestamp). Refuse
 ``positions`` messages go to ``positions.dlq`` (flushed before the state is written, so
 at least once). Refused ``prices`` are skipped here and counted: the workers already
 dead-letter them.
+
+Stress (optional, a :class:`~engine.stress.live.StressMonitor`): after a poll that
+released ticks, every portfolio's scenario P&L is recomputed (throttled in event time)
+on the book's latest close and written in the same ``MULTI`` as hash
+``riskstream:stress:<id>``, with ``stress_limit`` alerts appended to
+``riskstream:alerts`` (and published on ``riskstream:alerts:live``) and the monitor's
+state saved with the rest: an alert is written exactly once, across restarts.
+Prometheus gauges (:class:`StressMetrics`) follow the worst P&L of each portfolio.
 """
 
 from __future__ import annotations
@@ -38,9 +46,11 @@ from typing import Any
 import numpy as np
 import orjson
 
+from engine.alerts import Alert
 from engine.config import Settings, level_label
 from engine.core.portfolio import Allocation, PortfolioBook
 from engine.portfolio import Position, decode_positions
+from engine.stress.live import StressMonitor, StressSnapshot, snapshot_fields
 from engine.timeutil import format_ts, now_ms
 from engine.topics import POSITIONS, PRICES
 from engine.validation import decode_prices
@@ -49,6 +59,9 @@ log = logging.getLogger(__name__)
 
 STATE_KEY = "riskstream:portfolio-service:state"
 HASH_PREFIX = "riskstream:portfolio:"
+STRESS_PREFIX = "riskstream:stress:"
+ALERTS_STREAM = "riskstream:alerts"
+ALERTS_CHANNEL = "riskstream:alerts:live"
 
 
 @dataclass
@@ -91,6 +104,8 @@ class ServiceState:
     closes: int = 0
     latest: dict[str, int | None] = field(default_factory=dict)
     """The watermark's latest timestamp per price partition (``"<partition>"`` keys)."""
+    stress: dict[str, Any] | None = None
+    """The stress monitor's state (:meth:`StressMonitor.to_state`), when there is one."""
 
     def to_json(self) -> bytes:
         return orjson.dumps(
@@ -100,6 +115,7 @@ class ServiceState:
                 "offsets": self.offsets,
                 "closes": self.closes,
                 "latest": self.latest,
+                "stress": self.stress,
             }
         )
 
@@ -112,6 +128,7 @@ class ServiceState:
             doc["offsets"],
             doc["closes"],
             doc["latest"],
+            doc.get("stress"),
         )
 
 
@@ -162,8 +179,13 @@ class PortfolioService:
         idle_s: float = 30.0,
         poll_ms: int = 200,
         max_records: int = 20_000,
+        stress: StressMonitor | None = None,
+        stress_metrics: StressMetrics | None = None,
     ) -> None:
         self.settings = settings
+        self.stress = stress
+        self.stress_metrics = stress_metrics
+        self.released_ms: int | None = None
         self.redis = redis
         self.idle_s = idle_s
         self.poll_ms = poll_ms
@@ -179,6 +201,8 @@ class PortfolioService:
             self.state = ServiceState(book_factory())
             for p in positions:
                 self.state.book.set_position(p.portfolio, p.symbol, p.quantity, p.ts)
+        if stress is not None:
+            stress.restore(self.state.stress)
 
     # ---- Kafka -------------------------------------------------------------------------
 
@@ -301,11 +325,26 @@ class PortfolioService:
         for p in positions:
             self.state.book.set_position(p.portfolio, p.symbol, p.quantity, p.ts)
         self.state.latest = {str(p): ts for p, ts in self.watermark.latest.items()}
+        self.released_ms = None
         out = self._release(self.watermark.value(now, self.idle_s))
+        snapshots, alerts = self._stress()
         if polled:
             producer.flush(30)
-            self._write(out)
+            self._write(out, snapshots, alerts)
         return out
+
+    def _stress(self) -> tuple[list[StressSnapshot], list[Alert]]:
+        """Scenario P&L of every portfolio when ticks were released and a recomputation is due."""
+        if self.stress is None or self.released_ms is None:
+            return [], []
+        if not self.stress.due(self.released_ms):
+            return [], []
+        start = time.perf_counter()
+        snapshots, alerts = self.stress.evaluate(self.state.book, self.released_ms)
+        self.state.stress = self.stress.to_state()
+        if self.stress_metrics is not None:
+            self.stress_metrics.observe(snapshots, alerts, time.perf_counter() - start)
+        return snapshots, alerts
 
     def _release(self, watermark: int | None) -> list[Allocation]:
         if watermark is None or not self.state.buffer:
@@ -315,6 +354,7 @@ class PortfolioService:
         if not ready:
             return []
         self.state.buffer = [t for t in self.state.buffer if t[0] >= edge]
+        self.released_ms = ready[-1][0]
         out = self.state.book.on_ticks(
             [t[3] for t in ready],
             np.array([t[0] for t in ready], np.int64),
@@ -323,8 +363,25 @@ class PortfolioService:
         self.state.closes += len({a.ts_ms for a in out})
         return out
 
-    def _write(self, allocations: Sequence[Allocation]) -> None:
+    def _write(
+        self,
+        allocations: Sequence[Allocation],
+        snapshots: Sequence[StressSnapshot] = (),
+        alerts: Sequence[Alert] = (),
+    ) -> None:
         pipe = self.redis.pipeline(transaction=True)
+        for snap in snapshots:
+            key = STRESS_PREFIX + snap.portfolio
+            pipe.delete(key)  # the library may have changed: no stale scenario fields
+            pipe.hset(key, mapping=snapshot_fields(snap))
+        for alert in alerts:
+            pipe.xadd(
+                ALERTS_STREAM,
+                alert.fields(),
+                maxlen=self.settings.alerts_maxlen,
+                approximate=True,
+            )
+            pipe.publish(ALERTS_CHANNEL, orjson.dumps(alert.to_json()))
         # a poll may close several buckets: the hash keeps the latest close per portfolio
         latest: dict[str, list[Allocation]] = {}
         for a in allocations:
@@ -338,3 +395,50 @@ class PortfolioService:
             pipe.hset(HASH_PREFIX + portfolio, mapping=fields)
         pipe.set(STATE_KEY, self.state.to_json())
         pipe.execute()
+
+
+class StressMetrics:
+    """Prometheus metrics of the streaming stress: worst P&L per portfolio, alerts, time.
+
+    ``riskstream_stress_worst_pnl{portfolio}`` (currency, negative = loss) and
+    ``riskstream_stress_pnl{portfolio,scenario}`` for the scenarios that are not grid
+    cells (grids would multiply the series), ``riskstream_stress_limit_alerts_total`` and
+    ``riskstream_stress_recompute_seconds``.
+    """
+
+    def __init__(self, registry: Any) -> None:
+        from prometheus_client import Counter, Gauge, Histogram
+
+        self.worst = Gauge(
+            "riskstream_stress_worst_pnl",
+            "Worst scenario P&L of the portfolio (currency units, negative is a loss).",
+            ["portfolio"],
+            registry=registry,
+        )
+        self.pnl = Gauge(
+            "riskstream_stress_pnl",
+            "Scenario P&L of the portfolio (currency units; grid cells left out).",
+            ["portfolio", "scenario"],
+            registry=registry,
+        )
+        self.alerts = Counter(
+            "riskstream_stress_limit_alerts",
+            "stress_limit alerts raised (a portfolio's worst scenario loss crossed the limit).",
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "riskstream_stress_recompute_seconds",
+            "Wall-clock time of one recomputation of every portfolio's scenario P&L.",
+            registry=registry,
+        )
+
+    def observe(
+        self, snapshots: Sequence[StressSnapshot], alerts: Sequence[Alert], seconds: float
+    ) -> None:
+        for snap in snapshots:
+            self.worst.labels(snap.portfolio).set(snap.worst[1])
+            for name, value in zip(snap.names, snap.pnl, strict=True):
+                if ":" not in name:
+                    self.pnl.labels(snap.portfolio, name).set(float(value))
+        self.alerts.inc(len(alerts))
+        self.seconds.observe(seconds)

@@ -26,6 +26,7 @@ def _register_commands() -> None:
         produce,
         risk,
         services,
+        stress,
         worker,
     )
 

@@ -228,3 +228,22 @@ def recovery(
     )
     typer.echo(result.markdown())
     _save(out, result.to_json())
+
+
+@bench_app.command("stress")
+def stress(
+    portfolios: int = typer.Option(1000, min=1, help="Portfolios."),
+    positions: int = typer.Option(100, min=1, help="Positions per portfolio."),
+    symbols: int = typer.Option(2000, min=4, help="Symbols in the synthetic market."),
+    repeat: int = typer.Option(20, min=1, help="Timed recomputations."),
+    out: Path = typer.Option(None, help="Write the results as JSON here too."),
+) -> None:
+    """CPU milliseconds to recompute the whole scenario library over every portfolio, one core."""
+    from engine.bench.stress import run
+    from engine.errors import InputError
+
+    if positions > symbols:
+        raise InputError(f"--positions {positions} exceeds --symbols {symbols}")
+    result = run(portfolios=portfolios, positions=positions, symbols=symbols, repeat=repeat)
+    typer.echo(result.markdown())
+    _save(out, result.to_dict())

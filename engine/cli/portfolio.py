@@ -151,6 +151,36 @@ def portfolio_serve(
     idle: float = typer.Option(
         30.0, "--idle", help="Seconds after which a silent partition stops holding time back."
     ),
+    stress: bool = typer.Option(
+        True,
+        "--stress/--no-stress",
+        envvar="RISKSTREAM_PORTFOLIO_STRESS",
+        help="Recompute every portfolio's scenario P&L into riskstream:stress:<id>.",
+    ),
+    stress_every: str = typer.Option(
+        "1m",
+        "--stress-every",
+        envvar="RISKSTREAM_PORTFOLIO_STRESS_EVERY",
+        help="Event time between stress recomputations: 1m, 1h, 1d, ...",
+    ),
+    stress_limit: float = typer.Option(
+        None,
+        "--stress-limit",
+        envvar="RISKSTREAM_PORTFOLIO_STRESS_LIMIT",
+        help="Loss (currency units, positive) beyond which a portfolio's worst scenario raises a stress_limit alert.",
+    ),
+    scenarios: Path = typer.Option(
+        None,
+        "--scenarios",
+        envvar="RISKSTREAM_PORTFOLIO_SCENARIOS",
+        help="Scenario TOML file or directory (default: the bundled library).",
+    ),
+    metrics_port: int = typer.Option(
+        None,
+        "--metrics-port",
+        envvar="RISKSTREAM_PORTFOLIO_METRICS_PORT",
+        help="Serve the stress gauges for Prometheus on this port (127.0.0.1; default: no metrics server).",
+    ),
 ) -> None:
     """Portfolio risk from the prices and positions topics into Redis hashes riskstream:portfolio:<id>.
 
@@ -176,6 +206,25 @@ def portfolio_serve(
     chosen = _levels(levels)
     assert chosen is not None
     interval_ms = parse_interval(interval)
+    monitor = metrics = None
+    if stress:
+        from engine.portfolio_service import StressMetrics
+        from engine.stress.library import load_library
+        from engine.stress.live import StressMonitor
+
+        if stress_limit is not None and not stress_limit > 0:
+            raise InputError(f"--stress-limit {stress_limit}: expected a positive loss amount")
+        monitor = StressMonitor(
+            load_library(scenarios).runnable(),
+            every_ms=parse_interval(stress_every),
+            limit=stress_limit,
+        )
+        if metrics_port is not None:
+            from prometheus_client import CollectorRegistry, start_http_server
+
+            registry = CollectorRegistry()
+            metrics = StressMetrics(registry)
+            start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
     client = sync_client_from_settings(settings)
     service = PortfolioService(
         settings,
@@ -185,6 +234,8 @@ def portfolio_serve(
         ),
         positions=read_positions(positions) if positions else (),
         idle_s=idle,
+        stress=monitor,
+        stress_metrics=metrics,
     )
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())

@@ -1,0 +1,464 @@
+"""``riskstream stress``: scenario P&L, reverse stress, stressed VaR and the scenario library.
+
+``stress run`` and ``stress reverse`` hold exactly as DESIGN.md's "Stress testing"
+contract states. Every option and input file is checked before any work starts; a
+problem is one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+import typer
+
+from engine.cli.app import app
+from engine.cli.portfolio import POSITIONS_HELP
+from engine.cli.risk import PRICES_HELP, _write
+from engine.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from engine.stress.moves import Market, ScenarioMoves
+    from engine.stress.pnl import Exposures
+    from engine.stress.scenarios import Propagation, Shock
+
+stress_app = typer.Typer(
+    help="Stress testing: scenario P&L, reverse stress, stressed VaR/ES, the scenario library.",
+    no_args_is_help=True,
+)
+app.add_typer(stress_app, name="stress")
+
+SCENARIOS_HELP = "A scenario TOML file or a directory of them (default: the bundled library)."
+INTERVAL_HELP = "Grid interval of the engine's EWMA covariance (betas, propagation): 1d, 4h, ..."
+CLASSES_HELP = "CSV symbol,asset_class for asset-class shocks."
+
+
+def parse_shocks(texts: list[str] | None) -> tuple[Shock, ...]:
+    """``SYMBOL=MOVE`` options (repeated or comma-separated) as relative symbol shocks.
+
+    >>> [(s.name, s.value) for s in parse_shocks(["SPX=-0.10,NDX=-0.2", "AAA=0.05"])]
+    [('SPX', -0.1), ('NDX', -0.2), ('AAA', 0.05)]
+    """
+    from engine.stress.scenarios import Shock
+
+    shocks: dict[str, Shock] = {}
+    for text in texts or []:
+        for part in text.split(","):
+            symbol, sep, move = part.partition("=")
+            symbol = symbol.strip()
+            try:
+                value = float(move)
+            except ValueError:
+                value = math.nan
+            if not sep or not symbol or not math.isfinite(value):
+                raise InputError(
+                    f"--shock {part.strip()}: expected SYMBOL=MOVE with MOVE a relative change, "
+                    "e.g. SPX=-0.10 for a 10% fall"
+                )
+            if value <= -1.0:
+                raise InputError(
+                    f"--shock {part.strip()}: a move of {value} makes the price zero or negative"
+                )
+            if symbol in shocks:
+                raise InputError(f"--shock {symbol}: shocked twice")
+            shocks[symbol] = Shock("symbol", symbol, value)
+    return tuple(shocks.values())
+
+
+def _inputs(
+    prices: Path,
+    positions: Path,
+    interval: str,
+    lam: float,
+    min_obs: int,
+    asset_classes: Path | None = None,
+    shocked: tuple[str, ...] = (),
+) -> tuple[pd.DataFrame, dict[str, dict[str, float]], Market]:
+    """Read and check prices and positions; build today's market (the engine's covariance)."""
+    from engine.portfolio import parse_interval, read_positions
+    from engine.stress.market import market_from_prices, read_asset_classes
+    from engine.stress.pnl import holdings_of
+    from producers.sources import read_price_csv
+
+    interval_ms = parse_interval(interval)
+    if not 0.0 < lam < 1.0:
+        raise InputError(f"--lambda {lam}: must be strictly between 0 and 1")
+    classes = read_asset_classes(str(asset_classes)) if asset_classes is not None else None
+    held = read_positions(positions)
+    frame = read_price_csv(prices)
+    if frame.empty:
+        raise InputError(f"{prices}: no prices")
+    unknown = sorted({p.symbol for p in held} - set(frame["symbol"].astype(str)))
+    if unknown:
+        raise InputError(f"{positions}: no prices in {prices} for {', '.join(unknown)}")
+    missing = sorted(set(shocked) - set(frame["symbol"].astype(str)))
+    if missing:
+        raise InputError(f"--shock: no prices in {prices} for {', '.join(missing)}")
+    ordered = sorted(held, key=lambda p: p.ts)  # positions as of the end of the file
+    holdings = holdings_of((p.portfolio, p.symbol, p.quantity) for p in ordered)
+    if not holdings:
+        raise InputError(f"{positions}: every position is closed (all quantities are 0)")
+    market = market_from_prices(
+        frame, interval_ms=interval_ms, lam=lam, min_obs=min_obs, asset_classes=classes
+    )
+    return frame, holdings, market
+
+
+@stress_app.command("run")
+def stress_run(
+    prices: Path = typer.Option(..., "--prices", help=PRICES_HELP),
+    positions: Path = typer.Option(..., "--positions", help=POSITIONS_HELP),
+    out: Path = typer.Option(
+        ..., "--out", help="Output CSV portfolio,scenario,pnl (currency units, negative = loss)."
+    ),
+    scenarios: Path = typer.Option(None, "--scenarios", help=SCENARIOS_HELP),
+    shock: list[str] = typer.Option(
+        None,
+        "--shock",
+        help="SYMBOL=MOVE, a relative price change (SPX=-0.10 is a 10% fall); repeat or comma-separate. "
+        "Adds the scenario 'adhoc'.",
+    ),
+    propagation: str = typer.Option(
+        "correlation",
+        "--propagation",
+        help="How the adhoc shocks reach unshocked held symbols: none, beta (to the first shocked symbol) "
+        "or correlation (Gaussian conditional mean).",
+    ),
+    include_draft: bool = typer.Option(
+        False, "--include-draft", help="Also run draft scenarios (retired ones never run)."
+    ),
+    asset_classes: Path = typer.Option(None, "--asset-classes", help=CLASSES_HELP),
+    detail: Path = typer.Option(
+        None,
+        "--detail",
+        help="Also write portfolio,scenario,symbol,quantity,price,move,source,pnl per held position "
+        "(source says whether the move was direct or proxied: beta, unit-beta, correlation).",
+    ),
+    report: Path = typer.Option(
+        None,
+        "--report",
+        help="Directory for a report: P&L-by-scenario bars, spot x vol heatmap, contributions by position.",
+    ),
+    interval: str = typer.Option("1d", "--interval", help=INTERVAL_HELP),
+    lam: float = typer.Option(0.94, "--lambda", help="EWMA decay of the covariance (RiskMetrics)."),
+    min_obs: int = typer.Option(
+        20, "--min-obs", min=1, help="Grid returns a symbol needs for its beta to be estimated."
+    ),
+) -> None:
+    """Each portfolio's P&L under every scenario, at each symbol's last price in the price file.
+
+    Historical scenarios replay their window's index moves; held symbols the window does
+    not cover follow its index by their beta under the engine's EWMA covariance (flagged
+    in --detail). P&L is quantity x price x move summed over positions.
+    """
+    import numpy as np
+
+    from engine.stress.library import load_library
+    from engine.stress.moves import library_moves
+    from engine.stress.pnl import exposures, scenario_pnl
+    from engine.stress.scenarios import PROPAGATIONS, HypotheticalScenario
+
+    adhoc = parse_shocks(shock)
+    if propagation not in PROPAGATIONS:
+        raise InputError(f"--propagation {propagation}: choose from {', '.join(PROPAGATIONS)}")
+    if report is not None and report.exists() and not report.is_dir():
+        raise InputError(f"--report {report}: exists and is not a directory")
+    chosen = list(load_library(scenarios).runnable(include_draft=include_draft))
+    if adhoc:
+        if any(s.id == "adhoc" for s in chosen):
+            raise InputError("the scenario library already has a scenario named adhoc")
+        chosen.append(
+            HypotheticalScenario(
+                "adhoc",
+                1,
+                "ad-hoc shocks from --shock",
+                "approved",
+                adhoc,
+                cast("Propagation", propagation),
+                adhoc[0].name if propagation == "beta" else None,
+            )
+        )
+    if not chosen:
+        raise InputError(
+            "no scenario to run: the library has no approved scenario and no --shock was given"
+        )
+    _, holdings, market = _inputs(
+        prices, positions, interval, lam, min_obs, asset_classes, tuple(s.name for s in adhoc)
+    )
+    moves = library_moves(chosen, market)
+    x = exposures(holdings, market)
+    pnl = scenario_pnl(x.matrix, moves)
+    import pandas as pd
+
+    table = pd.DataFrame(
+        {
+            "portfolio": np.repeat(x.portfolios, len(moves.names)),
+            "scenario": np.tile(moves.names, len(x.portfolios)),
+            "pnl": pnl.ravel(),
+        }
+    )
+    rows = _detail(x, moves, market)
+    proxied = rows[rows["source"].isin(["beta", "unit-beta", "correlation"])]
+    if len(proxied):
+        kinds = proxied.groupby("source").size().to_dict()
+        typer.echo(
+            f"riskstream: {len(proxied)} position moves are proxied ({', '.join(f'{k} {v}' for k, v in kinds.items())}); "
+            "see --detail",
+            err=True,
+        )
+    _write(table, out)
+    if detail is not None:
+        _write(rows, detail)
+    if report is not None:
+        from engine.stress.report import write_report
+
+        files = write_report(table, rows, moves, chosen, report)
+        typer.echo(f"wrote {len(files)} report files to {report}", err=True)
+
+
+def _detail(x: Exposures, moves: ScenarioMoves, market: Market) -> pd.DataFrame:
+    """Per held position and scenario cell: quantity, price, move, its source and the P&L."""
+    import numpy as np
+    import pandas as pd
+
+    from engine.stress.moves import Source
+
+    labels = np.array([s.label for s in Source])
+    parts = []
+    for row, name in enumerate(x.portfolios):
+        held = x.held(row)
+        cells = len(moves.names)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "portfolio": name,
+                    "scenario": np.repeat(moves.names, len(held)),
+                    "symbol": np.tile(np.array(market.symbols, dtype=object)[held], cells),
+                    "quantity": np.tile(x.quantity[row, held], cells),
+                    "price": np.tile(market.prices[held], cells),
+                    "move": moves.spot[:, held].ravel(),
+                    "source": labels[moves.source[:, held].ravel()],
+                    "pnl": (moves.spot[:, held] * x.matrix[row, held][None, :]).ravel(),
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+@stress_app.command("reverse")
+def stress_reverse(
+    prices: Path = typer.Option(..., "--prices", help=PRICES_HELP),
+    positions: Path = typer.Option(..., "--positions", help=POSITIONS_HELP),
+    loss: float = typer.Option(
+        ...,
+        "--loss",
+        help="The loss to produce, a positive amount in currency units (P&L = -LOSS).",
+    ),
+    out: Path = typer.Option(
+        ..., "--out", help="Output CSV portfolio,symbol,move (relative price changes)."
+    ),
+    horizon: float = typer.Option(
+        1.0,
+        "--horizon",
+        help="Grid intervals the moves happen over (the covariance is scaled by it).",
+    ),
+    summary: Path = typer.Option(
+        None,
+        "--summary",
+        help="Also write portfolio,loss,horizon,sigma,mahalanobis,tail_probability,chi2_probability,feasible.",
+    ),
+    interval: str = typer.Option("1d", "--interval", help=INTERVAL_HELP),
+    lam: float = typer.Option(0.94, "--lambda", help="EWMA decay of the covariance (RiskMetrics)."),
+    min_obs: int = typer.Option(
+        20, "--min-obs", min=1, help="Grid returns each held symbol needs in the covariance."
+    ),
+) -> None:
+    """The most plausible moves (smallest Mahalanobis norm under the engine's covariance) losing LOSS.
+
+    For spot positions the sum of quantity x price x move is exactly -LOSS. Plausibility
+    on stderr: the norm in standard deviations of the book's P&L and its normal tail
+    probability.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from engine.stress.pnl import exposures
+    from engine.stress.reverse import reverse_stress
+
+    if not math.isfinite(loss) or loss <= 0.0:
+        raise InputError(f"--loss {loss}: expected a positive amount (the P&L will be minus it)")
+    if not math.isfinite(horizon) or horizon <= 0.0:
+        raise InputError(f"--horizon {horizon}: expected a positive number of grid intervals")
+    _, holdings, market = _inputs(prices, positions, interval, lam, min_obs)
+    x = exposures(holdings, market)
+    thin = sorted(
+        market.symbols[i]
+        for row in range(len(x.portfolios))
+        for i in x.held(row)
+        if not market.history[i]
+    )
+    if thin:
+        raise InputError(
+            f"{prices}: fewer than {min_obs} grid returns for {', '.join(sorted(set(thin)))}: "
+            "no covariance to stress (lower --min-obs or add history)"
+        )
+    rows, stats = [], []
+    for row, name in enumerate(x.portfolios):
+        held = x.held(row)
+        symbols = tuple(market.symbols[i] for i in held)
+        result = reverse_stress(
+            name,
+            symbols,
+            x.matrix[row, held],
+            market.cov[np.ix_(held, held)],
+            loss,
+            horizon=horizon,
+        )
+        rows.append(pd.DataFrame({"portfolio": name, "symbol": symbols, "move": result.move}))
+        stats.append(
+            {
+                "portfolio": name,
+                "loss": loss,
+                "horizon": horizon,
+                "sigma": result.sigma,
+                "mahalanobis": result.mahalanobis,
+                "tail_probability": result.tail_probability,
+                "chi2_probability": result.chi2_probability,
+                "feasible": result.feasible,
+            }
+        )
+    table = pd.DataFrame(stats)
+    for s in stats:
+        typer.echo(
+            f"{s['portfolio']}: a loss of {loss:,.2f} is {s['mahalanobis']:.2f} sigma "
+            f"(P&L sigma {s['sigma']:,.2f} over {horizon:g} interval(s)); "
+            f"normal tail probability {s['tail_probability']:.3g}"
+            + ("" if s["feasible"] else "; NOT feasible: some move is -100% or worse"),
+            err=True,
+        )
+    _write(pd.concat(rows, ignore_index=True), out)
+    if summary is not None:
+        _write(table, summary)
+
+
+@stress_app.command("svar")
+def stress_svar(
+    prices: Path = typer.Option(..., "--prices", help=PRICES_HELP),
+    positions: Path = typer.Option(..., "--positions", help=POSITIONS_HELP),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="Output CSV portfolio,start,end,days,var_level,var,es_level,es,var_1d,es_1d (currency, losses positive).",
+    ),
+    window: int = typer.Option(
+        250, "--window", min=20, help="Days in the stress window (250: twelve months)."
+    ),
+    horizon: int = typer.Option(
+        10, "--horizon", min=1, help="Days the 1-day figures are scaled to (sqrt of time)."
+    ),
+) -> None:
+    """Stressed VaR 99% and ES 97.5% of today's positions on the worst window of the price history.
+
+    Daily P&L: today's quantity x price revalued on every past day's returns (days on
+    which every held symbol has a price). The stress window is the one with the largest
+    1-day 99% VaR; figures are scaled by sqrt(horizon). A simplification of Basel 2.5 and
+    FRTB, documented in engine.stress.stressed.
+    """
+    import pandas as pd
+
+    from engine.stress.market import daily_log_returns
+    from engine.stress.pnl import exposures
+    from engine.stress.stressed import linear_pnl, stressed_risk
+
+    frame, holdings, market = _inputs(prices, positions, "1d", 0.94, 1)
+    x = exposures(holdings, market)
+    rows = []
+    for row, name in enumerate(x.portfolios):
+        held = x.held(row)
+        symbols = [market.symbols[i] for i in held]
+        days, returns = daily_log_returns(frame, symbols)
+        if len(days) < window:
+            raise InputError(
+                f"portfolio {name}: {len(days)} days of common history, fewer than --window {window}"
+            )
+        result = stressed_risk(
+            linear_pnl(returns, x.matrix[row, held]), window=window, horizon=horizon
+        )
+        rows.append(
+            {
+                "portfolio": name,
+                "start": days[result.start].date().isoformat(),
+                "end": days[result.end].date().isoformat(),
+                "days": window,
+                "var_level": result.var_level,
+                "var": result.var,
+                "es_level": result.es_level,
+                "es": result.es,
+                "var_1d": result.var_1d,
+                "es_1d": result.es_1d,
+            }
+        )
+    _write(pd.DataFrame(rows), out)
+
+
+@stress_app.command("list")
+def stress_list(
+    scenarios: Path = typer.Option(None, "--scenarios", help=SCENARIOS_HELP),
+) -> None:
+    """The scenarios of the library: id, version, kind, status, P&L columns, summary."""
+    from engine.stress.library import load_library
+
+    library = load_library(scenarios)
+    typer.echo(f"{'id':32} {'ver':>3} {'kind':12} {'status':8} {'cells':>5}  description")
+    for s in library:
+        first = s.description.strip().splitlines()[0] if s.description.strip() else ""
+        typer.echo(
+            f"{s.id:32} {s.version:>3} {s.kind:12} {s.status:8} {len(s.cells()):>5}  {first}"
+        )
+
+
+@stress_app.command("show")
+def stress_show(
+    scenario_id: str = typer.Argument(..., metavar="ID", help="A scenario id (see stress list)."),
+    scenarios: Path = typer.Option(None, "--scenarios", help=SCENARIOS_HELP),
+) -> None:
+    """One scenario in full: its fields and moves, and the file it comes from."""
+    from engine.stress.library import load_library
+    from engine.stress.scenarios import HistoricalScenario, HypotheticalScenario, SpotVolGrid
+
+    library = load_library(scenarios)
+    s = library.get(scenario_id)
+    lines = [
+        f"id:          {s.id}",
+        f"version:     {s.version}",
+        f"kind:        {s.kind}",
+        f"status:      {s.status}",
+        f"file:        {library.files[s.id]}",
+        "description: " + " ".join(s.description.split()),
+    ]
+    if isinstance(s, HistoricalScenario):
+        lines += [
+            f"window:      close {s.window.start.isoformat()} to close {s.window.end.isoformat()}",
+            f"data:        {s.window.source}",
+            f"proxy:       {s.proxy} (uncovered symbols follow it by their beta)",
+            "moves:",
+            *(f"  {k:12} {v:+.4%}" for k, v in s.moves.items()),
+        ]
+    elif isinstance(s, HypotheticalScenario):
+        lines.append(f"propagation: {s.propagation}" + (f" (proxy {s.proxy})" if s.proxy else ""))
+        lines.append("shocks:")
+        lines += [
+            f"  {sh.target:12} {sh.name:12} "
+            + (f"{sh.value:+.4%}" if sh.type == "relative" else f"{sh.value:+g} (absolute)")
+            for sh in s.shocks
+        ]
+    elif isinstance(s, SpotVolGrid):
+        lines += [
+            "spot:        " + ", ".join(f"{v:+.2%}" for v in s.spot),
+            "vol:         " + ", ".join(f"{v:+.2f}" for v in s.vol),
+            "symbols:     " + (", ".join(s.symbols) if s.symbols else "every symbol"),
+        ]
+    typer.echo("\n".join(lines))

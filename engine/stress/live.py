@@ -1,0 +1,164 @@
+"""Stress in the stream: every portfolio's scenario P&L, throttled, with a loss limit.
+
+:class:`StressMonitor` is pure (no Redis, no Kafka): the portfolio service hands it its
+:class:`~engine.core.portfolio.PortfolioBook` after each poll, and it answers with a
+:class:`StressSnapshot` per portfolio and the ``stress_limit`` alerts that fired. The
+numbers are those of ``riskstream stress run`` on the same prices and positions: the
+same library, the same move matrix (:func:`~engine.stress.moves.library_moves`) on the
+market of the book's latest close (:func:`~engine.stress.market.market_from_book`).
+
+Throttling is in event time: a recomputation happens when the newest released tick is at
+least ``every_ms`` after the one that triggered the previous recomputation (``0``: on
+every poll that released ticks). The limit is a loss in currency units; a portfolio
+whose worst scenario loses more than ``limit`` raises one ``stress_limit`` alert when it
+crosses into breach, none while it stays there, and is re-armed when it comes back
+within the limit. What the monitor remembers (the last recomputation, the portfolios in
+breach) is part of the service's saved state, so a restart neither repeats nor loses an
+alert.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from engine.alerts import Alert, alert_id
+from engine.core.portfolio import PortfolioBook
+from engine.stress.market import market_from_book
+from engine.stress.moves import Source, library_moves
+from engine.stress.pnl import exposures, scenario_pnl
+from engine.stress.scenarios import Scenario
+
+KIND = "stress_limit"
+
+
+@dataclass(frozen=True, slots=True)
+class StressSnapshot:
+    """One portfolio's P&L (currency units, negative = loss) in every scenario cell at ``ts_ms``.
+
+    ``proxied`` counts the held positions whose move in some scenario is a proxy.
+    """
+
+    ts_ms: int
+    portfolio: str
+    names: tuple[str, ...]
+    pnl: np.ndarray
+    proxied: int
+
+    @property
+    def worst(self) -> tuple[str, float]:
+        """The scenario cell with the lowest P&L and that P&L."""
+        k = int(np.argmin(self.pnl))
+        return self.names[k], float(self.pnl[k])
+
+
+def library_version(scenarios: Sequence[Scenario]) -> str:
+    """A short digest of the scenarios' ids and versions: the alerts' ``model_version``.
+
+    >>> from engine.stress.scenarios import SpotVolGrid
+    >>> library_version([SpotVolGrid("g", 1, "", "approved", (0.1,), (0.0,))])
+    'g@1:b663b6be'
+    """
+    text = ",".join(f"{s.id}@{s.version}" for s in scenarios)
+    digest = hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
+    head = text if len(text) <= 40 else f"{len(scenarios)} scenarios"
+    return f"{head}:{digest}"
+
+
+@dataclass
+class StressMonitor:
+    """Recompute scenario P&L of every portfolio of a book; raise ``stress_limit`` alerts."""
+
+    scenarios: Sequence[Scenario]
+    every_ms: int = 0
+    limit: float | None = None
+    asset_classes: Mapping[str, str] = field(default_factory=dict)
+    last_ms: int | None = None
+    breached: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if self.every_ms < 0:
+            raise ValueError(f"every_ms must be >= 0, got {self.every_ms}")
+        if self.limit is not None and not self.limit > 0.0:
+            raise ValueError(f"the stress loss limit must be a positive amount, got {self.limit}")
+        self.version = library_version(self.scenarios)
+
+    def due(self, ts_ms: int) -> bool:
+        """Whether a recomputation triggered by a tick at ``ts_ms`` is due."""
+        return self.last_ms is None or ts_ms - self.last_ms >= self.every_ms
+
+    def evaluate(self, book: PortfolioBook, ts_ms: int) -> tuple[list[StressSnapshot], list[Alert]]:
+        """Snapshots of every portfolio with positions, and the alerts of new breaches."""
+        self.last_ms = ts_ms
+        held = {p: h for p, h in book.positions.items() if h}
+        market = market_from_book(book, self.asset_classes)
+        known = set(market.symbols)
+        held = {p: h for p, h in held.items() if set(h) <= known}  # every symbol has a close
+        if not held:
+            return [], []
+        moves = library_moves(self.scenarios, market)
+        x = exposures(held, market)
+        pnl = scenario_pnl(x.matrix, moves)
+        proxied = np.asarray((moves.source > Source.DIRECT).any(axis=0))
+        snapshots = [
+            StressSnapshot(ts_ms, name, moves.names, pnl[row], int(proxied[x.held(row)].sum()))
+            for row, name in enumerate(x.portfolios)
+        ]
+        return snapshots, self._alerts(snapshots)
+
+    def _alerts(self, snapshots: list[StressSnapshot]) -> list[Alert]:
+        if self.limit is None:
+            return []
+        alerts = []
+        for snap in snapshots:
+            scenario, pnl = snap.worst
+            if -pnl > self.limit and snap.portfolio not in self.breached:
+                self.breached.add(snap.portfolio)
+                alerts.append(
+                    Alert(
+                        alert_id(KIND, snap.portfolio, f"loss>{self.limit!r}", str(snap.ts_ms)),
+                        KIND,
+                        snap.portfolio,
+                        snap.ts_ms,
+                        "critical",
+                        -pnl,
+                        self.limit,
+                        "stress-library",
+                        self.version,
+                        {"scenario": scenario, "pnl": pnl},
+                    )
+                )
+            elif -pnl <= self.limit:
+                self.breached.discard(snap.portfolio)
+        return alerts
+
+    def to_state(self) -> dict[str, Any]:
+        """What a restart needs: the last recomputation and the portfolios in breach."""
+        return {"last_ms": self.last_ms, "breached": sorted(self.breached)}
+
+    def restore(self, state: Mapping[str, Any] | None) -> None:
+        """Continue from :meth:`to_state` (``None``: nothing saved yet)."""
+        if state:
+            self.last_ms = state["last_ms"]
+            self.breached = set(state["breached"])
+
+
+def snapshot_fields(snap: StressSnapshot) -> dict[str, str]:
+    """The Redis hash ``riskstream:stress:<portfolio>``: ``ts``, ``worst_scenario``,
+    ``worst_pnl``, ``proxied`` and one ``pnl:<scenario>`` field per scenario cell."""
+    from engine.timeutil import format_ts
+
+    scenario, pnl = snap.worst
+    fields = {
+        "ts": format_ts(snap.ts_ms),
+        "ts_ms": str(snap.ts_ms),
+        "worst_scenario": scenario,
+        "worst_pnl": repr(pnl),
+        "proxied": str(snap.proxied),
+    }
+    fields.update({f"pnl:{n}": repr(float(v)) for n, v in zip(snap.names, snap.pnl, strict=True)})
+    return fields

@@ -1,0 +1,238 @@
+"""Stress in the stream: the portfolio service's scenario P&L equals ``riskstream stress run``.
+
+The service's own ``step`` is driven with the records a Kafka poll would return and an
+in-memory stand-in for Redis (no broker, no server): what it writes to
+``riskstream:stress:<portfolio>`` must equal the offline command's ``portfolio,scenario,pnl``
+on the prices up to the service's latest close, and a ``stress_limit`` alert must be
+written once per breach, across a restart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+from prometheus_client import CollectorRegistry
+from typer.testing import CliRunner
+
+from engine.cli import app
+from engine.config import Settings
+from engine.core.portfolio import PortfolioBook
+from engine.portfolio import Position
+from engine.portfolio_service import (
+    ALERTS_STREAM,
+    STATE_KEY,
+    STRESS_PREFIX,
+    PortfolioService,
+    StressMetrics,
+)
+from engine.stress.library import load_library
+from engine.stress.live import StressMonitor
+from producers.sources import bundled_prices
+
+DAY = 86_400_000
+
+
+@dataclass(frozen=True)
+class TP:
+    topic: str
+    partition: int
+
+
+@dataclass(frozen=True)
+class Message:
+    key: bytes
+    value: bytes
+    partition: int
+    offset: int
+
+
+class FakeRedis:
+    """The few Redis commands the service uses, applied at ``execute`` like MULTI/EXEC."""
+
+    def __init__(self) -> None:
+        self.strings: dict[str, bytes] = {}
+        self.hashes: dict[str, dict[str, str]] = {}
+        self.streams: dict[str, list[dict[str, str]]] = {}
+        self.published: list[tuple[str, bytes]] = []
+
+    def get(self, key: str) -> bytes | None:
+        return self.strings.get(key)
+
+    def pipeline(self, transaction: bool = True) -> FakePipeline:
+        return FakePipeline(self)
+
+
+class FakePipeline:
+    def __init__(self, redis: FakeRedis) -> None:
+        self.redis, self.ops = redis, []
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: self.ops.append((name, args, kwargs))
+
+    def execute(self) -> None:
+        r = self.redis
+        for name, args, kwargs in self.ops:
+            if name == "set":
+                r.strings[args[0]] = args[1]
+            elif name == "delete":
+                r.hashes.pop(args[0], None)
+            elif name == "hset":
+                r.hashes.setdefault(args[0], {}).update(kwargs["mapping"])
+            elif name == "xadd":
+                r.streams.setdefault(args[0], []).append(dict(args[1]))
+            elif name == "publish":
+                r.published.append(args)
+
+
+class FakeProducer:
+    def send(self, *args: Any, **kwargs: Any) -> None:
+        raise AssertionError("no dead letters expected")
+
+    def flush(self, timeout: float) -> None:
+        pass
+
+
+def prices() -> pd.DataFrame:
+    """400 days of real S&P 500 and NASDAQ closes (arch.data) and a synthetic stock."""
+    real = bundled_prices()
+    real = real[real["timestamp"] < real["timestamp"].iloc[0] + pd.Timedelta(days=580)]
+    days = real["timestamp"].drop_duplicates()
+    rng = np.random.default_rng(2)
+    stock = pd.DataFrame(
+        {"timestamp": days, "symbol": "AAA", "price": 40 * np.exp(np.cumsum(rng.normal(0, 0.02, len(days))))}
+    )  # fmt: skip
+    frame = pd.concat([real[["timestamp", "symbol", "price"]], stock])
+    return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+
+
+POSITIONS = [
+    Position("index", "SPX", 100.0),
+    Position("mixed", "NASDAQ", 50.0),
+    Position("mixed", "AAA", -2000.0),
+    Position("mixed", "SPX", 20.0),
+]
+
+
+def polls(frame: pd.DataFrame, size: int) -> list[dict[TP, list[Message]]]:
+    """The frame as polls of ``size`` records from two price partitions (by symbol)."""
+    offsets = {0: 0, 1: 0}
+    out: list[dict[TP, list[Message]]] = []
+    ms = frame["timestamp"].to_numpy(dtype="datetime64[ms]").astype(np.int64)
+    for start in range(0, len(frame), size):
+        batch: dict[TP, list[Message]] = {}
+        for k in range(start, min(start + size, len(frame))):
+            symbol = frame["symbol"].iloc[k]
+            part = 0 if symbol == "SPX" else 1
+            value = orjson.dumps(
+                {"symbol": symbol, "ts": int(ms[k]), "price": float(frame["price"].iloc[k])}
+            )
+            batch.setdefault(TP("prices", part), []).append(
+                Message(symbol.encode(), value, part, offsets[part])
+            )
+            offsets[part] += 1
+        out.append(batch)
+    return out
+
+
+def service(
+    redis: FakeRedis, limit: float, registry: CollectorRegistry | None = None
+) -> PortfolioService:
+    return PortfolioService(
+        Settings(),
+        redis=redis,
+        book_factory=lambda: PortfolioBook(interval_ms=DAY),
+        positions=POSITIONS,
+        stress=StressMonitor(load_library().runnable(), every_ms=0, limit=limit),
+        stress_metrics=StressMetrics(registry) if registry is not None else None,
+    )
+
+
+def test_streamed_stress_equals_the_offline_command_and_alerts_once_across_a_restart(
+    tmp_path: Path,
+):
+    frame = prices()
+    batches = polls(frame, 37)
+    redis, registry = FakeRedis(), CollectorRegistry()
+    first = service(redis, limit=20_000.0, registry=registry)
+    for batch in batches[: len(batches) // 2]:
+        first.step(batch, FakeProducer())
+    second = service(redis, limit=20_000.0)  # a restart: resumes from the state in Redis
+    assert second.stress is not None and second.stress.last_ms is not None
+    for batch in batches[len(batches) // 2 :]:
+        second.step(batch, FakeProducer())
+
+    # offline: the same prices up to the service's latest close, the same positions
+    book = second.state.book
+    closed = frame[
+        frame["timestamp"].to_numpy(dtype="datetime64[ms]").astype(np.int64) // DAY < book.bucket
+    ]
+    price_file, positions_file, out = tmp_path / "p.csv", tmp_path / "pos.csv", tmp_path / "run.csv"
+    closed.assign(timestamp=closed["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")).to_csv(
+        price_file, index=False
+    )
+    positions_file.write_text(
+        "portfolio,symbol,quantity\n"
+        + "".join(f"{p.portfolio},{p.symbol},{p.quantity}\n" for p in POSITIONS)
+    )
+    result = CliRunner().invoke(
+        app,
+        [
+            "stress",
+            "run",
+            "--prices",
+            str(price_file),
+            "--positions",
+            str(positions_file),
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    offline = pd.read_csv(out)
+    for name, rows in offline.groupby("portfolio"):
+        fields = redis.hashes[STRESS_PREFIX + name]
+        streamed = {
+            k.removeprefix("pnl:"): float(v) for k, v in fields.items() if k.startswith("pnl:")
+        }
+        assert set(streamed) == set(rows["scenario"])
+        for scenario, pnl in zip(rows["scenario"], rows["pnl"], strict=True):
+            assert streamed[scenario] == pytest.approx(pnl, rel=1e-12, abs=1e-9), (name, scenario)
+
+    # 'index' (100 x SPX ~ 130k) breaches a 20k limit in its worst scenario, once
+    alerts = redis.streams[ALERTS_STREAM]
+    assert sorted(a["subject"] for a in alerts) == sorted(
+        n for n, rows in offline.groupby("portfolio") if -rows["pnl"].min() > 20_000.0
+    )
+    assert all(
+        a["kind"] == "stress_limit" and float(a["value"]) > float(a["threshold"]) for a in alerts
+    )
+    assert len({a["alert_id"] for a in alerts}) == len(alerts)
+    assert len(redis.published) == len(alerts)
+    assert STATE_KEY in redis.strings
+
+
+def test_prometheus_gauges_follow_the_worst_scenario():
+    frame = prices().iloc[:900]
+    redis, registry = FakeRedis(), CollectorRegistry()
+    svc = service(redis, limit=1e12, registry=registry)
+    for batch in polls(frame, 100):
+        svc.step(batch, FakeProducer())
+    worst = float(redis.hashes[STRESS_PREFIX + "index"]["worst_pnl"])
+    gauge = registry.get_sample_value("riskstream_stress_worst_pnl", {"portfolio": "index"})
+    assert gauge == worst < 0.0
+    assert registry.get_sample_value("riskstream_stress_limit_alerts_total") == 0.0
+
+
+def test_recomputation_is_throttled_in_event_time():
+    monitor = StressMonitor(load_library().runnable(), every_ms=10 * DAY)
+    assert monitor.due(0)
+    monitor.last_ms = 0
+    assert not monitor.due(9 * DAY) and monitor.due(10 * DAY)
+    with pytest.raises(ValueError, match="limit must be a positive amount"):
+        StressMonitor((), limit=-1.0)
