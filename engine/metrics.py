@@ -224,6 +224,14 @@ class Metrics:
             ["kind", "model", "version"],
             registry=r,
         )
+        self.fit_rejections = Gauge(
+            "riskstream_fit_rejections",
+            "Volatility-model fits rejected by validation in this process, per model and "
+            "rule (engine/core/volatility/validation.py); each fell back to the last good "
+            "fit or EWMA.",
+            ["model", "reason"],
+            registry=r,
+        )
         self.model_inference = Histogram(
             "riskstream_model_inference_seconds",
             "Wall time of one model stage over one micro-batch (features and inference).",
@@ -322,6 +330,9 @@ class Metrics:
         book = pipeline.book
         n = len(book)
         self.symbols.set(n)
+        for name, model in book.vols.items():
+            for reason, count in getattr(model, "rejections", {}).items():
+                self.fit_rejections.labels(name, reason).set(count)
         slots = np.arange(n) if slots is None else np.unique(slots)
         for method in book.rolling.monitored:
             for level, zones in book.rolling.zones(slots, method).items():

@@ -20,6 +20,7 @@ from engine.config import Settings
 from engine.core import CustomerBook, PriceRiskBook, PriceStep, Status
 from engine.core.keyed import LoadRow
 from engine.core.volatility.fitting import Fitter
+from engine.core.volatility.refitted import RefittedVolatility
 from engine.records import DeadLetter, Reason, RecordLike
 from engine.snapshots import CustomerSnapshot, RiskSnapshot
 from engine.stages import LatestState, Stage, StageInput
@@ -359,6 +360,12 @@ class PricePipeline:
         tested, violated = book.backtest.counts_many(unique, pub)
         zones = book.rolling.zones(unique, book.model_name)
         model, version, es_level = book.model_name, book.model_version, book.es_level
+        fitted = book.vols.get(book.spec.vol_of(model) or "")
+        fits = (
+            [fitted.fit_status(slot) for slot in unique.tolist()]
+            if isinstance(fitted, RefittedVolatility)
+            else [("", "")] * unique.size
+        )
         return [
             RiskSnapshot(
                 symbol=keys[slot],
@@ -373,6 +380,8 @@ class PricePipeline:
                 model_version=version,
                 backtest={level: (tested[level][i], violated[level][i]) for level in tested},
                 zones={level: values[i] for level, values in zones.items()},
+                fit_status=fits[i][0],
+                fit_reason=fits[i][1],
             )
             for i, slot in enumerate(unique.tolist())
         ]

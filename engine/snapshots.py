@@ -36,6 +36,12 @@ class RiskSnapshot:
     backtest: dict[float, tuple[int, int]]
     zones: dict[float, str] | None = None
     """Traffic light of the rolling backtest window per VaR level (``""`` until the window is full)."""
+    fit_status: str = ""
+    """Parameters of the published method's fitted volatility model: ``fitted``,
+    ``last_good`` (the latest fit was rejected), ``fallback`` (EWMA in its place), ``none``
+    (no fit yet); ``""`` for models without fits (EWMA, historical simulation)."""
+    fit_reason: str = ""
+    """The rule the latest rejected fit broke (:mod:`engine.core.volatility.validation`)."""
 
     def fields(self) -> dict[str, str]:
         """Flat text fields for the Redis hash."""
@@ -56,6 +62,9 @@ class RiskSnapshot:
             out[f"breaches_{level_label(level)}"] = str(violated)
         for level, zone in (self.zones or {}).items():
             out[f"zone_{level_label(level)}"] = zone
+        if self.fit_status:
+            out["fit_status"] = self.fit_status
+            out["fit_reason"] = self.fit_reason
         return out
 
     def latest(self) -> LatestState:
@@ -77,6 +86,8 @@ class RiskSnapshot:
         for level, value in self.var.items():
             doc[f"var_{level_label(level)}"] = _num(value)
         zones = self.zones or {}
+        if self.fit_status:
+            doc["fit_status"], doc["fit_reason"] = self.fit_status, self.fit_reason
         doc["backtest"] = {
             level_label(k): {"tested": t, "breaches": x, "zone": zones.get(k) or None}
             for k, (t, x) in self.backtest.items()

@@ -182,3 +182,20 @@ def test_a_customer_on_a_second_partition_is_dead_lettered() -> None:
     out = flow.process([tx[1].to_record(7, partition=3)], now_ms=NOW)
     assert [d.reason for d in out.dead_letters] == [Reason.WRONG_PARTITION]
     assert out.accepted == 0 and out.touched.size == 0
+
+
+def test_a_rejected_fit_and_its_fallback_are_in_the_symbols_hash() -> None:
+    """Issue 21: the real failure case (S&P 500 closes, 13% of days stale) gets an
+    unresponsive first GARCH fit; the hash says the model runs on its EWMA fallback."""
+    from producers.sources import arch_daily
+
+    prices = arch_daily("sp500")["price"].to_numpy()[:300].copy()
+    rng = np.random.default_rng(21)
+    for i in np.sort(rng.choice(np.arange(1, 300), size=39, replace=False)):
+        prices[i] = prices[i - 1]
+    p = pipeline(vol_models=("garch",), var_method="garch-t", refit_first=250, refit_delay=0)
+    out = p.process(ticks(prices.tolist()), now_ms=NOW)
+    fields = out.snapshots[0].fields()
+    assert (fields["fit_status"], fields["fit_reason"]) == ("fallback", "unresponsive")
+    assert p.book.vols["garch"].rejections == {"unresponsive": 1}
+    assert float(fields["var_99"]) > 0

@@ -17,6 +17,12 @@ from the previous parameters, except that the starting ``nu`` is capped at
 :data:`WARM_NU_CAP`: the likelihood is nearly flat in ``nu`` when ``nu`` is large, and
 SLSQP started there never comes back (measured on the S&P 500: uncapped, warm-started
 GJR refits sat at ``nu`` near 369 in 96% of windows, where cold fits find 6 to 9).
+
+Every fit is validated before use (:mod:`engine.core.volatility.validation`: the data
+rules for stale stretches and extreme jumps, then convergence, positivity, persistence,
+likelihood against EWMA and a band around recent moves); a rejected fit carries the
+reason and the EWMA fallback, and the model decides which to use
+(:meth:`~engine.core.volatility.refitted.RefittedVolatility.install`).
 """
 
 from __future__ import annotations
@@ -32,6 +38,16 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import numpy as np
+
+from engine.core.volatility.validation import (
+    EWMA_LAMBDA,
+    REASONS,
+    check_garch,
+    check_har,
+    clean_window,
+    ewma_variance,
+    t_loglik,
+)
 
 FitKind = Literal["garch", "gjr", "har"]
 
@@ -84,11 +100,21 @@ class FitJob:
 @dataclass(frozen=True, slots=True)
 class FitResult:
     """Fitted parameters (decimal units), the model's variance forecast for the return after the
-    window's last one (GARCH family; NaN for HAR), and whether the fit succeeded."""
+    window's last one (GARCH family; NaN for HAR), and whether the fit passed every rule of
+    :mod:`engine.core.volatility.validation` (``reason``: the code of the rule it broke).
+
+    ``fallback``/``fallback_var``: the parameters and variance to use instead when the fit
+    is rejected and no recent good fit exists: RiskMetrics EWMA written as the IGARCH
+    ``omega = 0, alpha = 1 - lambda, beta = lambda`` (its ``nu`` fitted to the window), or
+    for HAR the 22-observation mean of realized variance.
+    """
 
     params: np.ndarray
     end_var: float
     ok: bool
+    reason: int = 0
+    fallback: np.ndarray | None = None
+    fallback_var: float = float("nan")
 
 
 def fit(job: FitJob) -> FitResult:
@@ -98,18 +124,40 @@ def fit(job: FitJob) -> FitResult:
     return _fit_garch(job.data, job.kind == "gjr", job.warm)
 
 
+def _ewma_fallback(raw: np.ndarray, clean: np.ndarray) -> tuple[np.ndarray, float]:
+    """RiskMetrics as GARCH parameters, with the Student-t ``nu`` that fits it best."""
+    from scipy.optimize import minimize_scalar
+
+    path = ewma_variance(clean)[:-1]
+    best = minimize_scalar(
+        lambda nu: -t_loglik(clean, path, nu), bounds=(2.5, 100.0), method="bounded"
+    )
+    nu = float(best.x) if best.success else 8.0
+    params = np.array([0.0, 1.0 - EWMA_LAMBDA, 0.0, EWMA_LAMBDA, nu])
+    return params, float(ewma_variance(raw)[-1])
+
+
 def _fit_garch(returns: np.ndarray, asymmetric: bool, warm: np.ndarray | None) -> FitResult:
     from arch import arch_model
 
-    pct = np.asarray(returns, dtype=np.float64) * 100.0
-    failed = FitResult(np.full(5, np.nan), float("nan"), False)
-    if pct.size < 50 or not np.isfinite(pct).all() or pct.std() == 0:
-        return failed
+    raw = np.asarray(returns, dtype=np.float64)
+    nan5 = np.full(5, np.nan)
+    if raw.size < 50 or not np.isfinite(raw).all():
+        return FitResult(nan5, float("nan"), False, REASONS.index("too_few_returns"))
+    clean = clean_window(raw)
+    if clean.size < 50 or clean.std() == 0:
+        return FitResult(nan5, float("nan"), False, REASONS.index("too_few_returns"))
+    fallback, fallback_var = _ewma_fallback(raw, clean)
+
+    def rejected(reason: str) -> FitResult:
+        return FitResult(nan5, float("nan"), False, REASONS.index(reason), fallback, fallback_var)
+
+    pct = clean * 100.0
     model = arch_model(
         pct, mean="Zero", vol="GARCH", p=1, o=1 if asymmetric else 0, q=1, dist="t", rescale=False
     )
     starting = None
-    if warm is not None and np.isfinite(warm).all():
+    if warm is not None and np.isfinite(warm).all() and warm[0] > 0:
         omega, alpha, gamma, beta, nu = warm
         nu = min(nu, WARM_NU_CAP)
         starting = np.array(
@@ -124,16 +172,20 @@ def _fit_garch(returns: np.ndarray, asymmetric: bool, warm: np.ndarray | None) -
                 disp="off", starting_values=starting, options={"maxiter": 300}, show_warning=False
             )
         except (ValueError, np.linalg.LinAlgError, RuntimeError):
-            return failed
+            return rejected("no_convergence")
         if res.convergence_flag != 0:
-            return failed
+            return rejected("no_convergence")
         end_var = float(res.forecast(horizon=1, reindex=False).variance.to_numpy()[-1, 0]) / 1e4
     p = res.params.to_numpy()
     if asymmetric:
         params = np.array([p[0] / 1e4, p[1], p[2], p[3], p[4]])
     else:
         params = np.array([p[0] / 1e4, p[1], 0.0, p[2], p[3]])
-    return FitResult(params, end_var, bool(np.isfinite(params).all() and np.isfinite(end_var)))
+    variance = np.append(np.asarray(res.conditional_volatility) ** 2 / 1e4, end_var)
+    reason = check_garch(clean, params, variance, float(np.sqrt(fallback_var)))
+    if reason is not None:
+        return rejected(reason)
+    return FitResult(params, end_var, True, 0, fallback, fallback_var)
 
 
 def har_features(rv: np.ndarray) -> np.ndarray:
@@ -147,15 +199,22 @@ def har_features(rv: np.ndarray) -> np.ndarray:
     return np.column_stack([np.ones(end.size), rv[end - 1], week, month])
 
 
+#: HAR's fallback: the mean realized variance of the last 22 observations.
+HAR_FALLBACK = np.array([0.0, 0.0, 0.0, 1.0])
+
+
 def _fit_har(rv: np.ndarray) -> FitResult:
     rv = np.asarray(rv, dtype=np.float64)
-    failed = FitResult(np.full(4, np.nan), float("nan"), False)
     if rv.size < 50 or not np.isfinite(rv).all():
-        return failed
-    x = har_features(rv)[:-1]  # regressors at t ...
-    y = rv[22:]  # ... predict RV at t + 1
-    coef, *_ = np.linalg.lstsq(x, y, rcond=None)
-    return FitResult(coef, float("nan"), bool(np.isfinite(coef).all()))
+        return FitResult(np.full(4, np.nan), float("nan"), False, REASONS.index("too_few_returns"))
+    features = har_features(rv)
+    coef, *_ = np.linalg.lstsq(features[:-1], rv[22:], rcond=None)  # RV at t + 1 on t's regressors
+    reason = check_har(rv, features, coef)
+    if reason is not None:
+        return FitResult(
+            np.full(4, np.nan), float("nan"), False, REASONS.index(reason), HAR_FALLBACK
+        )
+    return FitResult(coef, float("nan"), True, 0, HAR_FALLBACK)
 
 
 class Fitter(Protocol):

@@ -44,6 +44,8 @@ def _garch(
     pend,
     pend_var,
     ready,
+    code,
+    pend_code,
     buf,
     buf_len,
     first,
@@ -88,6 +90,7 @@ def _garch(
                     var[s] = v
                     params[s] = pend[s]
                     has[s] = 1
+                code[s] = pend_code[s]
                 req[s] = -1
                 buf_len[s] = 0
                 ready[s] = 0
@@ -157,6 +160,8 @@ class GARCHVolatility(RefittedVolatility):
             st["pend"],
             st["pend_var"],
             st["ready"],
+            st["code"],
+            st["pend_code"],
             st["buf"],
             st["buf_len"],
             self.schedule.first,

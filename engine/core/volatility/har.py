@@ -45,8 +45,9 @@ def _forecast(coef, hist, pos, count):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def _har(
-    slots, rv, nobs, has, params, req, warm, pend, ready, hist, first, every, delay, before, after
-):  # pragma: no cover - compiled
+    slots, rv, nobs, has, params, req, warm, pend, ready, code, pend_code, hist, first, every, delay,
+    before, after,
+):  # fmt: skip  # pragma: no cover - compiled
     for i in range(slots.shape[0]):
         s = slots[i]
         n = nobs[s]
@@ -64,6 +65,7 @@ def _har(
             if np.isfinite(pend[s, 0]):
                 params[s] = pend[s]
                 has[s] = 1
+            code[s] = pend_code[s]
             req[s] = -1
             ready[s] = 0
         if n >= first and (n - first) % every == 0 and req[s] < 0:
@@ -108,6 +110,8 @@ class HARVolatility(RefittedVolatility):
             st["warm"],
             st["pend"],
             st["ready"],
+            st["code"],
+            st["pend_code"],
             st["hist"],
             self.schedule.first,
             self.schedule.every,

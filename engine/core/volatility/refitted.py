@@ -16,6 +16,23 @@ import numpy as np
 from engine.core.slots import Column
 from engine.core.volatility.base import VolatilityModel
 from engine.core.volatility.fitting import N_PARAMS, FitJob, FitKind, FitResult, RefitSchedule
+from engine.core.volatility.validation import REASONS
+
+#: What a slot's parameters are (``status`` in :meth:`RefittedVolatility.fit_status`).
+STATUSES = ("none", "fitted", "last_good", "fallback")
+FITTED, LAST_GOOD, FALLBACK = 1, 2, 3
+MAX_GOOD_AGE = 250
+"""Returns after which the last accepted fit is too old to stand in for a rejected one:
+the model then falls back to EWMA (a rejected fit never leaves years-old parameters live)."""
+
+
+def status_code(status: int, reason: int) -> int:
+    """The packed ``(status, reason)`` kept per slot.
+
+    >>> divmod(status_code(LAST_GOOD, 4), 16)
+    (2, 4)
+    """
+    return status * 16 + reason
 
 
 class RefittedVolatility(VolatilityModel):
@@ -27,6 +44,7 @@ class RefittedVolatility(VolatilityModel):
         self.schedule = schedule
         self.window = int(window)
         self.n_params = N_PARAMS[self.kind]
+        self.rejections: dict[str, int] = {}
         super().__init__()
 
     def refit_columns(self) -> Sequence[Column]:
@@ -40,6 +58,9 @@ class RefittedVolatility(VolatilityModel):
             Column("pend", np.float64, np.nan, k),
             Column("pend_var", np.float64, np.nan),
             Column("ready", np.int8, 0),
+            Column("code", np.int64, 0),
+            Column("pend_code", np.int64, 0),
+            Column("good_n", np.int64, -1),
         )
 
     def requested(self, slot: int) -> bool:
@@ -94,17 +115,48 @@ class RefittedVolatility(VolatilityModel):
     def install(self, slot: int, result: FitResult) -> None:
         """Provide a fit result; it takes effect at the switch (immediately when the delay is 0).
 
-        A failed fit keeps the previous parameters (or none, before the first success).
+        The fallback chain: an accepted fit is used; a rejected one (its reason kept in
+        :meth:`fit_status`) leaves the last accepted fit in place if that was requested at
+        most :data:`MAX_GOOD_AGE` returns ago, and otherwise installs the fit's fallback
+        (EWMA as IGARCH; HAR: the monthly mean). ``rejections`` counts rejected fits by
+        reason in this process.
         """
         st = self.state
-        st["pend"][slot] = result.params if result.ok else st["params"][slot]
-        st["pend_var"][slot] = result.end_var if result.ok else np.nan
+        req = int(st["req"][slot])
+        good = int(st["good_n"][slot])
+        if result.ok:
+            use, use_var, code = result.params, result.end_var, status_code(FITTED, 0)
+            st["good_n"][slot] = req
+        else:
+            self.rejections[REASONS[result.reason]] = (
+                self.rejections.get(REASONS[result.reason], 0) + 1
+            )
+            if good >= 0 and req - good <= MAX_GOOD_AGE:
+                use, use_var = st["params"][slot], np.nan
+                code = status_code(LAST_GOOD, result.reason)
+            elif result.fallback is not None:
+                use, use_var = result.fallback, result.fallback_var
+                code = status_code(FALLBACK, result.reason)
+            else:
+                use, use_var = st["params"][slot], np.nan
+                code = status_code(int(st["code"][slot]) // 16, result.reason)
+        st["pend"][slot] = use
+        st["pend_var"][slot] = use_var
+        st["pend_code"][slot] = code
         st["ready"][slot] = 1
         if self.schedule.delay == 0:
-            if result.ok:
-                self.switch_now(slot, result)
+            if np.isfinite(use).all() and (self.kind == "har" or np.isfinite(use_var)):
+                self.switch_now(slot, FitResult(np.asarray(use), float(use_var), True))
+            st["code"][slot] = code
             st["req"][slot] = -1
             st["ready"][slot] = 0
+
+    def fit_status(self, slot: int) -> tuple[str, str]:
+        """``(status, reason)`` of the parameters in use: ``fitted``, ``last_good``,
+        ``fallback`` (or ``none`` before the first fit) and the rule the latest rejected
+        fit broke (``""`` when the latest fit was accepted)."""
+        status, reason = divmod(int(self.state["code"][slot]), 16)
+        return STATUSES[status], REASONS[reason]
 
     def switch_now(self, slot: int, result: FitResult) -> None:
         """Install a result at the request itself (delay 0)."""
