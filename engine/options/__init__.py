@@ -7,6 +7,9 @@ Modules:
 
 - :mod:`~engine.options.instruments`: the instrument schema (kind, underlying, currency,
   multiplier, calendar; strike, expiry, right and style for options).
+- :mod:`~engine.options.black`: European prices and Greeks in closed form
+  (Black–Scholes–Merton, Black-76, Garman–Kohlhagen), QuantLib's conventions.
+- :mod:`~engine.options.implied`: implied volatility (Jäckel's "Let's be rational").
 """
 
 from __future__ import annotations
