@@ -9,6 +9,8 @@ Modules:
   multiplier, calendar; strike, expiry, right and style for options).
 - :mod:`~engine.options.black`: European prices and Greeks in closed form
   (Black–Scholes–Merton, Black-76, Garman–Kohlhagen), QuantLib's conventions.
+- :mod:`~engine.options.american`: American options by Barone-Adesi–Whaley, with its
+  measured accuracy.
 - :mod:`~engine.options.implied`: implied volatility (Jäckel's "Let's be rational").
 """
 
