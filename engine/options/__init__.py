@@ -12,6 +12,12 @@ Modules:
 - :mod:`~engine.options.american`: American options by Barone-Adesi–Whaley, with its
   measured accuracy.
 - :mod:`~engine.options.implied`: implied volatility (Jäckel's "Let's be rational").
+- :mod:`~engine.options.pricing`: European and American elements in one call.
+- :mod:`~engine.options.tables`: the files of ``riskstream options price``.
+- :mod:`~engine.options.book`: option books, their factor sensitivities and full revaluation.
+- :mod:`~engine.options.var`: delta-normal, delta-gamma (Cornish–Fisher, Monte Carlo) and
+  full-revaluation VaR, with the gap of each approximation.
+- :mod:`~engine.options.scenarios`: real S&P 500 / VIX scenarios and generated books.
 """
 
 from __future__ import annotations
