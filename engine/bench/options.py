@@ -104,7 +104,7 @@ def run(
 
         small, small_market = generated_book(gap_positions, underlyings, history, seed=seed)
         r_small, v_small = scenarios(history, small_market, n_scenarios, seed=seed + 4)
-        table = [
+        table: list[dict[str, object]] = [
             {"method": r.method, "var": r.var, "gap": r.gap, "relative_gap": r.relative_gap}
             for r in book_var(small, r_small, v_small, horizon=ONE_DAY, level=0.99)
         ]

@@ -92,11 +92,13 @@ def barone_adesi_whaley(
     )
     shape = arrays[0].shape
     s, k, tt, r, q, sigma, is_call = (x.ravel() for x in arrays)
-    kwargs = {"critical_tolerance": critical_tolerance, "max_iterations": max_iterations}
-    price, delta, gamma = _value(s, k, tt, r, q, sigma, is_call, **kwargs)
+    tol, cap = critical_tolerance, max_iterations
+    price, delta, gamma = _value(
+        s, k, tt, r, q, sigma, is_call, critical_tolerance=tol, max_iterations=cap
+    )
 
     def bumped(tt_: FloatArray, r_: FloatArray, q_: FloatArray, v_: FloatArray) -> FloatArray:
-        return _value(s, k, tt_, r_, q_, v_, is_call, **kwargs)[0]
+        return _value(s, k, tt_, r_, q_, v_, is_call, critical_tolerance=tol, max_iterations=cap)[0]
 
     h = _BUMP
     vega = _central(lambda d: bumped(tt, r, q, sigma + d), h, sigma - h > 0.0)

@@ -101,7 +101,9 @@ def sensitivities(book: OptionBook, greeks: Greeks, horizon: float) -> Sensitivi
     delta = np.empty(n + 1)
     delta[:n] = np.bincount(u, weights=delta_cash, minlength=n)
     delta[n] = float(q @ (greeks.vega * book.vol))
-    gamma = np.bincount(u, weights=q * greeks.gamma * s * s + delta_cash, minlength=n)
+    gamma = np.asarray(
+        np.bincount(u, weights=q * greeks.gamma * s * s + delta_cash, minlength=n), np.float64
+    )
     return Sensitivities(delta, gamma, horizon * float(q @ greeks.theta))
 
 

@@ -85,7 +85,7 @@ def generated_book(
         strike=strike,
         t=t,
         call=call,
-        quantity=100.0 * contracts,
+        quantity=(100.0 * contracts).astype(np.float64),
         spot=spot,
         rate=np.full(n_underlyings, 0.02),
         dividend_yield=rng.uniform(0.0, 0.03, n_underlyings),
