@@ -22,6 +22,7 @@ def _register_commands() -> None:
         deep,
         embedded,
         explain,
+        options,
         portfolio,
         produce,
         risk,

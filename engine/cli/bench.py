@@ -289,3 +289,28 @@ def breadth(
     for line in write(table, missing, out, title):
         typer.echo(line)
     typer.echo(f"{len(table)} series; tables and plots in {out}")
+
+
+@bench_app.command("options")
+def options(
+    positions: int = typer.Option(10_000, min=100, help="Option positions in the timed book."),
+    underlyings: int = typer.Option(50, min=1, help="Underlyings of both books."),
+    scenarios: int = typer.Option(10_000, min=100, help="One-day scenarios of the VaR runs."),
+    gap_positions: int = typer.Option(
+        1_000, min=10, help="Options in the book whose VaR approximations are compared."
+    ),
+    repeats: int = typer.Option(200, min=10, help="Ticks timed for the Greeks refresh."),
+    out: Path = typer.Option(None, help="Write the results as JSON here too."),
+) -> None:
+    """Options risk core on one core: Greeks after a tick, full-revaluation VaR, delta-gamma's gap (no services)."""
+    from engine.bench.options import run
+
+    result = run(
+        positions=positions,
+        underlyings=underlyings,
+        n_scenarios=scenarios,
+        gap_positions=gap_positions,
+        repeats=repeats,
+    )
+    typer.echo(result.markdown())
+    _save(out, result.to_dict())
