@@ -110,7 +110,9 @@ def _start_redis(state_dir: Path, port: int | None) -> tuple[ManagedProcess, dic
     from engine.services.ports import free_port
     from engine.services.redis import RedisServer
 
-    server = RedisServer(state_dir / "redis", port=port or free_port(preferred=6379), detach=True)
+    server = RedisServer(
+        state_dir / "redis", port=port or free_port(preferred=6379), detach=True, persistence=True
+    )
     server.start()
     return server, {REDIS_ENV: server.url}
 

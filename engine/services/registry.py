@@ -3,9 +3,14 @@
 The registry is a directory (``.run/services`` by default). For each service it holds
 ``<name>.pid`` (the process id, for humans and scripts) and ``<name>.json`` (pid, process
 start time, address, log and state paths, environment it provides), plus ``services.env``
-with one ``KEY=value`` line per environment variable of the services that are running
+with one ``KEY=value`` line per environment variable of the services that were started
 (``RISKSTREAM_KAFKA_BOOTSTRAP``, ``RISKSTREAM_REDIS_URL``), readable by
 ``set -a; . .run/services/services.env``, ``docker --env-file`` and pydantic-settings.
+
+A service stopped with ``riskstream services stop`` keeps its variables in
+``services.env``, under a comment saying it is stopped (``stopped.json`` remembers
+them): the file describes the deployment, and a worker started from it while Redis is
+stopped must wait for Redis (the worker's start-up policy), not run without it.
 
 A recorded process is recognised by its pid *and* its kernel start time, so a pid that
 the system has since given to another program is never signalled.
@@ -25,6 +30,7 @@ from pathlib import Path
 from engine.services.process import ManagedProcess
 
 ENV_FILE = "services.env"
+STOPPED_FILE = "stopped.json"
 
 
 def process_start_ticks(pid: int) -> int | None:
@@ -106,8 +112,25 @@ class Registry:
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / f"{name}.json").write_text(json.dumps(asdict(record), indent=2) + "\n")
         (self.root / f"{name}.pid").write_text(f"{pid}\n")
+        self._set_stopped(name, None)
         self.write_env()
         return record
+
+    def stopped(self) -> dict[str, dict[str, str]]:
+        """Environment of each service stopped by :meth:`stop` and not started since."""
+        try:
+            return dict(json.loads((self.root / STOPPED_FILE).read_text()))
+        except (OSError, ValueError):
+            return {}
+
+    def _set_stopped(self, name: str, env: Mapping[str, str] | None) -> None:
+        stopped = self.stopped()
+        if env is None:
+            stopped.pop(name, None)
+        else:
+            stopped[name] = dict(env)
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / STOPPED_FILE).write_text(json.dumps(stopped, indent=2) + "\n")
 
     def get(self, name: str) -> ServiceRecord | None:
         """The record of ``name``, alive or not; ``None`` if there is none (or it is unreadable)."""
@@ -134,6 +157,8 @@ class Registry:
         """Stop ``name`` if its recorded process runs, then forget it; whether it was running."""
         record = self.get(name)
         stopped = record.stop(timeout) if record else False
+        if record is not None:
+            self._set_stopped(name, record.env)
         self.forget(name)
         return stopped
 
@@ -146,9 +171,19 @@ class Registry:
         return out
 
     def write_env(self) -> Path:
-        """Rewrite ``services.env`` from the running services; returns its path."""
+        """Rewrite ``services.env``: the running services' variables, then the stopped ones'
+        under a comment naming them (module docstring); returns its path."""
         self.root.mkdir(parents=True, exist_ok=True)
-        lines = [f"{key}={value}" for key, value in sorted(self.env().items())]
-        header = "# Written by `riskstream services start`; environment of the running services.\n"
-        self.env_path.write_text(header + "".join(f"{line}\n" for line in lines))
+        running = self.env()
+        text = "# Written by `riskstream services start`; environment of the services.\n"
+        text += "".join(f"{key}={value}\n" for key, value in sorted(running.items()))
+        for name, env in sorted(self.stopped().items()):
+            kept = {k: v for k, v in env.items() if k not in running}
+            if kept:
+                text += (
+                    f"# {name} is stopped (`riskstream services start {name}`); "
+                    "a worker started from this file waits for it.\n"
+                )
+                text += "".join(f"{key}={value}\n" for key, value in sorted(kept.items()))
+        self.env_path.write_text(text)
         return self.env_path

@@ -35,7 +35,11 @@ def test_registry_finds_and_stops_a_detached_service(tmp_path: Path) -> None:
         assert Registry(tmp_path).stop("redis", timeout=10)
         assert not server.is_running
         assert Registry(tmp_path).get("redis") is None
-        assert "RISKSTREAM_REDIS_URL" not in registry.env_path.read_text()
+        # The file still configures Redis, so a worker started from it waits for Redis
+        # instead of silently running without it; a comment says it is stopped.
+        env_file = registry.env_path.read_text()
+        assert "# redis is stopped" in env_file
+        assert f"RISKSTREAM_REDIS_URL={server.url}" in env_file
     finally:
         server.stop()
 
