@@ -36,6 +36,9 @@ DEBIAN_PACKAGES = {
     "mvn": "maven",
     "redis-server": "redis-server",
     "prometheus": "prometheus",
+    # librdkafka's command-line client: the tests produce and consume with a client the
+    # project did not write (its default partitioner is CRC32, not murmur2).
+    "kcat": "kcat",
 }
 
 
@@ -183,6 +186,7 @@ def install(component: Component = "all", *, kafka_version: str = KAFKA_VERSION)
         done.append(f"java: {ensure_debian_package('java')}")
         done.append(f"mvn: {ensure_debian_package('mvn')}")
         done.append(f"kafka {kafka_version}: {install_kafka(kafka_version)}")
+        done.append(f"kcat: {ensure_debian_package('kcat')}")
     if component in ("redis", "all"):
         done.append(f"redis-server: {ensure_debian_package('redis-server')}")
     if component in ("prometheus", "all"):
