@@ -34,9 +34,11 @@ def run(
 ) -> None:
     """Replay the bundled S&P 500 and NASDAQ daily closes (1999-2018) through the risk engine.
 
-    Runs the same pipeline as the stream worker, in-process: EWMA volatility, normal
-    VaR 95%/99% and ES 97.5%, VaR backtest counters and breach alerts. Alerts go to
-    OUT/alerts.jsonl, and to Redis as well when RISKSTREAM_REDIS_URL is set.
+    Runs the same pipeline as the stream worker, in-process, with the same settings
+    (RISKSTREAM_VOL_MODELS, RISKSTREAM_VAR_METHOD, ...): by default GARCH, GJR and HAR
+    volatility and the gjr-mix VaR method, VaR 95%/99% and ES 97.5%, rolling backtests,
+    breach and anomaly alerts. Alerts go to OUT/alerts.jsonl, and to Redis as well when
+    RISKSTREAM_REDIS_URL is set.
     """
     import asyncio
 
@@ -58,8 +60,7 @@ def run(
     records = tick_records(frame_to_ticks(frame))
     console.print(
         f"[bold]riskstream[/bold] embedded run: {total:,} daily closes of "
-        f"{', '.join(sorted(frame['symbol'].unique()))}, model {runner.pipeline.book.model_name} "
-        f"(lambda {settings.ewma_lambda:g}), alerts at VaR {', '.join(f'{a:.0%}' for a in settings.alert_levels)}"
+        f"{', '.join(sorted(frame['symbol'].unique()))}, model {runner.pipeline.book.model_name}, alerts at VaR {', '.join(f'{a:.0%}' for a in settings.alert_levels)}"
     )
     tune_for_streaming()
     if live and console.is_terminal:
