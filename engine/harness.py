@@ -41,8 +41,12 @@ class WorkerProcess:
         #: ``time.monotonic()`` when the last start became ready.
         self.ready_at = 0.0
 
-    def start(self, ready_timeout: float = 90.0) -> WorkerProcess:
-        """Start and wait until faust reports the worker ready (recovery done, partitions assigned)."""
+    def start(self, ready_timeout: float = 300.0) -> WorkerProcess:
+        """Start and wait until faust reports the worker ready (recovery done, partitions assigned).
+
+        The worker compiles its kernels before it says Ready (:mod:`engine.worker.warmup`):
+        a few seconds from numba's cache, a minute or two on a fresh install.
+        """
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")

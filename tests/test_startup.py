@@ -140,7 +140,7 @@ def test_a_worker_waits_for_redis_says_so_and_becomes_ready_when_it_comes(
         assert status == 503 and '"redis": false' in body
         assert "Traceback" not in text() and READY_LINE not in text()
         redis = RedisServer(tmp_path / "redis", port=redis_port).start()
-        wait_until(lambda: READY_LINE in text(), 90, "the worker to become ready")
+        wait_until(lambda: READY_LINE in text(), 300, "the worker to become ready")
         assert f"Redis at redis://127.0.0.1:{redis_port}/0 is available after" in text()
         wait_until(lambda: _get(readyz)[0] == 200, 30, "/readyz to answer 200")
         assert _get(f"http://127.0.0.1:{metrics_port}/healthz")[0] == 200

@@ -197,3 +197,54 @@ def run(
             f"alert, {result.orphans} of {result.pool_processes} child processes left"
         )
     return report
+
+
+@dataclass(frozen=True, slots=True)
+class FirstTick:
+    """A worker's start: seconds to Ready, then from Ready to its first processed tick."""
+
+    fresh_cache: bool
+    start_to_ready_s: float
+    ready_to_first_tick_s: float
+
+    def markdown(self) -> str:
+        cache = "empty numba cache (a fresh install)" if self.fresh_cache else "numba cache filled"
+        return (
+            f"worker start with {cache}: {self.start_to_ready_s:.1f} s to Ready, then "
+            f"{self.ready_to_first_tick_s:.2f} s to its first processed tick"
+        )
+
+
+def first_tick(workdir: Path, *, fresh_cache: bool) -> FirstTick:
+    """Start a worker (default models) and time its first tick, produced when it says Ready.
+
+    ``fresh_cache`` points numba at an empty cache directory (``NUMBA_CACHE_DIR``), so
+    every kernel compiles as on a fresh install.
+    """
+    from engine.harness import WorkerProcess, produce
+    from engine.schemas import PriceTick
+    from engine.timeutil import now_ms
+
+    with ServiceHub(workdir / "first-tick", "native") as hub:
+        kafka, redis = hub.kafka(), hub.redis()
+        env = FaultConfig(models="garch,gjr,har", method="gjr-mix").worker_env(
+            kafka.bootstrap, redis.url, "first-tick"
+        )
+        env["RISKSTREAM_DATA_DIR"] = str(workdir / "first-tick" / "worker")
+        if fresh_cache:
+            cache = workdir / "first-tick" / "numba-cache"
+            cache.mkdir(parents=True, exist_ok=True)
+            env["NUMBA_CACHE_DIR"] = str(cache)
+        worker = WorkerProcess(env, workdir / "first-tick" / "worker.log")
+        client = redis.client()
+        try:
+            began = time.monotonic()
+            worker.start(ready_timeout=300)
+            ready = worker.ready_at
+            tick = PriceTick("FIRST", now_ms(), 100.0)
+            produce(kafka.bootstrap, "prices", [(tick.key, tick.to_json())])
+            wait_until(lambda: client.exists("riskstream:risk:FIRST"), 120, "the first tick")
+            return FirstTick(fresh_cache, ready - began, time.monotonic() - ready)
+        finally:
+            client.close()
+            worker.kill()

@@ -209,15 +209,24 @@ def recovery(
     dynamic: bool = typer.Option(
         False, "--dynamic", help="Without RISKSTREAM_GROUP_INSTANCE_ID, for comparison."
     ),
+    first_tick: bool = typer.Option(
+        False,
+        "--first-tick",
+        help="Instead: time a worker's start, with an empty numba cache and a filled one.",
+    ),
     workdir: Path = typer.Option(
         Path(".run/bench-recovery"), help="Scratch directory for brokers and logs."
     ),
     out: Path = typer.Option(None, help="Write the results as JSON here too."),
 ) -> None:
     """Seconds from kill -9 of a worker to the first alert of a tick produced after the kill, and the processes it left behind."""
-    from engine.bench.recovery import run
+    from engine.bench import recovery as bench
 
-    result = run(
+    if first_tick:
+        for fresh in (True, False):
+            typer.echo(bench.first_tick(workdir, fresh_cache=fresh).markdown())
+        return
+    result = bench.run(
         runs=runs,
         rate=rate,
         events=events,

@@ -272,7 +272,8 @@ class RiskWorker:
                 await writer.submit(partial(build, batch))
 
     def prepare(self) -> None:
-        """Slow start-up work, done once, before the worker joins its consumer group.
+        """Slow start-up work, done once, before the worker joins its consumer group:
+        compiling the risk core's kernels (:mod:`.warmup`) and building the explainers.
 
         Building the SHAP explainers imports shap and reads every tree of the credit
         model: about a second of CPU that, done in the processing task, held the event
@@ -282,6 +283,9 @@ class RiskWorker:
         """
         if self._prepared:
             return
+        from engine.worker.warmup import warm_up
+
+        warm_up(self.settings, self.fitter)
         self.explanations = explanation_service(
             self.settings,
             [*self.price_pipeline.stages, *self.transaction_pipeline.stages],
