@@ -1,11 +1,12 @@
-"""The embedded runner: the worker's pipeline in-process, with no Kafka and no Redis.
+"""The embedded runner: the worker's pipelines in-process, with no Kafka and no Redis.
 
 :class:`EmbeddedRunner` feeds price records through the same
-:class:`~engine.pipeline.PricePipeline` the Faust worker uses, in micro-batches, and
-writes alerts and dead letters to JSON Lines files (and to Redis as well when
+:class:`~engine.pipeline.PricePipeline` the Faust worker uses, and transaction records
+through its :class:`~engine.pipeline.TransactionPipeline`, in micro-batches, and writes
+alerts and dead letters to JSON Lines files (and to Redis as well when
 ``RISKSTREAM_REDIS_URL`` is set). Records get consecutive offsets on partition 0, so
 the state and alerts equal what a worker computes for the same input in the same
-per-symbol order.
+per-key order. :mod:`engine.embedded_inputs` reads a user's own files and streams.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ from pathlib import Path
 
 from engine.config import Settings
 from engine.metrics import Metrics, instrument_stages
-from engine.pipeline import PriceOutcome, PricePipeline
+from engine.pipeline import PriceOutcome, PricePipeline, TransactionOutcome, TransactionPipeline
 from engine.records import RawRecord, RecordLike
 from engine.schemas import PriceTick
 from engine.sinks.files import AlertFile, DeadLetterFile
 from engine.sinks.redis import RedisSink
 from engine.timeutil import now_ms
+from engine.topics import PRICES, TRANSACTIONS
+
+Outcome = PriceOutcome | TransactionOutcome
 
 
 def tick_records(ticks: Iterable[PriceTick], start_offset: int = 0) -> Iterator[RawRecord]:
@@ -46,8 +50,9 @@ class SymbolSummary:
 
 @dataclass(slots=True)
 class RunReport:
-    """What an embedded run did."""
+    """What an embedded run of one topic did."""
 
+    topic: str = PRICES
     received: int = 0
     accepted: int = 0
     dead_letters: dict[str, int] = field(default_factory=dict)
@@ -100,19 +105,43 @@ class EmbeddedRunner:
         self.metrics = metrics if metrics is not None else Metrics.from_settings(settings)
         instrument_stages(self.pipeline, self.metrics)
         self.metrics.describe(self.pipeline)
+        self._transactions: TransactionPipeline | None = None
+        self._runs = 0
+
+    @property
+    def transactions(self) -> TransactionPipeline:
+        """The transactions pipeline (credit, anomaly stages), built on first use."""
+        if self._transactions is None:
+            self._transactions = TransactionPipeline.from_settings(self.settings)
+            instrument_stages(self._transactions, self.metrics)
+        return self._transactions
 
     async def run(
         self,
         records: Iterable[RecordLike],
-        on_batch: Callable[[PriceOutcome, RunReport], None] | None = None,
+        on_batch: Callable[[Outcome, RunReport], None] | None = None,
+        *,
+        topic: str = PRICES,
     ) -> RunReport:
-        """Process every record; ``on_batch`` is called after each micro-batch (progress, UI)."""
+        """Process every record of ``topic`` (``prices`` or ``transactions``); ``on_batch``
+        is called after each micro-batch (progress, UI).
+
+        The first run of a runner starts ``alerts.jsonl`` and ``dead_letters.jsonl``
+        afresh; later runs (the other topic) append to them, as both topics' alerts go to
+        one Redis stream.
+        """
+        if topic not in (PRICES, TRANSACTIONS):
+            raise ValueError(f"topic must be {PRICES!r} or {TRANSACTIONS!r}, not {topic!r}")
+        pipeline = self.pipeline if topic == PRICES else self.transactions
         report = RunReport(
+            topic=topic,
             alerts_path=self.out_dir / "alerts.jsonl",
             dead_letters_path=self.out_dir / "dead_letters.jsonl",
         )
-        alerts = AlertFile(report.alerts_path)
-        dead = DeadLetterFile(report.dead_letters_path)
+        fresh = self._runs == 0
+        self._runs += 1
+        alerts = AlertFile(report.alerts_path, truncate=fresh)
+        dead = DeadLetterFile(report.dead_letters_path, truncate=fresh)
         sink = (
             RedisSink.from_settings(self.settings, self.metrics)
             if self.settings.redis_dsn
@@ -123,9 +152,12 @@ class EmbeddedRunner:
         started = time.perf_counter()
         try:
             for batch in _batches(records, self.batch_size):
-                outcome = self.pipeline.process(batch, now_ms=now_ms())
-                self.metrics.record_prices(outcome)
-                self.metrics.record_book(self.pipeline, outcome.step.slots)
+                outcome = pipeline.process(batch, now_ms=now_ms())
+                if isinstance(outcome, PriceOutcome):
+                    self.metrics.record_prices(outcome)
+                    self.metrics.record_book(self.pipeline, outcome.step.slots)
+                else:
+                    self.metrics.record_transactions(outcome)
                 if sink is not None:
                     await sink.write(
                         latest=[s.latest() for s in outcome.snapshots] + outcome.latest,
@@ -150,13 +182,15 @@ class EmbeddedRunner:
         return report
 
     @staticmethod
-    def _account(report: RunReport, outcome: PriceOutcome) -> None:
+    def _account(report: RunReport, outcome: Outcome) -> None:
         report.received += outcome.received
         report.accepted += outcome.accepted
         for letter in outcome.dead_letters:
             report.dead_letters[letter.reason.value] = (
                 report.dead_letters.get(letter.reason.value, 0) + 1
             )
+        if not isinstance(outcome, PriceOutcome):
+            return
         for snap in outcome.snapshots:
             report.symbols[snap.symbol] = SymbolSummary(
                 ticks=snap.n_ticks,

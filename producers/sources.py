@@ -229,7 +229,7 @@ def _prices(column: pd.Series, path: Path, name: str, *, allow_missing: bool) ->
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise InputError(
-            f"{path}: column {name!r} has price {column.iloc[row]!r} in row {row + 1}; "
+            f"{path}: column {name!r} has price {_cell(column.iloc[row])} in row {row + 1}; "
             "prices must be finite and positive"
         )
     return values
@@ -241,7 +241,8 @@ def _numeric(column: pd.Series, path: Path, name: str, *, allow_missing: bool = 
     if unparsed.any():
         row = _first(unparsed)
         raise InputError(
-            f"{path}: column {name!r} has {column.iloc[row - 1]!r} in row {row}, expected a number"
+            f"{path}: column {name!r} has {_cell(column.iloc[row - 1])} in row {row}, "
+            "expected a number"
         )
     if not allow_missing and values.isna().any():
         raise InputError(f"{path}: column {name!r} is empty in row {_first(values.isna())}")
@@ -253,8 +254,19 @@ def _no_missing(raw: pd.Series, parsed: pd.Series, path: Path, name: str, want: 
     if bad.any():
         row = _first(bad)
         raise InputError(
-            f"{path}: column {name!r} has {raw.iloc[row - 1]!r} in row {row}, expected {want}"
+            f"{path}: column {name!r} has {_cell(raw.iloc[row - 1])} in row {row}, expected {want}"
         )
+
+
+def _cell(value: object) -> str:
+    """A cell as a reader wrote it: text quoted, numbers plain (no numpy reprs).
+
+    >>> _cell(np.float64(-5.0)), _cell(np.int64(3)), _cell("abc")
+    ('-5.0', '3', "'abc'")
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def _first(mask: pd.Series) -> int:

@@ -13,15 +13,26 @@ if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
     from engine.embedded import RunReport
-    from engine.pipeline import PriceOutcome
 
 
 @app.command()
 def run(
+    prices: str = typer.Option(
+        None,
+        "--prices",
+        help="Your prices instead of the bundled ones: a CSV (as for `var forecast`), "
+        "JSON Lines of `prices` topic values (.jsonl), or - for JSON Lines on stdin.",
+    ),
+    transactions: str = typer.Option(
+        None,
+        "--transactions",
+        help="Transactions to score too: a CSV (tx_id,ts,customer_id,amount and optional "
+        "features), JSON Lines of `transactions` topic values (.jsonl), or - for stdin.",
+    ),
     out: Path = typer.Option(
         Path("riskstream-out"), help="Directory for alerts.jsonl and dead_letters.jsonl."
     ),
-    rate: float = typer.Option(2500.0, min=1.0, help="Ticks per second to replay at."),
+    rate: float = typer.Option(2500.0, min=1.0, help="Records per second to replay at."),
     fast: bool = typer.Option(False, "--fast", help="Replay as fast as possible (ignores --rate)."),
     live: bool = typer.Option(
         True, help="Show the live progress and summary (off: print the report only)."
@@ -32,45 +43,72 @@ def run(
         help="Serve Prometheus metrics on RISKSTREAM_METRICS_HOST:RISKSTREAM_METRICS_PORT while running.",
     ),
 ) -> None:
-    """Replay the bundled S&P 500 and NASDAQ daily closes (1999-2018) through the risk engine.
+    """Run the risk engine in-process on prices (and transactions): no Kafka, no Redis.
 
-    Runs the same pipeline as the stream worker, in-process, with the same settings
-    (RISKSTREAM_VOL_MODELS, RISKSTREAM_VAR_METHOD, ...): by default GARCH, GJR and HAR
-    volatility and the gjr-mix VaR method, VaR 95%/99% and ES 97.5%, rolling backtests,
-    breach and anomaly alerts. Alerts go to OUT/alerts.jsonl, and to Redis as well when
-    RISKSTREAM_REDIS_URL is set.
+    Without --prices and --transactions it replays the bundled S&P 500 and NASDAQ daily
+    closes (1999-2018). It runs the same pipelines as the stream worker, with the same
+    settings (RISKSTREAM_VOL_MODELS, RISKSTREAM_VAR_METHOD, ...): by default GARCH, GJR
+    and HAR volatility and the gjr-mix VaR method, VaR 95%/99% and ES 97.5%, rolling
+    backtests, breach and anomaly alerts; transactions get the worker's credit and
+    anomaly stages. Bad records become dead letters with their reason, as on Kafka.
+    Alerts go to OUT/alerts.jsonl, and to Redis as well when RISKSTREAM_REDIS_URL is set.
     """
     import asyncio
 
     from rich.console import Console
 
     from engine.embedded import EmbeddedRunner, tick_records
+    from engine.embedded_inputs import STDIN, price_records, transaction_records
+    from engine.errors import InputError
     from engine.gctune import tune_for_streaming
+    from engine.topics import PRICES, TRANSACTIONS
     from producers.sources import bundled_prices, frame_to_ticks
 
+    if prices == STDIN and transactions == STDIN:
+        raise InputError("--prices and --transactions cannot both read standard input")
     settings = load_settings()
     console = Console(stderr=False)
-    frame = bundled_prices()
-    total = len(frame)
+    inputs: list[tuple[str, object, int | None, str]] = []
+    if prices is None and transactions is None:
+        frame = bundled_prices()
+        names = ", ".join(sorted(frame["symbol"].unique()))
+        inputs.append((PRICES, tick_records(frame_to_ticks(frame)), len(frame), names))
+    if prices is not None:
+        records, total = price_records(prices)
+        inputs.append((PRICES, records, total, "stdin" if prices == STDIN else prices))
+    if transactions is not None:
+        records, total = transaction_records(transactions)
+        where = "stdin" if transactions == STDIN else transactions
+        inputs.append((TRANSACTIONS, records, total, where))
     runner = EmbeddedRunner(settings, out, rate=None if fast else rate)
     if metrics:
         from engine.metrics import serve
 
         serve(runner.metrics, settings.metrics_host, settings.metrics_port)
-    records = tick_records(frame_to_ticks(frame))
-    console.print(
-        f"[bold]riskstream[/bold] embedded run: {total:,} daily closes of "
-        f"{', '.join(sorted(frame['symbol'].unique()))}, model {runner.pipeline.book.model_name}, alerts at VaR {', '.join(f'{a:.0%}' for a in settings.alert_levels)}"
-    )
     tune_for_streaming()
-    if live and console.is_terminal:
-        report = _run_live(console, runner, records, total)
-    else:
-        report = asyncio.run(runner.run(records))
-    _print_report(console, report, settings.var_levels)
+    for topic, records, total, where in inputs:
+        size = f"{total:,} " if total is not None else ""
+        if topic == PRICES:
+            levels = ", ".join(f"{a:.0%}" for a in settings.alert_levels)
+            console.print(
+                f"[bold]riskstream[/bold] embedded run: {size}prices of {where}, "
+                f"model {runner.pipeline.book.model_name}, alerts at VaR {levels}"
+            )
+        else:
+            console.print(f"[bold]riskstream[/bold] embedded run: {size}transactions of {where}")
+        if live and console.is_terminal:
+            report = _run_live(console, runner, records, total, topic)
+        else:
+            report = asyncio.run(runner.run(records, topic=topic))  # type: ignore[arg-type]
+        if topic == PRICES:
+            _print_report(console, report, settings.var_levels)
+        else:
+            _print_transactions(console, report)
 
 
-def _run_live(console: Console, runner: object, records: object, total: int) -> RunReport:
+def _run_live(
+    console: Console, runner: object, records: object, total: int | None, topic: str
+) -> RunReport:
     import asyncio
 
     from rich.console import Group
@@ -85,16 +123,33 @@ def _run_live(console: Console, runner: object, records: object, total: int) -> 
         TimeElapsedColumn(),
         console=console,
     )
-    task = progress.add_task("ticks", total=total, rate="")
+    task = progress.add_task(topic, total=total, rate="")
     view: list[RenderableType] = [progress]
 
     with Live(Group(*view), console=console, refresh_per_second=8, transient=False) as screen:
 
-        def on_batch(outcome: PriceOutcome, report: RunReport) -> None:
+        def on_batch(outcome: object, report: RunReport) -> None:
             progress.update(task, completed=report.received, rate=f"{report.alerts} alerts")
-            screen.update(Group(progress, _symbol_table(report, runner.pipeline.book.var_levels)))  # type: ignore[attr-defined]
+            if report.symbols:
+                table = _symbol_table(report, runner.pipeline.book.var_levels)  # type: ignore[attr-defined]
+                screen.update(Group(progress, table))
 
-        return asyncio.run(runner.run(records, on_batch=on_batch))  # type: ignore[attr-defined]
+        return asyncio.run(runner.run(records, on_batch=on_batch, topic=topic))  # type: ignore[attr-defined]
+
+
+def _print_transactions(console: Console, report: RunReport) -> None:
+    from rich.table import Table
+
+    summary = Table(title="report: transactions", title_justify="left", show_header=False)
+    summary.add_column("what")
+    summary.add_column("value", justify="right")
+    summary.add_row("received / accepted", f"{report.received:,} / {report.accepted:,}")
+    dead = sum(report.dead_letters.values())
+    detail = ", ".join(f"{k}: {v}" for k, v in sorted(report.dead_letters.items()))
+    summary.add_row("dead letters", f"{dead}" + (f" ({detail})" if detail else ""))
+    summary.add_row("alerts", f"{report.alerts} -> {report.alerts_path}")
+    summary.add_row("elapsed", f"{report.seconds:.2f} s")
+    console.print(summary)
 
 
 def _symbol_table(report: RunReport, levels: tuple[float, ...]) -> RenderableType:
