@@ -184,13 +184,29 @@ def vol_forecast(
     """
     import pandas as pd
 
-    from engine.core.spec import COMBINATION, KNOWN_VOL_MODELS
+    from engine.core.spec import COMBINATION, KNOWN_VOL_MODELS, RV_VOL_MODELS
 
     settings = load_settings()
     name = model or settings.risk_spec().vol_of(settings.var_method) or "ewma"
     if name not in KNOWN_VOL_MODELS:
         raise InputError(f"--model {name!r}: choose from {', '.join(KNOWN_VOL_MODELS)}")
     models = KNOWN_VOL_MODELS if name == COMBINATION else (name,)
+    if not _has_rv_column(prices):
+        needy = [m for m in models if m in RV_VOL_MODELS]
+        if name in RV_VOL_MODELS:
+            raise InputError(
+                f"--model {name} forecasts from realized variance, and {prices} has no 'rv' "
+                "column (each row's realized variance, decimal^2); use ewma, garch or gjr, "
+                "or add the column"
+            )
+        if needy:
+            models = tuple(m for m in models if m not in RV_VOL_MODELS)
+            typer.echo(
+                f"riskstream: warning: {prices} has no 'rv' column: {name} averages "
+                f"{', '.join(m for m in models if m != COMBINATION)} without "
+                f"{', '.join(needy)}",
+                err=True,
+            )
     run = _run(prices, _spec(settings, vol_models=models, method=f"{name}-normal"), quiet)
     table = pd.DataFrame(
         {
@@ -201,6 +217,16 @@ def vol_forecast(
         }
     )
     _write(table, out)
+
+
+def _has_rv_column(prices: Path) -> bool:
+    """Whether the price file has a long-format ``rv`` column (read from its header only)."""
+    import pandas as pd
+
+    try:
+        return "rv" in pd.read_csv(prices, nrows=0).columns
+    except (OSError, ValueError):
+        return True  # unreadable: the full read reports it with its reason
 
 
 @app.command()

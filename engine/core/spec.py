@@ -32,6 +32,8 @@ from engine.core.volatility.fitting import RefitSchedule
 VOL_MODELS = ("ewma", "garch", "gjr", "har")
 #: Deep volatility models, served through ONNX from ``deep_model_dir`` (opt-in).
 DEEP_VOL_MODELS = ("lstm", "transformer")
+#: Volatility models that forecast from realized variance (a tick's ``rv``), not returns alone.
+RV_VOL_MODELS = ("har", *DEEP_VOL_MODELS)
 #: The equal-weight combination of the other models' variance forecasts (opt-in).
 COMBINATION = "combo"
 KNOWN_VOL_MODELS = (*VOL_MODELS, *DEEP_VOL_MODELS, COMBINATION)

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from engine.cli import app
 from engine.config import Settings
 from engine.core.spec import DEFAULT_METHOD
+from engine.errors import InputError
 
 #: Short windows so that every method is warm within a few hundred rows.
 SMALL = {
@@ -277,3 +278,28 @@ def test_bad_input_is_one_line_and_exit_status_2(
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("riskstream: error:") and message in proc.stderr
     assert proc.stderr.strip().count("\n") == 0
+
+
+@pytest.mark.parametrize("model", ["har", "lstm", "transformer"])
+def test_a_model_that_needs_realized_variance_refuses_a_close_only_file(
+    prices: Path, tmp_path: Path, model: str
+) -> None:
+    """No empty sigma column with exit 0: the error says why and what to use instead."""
+    out = tmp_path / "vol.csv"
+    result = invoke("vol", "forecast", "--prices", str(prices), "--out", str(out), "--model", model)
+    assert isinstance(result.exception, InputError) and not out.exists()  # exit 2 in main()
+    assert f"--model {model} forecasts from realized variance" in str(result.exception)
+    assert "no 'rv' column" in str(result.exception)
+
+
+def test_the_combination_without_realized_variance_averages_the_others_and_says_so(
+    prices: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "vol.csv"
+    result = invoke(
+        "vol", "forecast", "--prices", str(prices), "--out", str(out), "--model", "combo"
+    )
+    assert result.exit_code == 0, result.output
+    assert "combo averages ewma, garch, gjr without har, lstm, transformer" in result.output
+    sigma = pd.read_csv(out)["sigma"]
+    assert sigma.notna().mean() > 0.5
