@@ -236,6 +236,10 @@ class Settings(BaseSettings):
     """``RISKSTREAM_ANOMALY_MODEL_DIR``: root of ``riskstream anomaly train`` model
     directories. Unset: the committed ``onnx/anomaly`` (without it, detectors that need a
     model are off, with a warning)."""
+    anomaly_calendar: str = "auto"
+    """``RISKSTREAM_ANOMALY_CALENDAR``: trading calendar the price anomaly features measure
+    gaps on (engine/anomaly/sessions.py): auto (XNYS while a symbol ticks only in its
+    sessions, then 24/7), 24/7, or an exchange-calendars code such as XNYS or XLON."""
     anomaly_label_delay_days: int = Field(7, ge=1, le=90)
     """``RISKSTREAM_ANOMALY_LABEL_DELAY_DAYS``: days before a transaction's fraud label
     (field ``tx_fraud``) may feed terminal risk."""

@@ -29,8 +29,10 @@ Weights are ``1/n`` until ``halflife`` observations, then ``1/halflife`` (an
 exponential window), so the calibration follows slow changes of a stream. A value whose
 surprisal exceeds ``learn_cap`` is scored but not learnt from: an anomaly must not
 teach the calibrator that anomalies are normal (SPOT does the same). Unless such values
-become common (a fifth of the last hundred or so): then the stream has changed regime,
-and the calibrator follows it rather than alarm forever.
+recur (more than 1% of the last 500 or so, a hundred times the rate they are claimed to
+have): then they are the stream's own behaviour (a regime change, the reset of a
+sawtooth, the rare state of a binary series) and the calibrator learns them rather than
+alarm forever.
 
 Causality: the surprisal of observation ``i`` uses observations up to ``i - 1``
 only; the state then learns ``i``. A NaN raw score gives a NaN surprisal and changes
@@ -56,10 +58,10 @@ from engine.core.slots import Column
 
 _COLD = {"n": 0.0, "m": np.nan, "d": 0.0, "u": np.nan, "a": 0.0, "ne": 0.0, "ex": 0.0}
 _TAIL_QUANTILES = 3
-_EXCLUDED_WEIGHT = 0.01
-_REGIME = 0.2
-"""Share of recent values (exponential window of about 100) beyond ``learn_cap`` at
-which they are learnt after all: no longer anomalies but a new regime of the stream."""
+_EXCLUDED_WEIGHT = 0.002
+_REGIME = 0.01
+"""Share of recent values (exponential window of about 500) beyond ``learn_cap`` at
+which they are learnt after all: no longer anomalies but the stream's own behaviour."""
 
 #: Surprisal reported for values beyond anything the tail model can express (1e-12).
 MAX_SURPRISAL = 12.0

@@ -242,7 +242,17 @@ def anomaly_stages(settings: Any, stream: str) -> list[Any]:
         )
         return []
     if stream == "prices":
-        return [PriceAnomalyStage(detector, AlertPolicy(settings.anomaly_price_threshold))]
+        from engine.anomaly.features.prices import PriceFeatures
+
+        try:
+            features = PriceFeatures(calendar=getattr(settings, "anomaly_calendar", "auto"))
+        except ValueError as exc:
+            raise ConfigError(f"RISKSTREAM_ANOMALY_CALENDAR: {exc}") from None
+        return [
+            PriceAnomalyStage(
+                detector, AlertPolicy(settings.anomaly_price_threshold), features=features
+            )
+        ]
     from engine.anomaly.features.terminals import TerminalRiskTable
 
     return [

@@ -22,8 +22,12 @@ Rules for what users bring:
   ``anomaly_score`` left empty, and it does not enter any statistic (the next row's
   change is taken from the last present value). ``inf`` or text is an error.
 * Level, scale and trend do not matter (features are robust z-scores of values and of
-  changes against rolling windows); constant stretches are handled (the first change
-  after one is flagged; a series that is constant throughout scores 0).
+  changes against rolling windows, with a floor of half the series' typical step);
+  degenerate series are handled: a history without variation is no evidence (a
+  constant series scores 0), stale runs are judged against the series' own rate of
+  unchanged values, and gaps are measured on a trading clock (``calendar``, default
+  ``auto``: :mod:`engine.anomaly.sessions`), so weekends, holidays and nights are no
+  gaps (docs/models/anomaly.md, "Degenerate streams and session gaps").
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from engine.anomaly.calibration import score_from_surprisal
 from engine.anomaly.detectors.model import Ensemble, ModelDetector, WindowedModel
 from engine.anomaly.detectors.robust import Channel, RobustDetector
 from engine.anomaly.features.series import SERIES_FEATURES, SeriesFeatures
+from engine.anomaly.sessions import AUTO, check_calendar
 from engine.errors import InputError
 
 SERIES_DETECTORS = ("robust", "iforest", "lof", "autoencoder", "hst", "ensemble")
@@ -128,11 +133,15 @@ def series_detector(name: str = DEFAULT_SERIES_DETECTOR) -> Any:
 
 
 def score_values(
-    ts: np.ndarray, values: np.ndarray, detector: str = DEFAULT_SERIES_DETECTOR
+    ts: np.ndarray,
+    values: np.ndarray,
+    detector: str = DEFAULT_SERIES_DETECTOR,
+    calendar: str = AUTO,
 ) -> np.ndarray:
     """Calibrated scores of one series, causally; NaN where the value is missing.
 
-    ``ts`` epoch milliseconds (non-decreasing), ``values`` floats (NaN = missing).
+    ``ts`` epoch milliseconds (non-decreasing), ``values`` floats (NaN = missing),
+    ``calendar`` the trading calendar gaps are measured on (:mod:`engine.anomaly.sessions`).
 
     >>> x = np.r_[np.sin(np.arange(300) / 5.0), 9.0, np.sin(np.arange(301, 320) / 5.0)]
     >>> s = score_values(np.arange(320) * 1000, x)
@@ -145,7 +154,7 @@ def score_values(
     out = np.full(len(values), np.nan)
     if not present.any():
         return out
-    features = SeriesFeatures()
+    features = SeriesFeatures(calendar=calendar)
     features.ensure(1)
     det = series_detector(detector)
     slots = np.zeros(int(present.sum()), dtype=np.int64)
@@ -236,15 +245,24 @@ def _first(mask: Any) -> int:
 
 
 def score_file(
-    source: Path, out: Path, *, detector: str = DEFAULT_SERIES_DETECTOR, sort: bool = False
+    source: Path,
+    out: Path,
+    *,
+    detector: str = DEFAULT_SERIES_DETECTOR,
+    sort: bool = False,
+    calendar: str = AUTO,
 ) -> int:
     """Score ``source`` into ``out`` (see the module docstring); returns the rows written."""
     if detector not in SERIES_DETECTORS:
         raise InputError(
             f"unknown detector {detector!r}; choose from {', '.join(SERIES_DETECTORS)}"
         )
+    try:
+        check_calendar(calendar)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     frame, ts, values = read_series(source, sort=sort)
-    scores = score_values(ts, values, detector)
+    scores = score_values(ts, values, detector, calendar)
     frame["anomaly_score"] = [("" if np.isnan(s) else f"{s:.10f}") for s in scores]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

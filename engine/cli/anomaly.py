@@ -32,6 +32,12 @@ def score(
         help="robust (default), iforest, lof, autoencoder, hst or ensemble.",
     ),
     sort: bool = typer.Option(False, "--sort", help="Sort rows by timestamp first (stable)."),
+    calendar: str = typer.Option(
+        "auto",
+        "--calendar",
+        help="Trading calendar of gaps: auto (XNYS until the series trades outside it, "
+        "then 24/7), 24/7, or an exchange-calendars code such as XNYS or XLON.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No summary line on stderr."),
 ) -> None:
     """Add ``anomaly_score`` in [0, 1] to every row of a timestamp,value series, causally.
@@ -42,9 +48,28 @@ def score(
     """
     from engine.anomaly.series import score_file
 
-    rows = score_file(input, out, detector=detector, sort=sort)
+    rows = score_file(input, out, detector=detector, sort=sort, calendar=calendar)
     if not quiet:
         typer.echo(f"scored {rows} rows with {detector} -> {out}", err=True)
+
+
+@anomaly_app.command("degenerate")
+def degenerate(
+    labelled: bool = typer.Option(
+        True, "--labelled/--no-labelled", help="Also measure jumps and flash crashes (about 1 min)."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress lines on stderr."),
+) -> None:
+    """Calibration on degenerate streams: quiet rows scoring >= 0.9999, per stream (Markdown).
+
+    Constant, stale, quantised, periodic and level-shift streams, session gaps (XNYS daily
+    and one-minute, 24/7), arch's S&P 500 closes and the shared one-minute bars; the
+    embedded demo through the price stage; recall of labelled jumps and flash crashes.
+    """
+    from models.anomaly.degenerate import report
+
+    say = (lambda _: None) if quiet else (lambda m: typer.echo(m, err=True))
+    typer.echo(report(labelled, progress=say))
 
 
 @anomaly_app.command("train")

@@ -25,7 +25,10 @@ made before the return was seen; this module keeps no volatility model of its ow
     :math:`\log(\Delta t / \bar{\Delta t})`, the time since the symbol's previous tick
     against its typical interval :math:`\bar{\Delta t}` (the exponentially weighted
     geometric mean of past intervals): 0 on schedule, :math:`\log 10` after ten
-    intervals of silence (a gap in the feed).
+    intervals of silence (a gap in the feed). Time is measured on the symbol's trading
+    clock (``calendar``, :mod:`engine.anomaly.sessions`): a weekend, a holiday or a
+    night between two sessions is no gap; NaN for a tick at an open after a tick at the
+    close before it.
 ``dt_s``
     :math:`\Delta t` in seconds, the time since the symbol's previous tick.
 ``frozen``
@@ -52,6 +55,7 @@ from collections.abc import Sequence
 import numba
 import numpy as np
 
+from engine.anomaly.sessions import AUTO, WALL, check_calendar, clock_and_open
 from engine.core.online import OnlineComponent
 from engine.core.slots import Column
 
@@ -81,6 +85,9 @@ _MIN_VOLUMES = 10
 def _features(
     slots,
     ts,
+    clock,
+    inside,
+    auto,
     returns,
     sigma,
     volume,
@@ -97,6 +104,9 @@ def _features(
     zeros,
     obs,
     run,
+    last_clock,
+    last_in,
+    wall,
     out,
 ):  # pragma: no cover - compiled
     window = np.empty(_BURST_TICKS)
@@ -152,19 +162,36 @@ def _features(
         # --- time ----------------------------------------------------------------------
         prev = last_ts[s]
         if prev >= 0:
-            dt = ts[i] - prev
-            dt = dt if dt > 1 else 1
-            x = math.log(dt / 1000.0)
-            out[i, 5] = x - ld_m[s] if ld_n[s] > 0 else 0.0
-            out[i, 6] = dt / 1000.0
-            c = min(ld_n[s] + 1.0, halflife)
-            ld_n[s] = c
-            ld_m[s] += (x - ld_m[s]) / c
+            # the gap on the trading clock (engine.anomaly.sessions); dt_s stays wall time
+            wall_dt = ts[i] - prev
+            dt = clock[i] - last_clock[s]
+            boundary = False
+            if wall[s] == 0 and wall_dt > 0 and dt <= 0.0:
+                if inside[i] and last_in[s] == 1:
+                    boundary = True  # a close, then the next open: one ordinary step
+                elif auto:
+                    wall[s] = 1  # ticks while its exchange is closed: wall time from now on
+                    ld_n[s] = 0.0
+                    ld_m[s] = 0.0
+            if wall[s] == 1:
+                dt = float(wall_dt)
+            out[i, 6] = (wall_dt if wall_dt > 1 else 1) / 1000.0
+            if boundary or wall_dt <= 0:
+                out[i, 5] = np.nan if boundary else 0.0
+            else:
+                dt = dt if dt > 1.0 else 1.0
+                x = math.log(dt / 1000.0)
+                out[i, 5] = x - ld_m[s] if ld_n[s] > 0 else 0.0
+                c = min(ld_n[s] + 1.0, halflife)
+                ld_n[s] = c
+                ld_m[s] += (x - ld_m[s]) / c
         else:
             out[i, 5] = np.nan
             out[i, 6] = np.nan
         if ts[i] > prev:
             last_ts[s] = ts[i]
+            last_clock[s] = clock[i]
+            last_in[s] = 1 if inside[i] else 0
         # --- frozen prices -------------------------------------------------------------
         if not np.isnan(r):
             unchanged = r == 0.0
@@ -209,10 +236,11 @@ class PriceFeatures(OnlineComponent):
 
     name = "anomaly_price_features"
 
-    def __init__(self, halflife: float = 500.0) -> None:
+    def __init__(self, halflife: float = 500.0, calendar: str = WALL) -> None:
         if halflife < 10:
             raise ValueError("halflife must be at least 10 observations")
         self.halflife = float(halflife)
+        self.calendar = check_calendar(calendar)
         super().__init__()
 
     def columns(self) -> Sequence[Column]:
@@ -229,6 +257,9 @@ class PriceFeatures(OnlineComponent):
             Column("zeros", np.float64, 0.0),
             Column("obs", np.float64, 0.0),
             Column("run", np.int64, 0),
+            Column("last_clock", np.float64, np.nan),
+            Column("last_in", np.int64, 0),
+            Column("wall", np.int64, 0),
         )
 
     def update(
@@ -247,9 +278,14 @@ class PriceFeatures(OnlineComponent):
         """
         out = np.empty((slots.shape[0], len(PRICE_FEATURES)), dtype=np.float64)
         st = self.state
+        ts = np.ascontiguousarray(ts, dtype=np.int64)
+        clock, inside = clock_and_open(ts, self.calendar)
         _features(
             np.ascontiguousarray(slots, dtype=np.int64),
-            np.ascontiguousarray(ts, dtype=np.int64),
+            ts,
+            clock,
+            inside,
+            self.calendar == AUTO,
             np.ascontiguousarray(returns, dtype=np.float64),
             np.ascontiguousarray(sigma_before, dtype=np.float64),
             np.ascontiguousarray(volume, dtype=np.float64),
@@ -266,6 +302,9 @@ class PriceFeatures(OnlineComponent):
             st["zeros"],
             st["obs"],
             st["run"],
+            st["last_clock"],
+            st["last_in"],
+            st["wall"],
             out,
         )
         return out

@@ -2,8 +2,10 @@ r"""Features of any univariate series (prices, volumes, latencies, counts), onli
 
 For value :math:`x_t` at time :math:`t`, with :math:`d_t = x_t - x_{t-1}` and rolling
 windows of the last ``window`` values and changes *before* this one (median :math:`m`,
-robust scale :math:`s` = IQR / 1.349, or the standard deviation when the IQR is 0, or
-:math:`10^{-9}(1 + |m|)` when both are, e.g. in a constant stretch):
+robust scale :math:`s` = IQR / 1.349, or the standard deviation when the IQR is 0, at
+least half the series' typical step :math:`\bar{|d|}`, the exponentially weighted mean
+of :math:`|d|` over changes that are not 0 (the quantum of a quantised or stale series);
+NaN, "no evidence", when all of these are 0 or unknown, as in a constant series):
 
 ``level_z``
     :math:`(x_t - m_x) / s_x`: the value against the recent values (spikes and level
@@ -20,7 +22,9 @@ robust scale :math:`s` = IQR / 1.349, or the standard deviation when the IQR is 
 ``gap``
     :math:`\log(\Delta t / \bar{\Delta t})`, the time since the previous row against the
     typical interval (exponentially weighted geometric mean, weights :math:`1/n` up to
-    500 rows): 0 for a regular series, large after missing rows;
+    500 rows): 0 for a regular series, large after missing rows. Time is the trading
+    clock of ``calendar`` (:mod:`engine.anomaly.sessions`): weekends, holidays and nights
+    are no gap; NaN for a row at an open after a row at the previous close;
 ``change_v``
     :math:`(d_t - m_d) / \sqrt{v_t}` with :math:`v_t` the exponentially weighted
     (``lam`` 0.94, RiskMetrics) mean of earlier squared deviations :math:`(d - m_d)^2`:
@@ -28,7 +32,9 @@ robust scale :math:`s` = IQR / 1.349, or the standard deviation when the IQR is 
     volatility, such as prices); NaN for the first 20 changes;
 ``frozen``, ``frozen_surprisal``
     the run of rows equal to the previous value, and :math:`-\mathrm{run}\cdot\log_{10}\hat p_0`
-    with :math:`\hat p_0 = (n_0 + 0.5)/(n + 50)` the series' rate of unchanged values.
+    with :math:`\hat p_0 = (n_0 + 0.5)/(n + 1)` the series' rate of unchanged values
+    (exponentially weighted) *before the run began*; 0 when fewer than 20 rows came
+    before the run (a constant series is not a frozen one).
 
 Every feature of row ``t`` uses rows up to ``t`` only (row ``t`` and the windows before
 it). NaN while a window holds fewer than ``min_obs`` values. A NaN value is not a row:
@@ -43,6 +49,7 @@ from collections.abc import Sequence
 import numba
 import numpy as np
 
+from engine.anomaly.sessions import AUTO, check_calendar, clock_and_open
 from engine.core.online import OnlineComponent
 from engine.core.slots import Column
 from engine.core.windows import RollingWindow
@@ -63,22 +70,32 @@ _BURST = 9
 _PROBS = (0.25, 0.5, 0.75)
 _LAM = 0.94
 _MIN_VOL = 20
+_FLOOR = 0.5
+"""Scales are at least this share of the series' typical step (mean |change| over changes
+that are not 0): the quantum a tick size or a stale feed moves by."""
+_MIN_HISTORY = 20
+"""Rows of history a frozen run needs before it is evidence of anything."""
 
 
 @numba.njit(cache=True, nogil=True)
-def _scale(q, std, median):  # pragma: no cover - compiled
-    iqr = (q[2] - q[0]) / 1.349
-    if iqr > 0.0:
-        return iqr
-    if std > 0.0:
-        return std
-    return 1e-9 * (1.0 + abs(median))
+def _scale(q, std, floor):  # pragma: no cover - compiled
+    """IQR / 1.349, or the standard deviation when the IQR is 0, at least ``floor``;
+    NaN (no evidence) when all of them are 0 or unknown."""
+    sc = (q[2] - q[0]) / 1.349
+    if not sc > 0.0:
+        sc = std
+    if floor > sc:  # False when floor is NaN
+        sc = floor
+    return sc if sc > 0.0 else np.nan
 
 
 @numba.njit(cache=True, nogil=True)
 def _series(
     slots,
     ts,
+    clock,
+    inside,
+    auto,
     x,
     qx,
     sx,
@@ -98,17 +115,25 @@ def _series(
     run,
     ev,
     ev_n,
+    step,
+    step_n,
+    last_clock,
+    wall,
+    last_in,
+    p0_run,
+    hist_run,
     out,
 ):  # pragma: no cover - compiled
     window = np.empty(_BURST)
     for i in range(slots.shape[0]):
         s = slots[i]
         v = x[i]
+        floor = _FLOOR * step[s] if step_n[s] > 0.0 else np.nan
         # level
         if np.isnan(qx[i, 1]):
             out[i, 0] = np.nan
         else:
-            out[i, 0] = (v - qx[i, 1]) / _scale(qx[i], sx[i], qx[i, 1])
+            out[i, 0] = (v - qx[i, 1]) / _scale(qx[i], sx[i], floor)
         k = n[s]
         if k == 0:
             for c in range(1, 6):
@@ -123,13 +148,15 @@ def _series(
                 out[i, 1] = np.nan
             else:
                 med = qd[i, 1]
-                sc = _scale(qd[i], sd[i], med)
+                sc = _scale(qd[i], sd[i], floor)
                 out[i, 1] = (d - med) / sc
             # the change against the EWMA volatility of recent changes (clustered volatility)
             dev = d - med if not np.isnan(med) else d
             if ev_n[s] >= _MIN_VOL:
-                vol = math.sqrt(ev[s]) if ev[s] > 0.0 else 1e-9 * (1.0 + abs(v))
-                out[i, 8] = dev / vol
+                vol = math.sqrt(ev[s])
+                if floor > vol:
+                    vol = floor
+                out[i, 8] = dev / vol if vol > 0.0 else np.nan
             else:
                 out[i, 8] = np.nan
             ev[s] = dev * dev if ev_n[s] == 0 else _LAM * ev[s] + (1.0 - _LAM) * dev * dev
@@ -157,20 +184,42 @@ def _series(
                 out[i, 4] = np.median(window) / s0
             else:
                 out[i, 4] = np.nan
-            # time
-            dt = ts[i] - last_ts[s]
-            dt = dt if dt > 1 else 1
-            lg = math.log(dt / 1000.0)
-            out[i, 5] = lg - ld_m[s] if ld_n[s] > 0 else 0.0
-            c = min(ld_n[s] + 1.0, halflife)
-            ld_n[s] = c
-            ld_m[s] += (lg - ld_m[s]) / c
-            # frozen
+            # time, on the trading clock (engine.anomaly.sessions)
+            dt = clock[i] - last_clock[s]
+            boundary = False
+            if wall[s] == 0 and ts[i] > last_ts[s] and dt <= 0.0:
+                if inside[i] and last_in[s] == 1:
+                    boundary = True  # a close, then the next open: one ordinary step
+                elif auto:
+                    wall[s] = 1  # moves while its exchange is closed: wall time from now on
+                    ld_n[s] = 0.0
+                    ld_m[s] = 0.0
+            if wall[s] == 1:
+                dt = float(ts[i] - last_ts[s])
+            if boundary:
+                out[i, 5] = np.nan
+            else:
+                dt = dt if dt > 1.0 else 1.0
+                lg = math.log(dt / 1000.0)
+                out[i, 5] = lg - ld_m[s] if ld_n[s] > 0 else 0.0
+                c = min(ld_n[s] + 1.0, halflife)
+                ld_n[s] = c
+                ld_m[s] += (lg - ld_m[s]) / c
+            # frozen: the run against the rate of unchanged values before it started
             unchanged = d == 0.0
+            if unchanged and run[s] == 0:
+                p0_run[s] = (zeros[s] + 0.5) / (obs[s] + 1.0)
+                hist_run[s] = obs[s]
             run[s] = run[s] + 1 if unchanged else 0
-            p0 = (zeros[s] + 0.5) / (obs[s] + 50.0)
             out[i, 6] = run[s]
-            out[i, 7] = -run[s] * math.log10(p0)
+            if run[s] > 0 and hist_run[s] >= _MIN_HISTORY:
+                out[i, 7] = -run[s] * math.log10(p0_run[s])
+            else:
+                out[i, 7] = 0.0
+            if not unchanged:
+                c = min(step_n[s] + 1.0, halflife)
+                step_n[s] = c
+                step[s] += (abs(d) - step[s]) / c
             c = min(obs[s] + 1.0, halflife)
             zeros[s] = zeros[s] * (c - 1.0) / max(obs[s], 1.0) + (1.0 if unchanged else 0.0)
             obs[s] = c
@@ -178,6 +227,8 @@ def _series(
             xring[s, 0] = v
         last_x[s] = v
         last_ts[s] = ts[i]
+        last_clock[s] = clock[i]
+        last_in[s] = 1 if inside[i] else 0
         n[s] = k + 1
 
 
@@ -201,6 +252,13 @@ class SeriesState(OnlineComponent):
             Column("run", np.int64, 0),
             Column("ev", np.float64, 0.0),
             Column("ev_n", np.float64, 0.0),
+            Column("step", np.float64, 0.0),
+            Column("step_n", np.float64, 0.0),
+            Column("last_clock", np.float64, np.nan),
+            Column("wall", np.int64, 0),
+            Column("last_in", np.int64, 0),
+            Column("p0_run", np.float64, np.nan),
+            Column("hist_run", np.float64, 0.0),
         )
 
 
@@ -226,9 +284,16 @@ class SeriesFeatures:
     True
     """
 
-    def __init__(self, window: int = 200, min_obs: int = 20, halflife: float = 500.0) -> None:
+    def __init__(
+        self,
+        window: int = 200,
+        min_obs: int = 20,
+        halflife: float = 500.0,
+        calendar: str = "auto",
+    ) -> None:
         if window < 5 or not 3 <= min_obs <= window:
             raise ValueError("need window >= 5 and 3 <= min_obs <= window")
+        self.calendar = check_calendar(calendar)
         self.values = RollingWindow("anomaly_series_x", window, _PROBS, min_obs=min_obs)
         self.changes = RollingWindow("anomaly_series_d", window, _PROBS, min_obs=min_obs)
         self.state = SeriesState()
@@ -251,9 +316,14 @@ class SeriesFeatures:
         vx = self.values.update(slots, x)
         vd = self.changes.update(slots, d)
         out = np.empty((len(x), len(SERIES_FEATURES)))
+        ts = np.ascontiguousarray(ts, dtype=np.int64)
+        clock, inside = clock_and_open(ts, self.calendar)
         _series(
             slots,
-            np.ascontiguousarray(ts, dtype=np.int64),
+            ts,
+            clock,
+            inside,
+            self.calendar == AUTO,
             x,
             vx.q_before,
             vx.moments_before[:, 1],
@@ -273,6 +343,13 @@ class SeriesFeatures:
             st["run"],
             st["ev"],
             st["ev_n"],
+            st["step"],
+            st["step_n"],
+            st["last_clock"],
+            st["wall"],
+            st["last_in"],
+            st["p0_run"],
+            st["hist_run"],
             out,
         )
         return out
