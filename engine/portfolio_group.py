@@ -211,7 +211,7 @@ class PortfolioGroupService:
         config = kafka_python_config(self.settings)
         owner = self
 
-        class Listener(kafka.ConsumerRebalanceListener):  # type: ignore[misc]
+        class Listener(kafka.ConsumerRebalanceListener):
             """Runs on the client's I/O thread: only flags the change for the loop."""
 
             def on_partitions_revoked(self, revoked: Any) -> None:
@@ -555,7 +555,7 @@ class PortfolioGroupService:
             )
             return False
         self.book = PortfolioBook.from_state(doc["book"])
-        self.buffer = [tuple(t) for t in doc["buffer"]]  # type: ignore[misc]
+        self.buffer = [tuple(t) for t in doc["buffer"]]
         self.price_offsets = {int(p): o for p, o in doc["offsets"].items()}
         self.watermark = Watermark()
         self.watermark.latest = {int(p): ts for p, ts in doc["latest"].items()}
