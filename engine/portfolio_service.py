@@ -370,31 +370,42 @@ class PortfolioService:
         alerts: Sequence[Alert] = (),
     ) -> None:
         pipe = self.redis.pipeline(transaction=True)
-        for snap in snapshots:
-            key = STRESS_PREFIX + snap.portfolio
-            pipe.delete(key)  # the library may have changed: no stale scenario fields
-            pipe.hset(key, mapping=snapshot_fields(snap))
-        for alert in alerts:
-            pipe.xadd(
-                ALERTS_STREAM,
-                alert.fields(),
-                maxlen=self.settings.alerts_maxlen,
-                approximate=True,
-            )
-            pipe.publish(ALERTS_CHANNEL, orjson.dumps(alert.to_json()))
-        # a poll may close several buckets: the hash keeps the latest close per portfolio
-        latest: dict[str, list[Allocation]] = {}
-        for a in allocations:
-            kept = latest.setdefault(a.portfolio, [])
-            if kept and kept[0].ts_ms != a.ts_ms:
-                kept.clear()
-            kept.append(a)
-        for portfolio, fields in portfolio_fields(
-            [a for kept in latest.values() for a in kept]
-        ).items():
-            pipe.hset(HASH_PREFIX + portfolio, mapping=fields)
+        queue_outputs(pipe, allocations, snapshots, alerts, self.settings.alerts_maxlen)
         pipe.set(STATE_KEY, self.state.to_json())
         pipe.execute()
+
+
+def queue_outputs(
+    pipe: Any,
+    allocations: Sequence[Allocation],
+    snapshots: Sequence[StressSnapshot],
+    alerts: Sequence[Alert],
+    alerts_maxlen: int,
+) -> None:
+    """Queue one poll's outputs on a Redis pipeline (the caller adds its state and executes).
+
+    Hash ``riskstream:stress:<id>`` per snapshot (replaced whole), each alert on the
+    ``riskstream:alerts`` stream and channel, and hash ``riskstream:portfolio:<id>`` with
+    each portfolio's latest close among ``allocations``.
+    """
+    for snap in snapshots:
+        key = STRESS_PREFIX + snap.portfolio
+        pipe.delete(key)  # the library may have changed: no stale scenario fields
+        pipe.hset(key, mapping=snapshot_fields(snap))
+    for alert in alerts:
+        pipe.xadd(ALERTS_STREAM, alert.fields(), maxlen=alerts_maxlen, approximate=True)
+        pipe.publish(ALERTS_CHANNEL, orjson.dumps(alert.to_json()))
+    # a poll may close several buckets: the hash keeps the latest close per portfolio
+    latest: dict[str, list[Allocation]] = {}
+    for a in allocations:
+        kept = latest.setdefault(a.portfolio, [])
+        if kept and kept[0].ts_ms != a.ts_ms:
+            kept.clear()
+        kept.append(a)
+    for portfolio, fields in portfolio_fields(
+        [a for kept in latest.values() for a in kept]
+    ).items():
+        pipe.hset(HASH_PREFIX + portfolio, mapping=fields)
 
 
 class StressMetrics:
@@ -431,14 +442,26 @@ class StressMetrics:
             "Wall-clock time of one recomputation of every portfolio's scenario P&L.",
             registry=registry,
         )
+        self._labels: dict[str, set[str]] = {}
 
     def observe(
         self, snapshots: Sequence[StressSnapshot], alerts: Sequence[Alert], seconds: float
     ) -> None:
         for snap in snapshots:
             self.worst.labels(snap.portfolio).set(snap.worst[1])
+            names = self._labels.setdefault(snap.portfolio, set())
             for name, value in zip(snap.names, snap.pnl, strict=True):
                 if ":" not in name:
                     self.pnl.labels(snap.portfolio, name).set(float(value))
+                    names.add(name)
         self.alerts.inc(len(alerts))
         self.seconds.observe(seconds)
+
+    def forget(self, portfolio: str) -> None:
+        """Drop a portfolio's series (it moved to another instance, which reports it now)."""
+        names = self._labels.pop(portfolio, None)
+        if names is None:
+            return
+        self.worst.remove(portfolio)
+        for name in names:
+            self.pnl.remove(portfolio, name)

@@ -181,11 +181,36 @@ def portfolio_serve(
         envvar="RISKSTREAM_PORTFOLIO_METRICS_PORT",
         help="Serve the stress gauges for Prometheus on this port (127.0.0.1; default: no metrics server).",
     ),
+    group: str = typer.Option(
+        None,
+        "--group",
+        envvar="RISKSTREAM_PORTFOLIO_GROUP",
+        help="Scale out: share the portfolios with every instance started with the same group "
+        "(a Kafka consumer group on positions). Default: one instance reads every partition.",
+    ),
+    session_timeout: float = typer.Option(
+        10.0,
+        "--session-timeout",
+        envvar="RISKSTREAM_PORTFOLIO_SESSION_TIMEOUT",
+        help="With --group: seconds before a dead instance's portfolios move to the others.",
+    ),
+    snapshot_every: int = typer.Option(
+        10,
+        "--snapshot-every",
+        min=1,
+        envvar="RISKSTREAM_PORTFOLIO_SNAPSHOT_EVERY",
+        help="With --group: grid closes between market snapshots (shorter replays after a rebalance).",
+    ),
+    max_records: int = typer.Option(
+        20_000, "--max-records", min=1, help="Records per Kafka poll (one Redis transaction each)."
+    ),
 ) -> None:
     """Portfolio risk from the prices and positions topics into Redis hashes riskstream:portfolio:<id>.
 
-    Reads every partition (run one instance); state and offsets are saved in Redis with
-    each output, so a restart resumes exactly. Needs RISKSTREAM_KAFKA_BOOTSTRAP and
+    Without --group, reads every partition (run one instance). With --group NAME, any
+    number of instances share the portfolios by positions partition and take over each
+    other's on a rebalance or a crash. State and offsets are saved in Redis with each
+    output, so a restart resumes exactly. Needs RISKSTREAM_KAFKA_BOOTSTRAP and
     RISKSTREAM_REDIS_URL.
     """
     import signal
@@ -195,6 +220,7 @@ def portfolio_serve(
     from engine.core.portfolio import PortfolioBook
     from engine.errors import ConfigError
     from engine.portfolio import parse_interval, read_positions
+    from engine.portfolio_group import PortfolioGroupService
     from engine.portfolio_service import PortfolioService
     from engine.sinks.redis import sync_client_from_settings
 
@@ -203,6 +229,9 @@ def portfolio_serve(
         raise ConfigError(
             "portfolio serve needs RISKSTREAM_KAFKA_BOOTSTRAP and RISKSTREAM_REDIS_URL"
         )
+    from engine.logs import configure_logging
+
+    configure_logging(settings)
     chosen = _levels(levels)
     assert chosen is not None
     interval_ms = parse_interval(interval)
@@ -226,19 +255,44 @@ def portfolio_serve(
             metrics = StressMetrics(registry)
             start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
     client = sync_client_from_settings(settings)
-    service = PortfolioService(
-        settings,
-        redis=client,
-        book_factory=lambda: PortfolioBook(
+
+    def book() -> PortfolioBook:
+        return PortfolioBook(
             interval_ms=interval_ms, lam=lam, levels=chosen, min_obs=min_obs, nu=nu
-        ),
-        positions=read_positions(positions) if positions else (),
-        idle_s=idle,
-        stress=monitor,
-        stress_metrics=metrics,
-    )
+        )
+
+    initial = read_positions(positions) if positions else ()
+    service: PortfolioService | PortfolioGroupService
+    if group:
+        if not session_timeout > 0:
+            raise InputError(f"--session-timeout {session_timeout}: expected a positive number")
+        service = PortfolioGroupService(
+            settings,
+            redis=client,
+            book_factory=book,
+            group=group,
+            positions=initial,
+            idle_s=idle,
+            max_records=max_records,
+            stress=monitor,
+            stress_metrics=metrics,
+            snapshot_every=snapshot_every,
+            session_timeout_ms=round(session_timeout * 1000),
+        )
+    else:
+        service = PortfolioService(
+            settings,
+            redis=client,
+            book_factory=book,
+            positions=initial,
+            idle_s=idle,
+            max_records=max_records,
+            stress=monitor,
+            stress_metrics=metrics,
+        )
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    typer.echo("portfolio service: running (SIGTERM or Ctrl-C to stop)", err=True)
+    mode = f"instance of group {group!r}" if group else "single instance"
+    typer.echo(f"portfolio service: running, {mode} (SIGTERM or Ctrl-C to stop)", err=True)
     service.run(stop=stopping.is_set)

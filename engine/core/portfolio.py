@@ -173,6 +173,8 @@ class PortfolioBook:
         self.close_price = np.zeros(0)
         self.bucket: int | None = None
         self.bucket_ts: int | None = None
+        self.last_close_ms: int | None = None
+        """Timestamp of the latest grid close (None before the first)."""
         self.positions: dict[str, dict[str, float]] = {}
         self.pending: list[tuple[int, str, str, float]] = []
         self.exposures: dict[str, dict[str, float]] = {}
@@ -223,6 +225,38 @@ class PortfolioBook:
         self.bucket = None
         return out
 
+    # ---- one portfolio's state, to move it between books ------------------------------
+
+    def portfolio_state(self, portfolio: str) -> dict[str, Any]:
+        """What the book keeps about one portfolio: held and pending positions, last exposures.
+
+        Together with a book at the same grid close (the market), it continues the
+        portfolio exactly: :meth:`put_portfolio` of it into such a book.
+        """
+        return {
+            "positions": dict(self.positions.get(portfolio, {})),
+            "pending": [[t, s, q] for t, p, s, q in self.pending if p == portfolio],
+            "exposures": self.exposures.get(portfolio),
+        }
+
+    def drop_portfolio(self, portfolio: str) -> None:
+        """Forget a portfolio (it moved to another book); the market is untouched."""
+        self.positions.pop(portfolio, None)
+        self.exposures.pop(portfolio, None)
+        self.pending = [p for p in self.pending if p[1] != portfolio]
+
+    def put_portfolio(self, portfolio: str, state: dict[str, Any]) -> None:
+        """Take over a portfolio from :meth:`portfolio_state` (replacing what this book had)."""
+        self.drop_portfolio(portfolio)
+        for symbol in state["positions"]:
+            self._slot(symbol)
+        if state["positions"]:
+            self.positions[portfolio] = {s: float(q) for s, q in state["positions"].items()}
+        for t, symbol, quantity in state["pending"]:
+            self.set_position(portfolio, symbol, quantity, t)
+        if state["exposures"] is not None:
+            self.exposures[portfolio] = dict(state["exposures"])
+
     # ---- persistence -------------------------------------------------------------------
 
     def to_state(self) -> dict[str, Any]:
@@ -243,6 +277,7 @@ class PortfolioBook:
             "returns": _pack(self._returns),
             "bucket": self.bucket,
             "bucket_ts": self.bucket_ts,
+            "last_close_ms": self.last_close_ms,
             "positions": self.positions,
             "pending": [list(p) for p in self.pending],
             "exposures": self.exposures,
@@ -271,6 +306,7 @@ class PortfolioBook:
         book._returns = _unpack(state["returns"], np.float64)
         book.bucket = state["bucket"]
         book.bucket_ts = state["bucket_ts"]
+        book.last_close_ms = state.get("last_close_ms")
         book.positions = {k: dict(v) for k, v in state["positions"].items()}
         book.pending = [(int(t), p, s, float(q)) for t, p, s, q in state["pending"]]
         book.exposures = {k: dict(v) for k, v in state["exposures"].items()}
@@ -326,6 +362,7 @@ class PortfolioBook:
         self.close_price[priced] = self.last_price[priced]
         self._apply_positions(ts)
         self.bucket_ts = None
+        self.last_close_ms = ts
         return self._allocations(ts)
 
     def _apply_positions(self, ts: int) -> None:

@@ -185,6 +185,40 @@ def test_a_restored_book_continues_exactly_where_it_stopped():
     assert key(head + restored.on_ticks(*_ticks(rows[77:]))) == key(whole)
 
 
+def test_a_portfolio_moved_to_a_book_at_the_same_close_continues_exactly():
+    """What the scaled-out service does on a rebalance: the portfolio's own state moves,
+    the market (here a second book fed the same ticks) is the receiver's."""
+    rng = np.random.default_rng(8)
+    rows, price = [], {"A": 100.0, "B": 20.0}
+    for k in range(300):
+        s = "AB"[k % 2]
+        price[s] *= np.exp(rng.normal(0, 0.01))
+        rows.append((s, k * DAY // 3, price[s]))
+
+    def fresh(held: bool) -> PortfolioBook:
+        book = PortfolioBook(interval_ms=DAY, levels=(0.99,), min_obs=3)
+        if held:
+            book.set_position("p", "A", 2.0, 0)
+            book.set_position("p", "B", -5.0, 30 * DAY)
+            book.set_position("p", "A", 0.0, 80 * DAY)  # still pending at the move
+        book.set_position("other", "B", 1.0, 0)
+        return book
+
+    def key(out):
+        return [repr((a.ts_ms, a.var, a.pnl_before, *a.component.tolist())) for a in out]
+
+    whole = [a for a in fresh(True).on_ticks(*_ticks(rows)) if a.portfolio == "p"]
+    sender, receiver = fresh(True), fresh(False)
+    head = [a for a in sender.on_ticks(*_ticks(rows[:77])) if a.portfolio == "p"]
+    receiver.on_ticks(*_ticks(rows[:77]))
+    assert receiver.last_close_ms == sender.last_close_ms is not None
+    receiver.put_portfolio("p", sender.portfolio_state("p"))
+    sender.drop_portfolio("p")
+    assert "p" not in sender.positions and all(q[1] != "p" for q in sender.pending)
+    tail = [a for a in receiver.on_ticks(*_ticks(rows[77:])) if a.portfolio == "p"]
+    assert key(head + tail) == key(whole)
+
+
 def _apply_one_by_one(book: PortfolioBook, slots, ts_ms, prices) -> None:
     """The rule of ``PortfolioBook._apply`` as a loop: a tick not older than its symbol's last wins."""
     for slot, ts, price in zip(slots.tolist(), ts_ms.tolist(), prices.tolist(), strict=True):
