@@ -23,6 +23,8 @@ from engine.errors import InputError
 from engine.harness import wait_until
 
 PeerName = Literal["quix", "bytewax", "naive"]
+PEERS: tuple[PeerName, ...] = ("quix", "bytewax")
+"""The peer rows of ``riskstream bench compare`` (the naive agent has its own)."""
 
 MODULES: dict[PeerName, str] = {
     "quix": "engine.bench.peers.quix",
@@ -35,10 +37,15 @@ DISTRIBUTIONS: dict[PeerName, str] = {
     "naive": "faust-streaming",
 }
 IMPORTS: dict[PeerName, str] = {"quix": "quixstreams", "bytewax": "bytewax", "naive": "faust"}
-LABELS: dict[PeerName, str] = {
-    "quix": "Quix Streams {version} (State API, batching Redis sink)",
-    "bytewax": "bytewax {version} (stateful_map, Kafka batches of 1,000)",
-    "naive": "naive Faust agent {version}, per event",
+NAMES: dict[PeerName, str] = {
+    "quix": "Quix Streams",
+    "bytewax": "bytewax",
+    "naive": "naive Faust agent",
+}
+SHAPES: dict[PeerName, str] = {
+    "quix": "State API, batching Redis sink",
+    "bytewax": "stateful_map, Kafka batches of 1,000",
+    "naive": "per event",
 }
 
 
@@ -53,8 +60,29 @@ class PeerRun:
     alert_ids: frozenset[str]
 
     @property
+    def product(self) -> str:
+        """The framework and its version, e.g. ``bytewax 0.21.1``."""
+        return f"{NAMES[self.name]} {self.version}"
+
+    @property
     def label(self) -> str:
-        return LABELS[self.name].format(version=self.version)
+        """A table row's name: the product and how the row uses it."""
+        return f"{self.product} ({SHAPES[self.name]})"
+
+
+def parse_peers(text: str) -> tuple[PeerName, ...]:
+    """``--peers``: comma-separated names of :data:`PEERS`, or ``none``.
+
+    >>> parse_peers("quix, bytewax"), parse_peers("none")
+    (('quix', 'bytewax'), ())
+    """
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if names == ["none"]:
+        return ()
+    unknown = [n for n in names if n not in PEERS]
+    if unknown or not names:
+        raise InputError(f"--peers {text!r}: give some of {', '.join(PEERS)}, or none")
+    return tuple(n for n in PEERS if n in names)
 
 
 def check_installed(names: list[PeerName]) -> None:
