@@ -104,3 +104,20 @@ def test_peers_write_the_naive_agents_alerts(
         assert run.count == len(messages), name
         assert run.rate > 0, name
         assert run.alert_ids == expected, name
+
+
+def test_compare_report_shows_the_peers_and_the_checked_alerts() -> None:
+    from engine.bench.compare import CompareResult, PeerRow, check_alerts
+
+    result = CompareResult(
+        ticks=1000, symbols=10, partitions=2, raw_rate=1_000_000.0, naive_rate=2000.0,
+        worker_rate=100_000.0, workers2_rate=200_000.0, transport_rate=900_000.0,
+        decode_rate=500_000.0, alerts=7, alerts_checked=["bytewax 0.21.1", "riskstream (1 worker)"],
+        peers=[PeerRow("bytewax 0.21.1", "bytewax 0.21.1 (stateful_map)", 50_000.0, 7)],
+    )  # fmt: skip
+    text = result.markdown()
+    assert "| bytewax 0.21.1 (stateful_map) | 50,000 | 25.0x | 5.0% |" in text
+    assert "ticks: 7, the same ids from bytewax 0.21.1, riskstream (1 worker) and" in text
+    check_alerts("row", {"a", "b"}, {"a", "b"})
+    with pytest.raises(RuntimeError, match=r"row raised 1 .* rule raises 2: 0 not .* 1 missing"):
+        check_alerts("row", {"a"}, {"a", "b"})
