@@ -10,7 +10,13 @@ riskstream's consumer path, no work; the same plus decoding
     the ceiling is left before any risk work starts;
 naive Faust
     :mod:`engine.bench.naive_faust`, a Faust agent doing EWMA and normal VaR/ES one event
-    at a time, state in a Faust table, latest risk to Redis (it does less than riskstream);
+    at a time, state in a Faust table, latest risk and breach alerts to Redis (it does
+    less than riskstream);
+peers
+    Quix Streams and bytewax (:mod:`engine.bench.peers`) doing the naive agent's work as
+    their documentation recommends, each in its own process over the whole topic; their
+    breach alert ids must equal the rule's on the produced ticks and riskstream's own
+    (one worker, ``ewma``/``ewma-normal``), or the run fails;
 riskstream, 1 worker and 2 workers
     ``riskstream worker`` processes (a fresh consumer group each time), the whole pipeline
     (validation, sequencing, dead letters, backtests, alerts, Redis, ``risk.updates``, state
@@ -59,6 +65,9 @@ from engine.bench.e2e import (
     raw_consume_rate,
     synthetic_messages,
 )
+from engine.bench.peers import runner as peer_runner
+from engine.bench.peers.runner import PeerName
+from engine.bench.peers.work import reference_alert_ids
 from engine.bench.transport import stage_rates
 from engine.config import Settings
 from engine.gctune import tune_for_streaming
@@ -74,6 +83,16 @@ class Latency:
     p50_ms: float
     p99_ms: float
     warmup_p99_ms: float
+
+
+@dataclass
+class PeerRow:
+    """A peer's throughput over the whole topic and its breach alerts."""
+
+    product: str
+    label: str
+    rate: float
+    alerts: int
 
 
 @dataclass
@@ -94,6 +113,11 @@ class CompareResult:
     memory_symbols: int = 0
     heap_bytes_per_symbol: float = 0.0
     row_bytes_per_symbol: float = 0.0
+    peers: list[PeerRow] = field(default_factory=list)
+    alerts: int = 0
+    """Breach alerts of the rule on the produced ticks."""
+    alerts_checked: list[str] = field(default_factory=list)
+    """The rows that raised exactly those alerts (the run fails otherwise)."""
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -110,6 +134,10 @@ class CompareResult:
             f"| riskstream's consumer path, no work | {r.transport_rate:,.0f} | {r.transport_rate / r.naive_rate:.1f}x | {r.transport_rate / r.raw_rate:.1%} |",
             f"| the same plus decoding | {r.decode_rate:,.0f} | {r.decode_rate / r.naive_rate:.1f}x | {r.decode_rate / r.raw_rate:.1%} |",
             f"| naive Faust agent, per event | {r.naive_rate:,.0f} | 1.0x | {r.naive_rate / r.raw_rate:.1%} |",
+            *(
+                f"| {p.label} | {p.rate:,.0f} | {p.rate / r.naive_rate:.1f}x | {p.rate / r.raw_rate:.1%} |"
+                for p in r.peers
+            ),
             f"| riskstream, 1 worker | {r.worker_rate:,.0f} | {r.worker_rate / r.naive_rate:.1f}x | {r.worker_rate / r.raw_rate:.1%} |",
             f"| riskstream, 2 workers | {r.workers2_rate:,.0f} | {r.workers2_rate / r.naive_rate:.1f}x | {r.workers2_rate / r.raw_rate:.1%} |",
             "",
@@ -127,6 +155,12 @@ class CompareResult:
                     f"| {name} | {lat.rate:,.0f} | {lat.samples:,} | {lat.p50_ms:.1f} "
                     f"| {lat.p99_ms:.1f} | {lat.warmup_p99_ms:.1f} |"
                 )
+        if r.alerts_checked:
+            lines += [
+                "",
+                f"Breach alerts over the {r.ticks:,} ticks: {r.alerts:,}, the same ids from "
+                f"{', '.join(r.alerts_checked)} and from the rule in-process.",
+            ]
         lines += [
             "",
             f"Memory at {r.memory_symbols:,} symbols: {r.heap_bytes_per_symbol:,.0f} bytes of Python heap "
@@ -191,6 +225,34 @@ def workers_rate(urls: list[str], expected: int, timeout: float) -> float:
         time.sleep(0.05)
 
 
+def check_alerts(label: str, got: frozenset[str] | set[str], rule: set[str]) -> None:
+    """Raise :class:`RuntimeError` unless a row raised exactly the rule's breach alerts."""
+    if got != rule:
+        extra, missing = sorted(got - rule), sorted(rule - got)
+        raise RuntimeError(
+            f"{label} raised {len(got):,} breach alerts where the rule raises {len(rule):,}: "
+            f"{len(extra):,} not the rule's (e.g. {extra[:3]}), {len(missing):,} missing "
+            f"(e.g. {missing[:3]}); its log is in the workdir"
+        )
+
+
+def riskstream_alert_ids(redis_url: str, expected: int, settle_s: float = 5.0) -> set[str]:
+    """riskstream's breach alert ids on the synthetic symbols, once they stop arriving.
+
+    A worker counts a record as processed before its alerts reach Redis; this waits until
+    ``expected`` are there or none arrived for ``settle_s``. The latency runs' symbols
+    (``LAT...``) are left out.
+    """
+    ids: set[str] = set()
+    changed = time.monotonic()
+    while len(ids) < expected and time.monotonic() - changed < settle_s:
+        now = set(peer_runner.alert_ids(redis_url, exclude_prefix="LAT"))
+        if now != ids:
+            ids, changed = now, time.monotonic()
+        time.sleep(0.2)
+    return ids
+
+
 def memory_per_symbol(symbols: int, ticks_per_symbol: int = 30) -> tuple[float, float]:
     """``(heap bytes, persisted row bytes)`` per symbol of a price pipeline past warm-up.
 
@@ -231,11 +293,20 @@ def run(
     naive_ticks: int = 50_000,
     vol_models: str = "ewma",
     var_method: str = "ewma-normal",
+    peers: tuple[PeerName, ...] = ("quix", "bytewax"),
     workdir: Path,
     progress: Progress = print,
 ) -> CompareResult:
-    """Start Kafka and Redis, measure everything in the module docstring, stop everything."""
+    """Start Kafka and Redis, measure everything in the module docstring, stop everything.
+
+    Raises :class:`engine.errors.InputError` before starting anything when a framework of
+    ``peers`` is not installed, and :class:`RuntimeError` when a row's breach alerts differ
+    from the rule's.
+    """
     from engine.services.testing import ServiceHub
+
+    peer_runner.check_installed(list(peers))
+    check_riskstream = vol_models == "ewma" and var_method == "ewma-normal"
 
     prefixes = iter(f"LAT{letter}" for letter in "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
     with ServiceHub(fresh_services_dir(workdir), "native") as hub:
@@ -264,7 +335,11 @@ def run(
 
         ensure_topics(Settings(kafka_bootstrap=broker.bootstrap, partitions=partitions))
         progress(f"producing {ticks:,} synthetic ticks for {symbols:,} symbols")
-        produce_all(broker.bootstrap, synthetic_messages(ticks, symbols))
+        messages = synthetic_messages(ticks, symbols)
+        produce_all(broker.bootstrap, messages)
+        rule_ids = reference_alert_ids(json.loads(value) for _, value in messages)
+        del messages
+        progress(f"  the rule raises {len(rule_ids):,} breach alerts on them")
 
         progress("raw aiokafka consume (the worker's GC settings)")
         tune_for_streaming()
@@ -294,6 +369,23 @@ def run(
         finally:
             naive.terminate()
             naive.wait(60)
+        peer_rows, checked = [], []
+        for name in peers:
+            redis_service.flush()
+            progress(f"{peer_runner.NAMES[name]} over all {ticks:,} records")
+            peer = peer_runner.run(
+                name,
+                bootstrap=broker.bootstrap,
+                redis_url=redis_service.url,
+                expected=ticks,
+                workdir=workdir / "peers",
+                partitions=partitions,
+            )
+            check_alerts(peer.label, peer.alert_ids, rule_ids)
+            peer_rows.append(PeerRow(peer.product, peer.label, peer.rate, len(peer.alert_ids)))
+            checked.append(peer.product)
+            progress(f"  {peer.rate:,.0f} records/s, {len(peer.alert_ids):,} alerts (the rule's)")
+        redis_service.flush()
         # Latency: a new naive group starting at the end of the topic (no backlog).
         naive = _start_naive(
             broker.bootstrap,
@@ -354,6 +446,11 @@ def run(
         try:
             worker_rate = workers_rate(urls, total, timeout=1800)
             progress(f"  {worker_rate:,.0f} records/s")
+            if check_riskstream:
+                ids = riskstream_alert_ids(redis_service.url, len(rule_ids))
+                check_alerts("riskstream, 1 worker", ids, rule_ids)
+                checked.append("riskstream (1 worker)")
+                progress(f"  {len(ids):,} breach alerts on the synthetic symbols (the rule's)")
             redis_service.flush()
             for rate in latency_rates:
                 worker_latency.append(timed("riskstream", to_redis, rate))
@@ -396,5 +493,8 @@ def run(
         memory_symbols=memory_symbols,
         heap_bytes_per_symbol=heap,
         row_bytes_per_symbol=row,
+        peers=peer_rows,
+        alerts=len(rule_ids),
+        alerts_checked=checked,
         notes=notes,
     )

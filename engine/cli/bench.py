@@ -79,14 +79,20 @@ def compare(
     ),
     vol_models: str = typer.Option("ewma", help="RISKSTREAM_VOL_MODELS of the riskstream workers."),
     var_method: str = typer.Option("ewma-normal", help="RISKSTREAM_VAR_METHOD of the workers."),
+    peers: str = typer.Option(
+        "quix,bytewax",
+        help="Peer rows doing the same work (quix, bytewax; needs pip install "
+        "'riskstream[peers]'), comma-separated, or 'none'.",
+    ),
     workdir: Path = typer.Option(
         Path(".run/bench-compare"), help="Scratch directory for brokers and logs."
     ),
     out: Path = typer.Option(None, help="Write the results as JSON here too."),
 ) -> None:
-    """Raw aiokafka consume vs the worker's consumer path vs a naive per-event Faust agent vs riskstream (1 and 2 workers): throughput, latency, memory per symbol."""
+    """Raw aiokafka consume vs the worker's consumer path vs a naive per-event Faust agent vs Quix Streams and bytewax vs riskstream (1 and 2 workers): throughput, alerts checked equal, latency, memory per symbol."""
 
     from engine.bench.compare import run as run_compare
+    from engine.bench.peers.runner import parse_peers
 
     result = run_compare(
         ticks=ticks,
@@ -99,6 +105,7 @@ def compare(
         naive_ticks=naive_ticks,
         vol_models=vol_models,
         var_method=var_method,
+        peers=parse_peers(peers),
         workdir=workdir,
         progress=lambda m: typer.echo(m, err=True),
     )
