@@ -3,7 +3,7 @@
 #
 #   deploy/test.sh [pytest arguments...]     e.g. deploy/test.sh tests/services -q
 #
-# Creates .venv if missing, installs the package with its dev and train extras (pip caches
+# Creates .venv if missing, installs the package with its dev, train and peers extras (pip caches
 # downloads in ~/.cache/pip), installs Java, Maven, redis-server and prometheus from Debian
 # when they are missing (as root, or with sudo -n), downloads the Kafka broker jars once
 # (~/.cache/riskstream, Maven's ~/.m2), then runs `ruff check .` and pytest. The pytest
@@ -18,8 +18,8 @@ phase "1/6 Python virtualenv: $VENV"
 ensure_venv
 "$VENV/bin/python" --version
 
-phase "2/6 Python packages: pip install -e '.[dev,train]'"
-"$VENV/bin/python" -m pip install -q -e '.[dev,train]'
+phase "2/6 Python packages: pip install -e '.[dev,train,peers]'"
+"$VENV/bin/python" -m pip install -q -e '.[dev,train,peers]'
 
 phase "3/6 system packages: Java, Maven, redis-server, prometheus"
 "$VENV/bin/python" -m engine.services install redis prometheus
