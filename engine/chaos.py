@@ -190,7 +190,13 @@ class WorkerGroup:
         """Start one more worker and wait until it is ready."""
         self._count += 1
         name = f"worker-{self._count}"
-        env = {**self.env, "RISKSTREAM_DATA_DIR": str(self.root / name)}
+        env = {
+            **self.env,
+            "RISKSTREAM_DATA_DIR": str(self.root / name),
+            # Static membership, as a deployment would run it: a worker started again
+            # after a kill takes its partitions back without waiting for its old session.
+            "RISKSTREAM_GROUP_INSTANCE_ID": name,
+        }
         worker = WorkerProcess(env, self.root / f"{name}.log", name=name)
         self.workers.append(worker)
         worker.start()
