@@ -39,7 +39,7 @@ from engine.anomaly.calibration import score_from_surprisal
 from engine.anomaly.detectors.model import Ensemble, ModelDetector, WindowedModel
 from engine.anomaly.detectors.robust import Channel, RobustDetector
 from engine.anomaly.features.series import SERIES_FEATURES, SeriesFeatures
-from engine.errors import InputError
+from engine.errors import InputError, cell_text
 
 SERIES_DETECTORS = ("robust", "iforest", "lof", "autoencoder", "hst", "ensemble")
 DEFAULT_SERIES_DETECTOR = "robust"
@@ -207,7 +207,7 @@ def _timestamps(column: pd.Series, path: Path) -> np.ndarray:
     if parsed.isna().any():
         row = _first(parsed.isna())
         raise InputError(
-            f"{path}: column 'timestamp' has {column.iloc[row - 1]!r} in row {row}, "
+            f"{path}: column 'timestamp' has {cell_text(column.iloc[row - 1])} in row {row}, "
             "expected ISO 8601 or epoch milliseconds"
         )
     return parsed.to_numpy(dtype="datetime64[ms]").astype(np.int64)
@@ -221,7 +221,7 @@ def _values(column: pd.Series, path: Path) -> np.ndarray:
     if bad.any():
         row = _first(bad)
         raise InputError(
-            f"{path}: column 'value' has {column.iloc[row - 1]!r} in row {row}, expected a number"
+            f"{path}: column 'value' has {cell_text(column.iloc[row - 1])} in row {row}, expected a number"
         )
     values = numeric.to_numpy(dtype=float)
     infinite = np.isinf(values)
