@@ -101,10 +101,10 @@ def explain(
             "after RISKSTREAM_SHAP_CACHE_TTL_S)"
         )
     explanation = Explanation.from_json(stored)
-    calibrate = None
+    to_pd = None
     if out is not None and plot is Plot.waterfall:
-        calibrate = _calibration_of(explanation, model or settings.credit_model_dir)
-    _render(explanation, calibrate, plot, out, alert_id, max_display)
+        to_pd = _calibration_of(explanation, model or settings.credit_model_dir)
+    _render(explanation, to_pd, plot, out, alert_id, max_display)
 
 
 def _render(
