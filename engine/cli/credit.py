@@ -106,7 +106,7 @@ def score(
 
     With --explain FILE, FILE gets the same rows with the attributions the stream's
     explanation service attaches to an alert: pd, base_pd (the PD at the model's base
-    value), base and output (raw score; log-odds for LightGBM) and shap_<feature> per
+    value), base and output (raw score; log-odds for LightGBM) and shap_FEATURE per
     feature, base + sum of shap_ = output. Plot one row with riskstream explain --row.
     """
     from engine.credit.model import CreditModel
