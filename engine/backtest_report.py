@@ -249,6 +249,11 @@ def _missing_note(run: OfflineRun, tables: BacktestTables) -> list[str]:
     return ["", f"No forecast in the period for: {', '.join(missing)}{why}."]
 
 
+#: VaR line colours by position in ``run.var_levels`` (lowest level first): dark, saturated,
+#: drawn above the returns and the breach markers so a breach never hides its line.
+VAR_COLORS = ("#E65100", "#B71C1C", "#4A148C")
+
+
 def _plots(run: OfflineRun, out: Path, published: str, in_period: np.ndarray) -> list[Path]:
     import matplotlib
 
@@ -263,37 +268,72 @@ def _plots(run: OfflineRun, out: Path, published: str, in_period: np.ndarray) ->
     for symbol in pd.unique(symbols[in_period]):
         mine = (symbols == symbol) & in_period
         fig, ax = plt.subplots(figsize=(12, 5))
-        ax.plot(ts[mine], returns[mine], lw=0.4, color="0.4", label="log return")
+        ax.plot(ts[mine], returns[mine], lw=0.4, color="0.6", label="log return", zorder=1)
         for li, level in enumerate(run.var_levels):
+            color = VAR_COLORS[li % len(VAR_COLORS)]
             vb = run.var_before[mine, j, run.level_index(level)]
-            ax.plot(ts[mine], -vb, lw=0.8, label=f"-VaR {level:.0%} ({published})")
             hit = run.hits[mine, j, li]
+            # Breaches: hollow markers under the line, so the VaR stays visible through them.
             ax.scatter(
                 ts[mine][hit],
                 returns[mine][hit],
-                s=8,
-                zorder=3,
-                label=f"breaches {level:.0%} ({hit.sum()})",
+                s=22 + 14 * li,
+                marker="o",
+                facecolors="none",
+                edgecolors=color,
+                linewidths=0.8,
+                zorder=2,
+                label=f"breach of VaR {level:.0%} ({hit.sum()})",
             )
-        ax.set_title(f"{symbol}: returns, VaR bands and breaches")
-        ax.legend(loc="lower left", fontsize=8)
+            ax.plot(
+                ts[mine],
+                -vb,
+                lw=1.1,
+                color=color,
+                zorder=3,
+                label=f"-VaR {level:.0%} ({published})",
+            )
+        ax.axhline(0.0, color="0.8", lw=0.5, zorder=0)
+        ax.set_ylabel("log return")
+        ax.set_title(f"{symbol}: returns, VaR and breaches ({published})")
+        ax.legend(loc="lower left", fontsize=8, ncols=2)
         path = out / f"var_{symbol}.png"
         fig.tight_layout()
         fig.savefig(path, dpi=110)
         plt.close(fig)
         written.append(path)
         if "rv" in run.frame and np.isfinite(run.frame["rv"].to_numpy(dtype=float)[mine]).any():
-            rv = run.frame["rv"].to_numpy(dtype=float)[mine]
-            fig, ax = plt.subplots(figsize=(12, 5))
-            ax.plot(ts[mine], np.sqrt(rv), lw=0.5, color="0.6", label="realized volatility")
-            for v, sigma in run.sigma_before.items():
-                ax.plot(ts[mine], sigma[mine], lw=0.8, label=v)
-            ax.set_yscale("log")
-            ax.set_title(f"{symbol}: volatility forecast against realized")
-            ax.legend(loc="upper left", fontsize=8)
             path = out / f"vol_{symbol}.png"
-            fig.tight_layout()
-            fig.savefig(path, dpi=110)
-            plt.close(fig)
+            _vol_panels(
+                run, mine, f"{symbol}: one-step volatility forecasts against realised", path
+            )
             written.append(path)
     return written
+
+
+def _vol_panels(run: OfflineRun, mine: np.ndarray, title: str, path: Path) -> None:
+    """One panel per volatility model, all on the same axes, over the realised volatility."""
+    import matplotlib.pyplot as plt
+
+    ts = run.frame["timestamp"].to_numpy()[mine]
+    realised = np.sqrt(run.frame["rv"].to_numpy(dtype=float)[mine])
+    models = list(run.sigma_before)
+    cols = 1 if len(models) <= 3 else 2
+    rows = -(-len(models) // cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(12, 1.9 * rows + 1.0), sharex=True, sharey=True, squeeze=False
+    )
+    for ax, model in zip(axes.flat, models, strict=False):
+        ax.plot(ts, realised, lw=0.5, color="0.7", label="realised (sqrt rv)")
+        ax.plot(ts, run.sigma_before[model][mine], lw=0.9, color="#1565C0", label="forecast")
+        ax.set_yscale("log")
+        ax.set_title(model, fontsize=9, loc="left")
+    for k in range(len(models), rows * cols):  # an empty slot: the panel above shows the dates
+        axes.flat[k].set_visible(False)
+        axes.flat[k - cols].xaxis.set_tick_params(labelbottom=True)
+    axes.flat[0].legend(loc="upper right", fontsize=7)
+    fig.supylabel("standard deviation of the next log return (log scale)", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

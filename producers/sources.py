@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.errors import InputError
+from engine.errors import InputError, cell_text
 from engine.paths import shared_file
 from engine.schemas import PriceTick, Transaction
 
@@ -229,7 +229,7 @@ def _prices(column: pd.Series, path: Path, name: str, *, allow_missing: bool) ->
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise InputError(
-            f"{path}: column {name!r} has price {_cell(column.iloc[row])} in row {row + 1}; "
+            f"{path}: column {name!r} has price {cell_text(column.iloc[row])} in row {row + 1}; "
             "prices must be finite and positive"
         )
     return values
@@ -241,7 +241,7 @@ def _numeric(column: pd.Series, path: Path, name: str, *, allow_missing: bool = 
     if unparsed.any():
         row = _first(unparsed)
         raise InputError(
-            f"{path}: column {name!r} has {_cell(column.iloc[row - 1])} in row {row}, "
+            f"{path}: column {name!r} has {cell_text(column.iloc[row - 1])} in row {row}, "
             "expected a number"
         )
     if not allow_missing and values.isna().any():
@@ -254,19 +254,8 @@ def _no_missing(raw: pd.Series, parsed: pd.Series, path: Path, name: str, want: 
     if bad.any():
         row = _first(bad)
         raise InputError(
-            f"{path}: column {name!r} has {_cell(raw.iloc[row - 1])} in row {row}, expected {want}"
+            f"{path}: column {name!r} has {cell_text(raw.iloc[row - 1])} in row {row}, expected {want}"
         )
-
-
-def _cell(value: object) -> str:
-    """A cell as a reader wrote it: text quoted, numbers plain (no numpy reprs).
-
-    >>> _cell(np.float64(-5.0)), _cell(np.int64(3)), _cell("abc")
-    ('-5.0', '3', "'abc'")
-    """
-    if isinstance(value, np.generic):
-        value = value.item()
-    return repr(value) if isinstance(value, str) else str(value)
 
 
 def _first(mask: pd.Series) -> int:
@@ -376,7 +365,7 @@ def _fraud_chunk(
     if bad.any():
         row = _first(bad)
         raise InputError(
-            f"{path}: column 'TX_DATETIME' has {chunk['TX_DATETIME'].iloc[row - 1]!r} "
+            f"{path}: column 'TX_DATETIME' has {cell_text(chunk['TX_DATETIME'].iloc[row - 1])} "
             f"in row {offset + row}, expected YYYY-MM-DD HH:MM:SS"
         )
     amount = pd.to_numeric(chunk["TX_AMOUNT"], errors="coerce")
@@ -384,7 +373,7 @@ def _fraud_chunk(
     if bad.any():
         row = _first(bad)
         raise InputError(
-            f"{path}: column 'TX_AMOUNT' has {chunk['TX_AMOUNT'].iloc[row - 1]!r} "
+            f"{path}: column 'TX_AMOUNT' has {cell_text(chunk['TX_AMOUNT'].iloc[row - 1])} "
             f"in row {offset + row}, expected a finite amount >= 0"
         )
     ms = stamps.to_numpy(dtype="datetime64[ms]").astype("int64").tolist()

@@ -44,7 +44,7 @@ from engine.anomaly.detectors.model import Ensemble, ModelDetector, WindowedMode
 from engine.anomaly.detectors.robust import Channel, RobustDetector
 from engine.anomaly.features.series import SERIES_FEATURES, SeriesFeatures
 from engine.anomaly.sessions import AUTO, check_calendar
-from engine.errors import InputError
+from engine.errors import InputError, cell_text
 
 SERIES_DETECTORS = ("robust", "iforest", "lof", "autoencoder", "hst", "ensemble")
 DEFAULT_SERIES_DETECTOR = "robust"
@@ -216,7 +216,7 @@ def _timestamps(column: pd.Series, path: Path) -> np.ndarray:
     if parsed.isna().any():
         row = _first(parsed.isna())
         raise InputError(
-            f"{path}: column 'timestamp' has {column.iloc[row - 1]!r} in row {row}, "
+            f"{path}: column 'timestamp' has {cell_text(column.iloc[row - 1])} in row {row}, "
             "expected ISO 8601 or epoch milliseconds"
         )
     return parsed.to_numpy(dtype="datetime64[ms]").astype(np.int64)
@@ -230,7 +230,7 @@ def _values(column: pd.Series, path: Path) -> np.ndarray:
     if bad.any():
         row = _first(bad)
         raise InputError(
-            f"{path}: column 'value' has {column.iloc[row - 1]!r} in row {row}, expected a number"
+            f"{path}: column 'value' has {cell_text(column.iloc[row - 1])} in row {row}, expected a number"
         )
     values = numeric.to_numpy(dtype=float)
     infinite = np.isinf(values)

@@ -49,6 +49,11 @@ def score(
     from engine.anomaly.series import score_file
 
     rows = score_file(input, out, detector=detector, sort=sort, calendar=calendar)
+    if rows == 0:
+        from engine.errors import InputError
+
+        out.unlink(missing_ok=True)
+        raise InputError(f"{input}: no rows to score (the file has a header only)")
     if not quiet:
         typer.echo(f"scored {rows} rows with {detector} -> {out}", err=True)
 

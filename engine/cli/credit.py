@@ -95,14 +95,30 @@ def score(
     out: Path = typer.Option(
         ..., "--out", dir_okay=False, help="CSV to write (id column if any, pd)."
     ),
+    explain: Path | None = typer.Option(
+        None,
+        "--explain",
+        dir_okay=False,
+        help="Also write each row's SHAP attributions to this CSV (no services needed).",
+    ),
 ) -> None:
-    """Write one row per input row, in order: the ID/id column if present, and pd."""
+    """Write one row per input row, in order: the ID/id column if present, and pd.
+
+    With --explain FILE, FILE gets the same rows with the attributions the stream's
+    explanation service attaches to an alert: pd, base_pd (the PD at the model's base
+    value), base and output (raw score; log-odds for LightGBM) and shap_FEATURE per
+    feature, base + sum of shap_ = output. Plot one row with riskstream explain --row.
+    """
     from engine.credit.model import CreditModel
     from engine.credit.offline import score_file
+    from engine.errors import InputError
 
+    if explain is not None and explain.resolve() == out.resolve():
+        raise InputError(f"--explain {explain}: give a different file from --out")
     loaded = CreditModel(model)
-    rows = score_file(loaded, data, out)
+    rows = score_file(loaded, data, out, explain=explain)
+    also = f" and their SHAP attributions into {explain}" if explain is not None else ""
     typer.echo(
-        f"riskstream: scored {rows:,} rows with {loaded.name} {loaded.version} into {out}",
+        f"riskstream: scored {rows:,} rows with {loaded.name} {loaded.version} into {out}{also}",
         err=True,
     )

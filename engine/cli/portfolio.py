@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from engine.cli.app import app
-from engine.cli.risk import PRICES_HELP, _iso, _levels, _write
+from engine.cli.risk import PRICES_HELP, _day_option, _iso, _levels, _write
 from engine.errors import InputError
 
 portfolio_app = typer.Typer(
@@ -76,6 +76,7 @@ def portfolio_var(
 
     chosen = _levels(levels)
     assert chosen is not None
+    start = _day_option("--start", start)
     if nu is not None and nu <= 2:
         raise InputError(f"--nu {nu}: Student-t needs more than 2 degrees of freedom")
     held = read_positions(positions)

@@ -60,14 +60,27 @@ def _spec(settings: Settings, *, vol_models: tuple[str, ...], method: str) -> Ri
     return replace(settings.risk_spec(), vol_models=vol_models, method=method)
 
 
-def _run(prices: Path, spec: RiskSpec, quiet: bool) -> OfflineRun:
+def _read_prices(prices: Path) -> pd.DataFrame:
+    """The price file as long rows; :class:`InputError` when it has no price rows."""
+    from producers.sources import read_price_csv
+
+    frame = read_price_csv(prices)
+    if frame.empty:
+        raise InputError(f"{prices}: no price rows (the file has a header only)")
+    return frame
+
+
+def _run(
+    prices: Path, spec: RiskSpec, quiet: bool, frame: pd.DataFrame | None = None
+) -> OfflineRun:
+    """Forecast every row of ``prices`` (or of ``frame``, already read from it)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from engine.gctune import tune_for_streaming
     from engine.offline import run_prices
-    from producers.sources import read_price_csv
 
-    frame = read_price_csv(prices)
+    if frame is None:
+        frame = _read_prices(prices)
     tune_for_streaming()
     if quiet:
         run = run_prices(frame, spec)
@@ -240,7 +253,7 @@ def backtest(
     ),
     end: str = typer.Option(None, help="Last day evaluated (YYYY-MM-DD) [default: last row]."),
     rolling: int = typer.Option(
-        250, min=20, help="Length of the rolling windows for the traffic-light share."
+        250, help="Length of the rolling windows for the traffic-light share (at least 20)."
     ),
     learned_var: bool = typer.Option(
         False,
@@ -257,24 +270,85 @@ def backtest(
     """
     from engine.backtest_report import evaluate, write_report
 
+    # Every option is checked before the forecasts run (minutes on a long file).
+    first_day, last_day = _day_option("--start", start), _day_option("--end", end)
+    if first_day and last_day and last_day < first_day:
+        raise InputError(f"--end {last_day} is before --start {first_day}")
+    if rolling < 20:
+        raise InputError(f"--rolling {rolling}: the rolling windows need at least 20 observations")
+    if report.exists() and not report.is_dir():
+        raise InputError(f"--report {report}: exists and is not a directory")
     settings = load_settings()
     spec = settings.risk_spec()
-    run = _run(prices, spec, quiet)
-    tables = evaluate(run, start=start, end=end, rolling=rolling)
+    frame = _read_prices(prices)
+    covers = _covers(prices, frame)
+    stamps = frame["timestamp"]
+    if first_day and _day_stamp(first_day) > stamps.iloc[-1]:
+        raise InputError(f"--start {first_day} is after the last row: {covers}")
+    if last_day and _day_stamp(last_day, end_of_day=True) < stamps.iloc[0]:
+        raise InputError(f"--end {last_day} is before the first row: {covers}")
+    run = _run(prices, spec, quiet, frame)
+    tables = evaluate(run, start=first_day, end=last_day, rolling=rolling)
     if learned_var and not tables.var.empty:
         import pandas as pd
 
         from engine.deep.quantile import learned_var_rows
 
-        learned = learned_var_rows(run, start=start, end=end, rolling=rolling)
+        learned = learned_var_rows(run, start=first_day, end=last_day, rolling=rolling)
         tables.var = pd.concat([tables.var, learned], ignore_index=True)
     if tables.var.empty:
-        raise InputError(
-            f"{prices}: no forecast in the evaluation period (too few rows for the windows?)"
-        )
+        raise InputError(_no_forecast(run, covers, first_day, last_day))
     files = write_report(run, tables, report, published=spec.method, rolling=rolling)
     typer.echo(
         f"wrote {len(files)} files to {report} (period {tables.period[0]} to {tables.period[1]})"
+    )
+
+
+def _day_option(name: str, text: str | None) -> str | None:
+    """A ``YYYY-MM-DD`` option's day in that form; :class:`InputError` for anything else."""
+    from datetime import date
+
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text.strip()).isoformat()
+    except ValueError:
+        raise InputError(
+            f"{name} {text!r}: expected a day as YYYY-MM-DD, e.g. 2003-01-02"
+        ) from None
+
+
+def _day_stamp(day: str, *, end_of_day: bool = False) -> pd.Timestamp:
+    """The UTC start of ``day`` (``YYYY-MM-DD``), or its last millisecond."""
+    import pandas as pd
+
+    stamp = pd.Timestamp(day, tz="UTC")
+    return stamp + pd.Timedelta(days=1) - pd.Timedelta(milliseconds=1) if end_of_day else stamp
+
+
+def _covers(prices: Path, frame: pd.DataFrame) -> str:
+    """What a price file holds, for messages: ``FILE covers DAY to DAY (N rows)``."""
+    first, last = (str(frame["timestamp"].iloc[i])[:10] for i in (0, -1))
+    return f"{prices} covers {first} to {last} ({len(frame):,} rows)"
+
+
+def _no_forecast(run: OfflineRun, covers: str, start: str | None, end: str | None) -> str:
+    """Why the evaluation period has no forecast to judge: where the judged forecasts are."""
+    import numpy as np
+
+    from engine.offline import log_returns
+
+    asked = f"{start or 'the first row'} to {end or 'the last row'}"
+    judged = np.isfinite(run.var_before).any(axis=(1, 2)) & np.isfinite(log_returns(run))
+    if not judged.any():
+        return (
+            f"no VaR forecast to judge anywhere in the file: {covers}, too few returns per "
+            "symbol for the methods to warm up (RISKSTREAM_VAR_MIN_OBS, RISKSTREAM_REFIT_FIRST)"
+        )
+    days = run.frame["timestamp"][judged]
+    return (
+        f"no VaR forecast to judge from {asked}: {covers}; forecasts can be judged from "
+        f"{str(days.iloc[0])[:10]} to {str(days.iloc[-1])[:10]}"
     )
 
 

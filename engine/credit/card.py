@@ -40,7 +40,7 @@ from engine.cards import (
     verify_artifact,
     write_card,
 )
-from engine.errors import InputError, ModelMismatchError
+from engine.errors import InputError, ModelMismatchError, cell_text
 
 CARD_SCHEMA = "riskstream.credit.card/1"
 
@@ -134,7 +134,7 @@ class ModelCard:
                 if bad.any():
                     row = int(np.flatnonzero(bad.to_numpy())[0])
                     raise InputError(
-                        f"{source}: column {spec.name!r} has {column.iloc[row]!r} in row {row + 1}, "
+                        f"{source}: column {spec.name!r} has {cell_text(column.iloc[row])} in row {row + 1}, "
                         "expected a number"
                     )
                 out[:, j] = parsed.to_numpy(dtype=np.float64, na_value=np.nan)

@@ -21,6 +21,7 @@ from engine.onnx_session import load_session
 from engine.paths import REPO_ROOT
 
 if TYPE_CHECKING:
+    from engine.credit.calibration import Calibration
     from engine.explain.tree import TreeShap
 
 #: Where ``riskstream credit train`` wrote the committed Taiwan model (see onnx/credit/README.md).
@@ -39,6 +40,7 @@ class CreditModel:
         self._check()
         self._input = self.session.get_inputs()[0].name
         self._shap: TreeShap | None = None
+        self._calibration: Calibration | None = None
 
     @property
     def name(self) -> str:
@@ -72,6 +74,16 @@ class CreditModel:
             return np.empty(0, dtype=np.float64)
         X = np.ascontiguousarray(X, dtype=np.float64)
         return self.session.run(["pd"], {self._input: X})[0]
+
+    def calibrate(self, score: np.ndarray) -> np.ndarray:
+        """PD of raw scores (the native model's output, SHAP's units), as the ONNX graph maps them."""
+        if self._calibration is None:
+            from engine.credit.calibration import calibration_from_card
+
+            self._calibration = calibration_from_card(
+                self.card.extra.get("calibration", {}), self.directory / "card.json"
+            )
+        return self._calibration(score)
 
     def explainer(self) -> TreeShap:
         """SHAP over the native tree model (loaded on first use; log-odds for LightGBM)."""

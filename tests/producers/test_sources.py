@@ -207,3 +207,12 @@ def test_wide_csv_keeps_column_order_within_a_timestamp(tmp_path: Path) -> None:
         "timestamp," + ",".join(names) + "\n2024-01-01," + ",".join(map(str, values)) + "\n"
     )
     assert read_price_csv(path)["symbol"].tolist() == names
+
+
+def test_fraud_handbook_messages_show_cells_as_written_not_numpy_reprs(tmp_path: Path) -> None:
+    path = _fraud_file(tmp_path / "neg.csv.gz", ["0,2018-04-01 00:00:00,1,2,-3.0,0,0,0,0"])
+    with pytest.raises(InputError) as caught:
+        next(fraud_handbook(path))
+    assert str(caught.value) == (
+        f"{path}: column 'TX_AMOUNT' has -3.0 in row 1, expected a finite amount >= 0"
+    )
