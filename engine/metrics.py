@@ -29,7 +29,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import numpy as np
@@ -37,8 +37,16 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.exposition import ThreadingWSGIServer
 
 from engine.config import level_label
-from engine.pipeline import PriceOutcome, PricePipeline, TransactionOutcome, TransactionPipeline
+from engine.core import PriceRiskBook
 from engine.records import Reason
+
+if TYPE_CHECKING:  # metrics describe pipelines, they never import them (no import circle)
+    from engine.pipeline import (
+        PriceOutcome,
+        PricePipeline,
+        TransactionOutcome,
+        TransactionPipeline,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +287,7 @@ class Metrics:
             for stage in pipeline.stages:
                 self.model_inference.labels(stage.name)
                 kinds += getattr(stage, "alert_kinds", ())
-            if isinstance(pipeline, PricePipeline):
+            if isinstance(pipeline.book, PriceRiskBook):
                 kinds += ["var_breach", "backtest"]
             for kind in kinds:
                 for severity in ("warning", "critical"):
@@ -408,7 +416,7 @@ class Metrics:
 
 def models_of(pipeline: PricePipeline | TransactionPipeline) -> Iterator[tuple[str, str, str]]:
     """``(kind, model, version)`` of every model a pipeline serves (see the module docstring)."""
-    if isinstance(pipeline, PricePipeline):
+    if isinstance(pipeline.book, PriceRiskBook):
         book = pipeline.book
         for name, vol in book.vols.items():
             yield "volatility", name, str(vol.model_version)

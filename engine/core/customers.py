@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
@@ -21,7 +22,9 @@ from engine.core.keyed import KeyedBook, LoadRow
 from engine.core.online import OnlineComponent
 from engine.core.sequencer import advanced
 from engine.core.slots import Column
-from engine.validation import TransactionColumns
+
+if TYPE_CHECKING:  # the decoded columns' type; the core never imports the boundary
+    from engine.validation import TransactionColumns
 
 RECENT_TX = 16
 
