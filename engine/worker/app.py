@@ -285,7 +285,7 @@ class RiskWorker:
             return
         from engine.worker.warmup import warm_up
 
-        warm_up(self.settings, self.fitter)
+        warm_up(self.settings)
         self.explanations = explanation_service(
             self.settings,
             [*self.price_pipeline.stages, *self.transaction_pipeline.stages],

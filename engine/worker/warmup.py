@@ -19,7 +19,6 @@ import time
 import numpy as np
 
 from engine.config import Settings
-from engine.core.volatility.fitting import FitJob, PoolFitter
 from engine.records import RawRecord
 from engine.schemas import PriceTick, Transaction
 
@@ -49,20 +48,16 @@ def _transactions() -> list[RawRecord]:
     ]
 
 
-def warm_up(settings: Settings, fitter: PoolFitter | None = None) -> float:
+def warm_up(settings: Settings) -> float:
     """Run one synthetic batch through pipelines like the worker's; returns the seconds taken.
 
-    The batch stops short of the models' first fit: a fit in this process would import
-    ``arch`` and fit for seconds, only to be thrown away. ``fitter``, the worker's fit
-    pool, is started instead with one fit whose result is dropped: its process spawns
-    and imports ``arch`` while the worker joins its group, not at the first real fit.
+    The batch stops short of the models' first fit: fits run in the worker's fit pool,
+    whose process starts at the first real fit (starting it here cost a restarted
+    worker seconds of CPU on the critical path of its recovery).
     """
     from engine.pipeline import PricePipeline, TransactionPipeline
 
     started = time.perf_counter()
-    if fitter is not None:
-        returns = np.random.default_rng(1).standard_t(5, settings.refit_first) * 0.01
-        fitter.prestart(FitJob("warm-up", "garch", returns, None))
     now = START_MS + 400 * 86_400_000
     no_fits = settings.model_copy(update={"refit_first": 10 * TICKS})
     PricePipeline.from_settings(no_fits).process(_prices(), now_ms=now)

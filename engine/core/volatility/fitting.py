@@ -294,10 +294,5 @@ class PoolFitter:
         self.fits += 1
         return future.result()
 
-    def prestart(self, job: FitJob) -> None:
-        """Start the pool's processes now with ``job`` (its result is dropped), so that
-        spawning them and importing ``arch`` happen before the first real fit."""
-        self._pool.submit(fit, job)
-
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
