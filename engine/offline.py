@@ -19,6 +19,7 @@ import pandas as pd
 
 from engine.core import PriceRiskBook, RiskSpec, Status
 from engine.core.volatility.fitting import Fitter
+from engine.pipeline import load_deep
 from engine.records import RawRecord
 from engine.validation import PriceColumns
 
@@ -85,7 +86,7 @@ def run_prices(
     progress: Progress | None = None,
 ) -> OfflineRun:
     """Run the book over ``frame`` (long format, in the order the stream would see it)."""
-    book = PriceRiskBook(spec, fitter)
+    book = PriceRiskBook(spec, fitter, predictors=load_deep)
     n, m, k = len(frame), len(book.methods), len(book.levels)
     keep: list[np.ndarray] = []
     sigma = {v: [] for v in book.vols}

@@ -39,6 +39,14 @@ _VERDICTS = {
 }
 
 
+def load_deep(kind: str, model_dir: str | None) -> Any:
+    """The deep volatility predictors the books use (:func:`engine.deep.model.load_cached`;
+    onnxruntime is imported only when a deep model is configured)."""
+    from engine.deep.model import load_cached
+
+    return load_cached(kind, model_dir)
+
+
 def _check_stage_state(book: Any, stages: Sequence[Stage]) -> None:
     """Every stage's state must live in the book, or it would not be persisted."""
     held = {id(c) for c in book.components}
@@ -180,7 +188,9 @@ class PricePipeline:
 
         drift = drift_stages(settings)
         stages = [*stages, *drift]
-        book = PriceRiskBook(settings.risk_spec(), fitter, extra=stage_components(stages))
+        book = PriceRiskBook(
+            settings.risk_spec(), fitter, extra=stage_components(stages), predictors=load_deep
+        )
         for stage in drift:
             stage.versions = {m: book.vols[m].model_version for m in stage.models}
         return cls(

@@ -22,6 +22,7 @@ Elsewhere fits are submitted after the batch and installed before their switch.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
@@ -35,13 +36,15 @@ from engine.core.spec import COMBINATION, DEEP_VOL_MODELS, RiskSpec
 from engine.core.var.methods import VaRMethods, VolOutput
 from engine.core.volatility import EWMAVolatility, VolatilityModel
 from engine.core.volatility.combination import CombinationVolatility
-from engine.core.volatility.deep import DeepVolatility
+from engine.core.volatility.deep import DeepVolatility, PredictorLoader
 from engine.core.volatility.fitting import Fitter, SyncFitter
 from engine.core.volatility.garch import GARCHVolatility
 from engine.core.volatility.har import HISTORY, HARVolatility
 from engine.core.volatility.refitted import RefittedVolatility
 from engine.core.windows import RingHistory, RollingWindow, WindowStats
-from engine.validation import PriceColumns
+
+if TYPE_CHECKING:  # the decoded columns' type; the core never imports the boundary
+    from engine.validation import PriceColumns
 
 
 @dataclass(slots=True)
@@ -112,6 +115,9 @@ class PriceRiskBook(KeyedBook):
         Where model fits run (:class:`SyncFitter` by default).
     extra : tuple of OnlineComponent
         State components of add-on stages (:mod:`engine.stages`), persisted in the same rows.
+    predictors : PredictorLoader, optional
+        Builds the predictor of each deep model in ``spec`` (the pipeline passes
+        :func:`engine.deep.model.load_cached`); needed only when ``spec`` has one.
     """
 
     def __init__(
@@ -119,6 +125,7 @@ class PriceRiskBook(KeyedBook):
         spec: RiskSpec | None = None,
         fitter: Fitter | None = None,
         extra: tuple[OnlineComponent, ...] = (),
+        predictors: PredictorLoader | None = None,
     ) -> None:
         self.spec = spec = spec if spec is not None else RiskSpec()
         self.fitter = fitter if fitter is not None else SyncFitter()
@@ -131,9 +138,12 @@ class PriceRiskBook(KeyedBook):
             elif vol in ("garch", "gjr"):
                 self.vols[vol] = GARCHVolatility(vol, spec.garch_refit, spec.garch_window)  # type: ignore[arg-type]
             elif vol in DEEP_VOL_MODELS:
-                from engine.deep.model import load_cached
-
-                self.vols[vol] = DeepVolatility(vol, load_cached(vol, spec.deep_model_dir))
+                if predictors is None:
+                    raise ValueError(
+                        f"volatility model {vol!r} needs a predictor loader: "
+                        "PriceRiskBook(..., predictors=engine.deep.model.load_cached)"
+                    )
+                self.vols[vol] = DeepVolatility(vol, predictors(vol, spec.deep_model_dir))
             elif vol == COMBINATION:
                 pass  # after the models it averages
             else:

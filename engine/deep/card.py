@@ -9,7 +9,7 @@ A model directory (``onnx/deep/<name>/``, written by ``riskstream deep train``) 
 
 The card lists the inputs in the order of the tensor's last axis with their scaling
 constants (``x_std = (x - mean) / std``), the window length, the feature recursions'
-constants (:class:`~engine.deep.features.FeatureParams`), the output's scaling
+constants (:class:`~engine.core.volatility.deep_features.FeatureParams`), the output's scaling
 (``log RV_{t+1} = target_mean + target_std * y``, decimal^2 units), the training and
 test periods, the SHA-256 of the training data and of the ONNX file, the metrics, the
 opset and the version. :meth:`DeepCard.load` refuses a card whose inputs are not the
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from engine.cards import check_schema, read_card, verify_artifact, write_card
-from engine.deep.features import FEATURES, FeatureParams
+from engine.core.volatility.deep_features import FEATURES, FeatureParams
 from engine.errors import ModelMismatchError
 
 ONNX_FILE = "model.onnx"

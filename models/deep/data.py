@@ -2,7 +2,7 @@
 
 :func:`load_series` reads the shared file (returns in percent, RV in percent^2, RV from
 2000) into decimal units; :func:`make_samples` runs the engine's own feature recursion
-(:func:`engine.deep.features.series_windows`) over it, so every training window is the
+(:func:`engine.core.volatility.deep_features.series_windows`) over it, so every training window is the
 window the stream would hold after that day, and pairs it with the target, the log
 realized variance of the next day that has one. A sample is dated by its *target* day,
 so "the test period 2015-2018" means targets in it, forecast with data before it.
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from engine.cards import sha256_file
-from engine.deep.features import FLOOR, FeatureParams, series_windows
+from engine.core.volatility.deep_features import FLOOR, FeatureParams, series_windows
 from engine.errors import InputError
 from engine.paths import shared_file
 

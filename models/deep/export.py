@@ -17,7 +17,7 @@ import numpy as np
 
 from engine.cards import sha256_file
 from engine.deep.card import INPUT_NAME, ONNX_FILE, OUTPUT_NAME, DeepCard
-from engine.deep.features import FEATURES
+from engine.core.volatility.deep_features import FEATURES
 
 if TYPE_CHECKING:
     from models.deep.train import Fitted, TrainResult

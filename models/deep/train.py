@@ -36,7 +36,7 @@ from typing import Any, Literal
 import numpy as np
 
 from engine.core.backtest.stats import diebold_mariano, qlike, squared_error
-from engine.deep.features import FEATURES, FeatureParams
+from engine.core.volatility.deep_features import FEATURES, FeatureParams
 from models.deep.data import Samples, Series, fit_feature_params, load_series, make_samples
 
 Loss = Literal["qlike", "mse-log"]

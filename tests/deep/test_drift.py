@@ -11,6 +11,7 @@ from engine.core import PriceRiskBook, RiskSpec
 from engine.core.drift import PageHinkleyDrift
 from engine.deep.drift import DriftStage
 from engine.offline import columns_from_frame
+from engine.pipeline import load_deep
 from engine.stages import StageInput
 
 
@@ -70,7 +71,7 @@ def test_drift_stage_alerts_and_marks_the_model_for_refit(tiny) -> None:  # type
     frame = frame.reset_index(drop=True)
     stage = DriftStage(("lstm", "ewma"), min_instances=30, delta=0.05, threshold=10.0)
     spec = RiskSpec(vol_models=("ewma", "lstm"), method="ewma-normal", deep_model_dir=str(out))
-    book = PriceRiskBook(spec, extra=stage.components())
+    book = PriceRiskBook(spec, extra=stage.components(), predictors=load_deep)
     alerts, latest = [], []
     for start in range(0, len(frame), 250):
         cols = columns_from_frame(frame.iloc[start : start + 250], start)

@@ -13,6 +13,7 @@ from engine.cli import app
 from engine.core import PriceRiskBook, RiskSpec
 from engine.core.volatility.deep import DeepVolatility
 from engine.offline import run_prices
+from engine.pipeline import load_deep
 from models.deep.data import make_samples
 from producers.sources import sp500_realized
 
@@ -39,7 +40,7 @@ def test_stream_forecasts_equal_the_training_windows(tiny, spx) -> None:  # type
     for kind in ("lstm", "transformer"):
         fitted = result.final[kind]
         # the same feature recursion started at the first row of the file
-        from engine.deep.features import series_windows
+        from engine.core.volatility.deep_features import series_windows
 
         r = np.log(spx["price"].to_numpy())
         r = np.concatenate([[np.nan], np.diff(r)])
@@ -67,7 +68,7 @@ def test_batch_size_and_symbol_interleaving_do_not_change_forecasts(tiny, spx) -
 
 def test_one_inference_call_per_micro_batch(tiny, spx) -> None:  # type: ignore[no-untyped-def]
     _, out = tiny
-    book = PriceRiskBook(spec_for(out, ("lstm", "ewma")))
+    book = PriceRiskBook(spec_for(out, ("lstm", "ewma")), predictors=load_deep)
     model = book.vols["lstm"]
     assert isinstance(model, DeepVolatility)
     calls = []
@@ -89,7 +90,7 @@ def test_state_round_trip_continues_identically(tiny, spx) -> None:  # type: ign
 
     _, out = tiny
     spec = spec_for(out, ("lstm", "ewma"))
-    a, b = PriceRiskBook(spec), PriceRiskBook(spec)
+    a, b = PriceRiskBook(spec, predictors=load_deep), PriceRiskBook(spec, predictors=load_deep)
     first, rest = columns_from_frame(spx.iloc[:300], 0), columns_from_frame(spx.iloc[300:400], 300)
     a.step(first)
     b.step(first)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import onnx
+from engine.core.volatility.deep_features import FEATURES
 from engine.deep.card import DeepCard
-from engine.deep.features import FEATURES
 from engine.deep.model import DeepVolModel
 from engine.errors import ModelMismatchError
 from models.deep.data import make_samples

@@ -1,6 +1,6 @@
 """Deep volatility (LSTM, Transformer through ONNX) as an online model of the price book.
 
-Each symbol keeps its rolling window of feature vectors (:mod:`engine.deep.features`)
+Each symbol keeps its rolling window of feature vectors (:mod:`engine.core.volatility.deep_features`)
 and the two feature recursions in its state row. A micro-batch pushes every tick with a
 return and a realized variance into its symbol's window, copies each tick's window out,
 and makes **one** batched inference call for all of them, across symbols; the forecast
@@ -8,13 +8,14 @@ after a tick is ``sqrt(exp(log-variance forecast))``. Ticks without realized var
 leave the model unchanged (like HAR-RV), and a symbol publishes once its window is ready
 (``window + burn`` days). ``update`` takes returns *and* realized variances.
 
-The predictor is any object with ``predict_log_var(windows)`` and a ``card``
-(:class:`~engine.deep.model.DeepVolModel` in the engine), so the core itself does no I/O.
+The predictor is any object with ``predict_log_var(windows)`` and a ``card`` giving
+its feature constants and version (:class:`~engine.deep.model.DeepVolModel` in the
+engine, injected by the pipeline), so the core itself imports no model and does no I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numba
@@ -22,14 +23,28 @@ import numpy as np
 
 from engine.core.slots import Column
 from engine.core.volatility.base import VolatilityModel
-from engine.deep.card import DeepCard
-from engine.deep.features import N_FEATURES, advance
+from engine.core.volatility.deep_features import N_FEATURES, FeatureParams, advance
+
+
+class Card(Protocol):
+    """What the core reads of a deep model's card (:class:`engine.deep.card.DeepCard`)."""
+
+    @property
+    def features(self) -> FeatureParams: ...
+    @property
+    def version(self) -> str: ...
 
 
 class Predictor(Protocol):
-    card: DeepCard
+    @property
+    def card(self) -> Card: ...
 
     def predict_log_var(self, windows: np.ndarray) -> np.ndarray: ...
+
+
+#: Builds the predictor of a deep model kind (``lstm``, ``transformer``) from a model
+#: directory: :func:`engine.deep.model.load_cached` in the engine.
+PredictorLoader = Callable[[str, str | None], Predictor]
 
 
 @numba.njit(cache=True, nogil=True)
