@@ -105,3 +105,35 @@ def test_pickles_deterministic_and_leaves_inputs_alone(case: Any) -> None:
     clone = pickle.loads(pickle.dumps(a))
     nxt = make(np.random.default_rng(3), 100, 200)
     np.testing.assert_array_equal(clone.update(*nxt), a.update(*nxt))
+
+
+@pytest.mark.parametrize("calendar", ["auto", "XNYS"])
+def test_price_features_on_a_trading_clock_do_not_depend_on_the_batching(calendar: str) -> None:
+    """The trading clock's origin depends on the timestamps it is given: a gap spanning two
+    micro-batches must still be measured as within one (S&P 500 daily closes, 2003-2006)."""
+    from producers.sources import arch_daily
+
+    frame = arch_daily("sp500").iloc[1000:2000]
+    ts = frame["timestamp"].to_numpy(dtype="datetime64[ms]").astype(np.int64)
+    returns = np.diff(np.log(frame["price"].to_numpy()), prepend=np.nan)
+    sigma, volume = np.full(ts.size, 0.01), np.full(ts.size, np.nan)
+    slots = np.zeros(ts.size, dtype=np.int64)
+
+    def features(cut: int) -> np.ndarray:
+        component = PriceFeatures(calendar=calendar)
+        component.ensure(1)
+        parts = [
+            component.update(
+                slots[i : i + cut],
+                ts[i : i + cut],
+                returns[i : i + cut],
+                sigma[i : i + cut],
+                volume[i : i + cut],
+            )
+            for i in range(0, ts.size, cut)
+        ]
+        return np.concatenate(parts)
+
+    whole = features(ts.size)
+    for cut in (1, 7, 250):
+        np.testing.assert_array_equal(features(cut), whole)

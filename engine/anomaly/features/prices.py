@@ -279,7 +279,14 @@ class PriceFeatures(OnlineComponent):
         out = np.empty((slots.shape[0], len(PRICE_FEATURES)), dtype=np.float64)
         st = self.state
         ts = np.ascontiguousarray(ts, dtype=np.int64)
-        clock, inside = clock_and_open(ts, self.calendar)
+        # The trading clock counts open milliseconds from an origin that depends on the
+        # timestamps it is given, so each symbol's previous tick is put on the same clock
+        # as this batch: a gap spanning two batches is measured exactly as within one
+        # (streaming output independent of the batching).
+        seen = np.unique(slots[st["last_ts"][slots] >= 0])
+        both, both_in = clock_and_open(np.concatenate([ts, st["last_ts"][seen]]), self.calendar)
+        clock, inside = both[: ts.size], both_in[: ts.size]
+        st["last_clock"][seen] = both[ts.size :]
         _features(
             np.ascontiguousarray(slots, dtype=np.int64),
             ts,
