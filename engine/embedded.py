@@ -22,7 +22,8 @@ from engine.metrics import Metrics, instrument_stages
 from engine.pipeline import PriceOutcome, PricePipeline, TransactionOutcome, TransactionPipeline
 from engine.records import RawRecord, RecordLike
 from engine.schemas import PriceTick
-from engine.sinks.files import AlertFile, DeadLetterFile
+from engine.sinks.base import Sink
+from engine.sinks.files import DeadLetterFile, JsonlSink
 from engine.sinks.redis import RedisSink
 from engine.timeutil import now_ms
 from engine.topics import PRICES, TRANSACTIONS
@@ -140,15 +141,13 @@ class EmbeddedRunner:
         )
         fresh = self._runs == 0
         self._runs += 1
-        alerts = AlertFile(report.alerts_path, truncate=fresh)
+        files = JsonlSink(self.out_dir, truncate=fresh)
         dead = DeadLetterFile(report.dead_letters_path, truncate=fresh)
-        sink = (
-            RedisSink.from_settings(self.settings, self.metrics)
-            if self.settings.redis_dsn
-            else None
-        )
-        if sink is not None:
-            await sink.check()
+        sinks: list[Sink] = [files]
+        if self.settings.redis_dsn:
+            redis_sink = RedisSink.from_settings(self.settings, self.metrics)
+            await redis_sink.check()
+            sinks.append(redis_sink)
         started = time.perf_counter()
         try:
             for batch in _batches(records, self.batch_size):
@@ -158,12 +157,11 @@ class EmbeddedRunner:
                     self.metrics.record_book(self.pipeline, outcome.step.slots)
                 else:
                     self.metrics.record_transactions(outcome)
-                if sink is not None:
-                    await sink.write(
-                        latest=[s.latest() for s in outcome.snapshots] + outcome.latest,
-                        alerts=outcome.alerts,
-                    )
-                report.alerts += alerts.write_alerts(outcome.alerts)
+                latest = [s.latest() for s in outcome.snapshots] + outcome.latest
+                for sink in sinks:
+                    result = await sink.write(latest=latest, alerts=outcome.alerts)
+                    if sink is files:
+                        report.alerts += result.alerts_written
                 dead.write_letters(outcome.dead_letters)
                 self._account(report, outcome)
                 if on_batch is not None:
@@ -175,9 +173,8 @@ class EmbeddedRunner:
                     await asyncio.sleep(0)
         finally:
             report.seconds = time.perf_counter() - started
-            alerts.close()
             dead.close()
-            if sink is not None:
+            for sink in sinks:
                 await sink.close()
         return report
 

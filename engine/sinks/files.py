@@ -1,4 +1,4 @@
-"""File sinks for the embedded runner: alerts and dead letters as JSON Lines.
+"""File sinks for the embedded runner: alerts (and latest state) and dead letters as JSON Lines.
 
 Each line is one JSON document; files are written in append mode and flushed after
 every batch, so a reader tailing the file (``tail -f``) sees alerts as they happen.
@@ -7,7 +7,7 @@ An alert id already written by this sink is not written again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -15,6 +15,8 @@ import orjson
 
 from engine.alerts import Alert
 from engine.records import DeadLetter
+from engine.sinks.base import WriteResult
+from engine.stages import LatestState
 
 
 class JsonlWriter:
@@ -56,3 +58,34 @@ class DeadLetterFile(JsonlWriter):
 
     def write_letters(self, letters: Iterable[DeadLetter]) -> None:
         self.write(letter.to_json() for letter in letters)
+
+
+class JsonlSink:
+    """A :class:`~engine.sinks.base.Sink` of JSON Lines files in ``out_dir``.
+
+    ``alerts.jsonl`` gets every alert once (:class:`AlertFile`); with ``latest=True``,
+    ``latest.jsonl`` gets every latest-state hash as it is written (``{"key": ..., **fields}``),
+    the file form of the Redis hashes. ``truncate=False`` appends to existing files.
+    """
+
+    def __init__(self, out_dir: Path, *, truncate: bool = True, latest: bool = False) -> None:
+        out_dir = Path(out_dir)
+        self.alerts = AlertFile(out_dir / "alerts.jsonl", truncate=truncate)
+        self.latest = JsonlWriter(out_dir / "latest.jsonl", truncate=truncate) if latest else None
+
+    @property
+    def alerts_path(self) -> Path:
+        return self.alerts.path
+
+    async def write(
+        self, *, latest: Sequence[LatestState] = (), alerts: Sequence[Alert] = ()
+    ) -> WriteResult:
+        if self.latest is not None and latest:
+            self.latest.write({"key": state.key, **state.fields} for state in latest)
+        written = self.alerts.write_alerts(alerts)
+        return WriteResult(written, len(alerts) - written)
+
+    async def close(self) -> None:
+        self.alerts.close()
+        if self.latest is not None:
+            self.latest.close()

@@ -25,7 +25,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from importlib import resources
 
 import orjson
@@ -44,6 +43,7 @@ from engine.alerts import Alert
 from engine.config import Settings
 from engine.errors import ConfigError, ServiceUnavailableError
 from engine.metrics import Metrics
+from engine.sinks.base import WriteResult
 from engine.stages import LatestState
 
 log = logging.getLogger(__name__)
@@ -97,14 +97,9 @@ def tls_options(settings: Settings) -> dict[str, str]:
     return {"ssl_ca_certs": str(settings.redis_ssl_cafile)}
 
 
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    alerts_written: int
-    alerts_duplicate: int
-
-
 class RedisSink:
-    """Writes pipeline outcomes to Redis; see the module docstring for guarantees."""
+    """Writes pipeline outcomes to Redis (a :class:`~engine.sinks.base.Sink`); see the
+    module docstring for guarantees."""
 
     def __init__(
         self,

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.alerts import Alert
 from engine.metrics import Metrics, observe_latency
-from engine.sinks.redis import RedisSink
+from engine.sinks.base import Sink
 from engine.stages import LatestState
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ class OrderedWriter:
         self,
         app: faust.App,
         consumer: BatchingConsumer,
-        sink: RedisSink | None,
+        sink: Sink | None,
         metrics: Metrics,
         topic: str,
         *,
