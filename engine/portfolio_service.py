@@ -394,7 +394,11 @@ class PortfolioService:
         if not self.greeks.due(self.released_ms):
             return [], []
         start = time.perf_counter()
-        snapshots, alerts = self.greeks.evaluate(book_spots(self.state.book), self.released_ms)
+        book = self.state.book
+        covariance = book_covariance(book) if self.greeks.var_scenarios else None
+        snapshots, alerts = self.greeks.evaluate(
+            book_spots(book), self.released_ms, covariance=covariance, horizon_ms=book.interval_ms
+        )
         self.state.greeks = self.greeks.to_state()
         if self.greeks_metrics is not None:
             self.greeks_metrics.observe(snapshots, alerts, time.perf_counter() - start)
@@ -550,13 +554,29 @@ def book_spots(book: PortfolioBook) -> dict[str, float]:
     }
 
 
+def book_covariance(book: PortfolioBook) -> tuple[list[str], np.ndarray] | None:
+    """The book's EWMA covariance of grid log returns over the symbols with ``min_obs`` returns."""
+    n = len(book.cov.count)
+    ready = [
+        s
+        for s in book.symbols
+        if book.index[s] < n and book.cov.count[book.index[s]] >= book.min_obs
+    ]
+    if not ready:
+        return None
+    slots = [book.index[s] for s in ready]
+    return ready, book.cov.matrix()[np.ix_(slots, slots)]
+
+
 class GreeksMetrics:
     """Prometheus metrics of the streamed Greeks.
 
-    ``riskstream_portfolio_greek{portfolio,greek}`` (currency: delta per 1.00 relative
-    move, gamma per (1.00 relative move)^2, vega and rho per 1.00, theta per year, and
-    ``value``), ``riskstream_portfolio_underlying_delta{portfolio,underlying}`` (currency),
-    ``riskstream_greek_limit_alerts_total`` and ``riskstream_greeks_recompute_seconds``.
+        ``riskstream_portfolio_greek{portfolio,greek}`` (currency: delta per 1.00 relative
+        move, gamma per (1.00 relative move)^2, vega and rho per 1.00, theta per year, and
+        ``value``), ``riskstream_portfolio_underlying_delta{portfolio,underlying}`` (currency),
+        ``riskstream_portfolio_options_var_gap{portfolio}`` (delta-gamma minus full-revaluation
+    VaR of the options, currency), ``riskstream_greek_limit_alerts_total`` and
+    ``riskstream_greeks_recompute_seconds``.
     """
 
     GREEKS = ("value", "delta", "gamma", "vega", "theta", "rho")
@@ -574,6 +594,12 @@ class GreeksMetrics:
             "riskstream_portfolio_underlying_delta",
             "Delta of the portfolio to one underlying, currency per 1.00 relative move.",
             ["portfolio", "underlying"],
+            registry=registry,
+        )
+        self.var_gap = Gauge(
+            "riskstream_portfolio_options_var_gap",
+            "Delta-gamma minus full-revaluation VaR of the portfolio's options (currency).",
+            ["portfolio"],
             registry=registry,
         )
         self.alerts = Counter(
@@ -595,5 +621,7 @@ class GreeksMetrics:
                 self.greek.labels(snap.portfolio, name).set(snap.total(name))
             for u, v in zip(snap.underlyings, snap.by_underlying["delta"], strict=True):
                 self.delta.labels(snap.portfolio, u).set(float(v))
+            if snap.var is not None:
+                self.var_gap.labels(snap.portfolio).set(snap.var.var_gap)
         self.alerts.inc(len(alerts))
         self.seconds.observe(seconds)

@@ -236,6 +236,14 @@ def portfolio_serve(
         envvar="RISKSTREAM_PORTFOLIO_VEGA_LIMIT",
         help="|vega| (currency per 1.00 of vol) beyond which a greek_limit alert fires.",
     ),
+    greeks_var_scenarios: int = typer.Option(
+        2000,
+        "--greeks-var-scenarios",
+        min=0,
+        envvar="RISKSTREAM_PORTFOLIO_GREEKS_VAR_SCENARIOS",
+        help="Scenarios of the options VaR (delta-gamma vs full revaluation, one interval, "
+        "at the highest --levels level) in riskstream:greeks:<id>; 0 turns it off.",
+    ),
 ) -> None:
     """Portfolio risk from the prices and positions topics into Redis hashes riskstream:portfolio:<id>.
 
@@ -288,6 +296,8 @@ def portfolio_serve(
                 every_ms=every,
                 delta_limit=delta_limit,
                 vega_limit=vega_limit,
+                var_scenarios=greeks_var_scenarios,
+                var_level=max(chosen),
             )
         except ValueError as exc:
             raise InputError(str(exc)) from None

@@ -42,11 +42,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.options.instruments import Instrument, expiry_timestamp
 from engine.options.pricing import price_vanilla
+
+if TYPE_CHECKING:
+    from engine.options.live_var import OptionsVar
 
 GREEK_NAMES = ("value", "delta", "delta_units", "gamma", "vega", "theta", "rho")
 _MS_PER_YEAR = 365 * 86_400_000  # Actual/365 Fixed
@@ -94,6 +98,9 @@ class GreeksSnapshot:
     options: int
     expired: int
     unpriced: int
+    var: OptionsVar | None = None
+    """The options part's delta-gamma VaR and its gap to full revaluation, when computed
+    (:mod:`engine.options.live_var`)."""
 
     def total(self, name: str) -> float:
         """The portfolio total of one of :data:`GREEK_NAMES`."""
@@ -175,7 +182,7 @@ def _one(
         u = inst.underlying
         spot, market = spots.get(u), markets.get(u)
         vol = vols.get(symbol, market.vol if market is not None else None)
-        t = (_expiry_ms(inst) - ts_ms) / _MS_PER_YEAR
+        t = (expiry_ms(inst) - ts_ms) / _MS_PER_YEAR
         if t <= 0.0:
             expired += 1
             continue
@@ -249,6 +256,7 @@ def _one(
     )
 
 
-def _expiry_ms(inst: Instrument) -> int:
+def expiry_ms(inst: Instrument) -> int:
+    """Epoch milliseconds of an option's or future's expiry: 00:00 UTC of its expiry date."""
     assert inst.expiry is not None
     return int(expiry_timestamp(inst.expiry).timestamp() * 1000)

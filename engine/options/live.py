@@ -29,12 +29,15 @@ not (the service re-reads the compacted topic at start).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+import numpy as np
 
 from engine.alerts import Alert, alert_id
 from engine.options.greeks import GREEK_NAMES, GreeksSnapshot, UnderlyingMarket, portfolio_greeks
 from engine.options.instruments import Instrument
+from engine.options.live_var import options_var
 from engine.options.reference import Listing
 
 KIND = "greek_limit"
@@ -57,8 +60,14 @@ class GreeksMonitor:
     last_ms: int | None = None
     breached: set[str] = field(default_factory=set)
     """``"<portfolio>|<greek>"`` of the limits currently crossed."""
+    var_scenarios: int = 0
+    """Scenarios of the options VaR (:mod:`engine.options.live_var`); 0 turns it off."""
+    var_level: float = 0.99
+    var_seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.var_scenarios < 0:
+            raise ValueError(f"var_scenarios must be >= 0, got {self.var_scenarios}")
         if self.every_ms < 0:
             raise ValueError(f"every_ms must be >= 0, got {self.every_ms}")
         for name, limit in (("delta", self.delta_limit), ("vega", self.vega_limit)):
@@ -109,13 +118,43 @@ class GreeksMonitor:
         return self.positions
 
     def evaluate(
-        self, spots: Mapping[str, float], ts_ms: int
+        self,
+        spots: Mapping[str, float],
+        ts_ms: int,
+        *,
+        covariance: tuple[list[str], np.ndarray] | None = None,
+        horizon_ms: int | None = None,
     ) -> tuple[list[GreeksSnapshot], list[Alert]]:
-        """Snapshots of every portfolio holding options at ``ts_ms``, and new limit alerts."""
+        """Snapshots of every portfolio holding options at ``ts_ms``, and new limit alerts.
+
+        With ``covariance`` (symbols and the covariance of their log returns over
+        ``horizon_ms``) and ``var_scenarios > 0``, each snapshot carries its options VaR.
+        """
         self.last_ms = ts_ms
+        held = self.held(ts_ms)
         snapshots = portfolio_greeks(
-            self.held(ts_ms), self.instruments, self.vols, spots, self.markets, ts_ms=ts_ms
+            held, self.instruments, self.vols, spots, self.markets, ts_ms=ts_ms
         )
+        if self.var_scenarios and covariance is not None and horizon_ms is not None:
+            snapshots = [
+                replace(
+                    snap,
+                    var=options_var(
+                        held[snap.portfolio],
+                        self.instruments,
+                        self.vols,
+                        spots,
+                        self.markets,
+                        covariance,
+                        ts_ms=ts_ms,
+                        horizon_ms=horizon_ms,
+                        level=self.var_level,
+                        n_scenarios=self.var_scenarios,
+                        seed=self.var_seed,
+                    ),
+                )
+                for snap in snapshots
+            ]
         return snapshots, self._alerts(snapshots)
 
     def _alerts(self, snapshots: list[GreeksSnapshot]) -> list[Alert]:
@@ -172,7 +211,10 @@ def greeks_fields(snap: GreeksSnapshot) -> dict[str, str]:
     ``ts``, ``ts_ms``, the totals ``value``, ``delta``, ``gamma``, ``vega``, ``theta``,
     ``rho`` (currency; see :mod:`engine.options.greeks`), the counts ``options``,
     ``expired``, ``unpriced``, and per underlying ``<greek>:<underlying>`` for every
-    greek including ``delta_units:<underlying>`` (units of the underlying).
+    greek including ``delta_units:<underlying>`` (units of the underlying). With an
+    options VaR: ``var_method``, ``var_level``, ``var_horizon_ms``, ``var_scenarios``,
+    ``var`` (the method's VaR of the options part), ``var_full`` (full revaluation),
+    ``var_gap`` (``var - var_full``) and ``var_excluded``.
     """
     from engine.timeutil import format_ts
 
@@ -188,4 +230,18 @@ def greeks_fields(snap: GreeksSnapshot) -> dict[str, str]:
             fields[name] = repr(snap.total(name))
         for u, v in zip(snap.underlyings, snap.by_underlying[name], strict=True):
             fields[f"{name}:{u}"] = repr(float(v))
+    if snap.var is not None:
+        v = snap.var
+        fields.update(
+            {
+                "var_method": v.method,
+                "var_level": repr(v.level),
+                "var_horizon_ms": str(v.horizon_ms),
+                "var_scenarios": str(v.scenarios),
+                "var": repr(v.var),
+                "var_full": repr(v.var_full),
+                "var_gap": repr(v.var_gap),
+                "var_excluded": str(v.excluded),
+            }
+        )
     return fields

@@ -57,8 +57,8 @@ class Recording(GreeksMonitor):
 
     seen: list[GreeksSnapshot]
 
-    def evaluate(self, spots, ts_ms):  # type: ignore[no-untyped-def]
-        snapshots, alerts = super().evaluate(spots, ts_ms)
+    def evaluate(self, spots, ts_ms, **market):  # type: ignore[no-untyped-def]
+        snapshots, alerts = super().evaluate(spots, ts_ms, **market)
         self.seen.extend(snapshots)
         return snapshots, alerts
 
@@ -97,7 +97,9 @@ def test_streamed_greeks_equal_the_offline_command(fresh_kafka, redis_url) -> No
     last_day = int(np.unique(ms)[-3])  # the stream stops two closes before the file's end
 
     def service() -> PortfolioService:
-        monitor = Recording(MARKETS, every_ms=0, delta_limit=60_000.0, vega_limit=1e12)
+        monitor = Recording(
+            MARKETS, every_ms=0, delta_limit=60_000.0, vega_limit=1e12, var_scenarios=500
+        )
         monitor.seen = seen
         return PortfolioService(
             settings,
@@ -160,6 +162,9 @@ def test_streamed_greeks_equal_the_offline_command(fresh_kafka, redis_url) -> No
     stored = {k.decode(): v.decode() for k, v in client.hgetall(GREEKS_PREFIX + "opt").items()}
     assert stored == greeks_fields(seen[-1])
     assert not client.exists(GREEKS_PREFIX + "lin")
+    # the options VaR once the covariance has 20 daily returns: American put left out
+    assert stored["var_method"] == "delta-gamma-mc" and stored["var_excluded"] == "1"
+    assert float(stored["var_gap"]) == float(stored["var"]) - float(stored["var_full"])
 
     # the alerts: those of one monitor evaluated at the same times, each written once
     replay = GreeksMonitor(MARKETS, delta_limit=60_000.0, vega_limit=1e12)
