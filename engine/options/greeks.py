@@ -228,16 +228,16 @@ def _one(
                 )
             )
     for symbol in sorted(held):
-        inst = instruments.get(symbol)
-        if (inst is not None and inst.kind in ("option", "future")) or not held[symbol]:
-            if inst is not None and inst.kind == "future" and held[symbol]:
+        ref = instruments.get(symbol)
+        if (ref is not None and ref.kind in ("option", "future")) or not held[symbol]:
+            if ref is not None and ref.kind == "future" and held[symbol]:
                 unpriced += 1
             continue
         spot = spots.get(symbol)
         if spot is None or not math.isfinite(spot):
             unpriced += 1
             continue
-        m = 1.0 if inst is None else inst.multiplier
+        m = 1.0 if ref is None else ref.multiplier
         units = held[symbol] * m
         rows.append((symbol, units * spot, units * spot, units, 0.0, 0.0, 0.0, 0.0))
     names = tuple(sorted({r[0] for r in rows}))

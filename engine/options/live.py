@@ -200,7 +200,7 @@ class GreeksMonitor:
         """Continue from :meth:`to_state` (``None``: nothing saved yet)."""
         if state:
             self.positions = {p: dict(h) for p, h in state["positions"].items()}
-            self.pending = [tuple(p) for p in state["pending"]]  # type: ignore[misc]
+            self.pending = [(int(t), str(p), str(s), float(q)) for t, p, s, q in state["pending"]]
             self.last_ms = state["last_ms"]
             self.breached = set(state["breached"])
 
