@@ -32,6 +32,16 @@ on the book's latest close and written in the same ``MULTI`` as hash
 ``riskstream:alerts`` (and published on ``riskstream:alerts:live``) and the monitor's
 state saved with the rest: an alert is written exactly once, across restarts.
 Prometheus gauges (:class:`StressMetrics`) follow the worst P&L of each portfolio.
+
+Greeks (optional, a :class:`~engine.options.live.GreeksMonitor`): the service also reads
+the compacted ``instruments`` topic (from its beginning at every start, before
+``positions``; refused records go to ``instruments.dlq``). A position whose symbol is an
+option instrument is valued by the monitor and kept out of the linear book (it has no
+price series); every position also reaches the monitor, so spot hedges count in delta.
+After a poll that released ticks, when due (throttled in event time), each option
+portfolio's Greeks at the newest released tick, on the book's latest prices, are written
+in the same ``MULTI`` as hash ``riskstream:greeks:<id>`` (replaced whole), with
+``greek_limit`` alerts and the monitor's state; :class:`GreeksMetrics` follows them.
 """
 
 from __future__ import annotations
@@ -49,10 +59,13 @@ import orjson
 from engine.alerts import Alert
 from engine.config import Settings, level_label
 from engine.core.portfolio import Allocation, PortfolioBook
+from engine.options.greeks import GreeksSnapshot
+from engine.options.live import GreeksMonitor, greeks_fields
+from engine.options.reference import decode_instruments
 from engine.portfolio import Position, decode_positions
 from engine.stress.live import StressMonitor, StressSnapshot, snapshot_fields
 from engine.timeutil import format_ts, now_ms
-from engine.topics import POSITIONS, PRICES
+from engine.topics import INSTRUMENTS, POSITIONS, PRICES
 from engine.validation import decode_prices
 
 log = logging.getLogger(__name__)
@@ -60,6 +73,7 @@ log = logging.getLogger(__name__)
 STATE_KEY = "riskstream:portfolio-service:state"
 HASH_PREFIX = "riskstream:portfolio:"
 STRESS_PREFIX = "riskstream:stress:"
+GREEKS_PREFIX = "riskstream:greeks:"
 ALERTS_STREAM = "riskstream:alerts"
 ALERTS_CHANNEL = "riskstream:alerts:live"
 
@@ -106,6 +120,8 @@ class ServiceState:
     """The watermark's latest timestamp per price partition (``"<partition>"`` keys)."""
     stress: dict[str, Any] | None = None
     """The stress monitor's state (:meth:`StressMonitor.to_state`), when there is one."""
+    greeks: dict[str, Any] | None = None
+    """The Greeks monitor's state (:meth:`GreeksMonitor.to_state`), when there is one."""
 
     def to_json(self) -> bytes:
         return orjson.dumps(
@@ -116,6 +132,7 @@ class ServiceState:
                 "closes": self.closes,
                 "latest": self.latest,
                 "stress": self.stress,
+                "greeks": self.greeks,
             }
         )
 
@@ -129,6 +146,7 @@ class ServiceState:
             doc["closes"],
             doc["latest"],
             doc.get("stress"),
+            doc.get("greeks"),
         )
 
 
@@ -181,9 +199,13 @@ class PortfolioService:
         max_records: int = 20_000,
         stress: StressMonitor | None = None,
         stress_metrics: StressMetrics | None = None,
+        greeks: GreeksMonitor | None = None,
+        greeks_metrics: GreeksMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.stress = stress
+        self.greeks = greeks
+        self.greeks_metrics = greeks_metrics
         self.stress_metrics = stress_metrics
         self.released_ms: int | None = None
         self.redis = redis
@@ -200,9 +222,12 @@ class PortfolioService:
         else:
             self.state = ServiceState(book_factory())
             for p in positions:
-                self.state.book.set_position(p.portfolio, p.symbol, p.quantity, p.ts)
+                self._set_position(p)
         if stress is not None:
             stress.restore(self.state.stress)
+        if greeks is not None:
+            greeks.restore(self.state.greeks)
+            self.state.greeks = greeks.to_state()
 
     # ---- Kafka -------------------------------------------------------------------------
 
@@ -225,7 +250,7 @@ class PortfolioService:
     def _assign(self, kafka: Any, consumer: Any, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
         tps = []
-        for topic in (PRICES, POSITIONS):
+        for topic in self._topics():
             while not (parts := consumer.partitions_for_topic(topic)):
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"topic {topic!r} does not exist")
@@ -241,25 +266,31 @@ class PortfolioService:
                 self.watermark.expect(tp.partition, now)
         for tp in tps:
             offset = self.state.offsets.get(f"{tp.topic}:{tp.partition}")
-            if offset is None:
+            if offset is None or tp.topic == INSTRUMENTS:  # a table: re-read whole at start
                 consumer.seek_to_beginning(tp)
             else:
                 consumer.seek(tp, offset)
 
+    def _topics(self) -> tuple[str, ...]:
+        return (PRICES, POSITIONS) if self.greeks is None else (PRICES, POSITIONS, INSTRUMENTS)
+
     def _load_positions(self, consumer: Any, producer: Any, timeout_s: float = 60.0) -> None:
-        """Read ``positions`` to its end before any price: a table loaded whole at start."""
-        tps = [tp for tp in consumer.assignment() if tp.topic == POSITIONS]
-        prices = [tp for tp in consumer.assignment() if tp.topic == PRICES]
-        ends = consumer.end_offsets(tps)
-        consumer.pause(*prices)
-        deadline = time.monotonic() + timeout_s
-        try:
-            while any(consumer.position(tp) < end for tp, end in ends.items()):
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"loading {POSITIONS} took longer than {timeout_s}s")
-                self.step(consumer.poll(timeout_ms=self.poll_ms), producer)
-        finally:
-            consumer.resume(*prices)
+        """Read the tables to their ends before any price: ``instruments`` (with Greeks)
+        first, then ``positions``, each loaded whole at start."""
+        tables = [INSTRUMENTS, POSITIONS] if self.greeks is not None else [POSITIONS]
+        for table in tables:
+            tps = [tp for tp in consumer.assignment() if tp.topic == table]
+            others = [tp for tp in consumer.assignment() if tp.topic != table]
+            ends = consumer.end_offsets(tps)
+            consumer.pause(*others)
+            deadline = time.monotonic() + timeout_s
+            try:
+                while any(consumer.position(tp) < end for tp, end in ends.items()):
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"loading {table} took longer than {timeout_s}s")
+                    self.step(consumer.poll(timeout_ms=self.poll_ms), producer)
+            finally:
+                consumer.resume(*others)
 
     # ---- the loop ----------------------------------------------------------------------
 
@@ -272,7 +303,8 @@ class PortfolioService:
         """Poll until ``stop()`` is true; every poll ends with outputs and state in Redis."""
         from engine.topics import ensure_topics
 
-        ensure_topics(self.settings, (f"{POSITIONS}.dlq",))
+        extra = () if self.greeks is None else (INSTRUMENTS, f"{INSTRUMENTS}.dlq")
+        ensure_topics(self.settings, (f"{POSITIONS}.dlq", *extra))
         kafka, consumer, producer = self._clients()
         try:
             self._assign(kafka, consumer)
@@ -295,7 +327,19 @@ class PortfolioService:
             if not messages:
                 continue
             self.state.offsets[f"{tp.topic}:{tp.partition}"] = messages[-1].offset + 1
-            if tp.topic == POSITIONS:
+            if tp.topic == INSTRUMENTS:
+                listings, dead_listings = decode_instruments(messages, max_bytes=max_bytes)
+                if self.greeks is not None:
+                    self.greeks.apply(listings)
+                for letter in dead_listings:
+                    producer.send(
+                        letter.dlq_topic,
+                        key=letter.key,
+                        value=letter.value,
+                        headers=letter.headers(),
+                    )
+                self.dead_letters += len(dead_listings)
+            elif tp.topic == POSITIONS:
                 accepted, dead = decode_positions(
                     messages, now_ms=now_ms(), max_future_skew_ms=skew, max_bytes=max_bytes
                 )
@@ -323,15 +367,42 @@ class PortfolioService:
                     self.state.buffer.append((ts, tp.partition, offset, symbol, price))
                     self.watermark.advance(tp.partition, ts, now)
         for p in positions:
-            self.state.book.set_position(p.portfolio, p.symbol, p.quantity, p.ts)
+            self._set_position(p)
         self.state.latest = {str(p): ts for p, ts in self.watermark.latest.items()}
         self.released_ms = None
         out = self._release(self.watermark.value(now, self.idle_s))
         snapshots, alerts = self._stress()
+        greeks, greek_alerts = self._greeks()
         if polled:
             producer.flush(30)
-            self._write(out, snapshots, alerts)
+            self._write(out, snapshots, [*alerts, *greek_alerts], greeks)
         return out
+
+    def _set_position(self, p: Position) -> None:
+        """Every position to the Greeks monitor; to the linear book unless it is an option."""
+        if self.greeks is not None:
+            self.greeks.set_position(p.portfolio, p.symbol, p.quantity, p.ts)
+            self.state.greeks = self.greeks.to_state()
+            if self.greeks.is_option(p.symbol):
+                return
+        self.state.book.set_position(p.portfolio, p.symbol, p.quantity, p.ts)
+
+    def _greeks(self) -> tuple[list[GreeksSnapshot], list[Alert]]:
+        """Option portfolios' Greeks when ticks were released and a recomputation is due."""
+        if self.greeks is None or self.released_ms is None:
+            return [], []
+        if not self.greeks.due(self.released_ms):
+            return [], []
+        start = time.perf_counter()
+        book = self.state.book
+        covariance = book_covariance(book) if self.greeks.var_scenarios else None
+        snapshots, alerts = self.greeks.evaluate(
+            book_spots(book), self.released_ms, covariance=covariance, horizon_ms=book.interval_ms
+        )
+        self.state.greeks = self.greeks.to_state()
+        if self.greeks_metrics is not None:
+            self.greeks_metrics.observe(snapshots, alerts, time.perf_counter() - start)
+        return snapshots, alerts
 
     def _stress(self) -> tuple[list[StressSnapshot], list[Alert]]:
         """Scenario P&L of every portfolio when ticks were released and a recomputation is due."""
@@ -368,9 +439,10 @@ class PortfolioService:
         allocations: Sequence[Allocation],
         snapshots: Sequence[StressSnapshot] = (),
         alerts: Sequence[Alert] = (),
+        greeks: Sequence[GreeksSnapshot] = (),
     ) -> None:
         pipe = self.redis.pipeline(transaction=True)
-        queue_outputs(pipe, allocations, snapshots, alerts, self.settings.alerts_maxlen)
+        queue_outputs(pipe, allocations, snapshots, alerts, self.settings.alerts_maxlen, greeks)
         pipe.set(STATE_KEY, self.state.to_json())
         pipe.execute()
 
@@ -381,13 +453,19 @@ def queue_outputs(
     snapshots: Sequence[StressSnapshot],
     alerts: Sequence[Alert],
     alerts_maxlen: int,
+    greeks: Sequence[GreeksSnapshot] = (),
 ) -> None:
     """Queue one poll's outputs on a Redis pipeline (the caller adds its state and executes).
 
-    Hash ``riskstream:stress:<id>`` per snapshot (replaced whole), each alert on the
+    Hash ``riskstream:greeks:<id>`` per Greeks snapshot (replaced whole,
+    :func:`~engine.options.live.greeks_fields`), hash ``riskstream:stress:<id>`` per
+    stress snapshot (replaced whole), each alert on the
     ``riskstream:alerts`` stream and channel, and hash ``riskstream:portfolio:<id>`` with
     each portfolio's latest close among ``allocations``.
     """
+    for g in greeks:
+        pipe.delete(GREEKS_PREFIX + g.portfolio)  # an underlying may have gone: no stale fields
+        pipe.hset(GREEKS_PREFIX + g.portfolio, mapping=greeks_fields(g))
     for snap in snapshots:
         key = STRESS_PREFIX + snap.portfolio
         pipe.delete(key)  # the library may have changed: no stale scenario fields
@@ -465,3 +543,85 @@ class StressMetrics:
         self.worst.remove(portfolio)
         for name in names:
             self.pnl.remove(portfolio, name)
+
+
+def book_spots(book: PortfolioBook) -> dict[str, float]:
+    """The latest price of every symbol the book has seen (its last released tick)."""
+    return {
+        symbol: float(book.last_price[i])
+        for symbol, i in book.index.items()
+        if np.isfinite(book.last_price[i])
+    }
+
+
+def book_covariance(book: PortfolioBook) -> tuple[list[str], np.ndarray] | None:
+    """The book's EWMA covariance of grid log returns over the symbols with ``min_obs`` returns."""
+    n = len(book.cov.count)
+    ready = [
+        s
+        for s in book.symbols
+        if book.index[s] < n and book.cov.count[book.index[s]] >= book.min_obs
+    ]
+    if not ready:
+        return None
+    slots = [book.index[s] for s in ready]
+    return ready, book.cov.matrix()[np.ix_(slots, slots)]
+
+
+class GreeksMetrics:
+    """Prometheus metrics of the streamed Greeks.
+
+        ``riskstream_portfolio_greek{portfolio,greek}`` (currency: delta per 1.00 relative
+        move, gamma per (1.00 relative move)^2, vega and rho per 1.00, theta per year, and
+        ``value``), ``riskstream_portfolio_underlying_delta{portfolio,underlying}`` (currency),
+        ``riskstream_portfolio_options_var_gap{portfolio}`` (delta-gamma minus full-revaluation
+    VaR of the options, currency), ``riskstream_greek_limit_alerts_total`` and
+    ``riskstream_greeks_recompute_seconds``.
+    """
+
+    GREEKS = ("value", "delta", "gamma", "vega", "theta", "rho")
+
+    def __init__(self, registry: Any) -> None:
+        from prometheus_client import Counter, Gauge, Histogram
+
+        self.greek = Gauge(
+            "riskstream_portfolio_greek",
+            "Portfolio Greek in currency (delta per 1.00 relative move, vega/rho per 1.00, theta per year).",
+            ["portfolio", "greek"],
+            registry=registry,
+        )
+        self.delta = Gauge(
+            "riskstream_portfolio_underlying_delta",
+            "Delta of the portfolio to one underlying, currency per 1.00 relative move.",
+            ["portfolio", "underlying"],
+            registry=registry,
+        )
+        self.var_gap = Gauge(
+            "riskstream_portfolio_options_var_gap",
+            "Delta-gamma minus full-revaluation VaR of the portfolio's options (currency).",
+            ["portfolio"],
+            registry=registry,
+        )
+        self.alerts = Counter(
+            "riskstream_greek_limit_alerts",
+            "greek_limit alerts raised (|delta| or |vega| of a portfolio crossed its limit).",
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "riskstream_greeks_recompute_seconds",
+            "Wall-clock time of one recomputation of every option portfolio's Greeks.",
+            registry=registry,
+        )
+
+    def observe(
+        self, snapshots: Sequence[GreeksSnapshot], alerts: Sequence[Alert], seconds: float
+    ) -> None:
+        for snap in snapshots:
+            for name in self.GREEKS:
+                self.greek.labels(snap.portfolio, name).set(snap.total(name))
+            for u, v in zip(snap.underlyings, snap.by_underlying["delta"], strict=True):
+                self.delta.labels(snap.portfolio, u).set(float(v))
+            if snap.var is not None:
+                self.var_gap.labels(snap.portfolio).set(snap.var.var_gap)
+        self.alerts.inc(len(alerts))
+        self.seconds.observe(seconds)

@@ -3,7 +3,8 @@
 Input topics (``prices``, ``transactions``, ``positions``) are keyed so that one key's
 events stay in one partition; the worker's state changelogs have the same partition
 count as their source, which is what lets a restarted or rebalanced worker find each
-key's state. Create all of them up front with :func:`ensure_topics`.
+key's state. Create all of them up front with :func:`ensure_topics`. Reference data
+(``instruments``) is a compacted topic, created on demand by the portfolio service.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ PRICES = "prices"
 TRANSACTIONS = "transactions"
 POSITIONS = "positions"
 RISK_UPDATES = "risk.updates"
+INSTRUMENTS = "instruments"
+"""Reference data, key = instrument id (:mod:`engine.options.reference`); compacted."""
+#: Topics that are tables (the latest value per key counts): created with log compaction.
+COMPACTED_TOPICS = frozenset({INSTRUMENTS})
 INPUT_TOPICS = (PRICES, TRANSACTIONS, POSITIONS)
 ALL_TOPICS = (
     *INPUT_TOPICS,
@@ -76,7 +81,15 @@ def _create_missing(admin: Any, settings: Settings, wanted: list[str]) -> dict[s
     existing = set(admin.list_topics())
     missing = [n for n in wanted if n not in existing]
     if missing:
-        topics = [NewTopic(n, settings.partitions, settings.replication_factor) for n in missing]
+        topics = [
+            NewTopic(
+                n,
+                settings.partitions,
+                settings.replication_factor,
+                topic_configs={"cleanup.policy": "compact"} if n in COMPACTED_TOPICS else {},
+            )
+            for n in missing
+        ]
         try:
             admin.create_topics(topics)
             log.info("created topics %s with %d partitions", missing, settings.partitions)

@@ -51,3 +51,44 @@ def price(
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)  # shortest exact repr: numbers round-trip to the bit
     typer.echo(f"wrote {len(table):,} rows to {out}", err=sys.stderr.isatty())
+
+
+@options_app.command("greeks")
+def greeks(
+    positions: Path = typer.Option(
+        ...,
+        "--positions",
+        help="Positions CSV portfolio,symbol,quantity[,timestamp] (contracts; negative = short).",
+    ),
+    instruments: Path = typer.Option(
+        ...,
+        "--instruments",
+        help="Instruments CSV: the options price file with optional kind,currency,multiplier,"
+        "calendar,vol columns (kind defaults to option).",
+    ),
+    market: Path = typer.Option(
+        ..., "--market", help="Market CSV: timestamp,underlying,spot,rate,dividend_yield,vol."
+    ),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="Output CSV: timestamp,portfolio,underlying,value,delta,delta_units,gamma,vega,"
+        "theta,rho,options,expired,unpriced (underlying * is the portfolio total).",
+    ),
+) -> None:
+    """Portfolio Greeks in currency at every market timestamp: what the portfolio service streams.
+
+    delta per 1.00 relative move of the underlying, gamma per (1.00 relative move)^2,
+    vega and rho per 1.00 of vol and rate, theta per year; spot positions add their delta.
+    """
+    from engine.options.greeks_table import greeks_table
+    from engine.options.reference import read_instrument_file
+    from engine.options.tables import read_market
+    from engine.portfolio import read_positions
+
+    table = greeks_table(
+        read_positions(positions), read_instrument_file(instruments), read_market(market)
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+    typer.echo(f"wrote {len(table):,} rows to {out}", err=sys.stderr.isatty())

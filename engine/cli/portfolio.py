@@ -205,6 +205,46 @@ def portfolio_serve(
     max_records: int = typer.Option(
         20_000, "--max-records", min=1, help="Records per Kafka poll (one Redis transaction each)."
     ),
+    greeks_market: Path = typer.Option(
+        None,
+        "--greeks-market",
+        envvar="RISKSTREAM_PORTFOLIO_GREEKS_MARKET",
+        help="Turn on option Greeks: CSV underlying,rate,dividend_yield,vol (decimals; the "
+        "options price market file works, its last row per underlying counts). Reads the "
+        "instruments topic; writes riskstream:greeks:<id>.",
+    ),
+    instruments: Path = typer.Option(
+        None,
+        "--instruments",
+        envvar="RISKSTREAM_PORTFOLIO_INSTRUMENTS",
+        help="With --greeks-market: instruments CSV known at start (the instruments topic updates them).",
+    ),
+    greeks_every: str = typer.Option(
+        "1m",
+        "--greeks-every",
+        envvar="RISKSTREAM_PORTFOLIO_GREEKS_EVERY",
+        help="Event time between Greeks recomputations: 0s (every release), 1m, 1h, ...",
+    ),
+    delta_limit: float = typer.Option(
+        None,
+        "--delta-limit",
+        envvar="RISKSTREAM_PORTFOLIO_DELTA_LIMIT",
+        help="|delta| (currency per 1.00 relative move) beyond which a greek_limit alert fires.",
+    ),
+    vega_limit: float = typer.Option(
+        None,
+        "--vega-limit",
+        envvar="RISKSTREAM_PORTFOLIO_VEGA_LIMIT",
+        help="|vega| (currency per 1.00 of vol) beyond which a greek_limit alert fires.",
+    ),
+    greeks_var_scenarios: int = typer.Option(
+        2000,
+        "--greeks-var-scenarios",
+        min=0,
+        envvar="RISKSTREAM_PORTFOLIO_GREEKS_VAR_SCENARIOS",
+        help="Scenarios of the options VaR (delta-gamma vs full revaluation, one interval, "
+        "at the highest --levels level) in riskstream:greeks:<id>; 0 turns it off.",
+    ),
 ) -> None:
     """Portfolio risk from the prices and positions topics into Redis hashes riskstream:portfolio:<id>.
 
@@ -236,7 +276,36 @@ def portfolio_serve(
     chosen = _levels(levels)
     assert chosen is not None
     interval_ms = parse_interval(interval)
-    monitor = metrics = None
+    monitor = metrics = greeks_monitor = greeks_metrics = None
+    registry = None
+    if metrics_port is not None:
+        from prometheus_client import CollectorRegistry, start_http_server
+
+        registry = CollectorRegistry()
+    if greeks_market is not None:
+        from engine.options.greeks_table import read_underlying_markets
+        from engine.options.live import GreeksMonitor
+        from engine.options.reference import read_instrument_file
+        from engine.portfolio_service import GreeksMetrics
+
+        if group:
+            raise InputError("--greeks-market is not supported with --group yet: run one instance")
+        every = 0 if greeks_every.strip() in ("0", "0s", "0ms") else parse_interval(greeks_every)
+        try:
+            greeks_monitor = GreeksMonitor(
+                read_underlying_markets(greeks_market),
+                every_ms=every,
+                delta_limit=delta_limit,
+                vega_limit=vega_limit,
+                var_scenarios=greeks_var_scenarios,
+                var_level=max(chosen),
+            )
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        if instruments is not None:
+            greeks_monitor.apply(read_instrument_file(instruments))
+        if registry is not None:
+            greeks_metrics = GreeksMetrics(registry)
     if stress:
         from engine.portfolio_service import StressMetrics
         from engine.stress.library import load_library
@@ -249,12 +318,10 @@ def portfolio_serve(
             every_ms=parse_interval(stress_every),
             limit=stress_limit,
         )
-        if metrics_port is not None:
-            from prometheus_client import CollectorRegistry, start_http_server
-
-            registry = CollectorRegistry()
+        if registry is not None:
             metrics = StressMetrics(registry)
-            start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
+    if registry is not None:
+        start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
     client = sync_client_from_settings(settings)
 
     def book() -> PortfolioBook:
@@ -290,6 +357,8 @@ def portfolio_serve(
             max_records=max_records,
             stress=monitor,
             stress_metrics=metrics,
+            greeks=greeks_monitor,
+            greeks_metrics=greeks_metrics,
         )
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
