@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.cards import sha256_file
-from engine.deep.card import INPUT_NAME, ONNX_FILE, OUTPUT_NAME, DeepCard
 from engine.core.volatility.deep_features import FEATURES
+from engine.deep.card import INPUT_NAME, ONNX_FILE, OUTPUT_NAME, DeepCard
 
 if TYPE_CHECKING:
     from models.deep.train import Fitted, TrainResult
