@@ -18,6 +18,10 @@ A VaR method is named ``<volatility>-<distribution>`` (``ewma-normal``, ``gjr-t`
             remedy and passes the backtests the single methods fail (docs/models/backtests.md);
 ``hs``      historical simulation: the empirical quantile of the returns over the window.
 
+``champion`` is a method in its own right: per symbol, the VaR and ES of one of the
+``champion_methods``, the live one, chosen online by their own rolling backtests
+(:mod:`engine.core.champion`). It exists when every candidate is a method of the spec.
+
 Besides the default models, a spec may name the deep models ``lstm`` and ``transformer``
 (ONNX, :mod:`engine.core.volatility.deep`; both need realized variance) and ``combo``,
 the equal-weight average of the variance forecasts of every other model in the spec.
@@ -26,7 +30,9 @@ the equal-weight average of the variance forecasts of every other model in the s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
+from engine.core.champion import LOSSES, Loss
 from engine.core.volatility.fitting import RefitSchedule
 
 VOL_MODELS = ("ewma", "garch", "gjr", "har")
@@ -36,8 +42,17 @@ DEEP_VOL_MODELS = ("lstm", "transformer")
 COMBINATION = "combo"
 KNOWN_VOL_MODELS = (*VOL_MODELS, *DEEP_VOL_MODELS, COMBINATION)
 DISTRIBUTIONS = ("normal", "t", "fhs", "cf", "mix")
+ResidualZeros = Literal["keep", "skip"]
 #: The distributions a ``mix`` averages.
 MIXED = ("t", "fhs", "cf")
+
+#: The governed method: the live one of the champion candidates, per symbol.
+CHAMPION = "champion"
+#: Candidates of the champion, the first being live until another is judged better. Chosen
+#: a priori: GJR (which nests GARCH) and EWMA (no fit, nothing to go wrong) with the
+#: fat-tailed distributions, and model-free historical simulation. ``normal`` is left out
+#: (thin-tailed at 99%) and ``cf`` alone (it overshoots at high kurtosis; ``mix`` holds it).
+CHAMPION_METHODS = ("gjr-mix", "gjr-fhs", "gjr-t", "ewma-mix", "ewma-fhs", "ewma-t", "hs")
 
 #: The method riskstream publishes by default. Chosen by the backtests of
 #: docs/models/backtests.md: see `riskstream backtest`.
@@ -85,6 +100,25 @@ class RiskSpec:
     """Rolling backtests reject below this p-value."""
     deep_model_dir: str | None = None
     """Directory of the deep models (``<dir>/lstm``, ``<dir>/transformer``); ``None``: ``onnx/deep``."""
+    champion_methods: tuple[str, ...] = CHAMPION_METHODS
+    """Candidates of the ``champion`` method, the first live until another is judged better."""
+    champion_loss: Loss = "pinball"
+    """How candidates are scored: ``pinball`` (VaR at the highest VaR level) or ``fz0``
+    (VaR and ES at the ES level)."""
+    champion_window: int = 250
+    """Scored returns per candidate window (also the window of its traffic light)."""
+    champion_margin: float = 0.05
+    """How much lower a challenger's mean loss must be: a fraction of the live method's
+    for ``pinball``, an absolute difference for ``fz0``."""
+    champion_patience: int = 20
+    """Consecutive returns a challenger must lead by the margin before it goes live."""
+    residual_zeros: ResidualZeros = "keep"
+    """Zero returns (a price unchanged since the symbol's previous tick) in the
+    standardised-residual windows of ``fhs``, ``cf`` and the EWMA/HAR ``t``: ``keep`` them,
+    or ``skip`` them (a stale price carries no information about the shape of the
+    residual distribution; a stale stretch would otherwise pile zeros into the window,
+    shrink its spread and inflate its kurtosis). The returns window (``hs``) and the
+    volatility models always see every return."""
 
     def __post_init__(self) -> None:
         unknown = set(self.vol_models) - set(KNOWN_VOL_MODELS)
@@ -111,12 +145,35 @@ class RiskSpec:
             raise ValueError(f"backtest window {self.backtest_window} is below 20 returns")
         if not 0.0 < self.backtest_significance < 0.5:
             raise ValueError(f"backtest significance {self.backtest_significance} not in (0, 0.5)")
+        self._check_champion()
+        if self.residual_zeros not in ("keep", "skip"):
+            raise ValueError(f"residual_zeros {self.residual_zeros!r}: choose keep or skip")
         if self.min_obs > self.window:
             raise ValueError(f"min_obs {self.min_obs} exceeds the window {self.window}")
 
+    def _check_champion(self) -> None:
+        if not self.champion_methods or CHAMPION in self.champion_methods:
+            raise ValueError("champion needs candidate methods other than itself")
+        if self.champion_loss not in LOSSES:
+            raise ValueError(f"champion loss {self.champion_loss!r}: choose from {list(LOSSES)}")
+        if self.champion_window < 20 or self.champion_patience < 1 or self.champion_margin < 0:
+            raise ValueError("champion needs window >= 20, patience >= 1 and margin >= 0")
+
     @property
     def methods(self) -> tuple[str, ...]:
-        return method_names(self.vol_models)
+        """Every method of the spec, ``champion`` last when its candidates are all available.
+
+        >>> RiskSpec().methods[-2:], RiskSpec(vol_models=("ewma",), method="hs").methods[-1]
+        (('hs', 'champion'), 'hs')
+        """
+        base = method_names(self.vol_models)
+        return (*base, CHAMPION) if set(self.champion_methods) <= set(base) else base
+
+    @property
+    def champion_vol_models(self) -> tuple[str, ...]:
+        """The volatility models the champion's candidates need, in the spec's order."""
+        needed = {self.vol_of(m) for m in self.champion_methods}
+        return tuple(v for v in self.vol_models if v in needed) or self.vol_models[:1]
 
     @property
     def monitored(self) -> tuple[str, ...]:
@@ -125,7 +182,7 @@ class RiskSpec:
         >>> RiskSpec().monitored, RiskSpec(backtest_methods=("hs",)).monitored
         (('gjr-mix',), ('gjr-mix', 'hs'))
         >>> len(RiskSpec(backtest_methods=("all",)).monitored)
-        21
+        22
         """
         if "all" in self.backtest_methods:
             return self.methods
@@ -149,5 +206,7 @@ class RiskSpec:
         return self.levels.index(level)
 
     def vol_of(self, method: str) -> str | None:
-        """The volatility model of a method (``None`` for ``hs``)."""
+        """The volatility model of a method (``None`` for ``hs``; the base candidate's for ``champion``)."""
+        if method == CHAMPION:
+            method = self.champion_methods[0]
         return None if method == "hs" else method.split("-", 1)[0]
