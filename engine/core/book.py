@@ -186,7 +186,7 @@ class PriceRiskBook(KeyedBook):
             self.champion = ChampionSelector(
                 spec.champion_methods,
                 spec.levels,
-                max(spec.var_levels),
+                spec.champion_level,
                 spec.es_level,
                 spec.champion_loss,
                 spec.champion_window,

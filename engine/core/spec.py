@@ -54,9 +54,10 @@ CHAMPION = "champion"
 #: (thin-tailed at 99%) and ``cf`` alone (it overshoots at high kurtosis; ``mix`` holds it).
 CHAMPION_METHODS = ("gjr-mix", "gjr-fhs", "gjr-t", "ewma-mix", "ewma-fhs", "ewma-t", "hs")
 
-#: The method riskstream publishes by default. Chosen by the backtests of
-#: docs/models/backtests.md: see `riskstream backtest`.
-DEFAULT_METHOD = "gjr-mix"
+#: The method riskstream publishes by default: the governed champion (its candidates,
+#: loss and hysteresis chosen on the development half of the breadth benchmark,
+#: docs/benchmarks/breadth.md).
+DEFAULT_METHOD = CHAMPION
 
 
 def method_names(vol_models: tuple[str, ...]) -> tuple[str, ...]:
@@ -102,6 +103,9 @@ class RiskSpec:
     """Directory of the deep models (``<dir>/lstm``, ``<dir>/transformer``); ``None``: ``onnx/deep``."""
     champion_methods: tuple[str, ...] = CHAMPION_METHODS
     """Candidates of the ``champion`` method, the first live until another is judged better."""
+    champion_level: float = 0.99
+    """The VaR level the champion scores (``pinball``) and counts violations at (its
+    traffic light); forecast even when it is not a VaR level of the spec."""
     champion_loss: Loss = "pinball"
     """How candidates are scored: ``pinball`` (VaR at the highest VaR level) or ``fz0``
     (VaR and ES at the ES level)."""
@@ -110,7 +114,7 @@ class RiskSpec:
     champion_margin: float = 0.05
     """How much lower a challenger's mean loss must be: a fraction of the live method's
     for ``pinball``, an absolute difference for ``fz0``."""
-    champion_patience: int = 20
+    champion_patience: int = 250
     """Consecutive returns a challenger must lead by the margin before it goes live."""
     residual_zeros: ResidualZeros = "keep"
     """Zero returns (a price unchanged since the symbol's previous tick) in the
@@ -156,6 +160,8 @@ class RiskSpec:
             raise ValueError("champion needs candidate methods other than itself")
         if self.champion_loss not in LOSSES:
             raise ValueError(f"champion loss {self.champion_loss!r}: choose from {list(LOSSES)}")
+        if not 0.5 < self.champion_level < 1.0:
+            raise ValueError(f"champion level {self.champion_level} not in (0.5, 1)")
         if self.champion_window < 20 or self.champion_patience < 1 or self.champion_margin < 0:
             raise ValueError("champion needs window >= 20, patience >= 1 and margin >= 0")
 
@@ -173,6 +179,8 @@ class RiskSpec:
     def champion_vol_models(self) -> tuple[str, ...]:
         """The volatility models the champion's candidates need, in the spec's order."""
         needed = {self.vol_of(m) for m in self.champion_methods}
+        if COMBINATION in needed:  # the combination averages every other model
+            return self.vol_models
         return tuple(v for v in self.vol_models if v in needed) or self.vol_models[:1]
 
     @property
@@ -180,7 +188,7 @@ class RiskSpec:
         """The methods backtested in the stream (see :attr:`backtest_methods`).
 
         >>> RiskSpec().monitored, RiskSpec(backtest_methods=("hs",)).monitored
-        (('gjr-mix',), ('gjr-mix', 'hs'))
+        (('champion',), ('champion', 'hs'))
         >>> len(RiskSpec(backtest_methods=("all",)).monitored)
         22
         """
@@ -190,12 +198,13 @@ class RiskSpec:
 
     @property
     def levels(self) -> tuple[float, ...]:
-        """Every level forecast (VaR levels and the ES level), ascending.
+        """Every level forecast (VaR levels, the ES level, the champion's level), ascending.
 
         >>> RiskSpec().levels
         (0.95, 0.975, 0.99)
         """
-        return tuple(sorted({*self.var_levels, self.es_level}))
+        extra = (self.champion_level,) if CHAMPION in self.methods else ()
+        return tuple(sorted({*self.var_levels, self.es_level, *extra}))
 
     @property
     def tail_probs(self) -> tuple[float, ...]:
