@@ -250,31 +250,11 @@ class PricePipeline:
     def _published_sigma(self, step: PriceStep) -> tuple[np.ndarray, np.ndarray]:
         """``(before, after)`` volatility of the published method (for ``hs``: the first model's).
 
-        For ``champion``: per row, the volatility of the method live after that row
-        (``after``) and of the one live before it (``before``).
+        For ``champion``: its base candidate's model (the ``vol forecast`` default), whichever
+        method is live, so the published ``sigma`` is one model's throughout.
         """
-        spec = self.book.spec
-        first = next(iter(step.sigma))
-        if step.live is None:
-            vol = spec.vol_of(self.book.model_name) or first
-            return step.sigma_before[vol], step.sigma[vol]
-        methods = self.book.methods
-        before, after = np.empty(step.live.size), np.empty(step.live.size)
-        previous = self._live_before(step)
-        for j in np.unique(np.concatenate([step.live, previous])).tolist():
-            vol = spec.vol_of(methods[j]) or first
-            before[previous == j] = step.sigma_before[vol][previous == j]
-            after[step.live == j] = step.sigma[vol][step.live == j]
-        return before, after
-
-    def _live_before(self, step: PriceStep) -> np.ndarray:
-        """Per row of a champion step: the method live before the row (index in ``book.methods``)."""
-        assert step.live is not None
-        previous = step.live.copy()
-        names = self.book.methods
-        for switch in step.switches:
-            previous[switch.row] = names.index(switch.previous)
-        return previous
+        vol = self.book.spec.vol_of(self.book.model_name) or next(iter(step.sigma))
+        return step.sigma_before[vol], step.sigma[vol]
 
     def _price_alerts(self, cols: PriceColumns, step: PriceStep) -> list[Alert]:
         """Breach and backtest alerts in the order of their triggering ticks (batching-independent)."""
