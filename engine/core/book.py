@@ -298,7 +298,8 @@ class PriceRiskBook(KeyedBook):
             start = end
         self._submit_pending()
         events: list[Event] = []
-        live, switches = None, []
+        live: np.ndarray | None = None
+        switches: list[Switch] = []
         if n:
             vols, residuals, hs = _concat_segments(parts)
             var_b, var_a, es_b, es_a = self.var_methods.compute(vols, residuals, hs)
