@@ -124,7 +124,6 @@ class Settings(BaseSettings):
         "ewma-mix",
         "ewma-fhs",
         "ewma-t",
-        "hs",
     )
     """``RISKSTREAM_CHAMPION_METHODS``: the candidates of the ``champion`` method, the first
     live until another is judged better (comma-separated)."""

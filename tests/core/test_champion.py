@@ -190,3 +190,11 @@ def test_without_its_candidates_there_is_no_champion_method() -> None:
     assert "champion" not in spec.methods and PriceRiskBook(spec).champion is None
     with pytest.raises(ValueError, match="champion"):
         RiskSpec(vol_models=("ewma",), method="champion")
+
+
+def test_the_settings_default_candidates_are_the_specs() -> None:
+    from engine.config import Settings
+    from engine.core.spec import CHAMPION_METHODS
+
+    assert Settings().champion_methods == CHAMPION_METHODS == RiskSpec().champion_methods
+    assert "hs" not in CHAMPION_METHODS  # an order statistic: constant for long stretches
