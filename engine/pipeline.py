@@ -355,10 +355,8 @@ class PricePipeline:
         alerts = []
         for switch in step.switches:
             i = int(step.accepted[switch.row])
-            slot = int(step.slots[switch.row])
             symbol = cols.symbols[i]
             tick = cols.event_ids[i] or str(int(cols.ts[i]))
-            scores = champion.scores(slot)
             rule = f"{switch.previous}->{switch.live}:{switch.reason}"
             alerts.append(
                 (
@@ -369,8 +367,8 @@ class PricePipeline:
                         subject=symbol,
                         ts=int(cols.ts[i]),
                         severity="critical" if switch.reason == "red_zone" else "info",
-                        value=scores[switch.live][0],
-                        threshold=scores[switch.previous][0],
+                        value=switch.live_loss,
+                        threshold=switch.previous_loss,
                         model=switch.live,
                         model_version=book.method_version(switch.live),
                         details={
@@ -379,8 +377,8 @@ class PricePipeline:
                             "reason": switch.reason,
                             "loss": champion.loss,
                             "window": champion.window,
-                            "violations_previous": scores[switch.previous][2],
-                            "violations_live": scores[switch.live][2],
+                            "violations_previous": switch.previous_violations,
+                            "violations_live": switch.live_violations,
                             "red_at": champion.red_at,
                             "event_id": cols.event_ids[i],
                         },

@@ -97,19 +97,21 @@ def test_a_switch_is_a_model_switch_alert_and_a_metric(streamed) -> None:  # typ
     assert counted == len(switches)
 
 
-def test_model_switch_alert_ids_are_deterministic_across_batchings(streamed) -> None:  # type: ignore[no-untyped-def]
+def test_model_switch_alerts_are_the_same_across_batchings(streamed) -> None:  # type: ignore[no-untyped-def]
+    """Ids (rule, subject, triggering tick) and contents: the scores as they stood at the switch."""
     _, outcomes = streamed
-    expected = [a.alert_id for o in outcomes for a in o.alerts if a.kind == "model_switch"]
+    expected = [a.fields() for o in outcomes for a in o.alerts if a.kind == "model_switch"]
     recs = records()
     for size in (len(recs), 17):
         p = pipeline()
         got = [
-            a.alert_id
+            a.fields()
             for i in range(0, len(recs), size)
             for a in p.process(recs[i : i + size], now_ms=NOW).alerts
             if a.kind == "model_switch"
         ]
         assert got == expected
+    assert len({f["alert_id"] for f in expected}) == len(expected)
 
 
 def test_var_forecast_default_equals_the_streamed_numbers(streamed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -87,6 +87,13 @@ class Switch:
     live: str
     reason: str
     """``lower_loss`` or ``red_zone`` (:mod:`engine.core.champion`)."""
+    previous_loss: float
+    """The replaced method's mean loss over its window at the switch (NaN if not judged)."""
+    live_loss: float
+    """The new method's mean loss over its window at the switch."""
+    previous_violations: int
+    live_violations: int
+    """Violations of the champion's VaR level in each method's window at the switch."""
 
 
 def _concat_segments(
@@ -344,7 +351,16 @@ class PriceRiskBook(KeyedBook):
         var_a[:, j], es_a[:, j] = out.var_after, out.es_after
         names = self.champion.names
         switches = [
-            Switch(row, names[prev], names[int(out.live[row])], REASONS[int(out.reason[row])])
+            Switch(
+                row,
+                names[prev],
+                names[int(out.live[row])],
+                REASONS[int(out.reason[row])],
+                float(out.scores[row, 0]),
+                float(out.scores[row, 1]),
+                int(out.scores[row, 2]),
+                int(out.scores[row, 3]),
+            )
             for row, prev in enumerate(out.switched_from.tolist())
             if prev >= 0
         ]

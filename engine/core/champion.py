@@ -99,6 +99,7 @@ def _select(
     out_live,
     out_from,
     out_why,
+    out_score,
 ):  # pragma: no cover - compiled
     n, c = var_b.shape[0], var_b.shape[1]
     cap, hcap = losses.shape[1], hit_ring.shape[1]
@@ -172,6 +173,13 @@ def _select(
         now = live[s]
         out_live[i] = now
         out_why[i] = why[s]
+        old = out_from[i]
+        if old >= 0:  # the scores behind the switch, as they stood at this row
+            if counts[s, 2 * old] == window:
+                out_score[i, 0] = sums[s, old] / window
+            out_score[i, 1] = sums[s, now] / window
+            out_score[i, 2] = counts[s, 2 * old + 1]
+            out_score[i, 3] = counts[s, 2 * now + 1]
         out_va[i] = var_a[i, now]
         out_ea[i] = es_a[i, now]
 
@@ -183,7 +191,9 @@ class ChampionOutput:
     ``var_*``/``es_*`` are ``[row, level]`` (the levels of the inputs), positive losses in
     log-return units. ``live`` is the candidate live after each row; ``switched_from`` the
     candidate it replaced at that row, ``-1`` where nothing changed; ``reason`` the code
-    (:data:`REASONS`) of why the live method is live after each row.
+    (:data:`REASONS`) of why the live method is live after each row; ``scores`` at the
+    switch rows (NaN elsewhere): the replaced and the new method's mean losses over the
+    window, then their violations in it.
     """
 
     var_before: np.ndarray
@@ -193,6 +203,7 @@ class ChampionOutput:
     live: np.ndarray
     switched_from: np.ndarray
     reason: np.ndarray
+    scores: np.ndarray
 
 
 class ChampionSelector(OnlineComponent):
@@ -301,6 +312,7 @@ class ChampionSelector(OnlineComponent):
         out = ChampionOutput(
             np.empty((n, k)), np.empty((n, k)), np.empty((n, k)), np.empty((n, k)),
             np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64),
+            np.full((n, 4), np.nan),
         )  # fmt: skip
         st = self.state
         c = len(self.names)
@@ -312,7 +324,7 @@ class ChampionSelector(OnlineComponent):
             st["pushed"], st["losses"], st["hits"], st["sums"].reshape(-1, c),
             st["counts"].reshape(-1, 2 * c), st["live"], st["challenger"], st["streak"],
             st["why"], out.var_before, out.es_before, out.var_after, out.es_after,
-            out.live, out.switched_from, out.reason,
+            out.live, out.switched_from, out.reason, out.scores,
         )  # fmt: skip
         st["loss_pushed"][:] = st["pushed"] * c
         return out
