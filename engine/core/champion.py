@@ -14,7 +14,8 @@ publishes the VaR and ES of one of its *candidates* (methods of the same book), 
   same binomial threshold as :mod:`engine.core.backtest.rolling`);
 * **red zone**: when the live method reaches ``red_at`` violations in its window, the
   eligible candidate with the lowest mean loss replaces it at once (reason
-  ``red_zone``), so a red champion never outlives one backtest window;
+  ``red_zone``), so a red champion never outlives one backtest window (unless no
+  candidate is eligible: then it stays, and the hash and its traffic light say so);
 * **hysteresis**: otherwise a challenger replaces the live method only after it has
   been the best eligible candidate, with a mean loss below the live method's by
   ``margin``, on ``patience`` consecutive scored ticks (reason ``lower_loss``). The
