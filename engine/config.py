@@ -111,10 +111,36 @@ class Settings(BaseSettings):
     deep_model_dir: Path | None = None
     """``RISKSTREAM_DEEP_MODEL_DIR``: directory of the deep models (``<dir>/lstm``,
     ``<dir>/transformer``, from ``riskstream deep train``). Unset: the committed ``onnx/deep``."""
-    var_method: str = "gjr-mix"
-    """``RISKSTREAM_VAR_METHOD``: the published VaR method (``<vol>-<normal|t|fhs|cf|mix>`` or
-    ``hs``). The default, ``gjr-mix``, is the one the backtests in docs/models/backtests.md
-    recommend (keep it equal to ``engine.core.spec.DEFAULT_METHOD``; a test checks)."""
+    var_method: str = "champion"
+    """``RISKSTREAM_VAR_METHOD``: the published VaR method (``<vol>-<normal|t|fhs|cf|mix>``,
+    ``hs`` or ``champion``). The default, ``champion``, publishes per symbol the candidate
+    (``RISKSTREAM_CHAMPION_METHODS``, ``gjr-mix`` first) its rolling backtests judge best,
+    and replaces one in the red zone at once (docs/benchmarks/breadth.md); keep it equal to
+    ``engine.core.spec.DEFAULT_METHOD`` (a test checks)."""
+    champion_methods: Names = (
+        "gjr-mix",
+        "gjr-fhs",
+        "gjr-t",
+        "ewma-mix",
+        "ewma-fhs",
+        "ewma-t",
+    )
+    """``RISKSTREAM_CHAMPION_METHODS``: the candidates of the ``champion`` method, the first
+    live until another is judged better (comma-separated)."""
+    champion_loss: Literal["pinball", "fz0"] = "pinball"
+    """``RISKSTREAM_CHAMPION_LOSS``: how candidates are scored: ``pinball`` (quantile loss of
+    the 99% VaR) or ``fz0`` (Fissler-Ziegel loss of VaR and ES at the ES level)."""
+    champion_window: int = Field(250, ge=20)
+    """``RISKSTREAM_CHAMPION_WINDOW``: returns per candidate's scoring and traffic-light window."""
+    champion_margin: float = Field(0.05, ge=0.0)
+    """``RISKSTREAM_CHAMPION_MARGIN``: how much lower a challenger's mean loss must be (a
+    fraction of the live method's for ``pinball``, absolute for ``fz0``)."""
+    champion_patience: int = Field(250, ge=1)
+    """``RISKSTREAM_CHAMPION_PATIENCE``: consecutive returns a challenger must lead by the
+    margin before it goes live (a live method in the red zone is replaced at once)."""
+    residual_zeros: Literal["keep", "skip"] = "keep"
+    """``RISKSTREAM_RESIDUAL_ZEROS``: zero returns (stale prices) in the standardised-residual
+    windows of the ``fhs``, ``cf`` and EWMA/HAR ``t`` methods: ``keep`` or ``skip``."""
     var_window: int = Field(1000, ge=20)
     """``RISKSTREAM_VAR_WINDOW``: historical / filtered-historical window, in returns."""
     var_min_obs: int = Field(250, ge=10)
@@ -125,10 +151,11 @@ class Settings(BaseSettings):
     """``RISKSTREAM_HAR_WINDOW``: HAR-RV estimation window, in observations."""
     refit_first: int = Field(250, ge=50)
     """``RISKSTREAM_REFIT_FIRST``: returns before a model's first fit."""
-    refit_every: int = Field(1000, ge=1)
-    """``RISKSTREAM_REFIT_EVERY``: returns between refits. Each refit costs 10-30 ms of arch
-    CPU per model (in the fit pool), so the default suits tick streams (about 0.003 fits
-    per tick); daily series deserve a refit every 20 returns (docs/models/backtests.md)."""
+    refit_every: int = Field(20, ge=1)
+    """``RISKSTREAM_REFIT_EVERY``: returns between refits. The default suits daily series (a
+    month of returns; docs/benchmarks/breadth.md). Each refit costs 10-30 ms of arch CPU
+    per model in the fit pool: tick streams should raise it (1000: about 0.003 fits per
+    tick, docs/operations/scaling.md)."""
     refit_delay: int = Field(5, ge=0)
     """``RISKSTREAM_REFIT_DELAY``: returns between a fit's request and its use (0: immediate,
     which makes the stream wait for every fit; fits run off the hot path otherwise)."""
@@ -264,7 +291,9 @@ class Settings(BaseSettings):
     def _parse_levels(cls, value: object) -> object:
         return _split_levels(value)
 
-    @field_validator("vol_models", "backtest_methods", "drift_models", mode="before")
+    @field_validator(
+        "vol_models", "backtest_methods", "drift_models", "champion_methods", mode="before"
+    )
     @classmethod
     def _parse_names(cls, value: object) -> object:
         if isinstance(value, str):
@@ -326,6 +355,12 @@ class Settings(BaseSettings):
             backtest_methods=self.backtest_methods,
             backtest_window=self.backtest_window,
             backtest_significance=self.backtest_significance,
+            champion_methods=self.champion_methods,
+            champion_loss=self.champion_loss,
+            champion_window=self.champion_window,
+            champion_margin=self.champion_margin,
+            champion_patience=self.champion_patience,
+            residual_zeros=self.residual_zeros,
             deep_model_dir=None if self.deep_model_dir is None else str(self.deep_model_dir),
         )
 

@@ -125,6 +125,13 @@ class Metrics:
             ["method", "level"],
             registry=r,
         )
+        self.model_switches = Counter(
+            "riskstream_model_switches_total",
+            "Changes of the champion's live VaR method, per replaced and new method and reason "
+            "(lower_loss, red_zone).",
+            ["previous", "live", "reason"],
+            registry=r,
+        )
         self.alerts = Counter(
             "riskstream_alerts_total",
             "Alerts raised, per kind and severity (before de-duplication).",
@@ -309,6 +316,8 @@ class Metrics:
         for (method, level), count in outcome.breaches.items():
             if count:
                 self.breaches.labels(method, level_label(level)).inc(count)
+        for switch in outcome.step.switches:
+            self.model_switches.labels(switch.previous, switch.live, switch.reason).inc()
         if self.max_symbols:
             self._record_symbols(outcome)
 

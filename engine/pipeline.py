@@ -146,7 +146,10 @@ class PricePipeline:
     prior ES forecast, else ``warning``. A rolling backtest that starts rejecting
     (:mod:`engine.core.backtest.rolling`) raises a ``backtest`` alert naming the test, its
     p-value (``value``) and the significance (``threshold``); severity ``critical`` when
-    the traffic light turns red, else ``warning``.
+    the traffic light turns red, else ``warning``. With the ``champion`` method, a change
+    of its live method raises a ``model_switch`` alert (``value`` the new method's mean
+    loss over its window, ``threshold`` the replaced one's); severity ``critical`` when the
+    replaced method was in the red zone, else ``info``.
     """
 
     def __init__(
@@ -255,13 +258,18 @@ class PricePipeline:
         )
 
     def _published_sigma(self, step: PriceStep) -> tuple[np.ndarray, np.ndarray]:
-        """``(before, after)`` volatility of the published method (for ``hs``: the first model's)."""
+        """``(before, after)`` volatility of the published method (for ``hs``: the first model's).
+
+        For ``champion``: its base candidate's model (the ``vol forecast`` default), whichever
+        method is live, so the published ``sigma`` is one model's throughout.
+        """
         vol = self.book.spec.vol_of(self.book.model_name) or next(iter(step.sigma))
         return step.sigma_before[vol], step.sigma[vol]
 
     def _price_alerts(self, cols: PriceColumns, step: PriceStep) -> list[Alert]:
         """Breach and backtest alerts in the order of their triggering ticks (batching-independent)."""
         tagged = self._breach_alerts(cols, step) + self._backtest_alerts(cols, step)
+        tagged += self._switch_alerts(cols, step)
         tagged.sort(key=lambda pair: pair[0])
         return [alert for _, alert in tagged]
 
@@ -348,6 +356,47 @@ class PricePipeline:
             )
         return alerts
 
+    def _switch_alerts(self, cols: PriceColumns, step: PriceStep) -> list[tuple[int, Alert]]:
+        """``model_switch`` alerts: the champion's live method changed after a tick."""
+        book = self.book
+        if book.champion is None or not step.switches:
+            return []
+        champion = book.champion
+        alerts = []
+        for switch in step.switches:
+            i = int(step.accepted[switch.row])
+            symbol = cols.symbols[i]
+            tick = cols.event_ids[i] or str(int(cols.ts[i]))
+            rule = f"{switch.previous}->{switch.live}:{switch.reason}"
+            alerts.append(
+                (
+                    i,
+                    Alert(
+                        alert_id=alert_id("model_switch", symbol, rule, tick),
+                        kind="model_switch",
+                        subject=symbol,
+                        ts=int(cols.ts[i]),
+                        severity="critical" if switch.reason == "red_zone" else "info",
+                        value=switch.live_loss,
+                        threshold=switch.previous_loss,
+                        model=switch.live,
+                        model_version=book.method_version(switch.live),
+                        details={
+                            "previous": switch.previous,
+                            "live": switch.live,
+                            "reason": switch.reason,
+                            "loss": champion.loss,
+                            "window": champion.window,
+                            "violations_previous": switch.previous_violations,
+                            "violations_live": switch.live_violations,
+                            "red_at": champion.red_at,
+                            "event_id": cols.event_ids[i],
+                        },
+                    ),
+                )
+            )
+        return alerts
+
     def _snapshots(self, step: PriceStep) -> list[RiskSnapshot]:
         """The last accepted tick of each symbol in the batch, with its forecasts (gathered vectorised)."""
         if step.slots.size == 0:
@@ -370,12 +419,16 @@ class PricePipeline:
         tested, violated = book.backtest.counts_many(unique, pub)
         zones = book.rolling.zones(unique, book.model_name)
         model, version, es_level = book.model_name, book.model_version, book.es_level
-        fitted = book.vols.get(book.spec.vol_of(model) or "")
-        fits = (
-            [fitted.fit_status(slot) for slot in unique.tolist()]
-            if isinstance(fitted, RefittedVolatility)
-            else [("", "")] * unique.size
+        live = (
+            [book.methods[j] for j in step.live[last].tolist()] if step.live is not None else None
         )
+        fits = []
+        for i, slot in enumerate(unique.tolist()):
+            fitted = book.vols.get(book.spec.vol_of(model if live is None else live[i]) or "")
+            fits.append(
+                fitted.fit_status(slot) if isinstance(fitted, RefittedVolatility) else ("", "")
+            )
+        champion = book.champion if live is not None else None
         return [
             RiskSnapshot(
                 symbol=keys[slot],
@@ -392,6 +445,8 @@ class PricePipeline:
                 zones={level: values[i] for level, values in zones.items()},
                 fit_status=fits[i][0],
                 fit_reason=fits[i][1],
+                live_method=live[i] if live is not None else "",
+                live_reason=champion.explain(slot) if champion is not None else "",
             )
             for i, slot in enumerate(unique.tolist())
         ]

@@ -42,6 +42,10 @@ class RiskSnapshot:
     (no fit yet); ``""`` for models without fits (EWMA, historical simulation)."""
     fit_reason: str = ""
     """The rule the latest rejected fit broke (:mod:`engine.core.volatility.validation`)."""
+    live_method: str = ""
+    """With the ``champion`` method: the candidate whose VaR and ES are published now."""
+    live_reason: str = ""
+    """Why it is live (``initial``, ``lower_loss`` or ``red_zone``, with the scores behind it)."""
 
     def fields(self) -> dict[str, str]:
         """Flat text fields for the Redis hash."""
@@ -65,6 +69,8 @@ class RiskSnapshot:
         if self.fit_status:
             out["fit_status"] = self.fit_status
             out["fit_reason"] = self.fit_reason
+        if self.live_method:
+            out["live_method"], out["live_reason"] = self.live_method, self.live_reason
         return out
 
     def latest(self) -> LatestState:
@@ -88,6 +94,8 @@ class RiskSnapshot:
         zones = self.zones or {}
         if self.fit_status:
             doc["fit_status"], doc["fit_reason"] = self.fit_status, self.fit_reason
+        if self.live_method:
+            doc["live_method"], doc["live_reason"] = self.live_method, self.live_reason
         doc["backtest"] = {
             level_label(k): {"tested": t, "breaches": x, "zone": zones.get(k) or None}
             for k, (t, x) in self.backtest.items()

@@ -66,7 +66,7 @@ def test_settings_a_benchmark_rejects_are_one_line_too() -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0, proc.stderr
-    assert proc.stderr.startswith("riskstream: error: invalid settings: VaR method 'gjr-mix'")
+    assert proc.stderr.startswith("riskstream: error: invalid settings: VaR method 'champion'")
     assert "choose from ['ewma-normal'" in proc.stderr
 
 

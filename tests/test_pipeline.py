@@ -193,7 +193,13 @@ def test_a_rejected_fit_and_its_fallback_are_in_the_symbols_hash() -> None:
     rng = np.random.default_rng(21)
     for i in np.sort(rng.choice(np.arange(1, 300), size=39, replace=False)):
         prices[i] = prices[i - 1]
-    p = pipeline(vol_models=("garch",), var_method="garch-t", refit_first=250, refit_delay=0)
+    p = pipeline(
+        vol_models=("garch",),
+        var_method="garch-t",
+        refit_first=250,
+        refit_every=1000,
+        refit_delay=0,
+    )
     out = p.process(ticks(prices.tolist()), now_ms=NOW)
     fields = out.snapshots[0].fields()
     assert (fields["fit_status"], fields["fit_reason"]) == ("fallback", "unresponsive")

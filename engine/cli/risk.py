@@ -147,14 +147,17 @@ def var_forecast(
     chosen = _levels(levels)
     settings = load_settings(var_levels=chosen, alert_levels=chosen and (chosen[-1],))
     name = method or settings.var_method
-    from engine.core.spec import COMBINATION, KNOWN_VOL_MODELS, method_names
+    from engine.core.spec import CHAMPION, COMBINATION, KNOWN_VOL_MODELS, method_names
 
     spec = settings.risk_spec()
-    known = method_names(KNOWN_VOL_MODELS)
+    known = (*method_names(KNOWN_VOL_MODELS), CHAMPION)
     if name not in known:
         raise InputError(f"--method {name!r}: choose from {', '.join(known)}")
     vol = spec.vol_of(name)
-    models = KNOWN_VOL_MODELS if vol == COMBINATION else (vol,) if vol else spec.vol_models[:1]
+    if name == CHAMPION:  # the stream's book, with the models its candidates need
+        models = spec.champion_vol_models
+    else:
+        models = KNOWN_VOL_MODELS if vol == COMBINATION else (vol,) if vol else spec.vol_models[:1]
     run = _run(prices, _spec(settings, vol_models=models, method=name), quiet)
     j = run.method_index(name)
     stamps, symbols = _iso(run.frame), run.frame["symbol"]

@@ -21,7 +21,7 @@ Elsewhere fits are submitted after the batch and installed before their switch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
 import numba
@@ -29,10 +29,11 @@ import numpy as np
 
 from engine.core.backtest import BreachCounters
 from engine.core.backtest.rolling import Event, RollingBacktests
+from engine.core.champion import REASONS, ChampionSelector
 from engine.core.keyed import KeyedBook, LoadRow
 from engine.core.online import OnlineComponent
 from engine.core.sequencer import PriceSequencer, Status, advanced
-from engine.core.spec import COMBINATION, DEEP_VOL_MODELS, RiskSpec
+from engine.core.spec import CHAMPION, COMBINATION, DEEP_VOL_MODELS, RiskSpec
 from engine.core.var.methods import VaRMethods, VolOutput
 from engine.core.volatility import EWMAVolatility, VolatilityModel
 from engine.core.volatility.combination import CombinationVolatility
@@ -73,6 +74,29 @@ class PriceStep:
     """Slots whose state changed in this batch (sorted, unique)."""
     backtest_events: list[Event]
     """Rolling backtests that started rejecting; ``event.row`` indexes the accepted ticks."""
+    live: np.ndarray | None = None
+    """With a ``champion`` method: per accepted tick, the index (in ``book.methods``) of the
+    method live after it."""
+    switches: list[Switch] = field(default_factory=list)
+    """Champion switches, in row order; ``switch.row`` indexes the accepted ticks."""
+
+
+@dataclass(frozen=True, slots=True)
+class Switch:
+    """The champion's live method changed after accepted row ``row``."""
+
+    row: int
+    previous: str
+    live: str
+    reason: str
+    """``lower_loss`` or ``red_zone`` (:mod:`engine.core.champion`)."""
+    previous_loss: float
+    """The replaced method's mean loss over its window at the switch (NaN if not judged)."""
+    live_loss: float
+    """The new method's mean loss over its window at the switch."""
+    previous_violations: int
+    live_violations: int
+    """Violations of the champion's VaR level in each method's window at the switch."""
 
 
 def _concat_segments(
@@ -174,6 +198,21 @@ class PriceRiskBook(KeyedBook):
         self.var_methods = VaRMethods(spec)
         self.methods = spec.methods
         self.published = self.methods.index(spec.method)
+        self.champion: ChampionSelector | None = None
+        if CHAMPION in self.methods:
+            self.champion = ChampionSelector(
+                spec.champion_methods,
+                spec.levels,
+                spec.champion_level,
+                spec.es_level,
+                spec.champion_loss,
+                spec.champion_window,
+                spec.champion_margin,
+                spec.champion_patience,
+            )
+            self._candidates = np.array(
+                [self.methods.index(m) for m in spec.champion_methods], np.int64
+            )
         self.backtest = BreachCounters(self.methods, spec.var_levels)
         self.rolling = RollingBacktests(
             self.methods,
@@ -190,6 +229,7 @@ class PriceRiskBook(KeyedBook):
         components += [
             *self.vols.values(),
             *self.residuals.values(),
+            *([self.champion] if self.champion is not None else []),
             self.backtest,
             self.rolling,
             *extra,
@@ -222,8 +262,22 @@ class PriceRiskBook(KeyedBook):
 
     @property
     def model_version(self) -> str:
-        """Version of the published method's volatility model (or of the HS window)."""
-        vol = self.spec.vol_of(self.spec.method)
+        """Version of the published method's volatility model (or of the HS window).
+
+        For ``champion``: its rule (loss, window, margin, patience); the live method's
+        version is :meth:`method_version`.
+        """
+        spec = self.spec
+        if spec.method == CHAMPION:
+            return (
+                f"champion-{spec.champion_loss}-w{spec.champion_window}"
+                f"-m{spec.champion_margin:g}-p{spec.champion_patience}"
+            )
+        return self.method_version(spec.method)
+
+    def method_version(self, method: str) -> str:
+        """Version of a (non-champion) method's volatility model, or of the HS window."""
+        vol = self.spec.vol_of(method)
         return f"hs-window{self.spec.window}" if vol is None else self.vols[vol].model_version
 
     def _refitted(self) -> list[tuple[str, RefittedVolatility]]:
@@ -261,9 +315,13 @@ class PriceRiskBook(KeyedBook):
             start = end
         self._submit_pending()
         events: list[Event] = []
+        live: np.ndarray | None = None
+        switches: list[Switch] = []
         if n:
             vols, residuals, hs = _concat_segments(parts)
             var_b, var_a, es_b, es_a = self.var_methods.compute(vols, residuals, hs)
+            if self.champion is not None:
+                live, switches = self._champion(s, r, var_b, var_a, es_b, es_a)
             hits = self.backtest.update(s, r, var_b[:, :, self._var_index])
             events = self.rolling.update(s, r, var_b, es_b)
             for v, out in vols.items():
@@ -282,7 +340,41 @@ class PriceRiskBook(KeyedBook):
             hits=hits,
             touched=np.unique(slots[advanced(status)]),
             backtest_events=events,
+            live=live,
+            switches=switches,
         )
+
+    def _champion(
+        self,
+        s: np.ndarray,
+        r: np.ndarray,
+        var_b: np.ndarray,
+        var_a: np.ndarray,
+        es_b: np.ndarray,
+        es_a: np.ndarray,
+    ) -> tuple[np.ndarray, list[Switch]]:
+        """Fill the ``champion`` column from its candidates; the live methods and the switches."""
+        assert self.champion is not None
+        c, j = self._candidates, self.methods.index(CHAMPION)
+        out = self.champion.update(s, r, var_b[:, c], es_b[:, c], var_a[:, c], es_a[:, c])
+        var_b[:, j], es_b[:, j] = out.var_before, out.es_before
+        var_a[:, j], es_a[:, j] = out.var_after, out.es_after
+        names = self.champion.names
+        switches = [
+            Switch(
+                row,
+                names[prev],
+                names[int(out.live[row])],
+                REASONS[int(out.reason[row])],
+                float(out.scores[row, 0]),
+                float(out.scores[row, 1]),
+                int(out.scores[row, 2]),
+                int(out.scores[row, 3]),
+            )
+            for row, prev in enumerate(out.switched_from.tolist())
+            if prev >= 0
+        ]
+        return c[out.live], switches
 
     def _segment(
         self, s: np.ndarray, r: np.ndarray, rv: np.ndarray
@@ -306,9 +398,11 @@ class PriceRiskBook(KeyedBook):
             if isinstance(model, RefittedVolatility) and model.schedule.delay == 0 and s.size:
                 self._switch_at_request(name, model, int(s[-1]), vols[name])
         residuals = {}
+        # A stale price (zero return) is no draw from the residual distribution (spec).
+        informative = r != 0.0 if self.spec.residual_zeros == "skip" else True
         for name, out in vols.items():
             with np.errstate(invalid="ignore", divide="ignore"):
-                z = np.where(out.before > 0, r / out.before, np.nan)
+                z = np.where((out.before > 0) & informative, r / out.before, np.nan)
             residuals[name] = self.residuals[name].update(s, z)
         return vols, residuals, hs
 

@@ -18,6 +18,10 @@ A VaR method is named ``<volatility>-<distribution>`` (``ewma-normal``, ``gjr-t`
             remedy and passes the backtests the single methods fail (docs/models/backtests.md);
 ``hs``      historical simulation: the empirical quantile of the returns over the window.
 
+``champion`` is a method in its own right: per symbol, the VaR and ES of one of the
+``champion_methods``, the live one, chosen online by their own rolling backtests
+(:mod:`engine.core.champion`). It exists when every candidate is a method of the spec.
+
 Besides the default models, a spec may name the deep models ``lstm`` and ``transformer``
 (ONNX, :mod:`engine.core.volatility.deep`; both need realized variance) and ``combo``,
 the equal-weight average of the variance forecasts of every other model in the spec.
@@ -26,7 +30,9 @@ the equal-weight average of the variance forecasts of every other model in the s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
+from engine.core.champion import LOSSES, Loss
 from engine.core.volatility.fitting import RefitSchedule
 
 VOL_MODELS = ("ewma", "garch", "gjr", "har")
@@ -38,12 +44,24 @@ RV_VOL_MODELS = ("har", *DEEP_VOL_MODELS)
 COMBINATION = "combo"
 KNOWN_VOL_MODELS = (*VOL_MODELS, *DEEP_VOL_MODELS, COMBINATION)
 DISTRIBUTIONS = ("normal", "t", "fhs", "cf", "mix")
+ResidualZeros = Literal["keep", "skip"]
 #: The distributions a ``mix`` averages.
 MIXED = ("t", "fhs", "cf")
 
-#: The method riskstream publishes by default. Chosen by the backtests of
-#: docs/models/backtests.md: see `riskstream backtest`.
-DEFAULT_METHOD = "gjr-mix"
+#: The governed method: the live one of the champion candidates, per symbol.
+CHAMPION = "champion"
+#: Candidates of the champion, the first being live until another is judged better. Chosen
+#: a priori: GJR (which nests GARCH) and EWMA (no fit, nothing to go wrong) with the
+#: fat-tailed distributions. ``normal`` is left out (thin-tailed at 99%), ``cf`` alone (it
+#: overshoots at high kurtosis; ``mix`` holds it) and ``hs``: its VaR is an order statistic
+#: of the window, constant for as long as the window's tail does not change (163 returns on
+#: one series of the breadth benchmark), which the issue forbids beyond 60.
+CHAMPION_METHODS = ("gjr-mix", "gjr-fhs", "gjr-t", "ewma-mix", "ewma-fhs", "ewma-t")
+
+#: The method riskstream publishes by default: the governed champion (its candidates,
+#: loss and hysteresis chosen on the development half of the breadth benchmark,
+#: docs/benchmarks/breadth.md).
+DEFAULT_METHOD = CHAMPION
 
 
 def method_names(vol_models: tuple[str, ...]) -> tuple[str, ...]:
@@ -87,6 +105,28 @@ class RiskSpec:
     """Rolling backtests reject below this p-value."""
     deep_model_dir: str | None = None
     """Directory of the deep models (``<dir>/lstm``, ``<dir>/transformer``); ``None``: ``onnx/deep``."""
+    champion_methods: tuple[str, ...] = CHAMPION_METHODS
+    """Candidates of the ``champion`` method, the first live until another is judged better."""
+    champion_level: float = 0.99
+    """The VaR level the champion scores (``pinball``) and counts violations at (its
+    traffic light); forecast even when it is not a VaR level of the spec."""
+    champion_loss: Loss = "pinball"
+    """How candidates are scored: ``pinball`` (VaR at the highest VaR level) or ``fz0``
+    (VaR and ES at the ES level)."""
+    champion_window: int = 250
+    """Scored returns per candidate window (also the window of its traffic light)."""
+    champion_margin: float = 0.05
+    """How much lower a challenger's mean loss must be: a fraction of the live method's
+    for ``pinball``, an absolute difference for ``fz0``."""
+    champion_patience: int = 250
+    """Consecutive returns a challenger must lead by the margin before it goes live."""
+    residual_zeros: ResidualZeros = "keep"
+    """Zero returns (a price unchanged since the symbol's previous tick) in the
+    standardised-residual windows of ``fhs``, ``cf`` and the EWMA/HAR ``t``: ``keep`` them,
+    or ``skip`` them (a stale price carries no information about the shape of the
+    residual distribution; a stale stretch would otherwise pile zeros into the window,
+    shrink its spread and inflate its kurtosis). The returns window (``hs``) and the
+    volatility models always see every return."""
 
     def __post_init__(self) -> None:
         unknown = set(self.vol_models) - set(KNOWN_VOL_MODELS)
@@ -113,21 +153,48 @@ class RiskSpec:
             raise ValueError(f"backtest window {self.backtest_window} is below 20 returns")
         if not 0.0 < self.backtest_significance < 0.5:
             raise ValueError(f"backtest significance {self.backtest_significance} not in (0, 0.5)")
+        self._check_champion()
+        if self.residual_zeros not in ("keep", "skip"):
+            raise ValueError(f"residual_zeros {self.residual_zeros!r}: choose keep or skip")
         if self.min_obs > self.window:
             raise ValueError(f"min_obs {self.min_obs} exceeds the window {self.window}")
 
+    def _check_champion(self) -> None:
+        if not self.champion_methods or CHAMPION in self.champion_methods:
+            raise ValueError("champion needs candidate methods other than itself")
+        if self.champion_loss not in LOSSES:
+            raise ValueError(f"champion loss {self.champion_loss!r}: choose from {list(LOSSES)}")
+        if not 0.5 < self.champion_level < 1.0:
+            raise ValueError(f"champion level {self.champion_level} not in (0.5, 1)")
+        if self.champion_window < 20 or self.champion_patience < 1 or self.champion_margin < 0:
+            raise ValueError("champion needs window >= 20, patience >= 1 and margin >= 0")
+
     @property
     def methods(self) -> tuple[str, ...]:
-        return method_names(self.vol_models)
+        """Every method of the spec, ``champion`` last when its candidates are all available.
+
+        >>> RiskSpec().methods[-2:], RiskSpec(vol_models=("ewma",), method="hs").methods[-1]
+        (('hs', 'champion'), 'hs')
+        """
+        base = method_names(self.vol_models)
+        return (*base, CHAMPION) if set(self.champion_methods) <= set(base) else base
+
+    @property
+    def champion_vol_models(self) -> tuple[str, ...]:
+        """The volatility models the champion's candidates need, in the spec's order."""
+        needed = {self.vol_of(m) for m in self.champion_methods}
+        if COMBINATION in needed:  # the combination averages every other model
+            return self.vol_models
+        return tuple(v for v in self.vol_models if v in needed) or self.vol_models[:1]
 
     @property
     def monitored(self) -> tuple[str, ...]:
         """The methods backtested in the stream (see :attr:`backtest_methods`).
 
         >>> RiskSpec().monitored, RiskSpec(backtest_methods=("hs",)).monitored
-        (('gjr-mix',), ('gjr-mix', 'hs'))
+        (('champion',), ('champion', 'hs'))
         >>> len(RiskSpec(backtest_methods=("all",)).monitored)
-        21
+        22
         """
         if "all" in self.backtest_methods:
             return self.methods
@@ -135,12 +202,13 @@ class RiskSpec:
 
     @property
     def levels(self) -> tuple[float, ...]:
-        """Every level forecast (VaR levels and the ES level), ascending.
+        """Every level forecast (VaR levels, the ES level, the champion's level), ascending.
 
         >>> RiskSpec().levels
         (0.95, 0.975, 0.99)
         """
-        return tuple(sorted({*self.var_levels, self.es_level}))
+        extra = (self.champion_level,) if CHAMPION in self.methods else ()
+        return tuple(sorted({*self.var_levels, self.es_level, *extra}))
 
     @property
     def tail_probs(self) -> tuple[float, ...]:
@@ -151,5 +219,7 @@ class RiskSpec:
         return self.levels.index(level)
 
     def vol_of(self, method: str) -> str | None:
-        """The volatility model of a method (``None`` for ``hs``)."""
+        """The volatility model of a method (``None`` for ``hs``; the base candidate's for ``champion``)."""
+        if method == CHAMPION:
+            method = self.champion_methods[0]
         return None if method == "hs" else method.split("-", 1)[0]

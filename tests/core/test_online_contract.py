@@ -17,6 +17,7 @@ import pytest
 
 from engine.core.backtest import BreachCounters
 from engine.core.backtest.rolling import RollingBacktests
+from engine.core.champion import ChampionSelector
 from engine.core.customers import CustomerProfiles
 from engine.core.online import OnlineComponent
 from engine.core.sequencer import PriceSequencer
@@ -58,6 +59,16 @@ def rolling_inputs(rng: np.random.Generator, n: int, offset0: int) -> tuple[Any,
     var = np.stack([0.01 * z, 0.0033 * z])[None].repeat(n, 0)
     var[rng.random(n) < 0.02] = np.nan
     return slots, returns, var, var * 1.2
+
+
+def champion_inputs(rng: np.random.Generator, n: int, offset0: int) -> tuple[Any, ...]:
+    """Three candidates at 0.5, 1 and 3 times the risk (switches and red zones happen)."""
+    slots, returns = returns_inputs(rng, n, offset0)
+    z = np.array([1.96, 2.33])
+    var = np.stack([0.005 * z, 0.01 * z, 0.03 * z])[None].repeat(n, 0)
+    var = var * rng.uniform(0.8, 1.2, (n, 1, 1))
+    var[rng.random(n) < 0.02] = np.nan
+    return slots, returns, var, var * 1.2, var * 0.9, var * 1.1
 
 
 def rv_inputs(rng: np.random.Generator, n: int, offset0: int) -> tuple[Any, ...]:
@@ -102,6 +113,16 @@ CASES: dict[str, tuple[Callable[[], OnlineComponent], Callable[..., tuple[Any, .
             ("a", "b"), (0.95, 0.975, 0.99), (0.95, 0.99), 0.975, ("a", "b"), window=20
         ),
         rolling_inputs,
+    ),
+    "champion": (
+        lambda: ChampionSelector(("a", "b", "c"), (0.975, 0.99), 0.99, 0.975, window=20),
+        champion_inputs,
+    ),
+    "champion_fz0": (
+        lambda: ChampionSelector(
+            ("a", "b", "c"), (0.975, 0.99), 0.99, 0.975, "fz0", window=20, patience=3
+        ),
+        champion_inputs,
     ),
     "har": (lambda: seeded(HARVolatility(NEVER), np.array([1e-6, 0.4, 0.3, 0.2])), rv_inputs),
     "customer_profiles": (CustomerProfiles, customer_inputs),

@@ -66,7 +66,7 @@ def test_the_offline_commands_run_as_written(tmp_path: Path) -> None:
     var = rows("var.csv")
     assert list(var[0]) == ["timestamp", "symbol", "method", "level", "var", "es"]
     last = [row for row in var if row["var"]][-1]
-    assert last["method"] == "gjr-mix" and 0 < float(last["var"]) < float(last["es"]) < 1
+    assert last["method"] == "champion" and 0 < float(last["var"]) < float(last["es"]) < 1
     assert list(rows("vol.csv")[0]) == ["timestamp", "symbol", "model", "sigma"]
     scores = [float(r["anomaly_score"]) for r in rows("scored.csv") if r["anomaly_score"]]
     assert scores and all(0.0 <= s <= 1.0 for s in scores)
