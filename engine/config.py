@@ -117,16 +117,10 @@ class Settings(BaseSettings):
     (``RISKSTREAM_CHAMPION_METHODS``, ``gjr-mix`` first) its rolling backtests judge best,
     and replaces one in the red zone at once (docs/benchmarks/breadth.md); keep it equal to
     ``engine.core.spec.DEFAULT_METHOD`` (a test checks)."""
-    champion_methods: Names = (
-        "gjr-mix",
-        "gjr-fhs",
-        "gjr-t",
-        "ewma-mix",
-        "ewma-fhs",
-        "ewma-t",
-    )
+    champion_methods: Names = ("gjr-mix", "gjr-fhs", "gjr-t")
     """``RISKSTREAM_CHAMPION_METHODS``: the candidates of the ``champion`` method, the first
-    live until another is judged better (comma-separated)."""
+    live until another is judged better (comma-separated; equal to
+    ``engine.core.spec.CHAMPION_METHODS``, a test checks)."""
     champion_loss: Literal["pinball", "fz0"] = "pinball"
     """``RISKSTREAM_CHAMPION_LOSS``: how candidates are scored: ``pinball`` (quantile loss of
     the 99% VaR) or ``fz0`` (Fissler-Ziegel loss of VaR and ES at the ES level)."""

@@ -56,7 +56,10 @@ CHAMPION = "champion"
 #: overshoots at high kurtosis; ``mix`` holds it) and ``hs``: its VaR is an order statistic
 #: of the window, constant for as long as the window's tail does not change (163 returns on
 #: one series of the breadth benchmark), which the issue forbids beyond 60.
-CHAMPION_METHODS = ("gjr-mix", "gjr-fhs", "gjr-t", "ewma-mix", "ewma-fhs", "ewma-t")
+#: The default candidates: one volatility model (GJR-t, refitted), three distributions.
+#: The EWMA methods, candidates once, won on pinball loss but covered the 99% VaR worse
+#: (S&P 500 2003-2018: 1.27% violations published against 0.94%).
+CHAMPION_METHODS = ("gjr-mix", "gjr-fhs", "gjr-t")
 
 #: The method riskstream publishes by default: the governed champion (its candidates,
 #: loss and hysteresis chosen on the development half of the breadth benchmark,
