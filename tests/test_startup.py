@@ -42,9 +42,15 @@ def flaky(failures: int) -> object:
 
 
 def test_a_missing_service_is_asked_again_with_backoff_one_line_per_attempt(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock, states = FakeTime(), []
+    # A logging configuration applied earlier in the session (faust's, the worker's) may
+    # have disabled or detached existing loggers: listen to this one directly.
+    logger = logging.getLogger("engine.worker.startup")
+    monkeypatch.setattr(logger, "disabled", False)
+    monkeypatch.setattr(logger, "handlers", [caplog.handler])
+    monkeypatch.setattr(logger, "propagate", False)
     with caplog.at_level(logging.INFO, logger="engine.worker.startup"):
         wait_for(
             "Redis",
