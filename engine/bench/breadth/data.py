@@ -12,8 +12,8 @@ Each :class:`PriceSeries` holds strictly positive prices on strictly increasing 
 timestamps (daily closes are stamped at 00:00 UTC of their date; the stamp only orders
 the rows). Series published as returns are compounded into a price index starting at
 100; series whose package lost the dates get business days (``dates="assigned"``).
-Never used here, because they are reserved for independent evaluation: skfolio's data
-sets, bokeh's sample data and the Numenta Anomaly Benchmark.
+The data sets the project reserves for independent evaluation (../shared/data/README.md)
+are never loaded here.
 """
 
 from __future__ import annotations
