@@ -19,6 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from engine.core.riskmetrics import DEFAULT_LAMBDA, DEFAULT_WARMUP
+
 if TYPE_CHECKING:
     from engine.core.spec import RiskSpec
 
@@ -95,9 +97,9 @@ class Settings(BaseSettings):
     of it, at most every 3 s. Lower it for faster fail-over (the broker's minimum is 6 s)."""
 
     # --- Risk model -------------------------------------------------------------------------
-    ewma_lambda: float = 0.94
+    ewma_lambda: float = DEFAULT_LAMBDA
     """``RISKSTREAM_EWMA_LAMBDA``: RiskMetrics decay, strictly between 0 and 1."""
-    warmup: int = Field(20, ge=2)
+    warmup: int = Field(DEFAULT_WARMUP, ge=2)
     """``RISKSTREAM_WARMUP``: returns seen before a symbol's first VaR forecast."""
     var_levels: Levels = (0.95, 0.99)
     """``RISKSTREAM_VAR_LEVELS``: VaR confidence levels, e.g. ``0.95,0.99``."""

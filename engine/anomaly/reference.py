@@ -16,6 +16,7 @@ import functools
 import numpy as np
 
 from engine.anomaly.features.prices import PriceFeatures
+from engine.core.riskmetrics import DEFAULT_LAMBDA, DEFAULT_WARMUP
 from engine.core.slots import SlotIndex
 from engine.core.volatility import EWMAVolatility
 
@@ -23,7 +24,9 @@ from engine.core.volatility import EWMAVolatility
 REFERENCE_SEED = 20_240_501
 
 
-def price_feature_rows(frame: object, *, lam: float = 0.94, warmup: int = 20) -> np.ndarray:
+def price_feature_rows(
+    frame: object, *, lam: float = DEFAULT_LAMBDA, warmup: int = DEFAULT_WARMUP
+) -> np.ndarray:
     """Stream features of a long price frame (``symbol``, ``ts``, ``price``, ``volume``), in row order.
 
     The rows must be in time order per symbol, without repeats (what the book's

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from engine.core.champion import LOSSES, Loss
+from engine.core.riskmetrics import DEFAULT_LAMBDA, DEFAULT_WARMUP
 from engine.core.volatility.fitting import RefitSchedule
 
 VOL_MODELS = ("ewma", "garch", "gjr", "har")
@@ -83,8 +84,8 @@ class RiskSpec:
     var_levels: tuple[float, ...] = (0.95, 0.99)
     es_level: float = 0.975
     vol_models: tuple[str, ...] = VOL_MODELS
-    ewma_lambda: float = 0.94
-    warmup: int = 20
+    ewma_lambda: float = DEFAULT_LAMBDA
+    warmup: int = DEFAULT_WARMUP
     window: int = 1000
     """Historical and filtered-historical window (returns)."""
     min_obs: int = 250

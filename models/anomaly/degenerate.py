@@ -27,6 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine.core.riskmetrics import DEFAULT_LAMBDA
+from engine.core.volatility.ewma import ewma_next
+
 QUIET_SIGMAS = 3.0
 """A real series' row is quiet when its log return is within this many conditional sigmas."""
 ALERT = 0.9999
@@ -192,7 +195,7 @@ def quiet_returns(values: np.ndarray, sigmas: float = QUIET_SIGMAS) -> np.ndarra
     for i in range(1, len(values)):
         if i > 20 and np.isfinite(var):
             quiet[i] = abs(r[i]) <= sigmas * np.sqrt(var)
-        var = r[i] ** 2 if not np.isfinite(var) else 0.94 * var + 0.06 * r[i] ** 2
+        var = r[i] ** 2 if not np.isfinite(var) else ewma_next(var, r[i], DEFAULT_LAMBDA)
     return quiet & np.r_[False, quiet[:-1]] & np.r_[False, False, quiet[:-2]]
 
 

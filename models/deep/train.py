@@ -36,6 +36,7 @@ from typing import Any, Literal
 import numpy as np
 
 from engine.core.backtest.stats import diebold_mariano, qlike, squared_error
+from engine.core.riskmetrics import DEFAULT_LAMBDA
 from engine.core.volatility.deep_features import FEATURES, FeatureParams
 from models.deep.data import Samples, Series, fit_feature_params, load_series, make_samples
 
@@ -55,7 +56,7 @@ class TrainOptions:
     seed: int = 7
     window: int = 22
     burn: int = 50
-    ewma_lambda: float = 0.94
+    ewma_lambda: float = DEFAULT_LAMBDA
     train_end: str = "2014-12-31"
     test_start: str = "2015-01-01"
     test_end: str = "2018-04-30"

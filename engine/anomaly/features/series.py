@@ -51,7 +51,9 @@ import numpy as np
 
 from engine.anomaly.sessions import AUTO, check_calendar, clock_and_open
 from engine.core.online import OnlineComponent
+from engine.core.riskmetrics import DEFAULT_LAMBDA
 from engine.core.slots import Column
+from engine.core.volatility.ewma import ewma_next
 from engine.core.windows import RollingWindow
 
 SERIES_FEATURES = (
@@ -68,7 +70,7 @@ SERIES_FEATURES = (
 _RING = 10
 _BURST = 9
 _PROBS = (0.25, 0.5, 0.75)
-_LAM = 0.94
+_LAM = DEFAULT_LAMBDA
 _MIN_VOL = 20
 _FLOOR = 0.5
 """Scales are at least this share of the series' typical step (mean |change| over changes
@@ -159,7 +161,7 @@ def _series(
                 out[i, 8] = dev / vol if vol > 0.0 else np.nan
             else:
                 out[i, 8] = np.nan
-            ev[s] = dev * dev if ev_n[s] == 0 else _LAM * ev[s] + (1.0 - _LAM) * dev * dev
+            ev[s] = dev * dev if ev_n[s] == 0 else ewma_next(ev[s], dev, _LAM)
             ev_n[s] += 1.0
             pos = k % _RING
             xring[s, pos] = v

@@ -10,7 +10,9 @@ compared with riskstream's own:
 
 * return :math:`r_n = \\log(p_n / p_{n-1})` (decimal log returns);
 * RiskMetrics EWMA variance, :math:`\\lambda = 0.94`, after a warm-up of 20 returns
-  averaged as a plain mean of squares (:class:`engine.core.volatility.ewma.EWMAVolatility`);
+  averaged as a plain mean of squares: the core's own recursion
+  (:func:`engine.core.volatility.ewma.ewma_step`, as in
+  :class:`~engine.core.volatility.ewma.EWMAVolatility`);
 * normal VaR at 95% and 99% and ES at 97.5% of the next return, ``z * sigma``,
   published once 20 returns are in;
 * a breach when the loss exceeds the 99% VaR forecast made *before* the return was known,
@@ -30,10 +32,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.alerts import Alert, alert_id
+from engine.core.riskmetrics import DEFAULT_LAMBDA, DEFAULT_WARMUP
+from engine.core.volatility.ewma import ewma_step
 from engine.timeutil import parse_ts
 
-LAMBDA = 0.94
-WARMUP = 20
+LAMBDA = DEFAULT_LAMBDA
+WARMUP = DEFAULT_WARMUP
 Z_95 = 1.6448536269514722
 Z_99 = 2.3263478740408408
 ES_Z_975 = 2.3378027922014133
@@ -126,11 +130,7 @@ def step(state: State | None, tick: Tick) -> tuple[State, Output]:
     price, var, n = state
     r = math.log(tick.price / price)
     sigma_before = math.sqrt(var) if n >= WARMUP else math.nan
-    n += 1
-    if n <= WARMUP:
-        var += (r * r - var) / n
-    else:
-        var = LAMBDA * var + (1.0 - LAMBDA) * r * r
+    var, n = ewma_step(var, n, r, LAMBDA, WARMUP)
     new = [tick.price, var, n]
     return new, _output(tick, new, sigma_before, -r)
 

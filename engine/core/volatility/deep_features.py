@@ -6,7 +6,8 @@ At a tick ``t`` with a log return ``r_t`` (decimal) and a realized variance ``RV
 ``ret``            ``100 * r_t``, the return in percent;
 ``log_rv``         ``log RV_t`` (floored at ``1e-12``);
 ``log_ewma_var``   ``log`` of the RiskMetrics EWMA variance forecast for ``t + 1``,
-                   ``lam * v + (1 - lam) * r_t^2``;
+                   ``lam * v + (1 - lam) * r_t^2``
+                   (:func:`~engine.core.volatility.ewma.ewma_next`);
 ``log_garch_var``  ``log`` of a GARCH(1,1) variance forecast for ``t + 1`` with *fixed*
                    parameters (``omega + alpha * r_t^2 + beta * v``), estimated once on the
                    training period and written in the model card.
@@ -26,6 +27,8 @@ from typing import Any
 
 import numba
 import numpy as np
+
+from engine.core.volatility.ewma import ewma_next
 
 FEATURES = ("ret", "log_rv", "log_ewma_var", "log_garch_var")
 N_FEATURES = len(FEATURES)
@@ -111,7 +114,7 @@ def advance(
         if nobs[s] == 0:
             ewma[s] = init_var
             garch[s] = init_var
-        ewma[s] = lam * ewma[s] + (1.0 - lam) * r * r
+        ewma[s] = ewma_next(ewma[s], r, lam)
         garch[s] = omega + alpha * r * r + beta * garch[s]
         pos = (nobs[s] % window) * f
         ring[s, pos] = 100.0 * r

@@ -16,9 +16,47 @@ from collections.abc import Sequence
 
 import numba
 import numpy as np
+from numba.extending import register_jitable
 
+from engine.core.riskmetrics import DEFAULT_LAMBDA, DEFAULT_WARMUP
 from engine.core.slots import Column
 from engine.core.volatility.base import VolatilityModel
+
+__all__ = ["DEFAULT_LAMBDA", "DEFAULT_WARMUP", "EWMAVolatility", "ewma_next", "ewma_step"]
+
+
+@register_jitable
+def ewma_next(var: float, r: float, lam: float) -> float:
+    """The RiskMetrics recursion :math:`\\lambda\\,\\sigma^2 + (1-\\lambda)\\,r^2`: the
+    variance forecast after return ``r`` (decimal) from the one made before it.
+
+    The one EWMA recursion of the engine: plain Python when called from Python, compiled
+    inline when a numba kernel calls it (the same operations, so the same bits).
+
+    >>> ewma_next(1e-4, 0.02, 0.94)  # 0.94e-4 + 0.06 * 4e-4
+    0.00011800000000000002
+    """
+    return lam * var + (1.0 - lam) * r * r
+
+
+@register_jitable
+def ewma_step(var: float, nobs: int, r: float, lam: float, warmup: int) -> tuple[float, int]:
+    """One return ``r`` into a symbol's state: ``(variance, returns seen)`` after it.
+
+    The first ``warmup`` returns are averaged as a plain mean of squares, then
+    :func:`ewma_next` applies. ``r`` must not be NaN (a missing return is no update).
+    Plain Python from Python, compiled inline in numba kernels.
+
+    >>> var, n = 0.0, 0
+    >>> for r in (0.01, -0.02, 0.03):
+    ...     var, n = ewma_step(var, n, r, 0.94, 2)
+    >>> round(var, 8), n  # mean(1e-4, 4e-4), then 0.94 * 2.5e-4 + 0.06 * 9e-4
+    (0.000289, 3)
+    """
+    n = nobs + 1
+    if n <= warmup:
+        return var + (r * r - var) / n, n
+    return ewma_next(var, r, lam), n
 
 
 @numba.njit(cache=True, nogil=True)
@@ -28,12 +66,7 @@ def _ewma(slots, returns, var, nobs, lam, warmup, before, after):  # pragma: no 
         before[i] = np.sqrt(var[s]) if nobs[s] >= warmup else np.nan
         r = returns[i]
         if not np.isnan(r):
-            n = nobs[s] + 1
-            nobs[s] = n
-            if n <= warmup:
-                var[s] += (r * r - var[s]) / n
-            else:
-                var[s] = lam * var[s] + (1.0 - lam) * r * r
+            var[s], nobs[s] = ewma_step(var[s], nobs[s], r, lam, warmup)
         after[i] = np.sqrt(var[s]) if nobs[s] >= warmup else np.nan
 
 
@@ -61,7 +94,7 @@ class EWMAVolatility(VolatilityModel):
 
     name = "ewma"
 
-    def __init__(self, lam: float = 0.94, warmup: int = 20) -> None:
+    def __init__(self, lam: float = DEFAULT_LAMBDA, warmup: int = DEFAULT_WARMUP) -> None:
         if not 0.0 < lam < 1.0:
             raise ValueError("lam must be strictly between 0 and 1")
         if warmup < 1:

@@ -44,14 +44,19 @@ from typing import Final
 import numpy as np
 from scipy import special
 
+from engine.core.riskmetrics import DEFAULT_LAMBDA, DEFAULT_WARMUP
+from engine.core.volatility.ewma import ewma_next
+
 JUMP_SCALES: Final = 10.0
 """Robust standard deviations beyond which a return is winsorised in a fit window."""
 BAND: Final = 4.0
 """A fit's sigma must lie within a factor of this of the EWMA sigma at the window's end."""
 MIN_NEWS: Final = 1e-3
 """Smallest ``alpha + gamma / 2`` of an accepted GARCH-family fit."""
-EWMA_LAMBDA: Final = 0.94
-EWMA_WARMUP: Final = 20
+EWMA_LAMBDA: Final = DEFAULT_LAMBDA
+"""Decay of the RiskMetrics model a fit is compared with (and falls back to)."""
+EWMA_WARMUP: Final = DEFAULT_WARMUP
+"""Returns whose mean square starts that model's recursion."""
 
 #: Why a fit was rejected; the position is the code kept in per-symbol state (0: accepted).
 REASONS: Final = (
@@ -92,7 +97,7 @@ def ewma_variance(returns: np.ndarray) -> np.ndarray:
     v = float(np.mean(r[:m] ** 2)) if m else 0.0
     out[0] = v
     for i, x in enumerate(r):
-        v = EWMA_LAMBDA * v + (1.0 - EWMA_LAMBDA) * x * x
+        v = ewma_next(v, x, EWMA_LAMBDA)
         out[i + 1] = v
     return out
 
