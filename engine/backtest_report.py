@@ -21,16 +21,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from engine.core.backtest.coverage import coverage, green_share
 from engine.core.backtest.stats import (
     acerbi_szekely_z2,
-    christoffersen,
     diebold_mariano,
-    kupiec,
     pinball_loss,
     qlike,
     squared_error,
-    traffic_light,
-    zone_thresholds,
 )
 from engine.offline import OfflineRun, log_returns
 
@@ -57,13 +54,31 @@ def _period_mask(run: OfflineRun, start: str | None, end: str | None) -> np.ndar
     return mask
 
 
-def green_share(hits: np.ndarray, window: int, alpha: float) -> float:
-    """Share of rolling ``window``-long spans of ``hits`` whose violation count is green."""
-    if hits.size < window:
-        return float("nan")
-    amber, _ = zone_thresholds(window, alpha)
-    counts = np.convolve(hits.astype(np.int64), np.ones(window, np.int64), mode="valid")
-    return float(np.mean(counts < amber))
+def var_row(
+    symbol: str,
+    method: str,
+    level: float,
+    hits: np.ndarray,
+    returns: np.ndarray,
+    var: np.ndarray,
+    rolling: int,
+) -> dict[str, object]:
+    """One row of the VaR table: a method's forecasts ``var`` at ``level`` for ``symbol``.
+
+    ``hits`` (losses above the forecast made before them), ``returns`` and ``var`` are
+    aligned, finite and in time order; the row holds the coverage tests
+    (:func:`~engine.core.backtest.coverage.coverage`), the share of green rolling
+    ``rolling``-long windows and the pinball loss.
+    """
+    alpha = 1 - level
+    return {
+        "symbol": symbol,
+        "method": method,
+        "level": level,
+        **coverage(hits, alpha).row(),
+        f"green_share_{rolling}": green_share(hits, rolling, alpha),
+        "pinball": pinball_loss(returns, var, level),
+    }
 
 
 def evaluate(
@@ -82,28 +97,11 @@ def evaluate(
             for li, level in enumerate(run.var_levels):
                 vb = run.var_before[:, j, run.level_index(level)]
                 sample = mine & np.isfinite(vb)
-                hits = run.hits[sample, j, li]
-                n, x, alpha = int(sample.sum()), int(hits.sum()), 1 - level
-                if n == 0:
+                if not sample.any():
                     continue
-                ind, cc = christoffersen(hits, alpha)
-                light = traffic_light(n, x, alpha)
+                hits = run.hits[sample, j, li]
                 var_rows.append(
-                    {
-                        "symbol": symbol,
-                        "method": method,
-                        "level": level,
-                        "n": n,
-                        "violations": x,
-                        "rate": x / n,
-                        "expected": alpha,
-                        "kupiec_p": kupiec(n, x, alpha).p_value,
-                        "christoffersen_p": ind.p_value,
-                        "cc_p": cc.p_value,
-                        "zone": light.zone,
-                        f"green_share_{rolling}": green_share(hits, rolling, alpha),
-                        "pinball": pinball_loss(returns[sample], vb[sample], level),
-                    }
+                    var_row(symbol, method, level, hits, returns[sample], vb[sample], rolling)
                 )
             vb, eb = run.var_before[:, j, es_i], run.es_before[:, j, es_i]
             sample = mine & np.isfinite(vb) & np.isfinite(eb)

@@ -26,8 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.backtest_report import _period_mask, green_share
-from engine.core.backtest.stats import christoffersen, kupiec, pinball_loss, traffic_light
+from engine.backtest_report import _period_mask, var_row
 from engine.offline import OfflineRun, log_returns
 
 LGBM_PARAMS: dict[str, Any] = {
@@ -133,27 +132,10 @@ def var_rows(
 ) -> dict[str, object] | None:
     """One row of the VaR table for forecasts ``var`` of the returns ``returns`` (aligned)."""
     ok = np.isfinite(var) & np.isfinite(returns)
-    n = int(ok.sum())
-    if n == 0:
+    if not ok.any():
         return None
     hits = -returns[ok] > var[ok]
-    x, alpha = int(hits.sum()), 1.0 - level
-    ind, cc = christoffersen(hits, alpha)
-    return {
-        "symbol": symbol,
-        "method": method,
-        "level": level,
-        "n": n,
-        "violations": x,
-        "rate": x / n,
-        "expected": alpha,
-        "kupiec_p": kupiec(n, x, alpha).p_value,
-        "christoffersen_p": ind.p_value,
-        "cc_p": cc.p_value,
-        "zone": traffic_light(n, x, alpha).zone,
-        f"green_share_{rolling}": green_share(hits, rolling, alpha),
-        "pinball": pinball_loss(returns[ok], var[ok], level),
-    }
+    return var_row(symbol, method, level, hits, returns[ok], var[ok], rolling)
 
 
 def learned_var_rows(

@@ -3,7 +3,8 @@
 :func:`forecast` runs ``riskstream var forecast`` (the documented contract, in process
 through typer's runner: CSV in, CSV out) for the default method and each comparator;
 :func:`score` judges the 99% VaR and the 97.5% ES of the default method and the
-pinball losses of all of them, with the tests of :mod:`engine.core.backtest.stats`.
+pinball losses of all of them, with the tests of :mod:`engine.core.backtest.coverage`
+and :mod:`engine.core.backtest.stats`.
 
 Alignment (the contract's): the row at ``t`` forecasts the log return from ``t`` to the
 symbol's next row, so a violation at ``t`` is ``-log(p_{t+1} / p_t) > VaR_t``. Every
@@ -19,12 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.core.backtest.stats import (
-    acerbi_szekely_z2,
-    christoffersen,
-    kupiec,
-    pinball_loss,
-)
+from engine.core.backtest.coverage import coverage
+from engine.core.backtest.stats import acerbi_szekely_z2, pinball_loss
 
 DEFAULT = "default"
 """The method ``var forecast`` uses without ``--method`` (the engine's recommended one)."""
@@ -107,15 +104,13 @@ def score(f: Forecasts, methods: tuple[str, ...]) -> dict[str, float | int | str
     if n == 0:
         return row
     var = f.var[DEFAULT][VAR_LEVEL]
-    hits = -r[sample] > var[sample]
-    x, alpha = int(hits.sum()), 1.0 - VAR_LEVEL
-    ind, cc = christoffersen(hits, alpha)
+    tests = coverage(-r[sample] > var[sample], 1.0 - VAR_LEVEL)
     row |= {
-        "violations": x,
-        "rate": x / n,
-        "kupiec_p": kupiec(n, x, alpha).p_value,
-        "christoffersen_ind_p": ind.p_value,
-        "christoffersen_cc_p": cc.p_value,
+        "violations": tests.violations,
+        "rate": tests.rate,
+        "kupiec_p": tests.kupiec_p,
+        "christoffersen_ind_p": tests.christoffersen_p,
+        "christoffersen_cc_p": tests.cc_p,
         "longest_constant_var": longest_constant_run(var[np.isfinite(var)]),
     }
     for m in methods:
