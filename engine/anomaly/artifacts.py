@@ -31,7 +31,7 @@ import orjson
 
 from engine.anomaly.detectors.base import column_index
 from engine.errors import ModelMismatchError
-from engine.onnx_session import load_session
+from engine.onnx_session import ServedModel
 from engine.paths import REPO_ROOT
 
 CARD_SCHEMA = "riskstream.anomaly.card/1"
@@ -106,42 +106,33 @@ def model_version(onnx_bytes: bytes, card: ModelCard) -> str:
     return h.hexdigest()
 
 
-class OnnxModel:
+class OnnxModel(ServedModel[ModelCard]):
     """A served anomaly model: ``raw(X, features)`` through onnxruntime, one call per batch."""
 
     def __init__(self, directory: Path | str) -> None:
-        self.directory = Path(directory)
-        self.card = ModelCard.load(self.directory)
-        path = self.directory / ONNX_FILE
-        self.session = load_session(path)
+        super().__init__(directory, ModelCard.load(Path(directory)), ONNX_FILE)
+
+    def check(self) -> None:
+        path = self.onnx_path
         inputs = self.session.get_inputs()
         width = inputs[0].shape[-1] if inputs else None
         if len(inputs) != 1 or width != len(self.card.inputs):
             raise ModelMismatchError(
                 f"{path}: the graph takes {width} features, the card lists {len(self.card.inputs)}"
             )
-        if "raw" not in [o.name for o in self.session.get_outputs()]:
+        if "raw" not in self.output_names():
             raise ModelMismatchError(f"{path}: the graph has no 'raw' output")
         if model_version(path.read_bytes(), self.card) != self.card.version:
             raise ModelMismatchError(
                 f"{path}: the graph or its inputs are not the ones card version "
                 f"{self.card.version} describes"
             )
-        self._input = inputs[0].name
-
-    @property
-    def name(self) -> str:
-        return self.card.name
-
-    @property
-    def version(self) -> str:
-        return self.card.version
 
     def raw(self, X: np.ndarray, features: Sequence[str]) -> np.ndarray:
         """Raw anomaly scores (larger: more anomalous) of feature rows."""
         if len(X) == 0:
             return np.empty(0)
-        (out,) = self.session.run(["raw"], {self._input: self.card.encode(X, features)})
+        out = self.call("raw", self.card.encode(X, features))
         return np.asarray(out, dtype=np.float64).reshape(-1)
 
 

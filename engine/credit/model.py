@@ -17,7 +17,7 @@ import numpy as np
 
 from engine.credit.card import ModelCard
 from engine.errors import ModelMismatchError
-from engine.onnx_session import load_session
+from engine.onnx_session import ServedModel
 from engine.paths import REPO_ROOT
 
 if TYPE_CHECKING:
@@ -28,52 +28,32 @@ if TYPE_CHECKING:
 DEFAULT_MODEL_DIR = REPO_ROOT / "onnx" / "credit"
 
 
-class CreditModel:
+class CreditModel(ServedModel[ModelCard]):
     """A calibrated credit model ready to score; see the module docstring."""
 
     def __init__(self, directory: Path | str, *, threads: int = 1) -> None:
-        self.directory = Path(directory)
-        self.card = ModelCard.load(self.directory)
-        self.session = load_session(
-            self.directory / self.card.onnx_file, threads=threads, label=self.directory
-        )
-        self._check()
-        self._input = self.session.get_inputs()[0].name
+        card = ModelCard.load(directory)
+        super().__init__(directory, card, card.onnx_file, threads=threads, label=Path(directory))
         self._shap: TreeShap | None = None
         self._calibration: Calibration | None = None
 
-    @property
-    def name(self) -> str:
-        return self.card.name
-
-    @property
-    def version(self) -> str:
-        return self.card.version
-
-    def _check(self) -> None:
+    def check(self) -> None:
         inputs = self.session.get_inputs()
         n = len(self.card.inputs)
         if len(inputs) != 1 or inputs[0].type != "tensor(double)" or inputs[0].shape[-1] != n:
-            found = ", ".join(f"{i.name} {i.type} {i.shape}" for i in inputs)
             raise ModelMismatchError(
-                f"{self.directory}: the ONNX model takes {found}; its card lists {n} features "
-                "(expected one float64 input of shape [N, features])"
+                f"{self.directory}: the ONNX model takes {self.describe_inputs()}; its card "
+                f"lists {n} features (expected one float64 input of shape [N, features])"
             )
-        if "pd" not in {o.name for o in self.session.get_outputs()}:
+        if "pd" not in self.output_names():
             raise ModelMismatchError(f"{self.directory}: the ONNX model has no 'pd' output")
-        meta = self.session.get_modelmeta().custom_metadata_map
-        if meta.get("riskstream.version") != self.card.version:
-            raise ModelMismatchError(
-                f"{self.directory}: the ONNX model is version {meta.get('riskstream.version')!r}, "
-                f"its card says {self.card.version!r}"
-            )
+        self.check_embedded_version(self.directory)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Probability of default of each row of ``X`` (float64, card order): one ONNX call."""
         if X.shape[0] == 0:
             return np.empty(0, dtype=np.float64)
-        X = np.ascontiguousarray(X, dtype=np.float64)
-        return self.session.run(["pd"], {self._input: X})[0]
+        return self.call("pd", np.ascontiguousarray(X, dtype=np.float64))
 
     def calibrate(self, score: np.ndarray) -> np.ndarray:
         """PD of raw scores (the native model's output, SHAP's units), as the ONNX graph maps them."""

@@ -16,7 +16,7 @@ import numpy as np
 
 from engine.deep.card import INPUT_NAME, OUTPUT_NAME, DeepCard
 from engine.errors import ModelMismatchError
-from engine.onnx_session import load_session
+from engine.onnx_session import ServedModel
 from engine.paths import REPO_ROOT
 
 #: Where ``riskstream deep train`` writes the committed models (``onnx/deep/<name>``).
@@ -29,30 +29,18 @@ def model_dir(name: str, root: Path | str | None = None) -> Path:
     return Path(root if root is not None else DEFAULT_DIR) / name
 
 
-class DeepVolModel:
+class DeepVolModel(ServedModel[DeepCard]):
     """See the module docstring. ``predict_log_var(windows)`` is the whole serving API."""
 
     def __init__(self, directory: Path | str, *, threads: int = 1) -> None:
-        self.directory = Path(directory)
-        self.card = DeepCard.load(self.directory)
-        self.session = load_session(
-            self.directory / self.card.onnx_file, threads=threads, label=self.directory
-        )
-        self._check()
-
-    @property
-    def name(self) -> str:
-        return self.card.name
-
-    @property
-    def version(self) -> str:
-        return self.card.version
+        card = DeepCard.load(directory)
+        super().__init__(directory, card, card.onnx_file, threads=threads, label=Path(directory))
 
     @property
     def window(self) -> int:
         return self.card.window
 
-    def _check(self) -> None:
+    def check(self) -> None:
         card, where = self.card, self.directory
         inputs = self.session.get_inputs()
         want = [card.window, len(card.inputs)]
@@ -63,23 +51,18 @@ class DeepVolModel:
             or len(inputs[0].shape) != 3
             or list(inputs[0].shape[1:]) != want
         ):
-            found = ", ".join(f"{i.name} {i.type} {i.shape}" for i in inputs)
             raise ModelMismatchError(
-                f"{where}: the ONNX model takes {found}; its card expects one float32 input "
-                f"{INPUT_NAME!r} of shape [batch, {want[0]}, {want[1]}] "
+                f"{where}: the ONNX model takes {self.describe_inputs()}; its card expects one "
+                f"float32 input {INPUT_NAME!r} of shape [batch, {want[0]}, {want[1]}] "
                 f"(window {card.window}, inputs {', '.join(card.inputs)})"
             )
-        outputs = [o.name for o in self.session.get_outputs()]
+        outputs = self.output_names()
         if outputs != [OUTPUT_NAME]:
             raise ModelMismatchError(
                 f"{where}: the ONNX model's outputs are {outputs}, expected [{OUTPUT_NAME!r}]"
             )
+        self.check_embedded_version(where)
         meta = self.session.get_modelmeta().custom_metadata_map
-        if meta.get("riskstream.version") != card.version:
-            raise ModelMismatchError(
-                f"{where}: the ONNX model is version {meta.get('riskstream.version')!r}, "
-                f"its card says {card.version!r}"
-            )
         if meta.get("riskstream.inputs") != ",".join(card.inputs):
             raise ModelMismatchError(
                 f"{where}: the ONNX model was trained on inputs {meta.get('riskstream.inputs')!r}, "
@@ -88,7 +71,7 @@ class DeepVolModel:
 
     def run(self, scaled: np.ndarray) -> np.ndarray:
         """The raw output ``y`` for standardised float32 windows: one onnxruntime call."""
-        return self.session.run([OUTPUT_NAME], {INPUT_NAME: scaled})[0]
+        return self.call(OUTPUT_NAME, scaled)
 
     def predict_log_var(self, windows: np.ndarray) -> np.ndarray:
         """Log variance forecasts (decimal^2) for raw windows ``[n, window, F]``: one call."""

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime
 
 from engine.anomaly.artifacts import CARD_FILE, ONNX_FILE, ModelCard, artifact_dir, model_version
 from engine.anomaly.calibration import RankCalibration
@@ -41,6 +40,7 @@ from engine.anomaly.factory import (
 )
 from engine.anomaly.features.prices import PRICE_FEATURES
 from engine.anomaly.reference import REFERENCE_SEED
+from engine.onnx_session import load_session
 from models.anomaly.data import TransactionReplay
 from models.anomaly.fit import UNSUPERVISED, Fitted, fit_gbm, robust_scaling
 
@@ -103,7 +103,7 @@ def _finish(
     data = fitted.onnx.SerializeToString()
     card.version = model_version(data, card)
     Z = _encode(card, X, features)
-    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    session = load_session(data, threads=0, label=f"the exported {card.name} model")
     sample = Z[: min(len(Z), 5000)]
     (onnx_raw,) = session.run(["raw"], {session.get_inputs()[0].name: sample})
     native = fitted.raw(sample)

@@ -40,6 +40,7 @@ import numpy as np
 
 from engine.credit.card import ModelCard
 from engine.errors import InputError, ModelMismatchError
+from engine.onnx_session import load_session
 from models.credit import calibration, data, export
 from models.credit.metrics import ECE_BINS, binary_metrics
 
@@ -500,9 +501,7 @@ def _parity(
     seed: int,
 ) -> dict[str, Any]:
     """ONNX pd against the native model + calibrator, on ``X`` and on ``X`` with NaNs injected."""
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    session = load_session(onnx_bytes, threads=0, label="the exported credit model")
     holes = X.copy()
     holes[np.random.default_rng(seed).random(X.shape) < 0.1] = np.nan
     worst = 0.0

@@ -18,6 +18,7 @@ import numpy as np
 from engine.cards import sha256_file
 from engine.core.volatility.deep_features import FEATURES
 from engine.deep.card import INPUT_NAME, ONNX_FILE, OUTPUT_NAME, DeepCard
+from engine.onnx_session import load_session
 
 if TYPE_CHECKING:
     from models.deep.train import Fitted, TrainResult
@@ -75,7 +76,6 @@ def export_onnx(fitted: Fitted, path: Path, *, name: str, version: str) -> None:
 
 def parity(fitted: Fitted, path: Path, X: np.ndarray) -> float:
     """Largest absolute difference between torch and onnxruntime outputs on windows ``X``."""
-    import onnxruntime
     import torch
 
     from models.deep.train import scale
@@ -83,9 +83,7 @@ def parity(fitted: Fitted, path: Path, X: np.ndarray) -> float:
     scaled = scale(X, fitted.mean, fitted.std)
     with torch.no_grad():
         expected = fitted.net.eval()(torch.from_numpy(scaled)).numpy()
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = load_session(path, threads=1)
     got = session.run([OUTPUT_NAME], {INPUT_NAME: scaled})[0]
     return float(np.max(np.abs(got - expected))) if len(X) else 0.0
 
