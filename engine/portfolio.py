@@ -27,6 +27,7 @@ import orjson
 import pandas as pd
 
 from engine.core.portfolio import Allocation, PortfolioBook
+from engine.core.riskmetrics import DEFAULT_LAMBDA
 from engine.errors import InputError
 from engine.records import DeadLetter, RecordLike
 from engine.timeutil import parse_ts
@@ -168,7 +169,7 @@ def run_portfolio(
     positions: Sequence[Position],
     *,
     interval_ms: int,
-    lam: float = 0.94,
+    lam: float = DEFAULT_LAMBDA,
     levels: Sequence[float] = (0.95, 0.975, 0.99),
     min_obs: int = 20,
     nu: float | None = None,
@@ -231,27 +232,25 @@ def backtest(totals: pd.DataFrame, *, start: str | None = None) -> pd.DataFrame:
     portfolio and level: ``forecasts``, ``violations``, ``rate``, ``expected``,
     ``kupiec_p``, ``christoffersen_p`` (independence), ``cc_p``.
     """
-    from engine.core.backtest.stats import christoffersen, kupiec
+    from engine.core.backtest.coverage import coverage
 
     scored = totals.dropna(subset=["pnl", "var"])
     if start is not None:
         scored = scored[scored["timestamp"] >= pd.Timestamp(start, tz="UTC")]
     rows = []
     for (portfolio, level), group in scored.groupby(["portfolio", "level"], sort=True):
-        hits = (-group["pnl"] > group["var"]).to_numpy()
-        alpha = 1.0 - float(level)
-        ind, cc = christoffersen(hits, alpha)
+        tests = coverage((-group["pnl"] > group["var"]).to_numpy(), 1.0 - float(level))
         rows.append(
             {
                 "portfolio": portfolio,
                 "level": level,
-                "forecasts": len(hits),
-                "violations": int(hits.sum()),
-                "rate": float(hits.mean()) if len(hits) else float("nan"),
-                "expected": alpha,
-                "kupiec_p": kupiec(len(hits), int(hits.sum()), alpha).p_value,
-                "christoffersen_p": ind.p_value,
-                "cc_p": cc.p_value,
+                "forecasts": tests.n,
+                "violations": tests.violations,
+                "rate": tests.rate,
+                "expected": tests.expected,
+                "kupiec_p": tests.kupiec_p,
+                "christoffersen_p": tests.christoffersen_p,
+                "cc_p": tests.cc_p,
             }
         )
     return pd.DataFrame(rows)

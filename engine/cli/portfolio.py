@@ -12,6 +12,7 @@ import typer
 
 from engine.cli.app import app
 from engine.cli.risk import PRICES_HELP, _day_option, _iso, _levels, _write
+from engine.core.riskmetrics import DEFAULT_LAMBDA
 from engine.errors import InputError
 
 portfolio_app = typer.Typer(
@@ -44,7 +45,11 @@ def portfolio_var(
         "1d", "--interval", help="Grid interval of the covariance: 1d, 4h, 15m, 30s, ..."
     ),
     lam: float = typer.Option(
-        0.94, "--lambda", min=0.5, max=0.9999, help="EWMA decay of the covariance (RiskMetrics)."
+        DEFAULT_LAMBDA,
+        "--lambda",
+        min=0.5,
+        max=0.9999,
+        help="EWMA decay of the covariance (RiskMetrics).",
     ),
     levels: str = typer.Option("0.95,0.975,0.99", "--levels", help="Confidence levels."),
     min_obs: int = typer.Option(
@@ -145,7 +150,7 @@ def portfolio_serve(
         help=POSITIONS_HELP + " Initial positions; the positions topic updates them.",
     ),
     interval: str = typer.Option("1d", "--interval", envvar="RISKSTREAM_PORTFOLIO_INTERVAL"),
-    lam: float = typer.Option(0.94, "--lambda", envvar="RISKSTREAM_PORTFOLIO_LAMBDA"),
+    lam: float = typer.Option(DEFAULT_LAMBDA, "--lambda", envvar="RISKSTREAM_PORTFOLIO_LAMBDA"),
     levels: str = typer.Option("0.95,0.975,0.99", "--levels", envvar="RISKSTREAM_PORTFOLIO_LEVELS"),
     min_obs: int = typer.Option(20, "--min-obs", min=1, envvar="RISKSTREAM_PORTFOLIO_MIN_OBS"),
     nu: float = typer.Option(None, "--nu", envvar="RISKSTREAM_PORTFOLIO_NU"),

@@ -16,6 +16,7 @@ import typer
 from engine.cli.app import app
 from engine.cli.portfolio import POSITIONS_HELP
 from engine.cli.risk import PRICES_HELP, _write
+from engine.core.riskmetrics import DEFAULT_LAMBDA
 from engine.errors import InputError
 
 if TYPE_CHECKING:
@@ -143,7 +144,9 @@ def stress_run(
         help="Directory for a report: P&L-by-scenario bars, spot x vol heatmap, contributions by position.",
     ),
     interval: str = typer.Option("1d", "--interval", help=INTERVAL_HELP),
-    lam: float = typer.Option(0.94, "--lambda", help="EWMA decay of the covariance (RiskMetrics)."),
+    lam: float = typer.Option(
+        DEFAULT_LAMBDA, "--lambda", help="EWMA decay of the covariance (RiskMetrics)."
+    ),
     min_obs: int = typer.Option(
         20, "--min-obs", min=1, help="Grid returns a symbol needs for its beta to be estimated."
     ),
@@ -271,7 +274,9 @@ def stress_reverse(
         help="Also write portfolio,loss,horizon,sigma,mahalanobis,tail_probability,chi2_probability,feasible.",
     ),
     interval: str = typer.Option("1d", "--interval", help=INTERVAL_HELP),
-    lam: float = typer.Option(0.94, "--lambda", help="EWMA decay of the covariance (RiskMetrics)."),
+    lam: float = typer.Option(
+        DEFAULT_LAMBDA, "--lambda", help="EWMA decay of the covariance (RiskMetrics)."
+    ),
     min_obs: int = typer.Option(
         20, "--min-obs", min=1, help="Grid returns each held symbol needs in the covariance."
     ),
@@ -373,7 +378,7 @@ def stress_svar(
     from engine.stress.pnl import exposures
     from engine.stress.stressed import linear_pnl, stressed_risk
 
-    frame, holdings, market = _inputs(prices, positions, "1d", 0.94, 1)
+    frame, holdings, market = _inputs(prices, positions, "1d", DEFAULT_LAMBDA, 1)
     x = exposures(holdings, market)
     rows = []
     for row, name in enumerate(x.portfolios):

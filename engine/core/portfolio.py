@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from engine.core.dists import normal_factors, student_factors
+from engine.core.riskmetrics import DEFAULT_LAMBDA
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def allocate(
 class EwmaCovariance:
     """RiskMetrics covariance of grid log returns over a growing set of symbols."""
 
-    def __init__(self, lam: float = 0.94) -> None:
+    def __init__(self, lam: float = DEFAULT_LAMBDA) -> None:
         if not 0.0 < lam < 1.0:
             raise ValueError(f"lambda must be in (0, 1), got {lam}")
         self.lam = lam
@@ -148,7 +149,7 @@ class PortfolioBook:
         self,
         *,
         interval_ms: int,
-        lam: float = 0.94,
+        lam: float = DEFAULT_LAMBDA,
         levels: Sequence[float] = (0.95, 0.99),
         min_obs: int = 20,
         nu: float | None = None,

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from engine.core.portfolio import PortfolioBook
+from engine.core.riskmetrics import DEFAULT_LAMBDA
 from engine.errors import InputError
 from engine.stress.moves import Market
 
@@ -43,7 +44,7 @@ def market_from_prices(
     prices: pd.DataFrame,
     *,
     interval_ms: int = 86_400_000,
-    lam: float = 0.94,
+    lam: float = DEFAULT_LAMBDA,
     min_obs: int = 20,
     asset_classes: Mapping[str, str] | None = None,
 ) -> Market:
