@@ -55,6 +55,7 @@ from collections.abc import Sequence
 import numba
 import numpy as np
 
+from engine.anomaly.features.gap import clock_step, log_gap
 from engine.anomaly.sessions import AUTO, WALL, check_calendar, clock_and_open
 from engine.core.online import OnlineComponent
 from engine.core.slots import Column
@@ -164,27 +165,14 @@ def _features(
         if prev >= 0:
             # the gap on the trading clock (engine.anomaly.sessions); dt_s stays wall time
             wall_dt = ts[i] - prev
-            dt = clock[i] - last_clock[s]
-            boundary = False
-            if wall[s] == 0 and wall_dt > 0 and dt <= 0.0:
-                if inside[i] and last_in[s] == 1:
-                    boundary = True  # a close, then the next open: one ordinary step
-                elif auto:
-                    wall[s] = 1  # ticks while its exchange is closed: wall time from now on
-                    ld_n[s] = 0.0
-                    ld_m[s] = 0.0
-            if wall[s] == 1:
-                dt = float(wall_dt)
+            dt, boundary = clock_step(
+                wall_dt, clock[i] - last_clock[s], inside[i], auto, s, wall, last_in, ld_n, ld_m
+            )
             out[i, 6] = (wall_dt if wall_dt > 1 else 1) / 1000.0
             if boundary or wall_dt <= 0:
                 out[i, 5] = np.nan if boundary else 0.0
             else:
-                dt = dt if dt > 1.0 else 1.0
-                x = math.log(dt / 1000.0)
-                out[i, 5] = x - ld_m[s] if ld_n[s] > 0 else 0.0
-                c = min(ld_n[s] + 1.0, halflife)
-                ld_n[s] = c
-                ld_m[s] += (x - ld_m[s]) / c
+                out[i, 5] = log_gap(dt, s, ld_n, ld_m, halflife)
         else:
             out[i, 5] = np.nan
             out[i, 6] = np.nan

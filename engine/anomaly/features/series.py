@@ -49,6 +49,7 @@ from collections.abc import Sequence
 import numba
 import numpy as np
 
+from engine.anomaly.features.gap import clock_step, log_gap
 from engine.anomaly.sessions import AUTO, check_calendar, clock_and_open
 from engine.core.online import OnlineComponent
 from engine.core.riskmetrics import DEFAULT_LAMBDA
@@ -187,26 +188,18 @@ def _series(
             else:
                 out[i, 4] = np.nan
             # time, on the trading clock (engine.anomaly.sessions)
-            dt = clock[i] - last_clock[s]
-            boundary = False
-            if wall[s] == 0 and ts[i] > last_ts[s] and dt <= 0.0:
-                if inside[i] and last_in[s] == 1:
-                    boundary = True  # a close, then the next open: one ordinary step
-                elif auto:
-                    wall[s] = 1  # moves while its exchange is closed: wall time from now on
-                    ld_n[s] = 0.0
-                    ld_m[s] = 0.0
-            if wall[s] == 1:
-                dt = float(ts[i] - last_ts[s])
-            if boundary:
-                out[i, 5] = np.nan
-            else:
-                dt = dt if dt > 1.0 else 1.0
-                lg = math.log(dt / 1000.0)
-                out[i, 5] = lg - ld_m[s] if ld_n[s] > 0 else 0.0
-                c = min(ld_n[s] + 1.0, halflife)
-                ld_n[s] = c
-                ld_m[s] += (lg - ld_m[s]) / c
+            dt, boundary = clock_step(
+                ts[i] - last_ts[s],
+                clock[i] - last_clock[s],
+                inside[i],
+                auto,
+                s,
+                wall,
+                last_in,
+                ld_n,
+                ld_m,
+            )
+            out[i, 5] = np.nan if boundary else log_gap(dt, s, ld_n, ld_m, halflife)
             # frozen: the run against the rate of unchanged values before it started
             unchanged = d == 0.0
             if unchanged and run[s] == 0:
