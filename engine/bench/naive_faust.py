@@ -18,25 +18,18 @@ Run as ``python -m engine.bench.naive_faust --bootstrap ... --redis-url ... --ex
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from engine.bench.peers.args import row_parser
+
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--bootstrap", required=True)
-    parser.add_argument("--redis-url", required=True)
-    parser.add_argument("--expected", type=int, required=True)
-    parser.add_argument("--out", required=True)
+    parser = row_parser()
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--app-id", default="naive-faust")
-    parser.add_argument("--topic", default="prices")
-    parser.add_argument(
-        "--from-latest", action="store_true", help="Start at the end of the topic (latency runs)."
-    )
     args = parser.parse_args(argv)
 
     import faust

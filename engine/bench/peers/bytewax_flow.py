@@ -18,11 +18,10 @@ Run as ``python -m engine.bench.peers.bytewax_flow --bootstrap ... --redis-url .
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.bench.peers.args import row_parser
 from engine.bench.peers.meter import Meter
 from engine.bench.peers.work import ALERTS_STREAM, RISK_KEY, Output, Tick, parse, step
 
@@ -102,13 +101,7 @@ def redis_sink(redis_url: str, meter: Meter) -> DynamicSink[tuple[str, Output]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bootstrap", required=True)
-    parser.add_argument("--redis-url", required=True)
-    parser.add_argument("--expected", type=int, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--topic", default="prices")
-    parser.add_argument("--from-latest", action="store_true")
+    parser = row_parser(__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=1000)
     args = parser.parse_args(argv)
 

@@ -17,10 +17,10 @@ Run as ``python -m engine.bench.peers.quix --bootstrap ... --redis-url ... --exp
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.bench.peers.args import row_parser
 from engine.bench.peers.meter import Meter
 from engine.bench.peers.work import ALERTS_STREAM, RISK_KEY, Output, Tick, parse, step
 
@@ -99,15 +99,9 @@ def _is_tick(value: Any) -> bool:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bootstrap", required=True)
-    parser.add_argument("--redis-url", required=True)
-    parser.add_argument("--expected", type=int, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--topic", default="prices")
+    parser = row_parser(__doc__.splitlines()[0])
     parser.add_argument("--group", default="quix-peer")
     parser.add_argument("--state-dir", type=Path, required=True)
-    parser.add_argument("--from-latest", action="store_true")
     args = parser.parse_args(argv)
     app = build(
         args.bootstrap,
