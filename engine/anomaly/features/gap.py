@@ -8,6 +8,8 @@ next open (one ordinary step, not scored). :func:`log_gap` scores a step as
 exponentially weighted mean of log intervals, weights :math:`1/n` up to ``halflife``
 rows) and updates that mean. Both are plain Python from Python and compiled inline in the
 feature kernels; they read and write the kernels' per-key state arrays at slot ``s``.
+numba's on-disk cache of those kernels does not notice a change made here: after editing
+this module, delete the ``*.nbi``/``*.nbc`` files of ``prices.py`` and ``series.py``.
 """
 
 from __future__ import annotations

@@ -32,6 +32,9 @@ def ewma_next(var: float, r: float, lam: float) -> float:
 
     The one EWMA recursion of the engine: plain Python when called from Python, compiled
     inline when a numba kernel calls it (the same operations, so the same bits).
+    numba's on-disk cache of a kernel in another module does not notice a change made
+    here: after editing this function, delete the ``*.nbi``/``*.nbc`` files of its callers
+    (``engine/core/volatility/deep_features.py``, ``engine/anomaly/features/series.py``).
 
     >>> ewma_next(1e-4, 0.02, 0.94)  # 0.94e-4 + 0.06 * 4e-4
     0.00011800000000000002
