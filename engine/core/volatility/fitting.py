@@ -124,6 +124,14 @@ def fit(job: FitJob) -> FitResult:
     return _fit_garch(job.data, job.kind == "gjr", job.warm)
 
 
+def _warm_up_fits() -> None:
+    """One small GJR fit and one HAR fit on fixed synthetic data (loads what fits need)."""
+    rng = np.random.default_rng(0)
+    returns = 0.01 * rng.standard_t(5, 300)
+    fit(FitJob("warm-up", "gjr", returns, None))
+    fit(FitJob("warm-up", "har", returns**2, None))
+
+
 def _ewma_fallback(raw: np.ndarray, clean: np.ndarray) -> tuple[np.ndarray, float]:
     """RiskMetrics as GARCH parameters, with the Student-t ``nu`` that fits it best."""
     from scipy.optimize import minimize_scalar
@@ -278,6 +286,17 @@ class PoolFitter:
         self._pending: dict[tuple[Hashable, str], concurrent.futures.Future[FitResult]] = {}
         self.fits = 0
         self.waits = 0
+
+    def start(self) -> concurrent.futures.Future[None]:
+        """Start the pool's process now and load the fitting code in it, without waiting.
+
+        A spawned process imports the worker's modules, then ``arch`` and its compiled
+        recursions on its first fit: a second or two. Left to the first real fit, that
+        time fell on the stream (a restarted worker's first batch waits for the fits its
+        checkpoint left pending); started while the worker joins its group, it runs on
+        the other core. Returns the warm-up's future (done when the process is ready).
+        """
+        return self._pool.submit(_warm_up_fits)
 
     def submit(self, job: FitJob) -> None:
         key = (job.key, job.kind)
