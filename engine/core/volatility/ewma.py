@@ -18,7 +18,8 @@ import numba
 import numpy as np
 
 from engine.core.slots import Column
-from engine.core.volatility.base import VolatilityModel
+from engine.core.volatility.base import Build, VolatilityModel
+from engine.core.volatility.registry import register
 
 
 @numba.njit(cache=True, nogil=True)
@@ -37,6 +38,7 @@ def _ewma(slots, returns, var, nobs, lam, warmup, before, after):  # pragma: no 
         after[i] = np.sqrt(var[s]) if nobs[s] >= warmup else np.nan
 
 
+@register("ewma")
 class EWMAVolatility(VolatilityModel):
     """RiskMetrics EWMA volatility, vectorised over symbols.
 
@@ -69,6 +71,10 @@ class EWMAVolatility(VolatilityModel):
         self.lam = float(lam)
         self.warmup = int(warmup)
         super().__init__()
+
+    @classmethod
+    def from_spec(cls, name: str, build: Build) -> EWMAVolatility:
+        return cls(build.spec.ewma_lambda, build.spec.warmup)
 
     @property
     def model_version(self) -> str:  # type: ignore[override]
