@@ -341,6 +341,10 @@ def _detail(
         underlying = [slot[options.instruments[s].underlying] for _, s in o.positions]
         contracts = np.array([options.positions[p][s] for p, s in o.positions])
         per_contract = o.units / contracts  # the multiplier
+        worth = np.broadcast_to(o.base[None, :] > 0.0, o.shocked.shape)
+        relative = np.zeros_like(o.shocked)  # an option worth 0 before: move 0 (pnl still in pnl)
+        np.divide(o.shocked, o.base[None, :], out=relative, where=worth)
+        relative[worth] -= 1.0
         parts.append(
             pd.DataFrame(
                 {
@@ -349,7 +353,7 @@ def _detail(
                     "symbol": np.tile([s for _, s in o.positions], cells),
                     "quantity": np.tile(contracts, cells),
                     "price": np.tile(o.base * per_contract, cells),
-                    "move": (o.shocked / o.base[None, :] - 1.0).ravel(),
+                    "move": relative.ravel(),
                     "source": labels[moves.source[:, underlying].ravel()],
                     "pnl": ((o.shocked - o.base[None, :]) * o.units[None, :]).ravel(),
                 }

@@ -299,10 +299,21 @@ def test_streamed_stress_of_an_option_book_equals_the_offline_command(tmp_path: 
     )
     args = ["stress", "run", "--prices", str(price_file), "--positions", str(positions_file),
             "--out", str(out), "--instruments", str(instruments_file),
-            "--greeks-market", str(market_file)]  # fmt: skip
+            "--greeks-market", str(market_file), "--detail", str(tmp_path / "detail.csv")]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     offline = pd.read_csv(out)
+    # the detail's rows, options included (quantity x price per contract x move), add up
+    detail = pd.read_csv(tmp_path / "detail.csv")
+    assert {"P90", "P100A", "C110", "NQP95"} <= set(detail["symbol"])
+    np.testing.assert_allclose(
+        (detail["quantity"] * detail["price"] * detail["move"]).to_numpy(), detail["pnl"], rtol=1e-9
+    )
+    summed = detail.groupby(["portfolio", "scenario"])["pnl"].sum()
+    indexed = offline.set_index(["portfolio", "scenario"])["pnl"]
+    np.testing.assert_allclose(
+        summed.loc[indexed.index].to_numpy(), indexed.to_numpy(), rtol=1e-9, atol=1e-6
+    )
     assert set(offline["portfolio"]) == {"index", "mixed", "puts", "nasdaq"}
     for name, rows in offline.groupby("portfolio"):
         fields = redis.hashes[STRESS_PREFIX + name]
