@@ -18,7 +18,7 @@ loop runs over scenarios on SIMD lanes with the branch-free normal CDF of
 else). Each scenario's P&L equals
 :func:`engine.options.black.generalized_black_scholes` repricing every option, hence
 QuantLib, to 1e-10 relative (tests/options/test_var.py); 10,000 positions in 10,000
-scenarios take about 1 s on one core (docs/options.md). European exercise only: American
+scenarios take 0.45 s on one core (docs/options.md). European exercise only: American
 positions are outside this kernel; they are repriced element by element, Barone-Adesi–Whaley,
 by :func:`engine.options.pricing.price_vanilla`.
 """
