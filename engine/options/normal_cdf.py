@@ -73,12 +73,12 @@ _EXP_FLOOR = -700.0
 
 
 @intrinsic
-def _bits_to_float(typingctx, bits):  # type: ignore[no-untyped-def]
+def _bits_to_float(typingctx, bits):
     """The float64 whose IEEE 754 bit pattern is the int64 ``bits`` (no conversion)."""
     if bits != types.int64:
         return None
 
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+    def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.DoubleType())
 
     return types.float64(types.int64), codegen
@@ -104,7 +104,7 @@ def exp_arith(y: float) -> float:  # pragma: no cover - compiled
     p = p * r + 0.5
     p = p * r + 1.0
     p = p * r + 1.0
-    return p * _bits_to_float((np.int64(n) + 1023) << 52)
+    return p * _bits_to_float((np.int64(n) + 1023) << 52)  # type: ignore[call-arg]
 
 
 @numba.njit(cache=True, inline="always", error_model="numpy")

@@ -121,14 +121,14 @@ def option_stress_pnl(
             inst = holdings.instruments[symbol]
             assert inst.option is not None
             u = inst.underlying
-            t = (expiry_ms(inst) - holdings.ts_ms) / _MS_PER_YEAR
-            if t <= 0.0:
+            years = (expiry_ms(inst) - holdings.ts_ms) / _MS_PER_YEAR
+            if years <= 0.0:
                 counts[1, rows[portfolio]] += 1
                 continue
             market = holdings.markets.get(u)
-            vol = holdings.vols.get(symbol, market.vol if market is not None else None)
+            sigma = holdings.vols.get(symbol, market.vol if market is not None else None)
             slot = slots.get(u)
-            if market is None or vol is None or slot is None or not math.isfinite(prices[slot]):
+            if market is None or sigma is None or slot is None or not math.isfinite(prices[slot]):
                 counts[2, rows[portfolio]] += 1
                 continue
             on_future = u in holdings.instruments and holdings.instruments[u].kind == "future"
@@ -138,10 +138,10 @@ def option_stress_pnl(
                     holdings.positions[portfolio][symbol] * inst.multiplier,
                     slot,
                     inst.option.strike,
-                    t,
+                    years,
                     market.rate,
                     market.rate if on_future else market.dividend_yield,
-                    vol,
+                    sigma,
                     inst.option.is_call,
                     inst.option.style == "american",
                 )
