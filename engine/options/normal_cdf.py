@@ -24,6 +24,10 @@ is 1e-305 instead of a smaller number below ``x = -37``, irrelevant to a price.
 :func:`norm_cdf` is within 4e-16 absolute (two units in the last place of 1) of
 ``scipy.special.ndtr`` everywhere, and within ``1e-15 (1 + x^2)`` relative where it is
 above 1e-300 (the rounding of ``x^2`` in the exponent).
+
+numba's on-disk cache keys a kernel on its own file only: after editing this module, touch
+the modules whose kernels inline it (``engine/options/book.py``) or their cached code runs
+the old version.
 """
 
 from __future__ import annotations
