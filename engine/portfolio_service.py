@@ -31,7 +31,10 @@ on the book's latest close and written in the same ``MULTI`` as hash
 ``riskstream:stress:<id>``, with ``stress_limit`` alerts appended to
 ``riskstream:alerts`` (and published on ``riskstream:alerts:live``) and the monitor's
 state saved with the rest: an alert is written exactly once, across restarts.
-Prometheus gauges (:class:`StressMetrics`) follow the worst P&L of each portfolio.
+Prometheus gauges (:class:`StressMetrics`) follow the worst P&L of each portfolio. With
+the Greeks monitor (below), option positions are in the stress too, each option repriced
+in every scenario cell (:mod:`engine.stress.option_pnl`); without it the service has no
+reference data, treats every symbol as a spot position and so cannot see options.
 
 Greeks (optional, a :class:`~engine.options.live.GreeksMonitor`): the service also reads
 the compacted ``instruments`` topic (from its beginning at every start, before
@@ -64,6 +67,7 @@ from engine.options.live import GreeksMonitor, greeks_fields
 from engine.options.reference import decode_instruments
 from engine.portfolio import Position, decode_positions
 from engine.stress.live import StressMonitor, StressSnapshot, snapshot_fields
+from engine.stress.option_pnl import OptionHoldings
 from engine.timeutil import format_ts, now_ms
 from engine.topics import INSTRUMENTS, POSITIONS, PRICES
 from engine.validation import decode_prices
@@ -411,7 +415,16 @@ class PortfolioService:
         if not self.stress.due(self.released_ms):
             return [], []
         start = time.perf_counter()
-        snapshots, alerts = self.stress.evaluate(self.state.book, self.released_ms)
+        options = None
+        close_ms = self.state.book.last_close_ms
+        if self.greeks is not None and close_ms is not None:
+            # the option positions and their reference data, valued at the latest close (the
+            # newest tick in it), the time of the prices the stress moves
+            held = self.greeks.held(close_ms)
+            self.state.greeks = self.greeks.to_state()
+            g = self.greeks
+            options = OptionHoldings(held, g.instruments, g.vols, g.markets, close_ms)
+        snapshots, alerts = self.stress.evaluate(self.state.book, self.released_ms, options)
         self.state.stress = self.stress.to_state()
         if self.stress_metrics is not None:
             self.stress_metrics.observe(snapshots, alerts, time.perf_counter() - start)

@@ -5,7 +5,10 @@
 :class:`StressSnapshot` per portfolio and the ``stress_limit`` alerts that fired. The
 numbers are those of ``riskstream stress run`` on the same prices and positions: the
 same library, the same move matrix (:func:`~engine.stress.moves.library_moves`) on the
-market of the book's latest close (:func:`~engine.stress.market.market_from_book`).
+market of the book's latest close (:func:`~engine.stress.market.market_from_book`). Option
+positions, when the service holds reference data (:class:`~engine.stress.option_pnl.OptionHoldings`
+from its Greeks monitor), are revalued fully in every cell
+(:func:`~engine.stress.option_pnl.option_stress_pnl`) and added to their portfolio's P&L.
 
 Throttling is in event time: a recomputation happens when the newest released tick is at
 least ``every_ms`` after the one that triggered the previous recomputation (``0``: on
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -29,8 +32,9 @@ import numpy as np
 from engine.alerts import Alert, alert_id
 from engine.core.portfolio import PortfolioBook
 from engine.stress.market import market_from_book
-from engine.stress.moves import Source, library_moves
-from engine.stress.pnl import exposures, scenario_pnl
+from engine.stress.moves import library_moves
+from engine.stress.option_pnl import OptionHoldings
+from engine.stress.pnl import book_stress
 from engine.stress.scenarios import Scenario
 
 KIND = "stress_limit"
@@ -40,7 +44,10 @@ KIND = "stress_limit"
 class StressSnapshot:
     """One portfolio's P&L (currency units, negative = loss) in every scenario cell at ``ts_ms``.
 
-    ``proxied`` counts the held positions whose move in some scenario is a proxy.
+    ``proxied`` counts the held positions whose move (an option's: its underlying's) in
+    some scenario is a proxy; ``options`` the option positions revalued in ``pnl`` and
+    ``options_excluded`` those left out (expired or unpriced, see
+    :mod:`engine.stress.option_pnl`).
     """
 
     ts_ms: int
@@ -48,6 +55,8 @@ class StressSnapshot:
     names: tuple[str, ...]
     pnl: np.ndarray
     proxied: int
+    options: int = 0
+    options_excluded: int = 0
 
     @property
     def worst(self) -> tuple[str, float]:
@@ -91,22 +100,39 @@ class StressMonitor:
         """Whether a recomputation triggered by a tick at ``ts_ms`` is due."""
         return self.last_ms is None or ts_ms - self.last_ms >= self.every_ms
 
-    def evaluate(self, book: PortfolioBook, ts_ms: int) -> tuple[list[StressSnapshot], list[Alert]]:
-        """Snapshots of every portfolio with positions, and the alerts of new breaches."""
+    def evaluate(
+        self, book: PortfolioBook, ts_ms: int, options: OptionHoldings | None = None
+    ) -> tuple[list[StressSnapshot], list[Alert]]:
+        """Snapshots of every portfolio with positions, and the alerts of new breaches.
+
+        ``book`` holds the spot positions; ``options`` (when given) the option positions
+        and their reference data. A portfolio with a spot position in a symbol that has
+        no close yet is left out, options included.
+        """
         self.last_ms = ts_ms
-        held = {p: h for p, h in book.positions.items() if h}
         market = market_from_book(book, self.asset_classes)
         known = set(market.symbols)
-        held = {p: h for p, h in held.items() if set(h) <= known}  # every symbol has a close
-        if not held:
+        linear = {p: h for p, h in book.positions.items() if h}
+        incomplete = {p for p, h in linear.items() if not set(h) <= known}
+        linear = {p: h for p, h in linear.items() if p not in incomplete}
+        if options is not None:
+            kept = {p: h for p, h in options.positions.items() if p not in incomplete}
+            options = replace(options, positions=kept)
+        if not linear and (options is None or not options.portfolios()):
             return [], []
         moves = library_moves(self.scenarios, market)
-        x = exposures(held, market)
-        pnl = scenario_pnl(x.matrix, moves)
-        proxied = np.asarray((moves.source > Source.DIRECT).any(axis=0))
+        stress = book_stress(linear, options, market, moves)
         snapshots = [
-            StressSnapshot(ts_ms, name, moves.names, pnl[row], int(proxied[x.held(row)].sum()))
-            for row, name in enumerate(x.portfolios)
+            StressSnapshot(
+                ts_ms,
+                name,
+                moves.names,
+                stress.pnl[k],
+                int(stress.proxied[k]),
+                int(stress.options[k]),
+                int(stress.options_excluded[k]),
+            )
+            for k, name in enumerate(stress.portfolios)
         ]
         return snapshots, self._alerts(snapshots)
 
@@ -149,7 +175,8 @@ class StressMonitor:
 
 def snapshot_fields(snap: StressSnapshot) -> dict[str, str]:
     """The Redis hash ``riskstream:stress:<portfolio>``: ``ts``, ``worst_scenario``,
-    ``worst_pnl``, ``proxied`` and one ``pnl:<scenario>`` field per scenario cell."""
+    ``worst_pnl``, ``proxied``, one ``pnl:<scenario>`` field per scenario cell, and, for a
+    portfolio holding options, ``options`` and ``options_excluded``."""
     from engine.timeutil import format_ts
 
     scenario, pnl = snap.worst
@@ -160,5 +187,8 @@ def snapshot_fields(snap: StressSnapshot) -> dict[str, str]:
         "worst_pnl": repr(pnl),
         "proxied": str(snap.proxied),
     }
+    if snap.options or snap.options_excluded:
+        fields["options"] = str(snap.options)
+        fields["options_excluded"] = str(snap.options_excluded)
     fields.update({f"pnl:{n}": repr(float(v)) for n, v in zip(snap.names, snap.pnl, strict=True)})
     return fields
