@@ -194,3 +194,15 @@ def test_references_survive_the_state_round_trip() -> None:
     assert again.pairs["GBPUSD"] == ("GBP", "USD") and again.continuous == {"BTCUSD"}
     apply_listings(again, [Listing("GBPUSD", None)])
     assert "GBPUSD" not in again.pairs and "GBPUSD" not in again.currency
+
+
+def test_the_base_currency_itself_carries_no_fx_risk() -> None:
+    """5,000 pounds held as GBPUSD in a pound book: worth 5,000 at every close, no VaR;
+    the same holding in a dollar book has the pair's risk."""
+    wide = garch_fx()[["GBPUSD"]].iloc[:120]
+    held = [Position("p", "GBPUSD", 5000.0)]
+    pounds, parts = run(long_frame(wide), held, FX, base="GBP")
+    np.testing.assert_allclose(pounds["value"], 5000.0, rtol=1e-12)
+    assert (pounds["var"] == 0.0).all() and (parts["exposure"] == 0.0).all()
+    dollars, _ = run(long_frame(wide), held, FX, base="USD")
+    assert (dollars["var"] > 0.0).all()
