@@ -76,7 +76,9 @@ class Allocation:
     ``var`` and ``es_component`` to ``es``. Arrays follow ``symbols``. ``pnl_before`` is
     the realised linear P&L ``sum_i x_i r_i`` of the interval that ended at this close, on
     the exposures of the previous close (NaN at the first): what the previous close's
-    VaR forecast, for backtesting.
+    VaR forecast, for backtesting. In a book with a base currency, ``symbols`` are the
+    risk factors (held symbols and the FX pairs they are converted through) and
+    ``exposure`` the base-currency exposure to each; ``value`` is the holdings' sum.
     """
 
     ts_ms: int

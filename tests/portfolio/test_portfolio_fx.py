@@ -14,6 +14,7 @@ import pytest
 from engine.anomaly.sessions import get_calendar
 from engine.core.dists import normal_factors
 from engine.core.portfolio import PortfolioBook
+from engine.errors import InputError
 from engine.options.instruments import instrument_from_mapping
 from engine.options.reference import Listing
 from engine.portfolio import Position, apply_listings, run_portfolio
@@ -206,3 +207,31 @@ def test_the_base_currency_itself_carries_no_fx_risk() -> None:
     assert (pounds["var"] == 0.0).all() and (parts["exposure"] == 0.0).all()
     dollars, _ = run(long_frame(wide), held, FX, base="USD")
     assert (dollars["var"] > 0.0).all()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--base-currency", "GBP"], "--base-currency needs --instruments"),
+        (["--instruments", "{inst}", "--base-currency", "pounds"], "expected a currency code"),
+    ],
+)
+def test_the_offline_command_refuses_a_bad_base_currency(tmp_path, extra, message) -> None:
+    from typer.testing import CliRunner
+
+    from engine.cli import app
+
+    prices, positions = tmp_path / "p.csv", tmp_path / "q.csv"
+    inst = tmp_path / "i.csv"
+    long_frame(garch_fx().iloc[:30]).to_csv(prices, index=False)
+    positions.write_text("portfolio,symbol,quantity\np,DEMUSD,1\n")
+    inst.write_text("instrument,kind,currency,calendar\nDEMUSD,fx,USD,24/5\n")
+    args = [a.replace("{inst}", str(inst)) for a in extra]
+    result = CliRunner().invoke(
+        app,
+        ["portfolio", "var", "--prices", str(prices), "--positions", str(positions),
+         "--out", str(tmp_path / "o.csv"), *args],
+        env={"COLUMNS": "240"},
+    )  # fmt: skip
+    assert isinstance(result.exception, InputError), result.output
+    assert message in str(result.exception)
