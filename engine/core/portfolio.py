@@ -287,8 +287,12 @@ class PortfolioBook:
         return out
 
     def flush(self) -> list[Allocation]:
-        """Close the open bucket now (an offline file has ended; a stream never calls this)."""
-        if self.bucket is None or self.bucket_ts is None:
+        """Close the open bucket now (an offline file has ended; a stream never calls this).
+
+        A bucket that is not a grid point (only 24/7 ticks since the last session close)
+        stays open: its moves belong to a next common date the file does not have.
+        """
+        if self.bucket is None or self.bucket_ts is None or not self._clocked():
             return []
         out = self._close()
         self.bucket = None

@@ -235,3 +235,14 @@ def test_the_offline_command_refuses_a_bad_base_currency(tmp_path, extra, messag
     )  # fmt: skip
     assert isinstance(result.exception, InputError), result.output
     assert message in str(result.exception)
+
+
+def test_a_file_ending_on_a_weekend_does_not_close_it() -> None:
+    """The offline command flushes the open bucket at the end of the file, but a weekend of
+    BTC ticks is not a grid point: the last close stays Friday's NVDA session."""
+    frame = btc_nvda()
+    frame = frame[frame["timestamp"] <= pd.Timestamp("2020-03-15", tz="UTC")]  # a Sunday
+    held = [Position("p", "BTCUSD", 1.0), Position("p", "NVDA", 100.0)]
+    listings = [listing("BTCUSD", "crypto", "USD", "24/7"), listing("NVDA", "equity", "USD")]
+    totals, _ = run(frame, held, listings)
+    assert totals["timestamp"].max() == pd.Timestamp("2020-03-13", tz="UTC")
