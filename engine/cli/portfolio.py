@@ -7,12 +7,16 @@ streaming portfolio service runs (``riskstream portfolio serve``).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from engine.cli.app import app
 from engine.cli.risk import PRICES_HELP, _day_option, _iso, _levels, _write
 from engine.errors import InputError
+
+if TYPE_CHECKING:
+    from engine.options.reference import Listing
 
 portfolio_app = typer.Typer(
     help="Portfolio risk: EWMA covariance, VaR/ES, component and marginal VaR.",
@@ -125,7 +129,9 @@ def portfolio_var(
         _write(table, backtest_out)
 
 
-def _currency_reference(instruments: Path | None, base_currency: str | None):  # type: ignore[no-untyped-def]
+def _currency_reference(
+    instruments: Path | None, base_currency: str | None
+) -> tuple[list[Listing], str | None]:
     """The instruments file's listings and the base currency, or ``([], None)`` without one."""
     if instruments is None:
         if base_currency is not None:
