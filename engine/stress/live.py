@@ -15,6 +15,10 @@ crosses into breach, none while it stays there, and is re-armed when it comes ba
 within the limit. What the monitor remembers (the last recomputation, the portfolios in
 breach) is part of the service's saved state, so a restart neither repeats nor loses an
 alert.
+
+In a book with a base currency (FX pairs as risk factors), the exposures are the book's
+factor exposures at its latest close, in the base currency (:func:`factor_exposures`): a
+scenario moving an FX pair reaches every holding converted through it.
 """
 
 from __future__ import annotations
@@ -29,8 +33,8 @@ import numpy as np
 from engine.alerts import Alert, alert_id
 from engine.core.portfolio import PortfolioBook
 from engine.stress.market import market_from_book
-from engine.stress.moves import Source, library_moves
-from engine.stress.pnl import exposures, scenario_pnl
+from engine.stress.moves import Market, Source, library_moves
+from engine.stress.pnl import Exposures, exposures, scenario_pnl
 from engine.stress.scenarios import Scenario
 
 KIND = "stress_limit"
@@ -54,6 +58,29 @@ class StressSnapshot:
         """The scenario cell with the lowest P&L and that P&L."""
         k = int(np.argmin(self.pnl))
         return self.names[k], float(self.pnl[k])
+
+
+def factor_exposures(book: PortfolioBook, market: Market) -> Exposures:
+    """A base-currency book's exposures at its latest close, per risk factor.
+
+    In a book with a base currency, a holding quoted in another currency is exposed to
+    its own symbol and to the FX pairs it is converted through
+    (:class:`~engine.core.portfolio.PortfolioBook`); the scenario P&L of a relative move
+    ``m`` of each factor is ``sum_f x_f m_f`` in the base currency, so a scenario that
+    moves a pair reaches every holding converted through it. Portfolios without
+    exposures at the latest close (warming up, or a missing FX rate) are left out.
+    """
+    slots = {s: i for i, s in enumerate(market.symbols)}
+    names = tuple(
+        p
+        for p in sorted(book.exposures)
+        if book.positions.get(p) and set(book.exposures[p]) <= set(slots)
+    )
+    matrix = np.zeros((len(names), len(market.symbols)))
+    for row, name in enumerate(names):
+        for symbol, x in book.exposures[name].items():
+            matrix[row, slots[symbol]] += x
+    return Exposures(names, matrix, matrix)
 
 
 def library_version(scenarios: Sequence[Scenario]) -> str:
@@ -94,14 +121,19 @@ class StressMonitor:
     def evaluate(self, book: PortfolioBook, ts_ms: int) -> tuple[list[StressSnapshot], list[Alert]]:
         """Snapshots of every portfolio with positions, and the alerts of new breaches."""
         self.last_ms = ts_ms
-        held = {p: h for p, h in book.positions.items() if h}
         market = market_from_book(book, self.asset_classes)
         known = set(market.symbols)
-        held = {p: h for p, h in held.items() if set(h) <= known}  # every symbol has a close
-        if not held:
-            return [], []
+        if book.base_currency is None:
+            held = {p: h for p, h in book.positions.items() if h}
+            held = {p: h for p, h in held.items() if set(h) <= known}  # every symbol has a close
+            if not held:
+                return [], []
+            x = exposures(held, market)
+        else:
+            x = factor_exposures(book, market)
+            if not x.portfolios:
+                return [], []
         moves = library_moves(self.scenarios, market)
-        x = exposures(held, market)
         pnl = scenario_pnl(x.matrix, moves)
         proxied = np.asarray((moves.source > Source.DIRECT).any(axis=0))
         snapshots = [

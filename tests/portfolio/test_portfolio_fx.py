@@ -246,3 +246,28 @@ def test_a_file_ending_on_a_weekend_does_not_close_it() -> None:
     listings = [listing("BTCUSD", "crypto", "USD", "24/7"), listing("NVDA", "equity", "USD")]
     totals, _ = run(frame, held, listings)
     assert totals["timestamp"].max() == pd.Timestamp("2020-03-13", tz="UTC")
+
+
+def test_stress_scenarios_move_the_fx_factor_in_the_base_currency() -> None:
+    """The streamed stress of a pound book holding the DJIA: a 10% rise of GBPUSD loses
+    10% of the holding's pound value, a 20% fall of the DJIA 20% of it."""
+    from engine.stress.live import StressMonitor
+    from engine.stress.scenarios import HypotheticalScenario, Shock
+
+    wide = garch_fx()[["GBPUSD"]].join(djia().rename("DJIA"), how="inner").iloc[:60]
+    book = PortfolioBook(interval_ms=DAY, levels=(0.99,), base_currency="GBP")
+    apply_listings(book, [*FX, listing("DJIA", "index", "USD")])
+    book.set_position("p", "DJIA", 3.0, 0)
+    frame = long_frame(wide)
+    ms = frame["timestamp"].to_numpy(dtype="datetime64[ms]").astype(np.int64)
+    book.on_ticks(frame["symbol"], ms, frame["price"].to_numpy(float))
+    book.flush()
+    scenarios = [
+        HypotheticalScenario("pound-up", 1, "GBPUSD +10%", "approved", (Shock("symbol", "GBPUSD", 0.10),)),
+        HypotheticalScenario("dow-down", 1, "DJIA -20%", "approved", (Shock("symbol", "DJIA", -0.20),)),
+    ]  # fmt: skip
+    (snap,), _ = StressMonitor(scenarios, every_ms=0).evaluate(book, int(ms[-1]))
+    value = 3.0 * wide["DJIA"].iloc[-1] / wide["GBPUSD"].iloc[-1]
+    pnl = dict(zip(snap.names, snap.pnl.tolist(), strict=True))
+    assert pnl["pound-up"] == pytest.approx(-0.10 * value, rel=1e-12)
+    assert pnl["dow-down"] == pytest.approx(-0.20 * value, rel=1e-12)
