@@ -33,9 +33,9 @@ import numpy as np
 from engine.alerts import Alert, alert_id
 from engine.core.portfolio import PortfolioBook
 from engine.stress.market import market_from_book
-from engine.stress.moves import Market, Source, library_moves
+from engine.stress.moves import Market, ScenarioMoves, Source, library_moves
 from engine.stress.pnl import Exposures, exposures, scenario_pnl
-from engine.stress.scenarios import Scenario
+from engine.stress.scenarios import Scenario, SpotVolGrid
 
 KIND = "stress_limit"
 
@@ -81,6 +81,26 @@ def factor_exposures(book: PortfolioBook, market: Market) -> Exposures:
         for symbol, x in book.exposures[name].items():
             matrix[row, slots[symbol]] += x
     return Exposures(names, matrix, matrix)
+
+
+def _spare_fx_pairs(
+    moves: ScenarioMoves, market: Market, scenarios: Sequence[Scenario], pairs: set[str]
+) -> None:
+    """Leave FX pairs out of the spot-vol grids that move "every symbol" (in place).
+
+    A grid without a symbol list shocks the underlyings' spot; moving the FX pairs by the
+    same fraction would cancel the shock of every holding converted through them (a
+    dollar index +10% and GBPUSD +10% is no change in pounds). Grids that name pairs and
+    the other scenarios are left as they are.
+    """
+    every = {g.id for g in scenarios if isinstance(g, SpotVolGrid) and not g.symbols}
+    rows = [i for i, sid in enumerate(moves.scenario) if sid in every]
+    cols = [i for i, symbol in enumerate(market.symbols) if symbol in pairs]
+    if rows and cols:
+        cells = np.ix_(rows, cols)
+        moves.spot[cells] = 0.0
+        moves.vol[cells] = 0.0
+        moves.source[cells] = Source.NONE
 
 
 def library_version(scenarios: Sequence[Scenario]) -> str:
@@ -134,6 +154,8 @@ class StressMonitor:
             if not x.portfolios:
                 return [], []
         moves = library_moves(self.scenarios, market)
+        if book.base_currency is not None:
+            _spare_fx_pairs(moves, market, self.scenarios, set(book.pairs))
         pnl = scenario_pnl(x.matrix, moves)
         proxied = np.asarray((moves.source > Source.DIRECT).any(axis=0))
         snapshots = [

@@ -250,9 +250,10 @@ def test_a_file_ending_on_a_weekend_does_not_close_it() -> None:
 
 def test_stress_scenarios_move_the_fx_factor_in_the_base_currency() -> None:
     """The streamed stress of a pound book holding the DJIA: a 10% rise of GBPUSD loses
-    10% of the holding's pound value, a 20% fall of the DJIA 20% of it."""
+    10% of the holding's pound value, a 20% fall of the DJIA 20% of it, and a spot grid
+    over every symbol moves the DJIA, not the pair (which would cancel it)."""
     from engine.stress.live import StressMonitor
-    from engine.stress.scenarios import HypotheticalScenario, Shock
+    from engine.stress.scenarios import HypotheticalScenario, Shock, SpotVolGrid
 
     wide = garch_fx()[["GBPUSD"]].join(djia().rename("DJIA"), how="inner").iloc[:60]
     book = PortfolioBook(interval_ms=DAY, levels=(0.99,), base_currency="GBP")
@@ -265,9 +266,12 @@ def test_stress_scenarios_move_the_fx_factor_in_the_base_currency() -> None:
     scenarios = [
         HypotheticalScenario("pound-up", 1, "GBPUSD +10%", "approved", (Shock("symbol", "GBPUSD", 0.10),)),
         HypotheticalScenario("dow-down", 1, "DJIA -20%", "approved", (Shock("symbol", "DJIA", -0.20),)),
+        SpotVolGrid("grid", 1, "every symbol", "approved", (-0.1, 0.1), (0.0,)),
     ]  # fmt: skip
     (snap,), _ = StressMonitor(scenarios, every_ms=0).evaluate(book, int(ms[-1]))
     value = 3.0 * wide["DJIA"].iloc[-1] / wide["GBPUSD"].iloc[-1]
     pnl = dict(zip(snap.names, snap.pnl.tolist(), strict=True))
     assert pnl["pound-up"] == pytest.approx(-0.10 * value, rel=1e-12)
     assert pnl["dow-down"] == pytest.approx(-0.20 * value, rel=1e-12)
+    assert pnl["grid:spot-0.10:vol+0.00"] == pytest.approx(-0.10 * value, rel=1e-12)
+    assert pnl["grid:spot+0.10:vol+0.00"] == pytest.approx(0.10 * value, rel=1e-12)
