@@ -18,6 +18,10 @@ crosses into breach, none while it stays there, and is re-armed when it comes ba
 within the limit. What the monitor remembers (the last recomputation, the portfolios in
 breach) is part of the service's saved state, so a restart neither repeats nor loses an
 alert.
+
+In a book with a base currency (FX pairs as risk factors), the exposures are the book's
+factor exposures at its latest close, in the base currency (:func:`factor_exposures`): a
+scenario moving an FX pair reaches every holding converted through it.
 """
 
 from __future__ import annotations
@@ -32,10 +36,10 @@ import numpy as np
 from engine.alerts import Alert, alert_id
 from engine.core.portfolio import PortfolioBook
 from engine.stress.market import market_from_book
-from engine.stress.moves import library_moves
+from engine.stress.moves import Market, ScenarioMoves, Source, library_moves
 from engine.stress.option_pnl import OptionHoldings
-from engine.stress.pnl import book_stress
-from engine.stress.scenarios import Scenario
+from engine.stress.pnl import Exposures, book_stress
+from engine.stress.scenarios import Scenario, SpotVolGrid
 
 KIND = "stress_limit"
 
@@ -63,6 +67,49 @@ class StressSnapshot:
         """The scenario cell with the lowest P&L and that P&L."""
         k = int(np.argmin(self.pnl))
         return self.names[k], float(self.pnl[k])
+
+
+def factor_exposures(book: PortfolioBook, market: Market) -> Exposures:
+    """A base-currency book's exposures at its latest close, per risk factor.
+
+    In a book with a base currency, a holding quoted in another currency is exposed to
+    its own symbol and to the FX pairs it is converted through
+    (:class:`~engine.core.portfolio.PortfolioBook`); the scenario P&L of a relative move
+    ``m`` of each factor is ``sum_f x_f m_f`` in the base currency, so a scenario that
+    moves a pair reaches every holding converted through it. Portfolios without
+    exposures at the latest close (warming up, or a missing FX rate) are left out.
+    """
+    slots = {s: i for i, s in enumerate(market.symbols)}
+    names = tuple(
+        p
+        for p in sorted(book.exposures)
+        if book.positions.get(p) and set(book.exposures[p]) <= set(slots)
+    )
+    matrix = np.zeros((len(names), len(market.symbols)))
+    for row, name in enumerate(names):
+        for symbol, x in book.exposures[name].items():
+            matrix[row, slots[symbol]] += x
+    return Exposures(names, matrix, matrix)
+
+
+def _spare_fx_pairs(
+    moves: ScenarioMoves, market: Market, scenarios: Sequence[Scenario], pairs: set[str]
+) -> None:
+    """Leave FX pairs out of the spot-vol grids that move "every symbol" (in place).
+
+    A grid without a symbol list shocks the underlyings' spot; moving the FX pairs by the
+    same fraction would cancel the shock of every holding converted through them (a
+    dollar index +10% and GBPUSD +10% is no change in pounds). Grids that name pairs and
+    the other scenarios are left as they are.
+    """
+    every = {g.id for g in scenarios if isinstance(g, SpotVolGrid) and not g.symbols}
+    rows = [i for i, sid in enumerate(moves.scenario) if sid in every]
+    cols = [i for i, symbol in enumerate(market.symbols) if symbol in pairs]
+    if rows and cols:
+        cells = np.ix_(rows, cols)
+        moves.spot[cells] = 0.0
+        moves.vol[cells] = 0.0
+        moves.source[cells] = Source.NONE
 
 
 def library_version(scenarios: Sequence[Scenario]) -> str:
@@ -112,16 +159,24 @@ class StressMonitor:
         self.last_ms = ts_ms
         market = market_from_book(book, self.asset_classes)
         known = set(market.symbols)
-        linear = {p: h for p, h in book.positions.items() if h}
-        incomplete = {p for p, h in linear.items() if not set(h) <= known}
-        linear = {p: h for p, h in linear.items() if p not in incomplete}
+        held = {p: h for p, h in book.positions.items() if h}
+        incomplete = {p for p, h in held.items() if not set(h) <= known}  # a close is missing
+        x = None
+        if book.base_currency is None:
+            linear = {p: h for p, h in held.items() if p not in incomplete}
+        else:
+            x = factor_exposures(book, market)  # leaves out books missing an FX rate too
+            incomplete |= set(held) - set(x.portfolios)
+            linear = {p: held[p] for p in x.portfolios}
         if options is not None:
             kept = {p: h for p, h in options.positions.items() if p not in incomplete}
             options = replace(options, positions=kept)
         if not linear and (options is None or not options.portfolios()):
             return [], []
         moves = library_moves(self.scenarios, market)
-        stress = book_stress(linear, options, market, moves)
+        if book.base_currency is not None:
+            _spare_fx_pairs(moves, market, self.scenarios, set(book.pairs))
+        stress = book_stress(linear, options, market, moves, exposure=x)
         snapshots = [
             StressSnapshot(
                 ts_ms,

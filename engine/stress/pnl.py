@@ -126,20 +126,27 @@ def book_stress(
     options: OptionHoldings | None,
     market: Market,
     moves: ScenarioMoves,
+    exposure: Exposures | None = None,
 ) -> BookStress:
     """The P&L of every portfolio of ``holdings`` (spot positions, every symbol in the
     market) and of ``options`` (option positions) in every cell of ``moves``: what both
-    ``riskstream stress run`` and the streaming service publish."""
+    ``riskstream stress run`` and the streaming service publish.
+
+    ``exposure``, when given, stands for the spot positions' exposures instead of those
+    of ``holdings``: a base-currency book's exposures per risk factor, FX pairs included
+    (:func:`engine.stress.live.factor_exposures`).
+    """
+    x = exposure if exposure is not None else exposures(holdings, market) if holdings else None
     with_options = [] if options is None else options.portfolios()
-    names = tuple(sorted(set(holdings) | set(with_options)))
+    linear = () if x is None else x.portfolios
+    names = tuple(sorted(set(linear) | set(with_options)))
     row_of = {name: k for k, name in enumerate(names)}
     proxied_symbol = np.asarray((moves.source > Source.DIRECT).any(axis=0))
     pnl = np.zeros((len(names), len(moves.names)))
     proxied = np.zeros(len(names), dtype=np.int64)
     counts = np.zeros((2, len(names)), dtype=np.int64)
-    x = o = None
-    if holdings:
-        x = exposures(holdings, market)
+    o = None
+    if x is not None and x.portfolios:
         rows = [row_of[p] for p in x.portfolios]
         pnl[rows] += scenario_pnl(x.matrix, moves)
         for k, row in enumerate(rows):
