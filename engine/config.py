@@ -211,6 +211,15 @@ class Settings(BaseSettings):
     alerts_maxlen: int = Field(1_000_000, ge=1000)
     """``RISKSTREAM_ALERTS_MAXLEN``: approximate cap of the ``riskstream:alerts`` stream."""
 
+    # --- Portfolios (engine/portfolio.py, engine/core/portfolio.py) -------------------------
+    base_currency: str = Field("USD", pattern=r"^[A-Z][A-Z0-9]{2,4}$")
+    """``RISKSTREAM_BASE_CURRENCY``: the currency portfolio values, VaR and ES are reported in
+    when the portfolio commands have instruments reference data (``--instruments``): every
+    price is converted from its instrument's currency through the FX pair symbols'
+    latest prices (direct, inverse, or crossed through USD), and the pairs are risk
+    factors of the VaR. A currency without a rate is reported (``fx_missing``), never
+    taken at 1. ISO 4217 code (``USD``, ``EUR``, ``GBP``...)."""
+
     # --- Credit risk (engine/credit) and explanations (engine/explain) ----------------------
     credit_enabled: bool = True
     """``RISKSTREAM_CREDIT_ENABLED``: score ``credit_review`` transactions with the credit model."""

@@ -10,6 +10,11 @@ it replaces the previous quantity rather than adding to it, so a redelivered mes
 changes nothing. ``ts`` (ISO 8601 or epoch milliseconds) is when it takes effect; a file
 without a ``timestamp`` column holds its positions from the start.
 
+Currencies: with a base currency, the instruments reference data
+(:mod:`engine.options.reference`, the ``instruments`` topic or its CSV file) tells the
+book each symbol's price currency, which symbols are FX pairs and which trade 24/7
+(:func:`apply_listings`); the offline command and the service call the same function.
+
 Files: CSV with columns ``portfolio,symbol,quantity`` (optional ``timestamp``), or JSON
 ``{"<portfolio>": {"<symbol>": quantity, ...}, ...}``.
 """
@@ -26,9 +31,11 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from engine.core.fx import pair_currencies
 from engine.core.portfolio import Allocation, PortfolioBook
 from engine.core.riskmetrics import DEFAULT_LAMBDA
 from engine.errors import InputError
+from engine.options.reference import Listing
 from engine.records import DeadLetter, RecordLike
 from engine.timeutil import parse_ts
 from engine.topics import POSITIONS
@@ -161,6 +168,30 @@ def _json_positions(path: Path) -> list[Position]:
     return positions
 
 
+def apply_listings(book: PortfolioBook, listings: Iterable[Listing]) -> None:
+    """Tell ``book`` the reference data of its symbols, in arrival order.
+
+    Options are left out (they are not price series of the linear book). An ``fx``
+    instrument named ``<foreign><currency>`` (``EURUSD`` quoted in ``USD``) is an FX pair
+    that converts prices between those currencies; an ``fx`` instrument named otherwise is
+    an ordinary symbol in its currency. A ``24/7`` calendar marks the symbol continuous
+    (crypto: no grid point of its own). A tombstone forgets the symbol's reference data.
+    """
+    for listing in listings:
+        inst = listing.instrument
+        if inst is None:
+            book.drop_reference(listing.key)
+            continue
+        if inst.is_option:
+            continue
+        book.set_reference(
+            listing.key,
+            currency=inst.currency,
+            pair=pair_currencies(listing.key, inst.currency) if inst.kind == "fx" else None,
+            continuous=inst.calendar == "24/7",
+        )
+
+
 # --- offline ------------------------------------------------------------------------------
 
 
@@ -173,8 +204,15 @@ def run_portfolio(
     levels: Sequence[float] = (0.95, 0.975, 0.99),
     min_obs: int = 20,
     nu: float | None = None,
+    base_currency: str | None = None,
+    listings: Sequence[Listing] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Portfolio risk at every grid close of a long price frame (file order), end included.
+
+    With ``base_currency``, amounts are in that currency, converted through the FX pairs
+    of ``listings`` (:func:`apply_listings`), and ``totals`` has two more columns:
+    ``currency`` and ``missing_fx`` (the currencies without a rate, ``;``-separated,
+    empty when every rate was known).
 
     Returns ``(totals, components)``: ``timestamp, portfolio, level, value, var, es, pnl``
     (``pnl``: the realised linear P&L of the next interval, the one forecast; empty at the
@@ -182,7 +220,15 @@ def run_portfolio(
     ``timestamp, portfolio, level, symbol, exposure, marginal_var, component_var,
     component_es``, in currency units (``marginal_var`` per unit of exposure).
     """
-    book = PortfolioBook(interval_ms=interval_ms, lam=lam, levels=levels, min_obs=min_obs, nu=nu)
+    book = PortfolioBook(
+        interval_ms=interval_ms,
+        lam=lam,
+        levels=levels,
+        min_obs=min_obs,
+        nu=nu,
+        base_currency=base_currency,
+    )
+    apply_listings(book, listings)
     for p in positions:
         book.set_position(p.portfolio, p.symbol, p.quantity, p.ts)
     ts = prices["timestamp"].to_numpy(dtype="datetime64[ms]").astype(np.int64)
@@ -207,6 +253,9 @@ def tables(allocations: Sequence[Allocation]) -> tuple[pd.DataFrame, pd.DataFram
     # the P&L each forecast is about: the next close's realised P&L of the same portfolio
     totals["pnl"] = totals.groupby(["portfolio", "level"])["pnl_before"].shift(-1)
     totals = totals.drop(columns="pnl_before")
+    if any(a.currency is not None for a in allocations):
+        totals["currency"] = [a.currency for a in allocations]
+        totals["missing_fx"] = [";".join(a.missing_fx) for a in allocations]
     sizes = [len(a.symbols) for a in allocations]
     components = pd.DataFrame(
         {

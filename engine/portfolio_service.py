@@ -31,7 +31,10 @@ on the book's latest close and written in the same ``MULTI`` as hash
 ``riskstream:stress:<id>``, with ``stress_limit`` alerts appended to
 ``riskstream:alerts`` (and published on ``riskstream:alerts:live``) and the monitor's
 state saved with the rest: an alert is written exactly once, across restarts.
-Prometheus gauges (:class:`StressMetrics`) follow the worst P&L of each portfolio.
+Prometheus gauges (:class:`StressMetrics`) follow the worst P&L of each portfolio. With
+the Greeks monitor (below), option positions are in the stress too, each option repriced
+in every scenario cell (:mod:`engine.stress.option_pnl`); without it the service has no
+reference data, treats every symbol as a spot position and so cannot see options.
 
 Greeks (optional, a :class:`~engine.options.live.GreeksMonitor`): the service also reads
 the compacted ``instruments`` topic (from its beginning at every start, before
@@ -42,6 +45,12 @@ After a poll that released ticks, when due (throttled in event time), each optio
 portfolio's Greeks at the newest released tick, on the book's latest prices, are written
 in the same ``MULTI`` as hash ``riskstream:greeks:<id>`` (replaced whole), with
 ``greek_limit`` alerts and the monitor's state; :class:`GreeksMetrics` follows them.
+
+Currencies (a book with a ``base_currency``, ``instruments=True``): the service reads the
+``instruments`` topic the same way (with or without Greeks) and gives every listing to
+the book (:func:`~engine.portfolio.apply_listings`, as the offline command does): the
+symbols' currencies, the FX pairs and the 24/7 calendars. The hash then also holds
+``currency`` and ``fx_missing`` (see :func:`portfolio_fields`).
 """
 
 from __future__ import annotations
@@ -62,8 +71,9 @@ from engine.core.portfolio import Allocation, PortfolioBook
 from engine.options.greeks import GreeksSnapshot
 from engine.options.live import GreeksMonitor, greeks_fields
 from engine.options.reference import decode_instruments
-from engine.portfolio import Position, decode_positions
+from engine.portfolio import Position, apply_listings, decode_positions
 from engine.stress.live import StressMonitor, StressSnapshot, snapshot_fields
+from engine.stress.option_pnl import OptionHoldings
 from engine.timeutil import format_ts, now_ms
 from engine.topics import INSTRUMENTS, POSITIONS, PRICES
 from engine.validation import decode_prices
@@ -155,13 +165,20 @@ def portfolio_fields(allocations: Sequence[Allocation]) -> dict[str, dict[str, s
 
     ``var_<level>``/``es_<level>`` per level, ``value``, ``ts`` (ISO) and ``components``:
     JSON ``[{"symbol", "exposure", "marginal_var", "component_var"}]`` at the highest
-    level, largest contribution first.
+    level, largest contribution first. In a book with a base currency, ``symbols`` are the
+    risk factors (FX pairs included), and two more fields: ``currency`` (the base
+    currency of every amount) and ``fx_missing`` (the currencies without a rate,
+    ``;``-separated; empty when every rate is known; otherwise value, VaR and ES are
+    ``nan`` and ``components`` is empty).
     """
     out: dict[str, dict[str, str]] = {}
     for a in allocations:
         fields = out.setdefault(
             a.portfolio, {"ts": format_ts(a.ts_ms), "ts_ms": str(a.ts_ms), "value": repr(a.value)}
         )
+        if a.currency is not None:
+            fields["currency"] = a.currency
+            fields["fx_missing"] = ";".join(a.missing_fx)
         label = level_label(a.level)
         fields[f"var_{label}"] = repr(a.var)
         fields[f"es_{label}"] = repr(a.es)
@@ -201,8 +218,10 @@ class PortfolioService:
         stress_metrics: StressMetrics | None = None,
         greeks: GreeksMonitor | None = None,
         greeks_metrics: GreeksMetrics | None = None,
+        instruments: bool = False,
     ) -> None:
         self.settings = settings
+        self.read_instruments = instruments or greeks is not None
         self.stress = stress
         self.greeks = greeks
         self.greeks_metrics = greeks_metrics
@@ -272,12 +291,12 @@ class PortfolioService:
                 consumer.seek(tp, offset)
 
     def _topics(self) -> tuple[str, ...]:
-        return (PRICES, POSITIONS) if self.greeks is None else (PRICES, POSITIONS, INSTRUMENTS)
+        return (PRICES, POSITIONS, INSTRUMENTS) if self.read_instruments else (PRICES, POSITIONS)
 
     def _load_positions(self, consumer: Any, producer: Any, timeout_s: float = 60.0) -> None:
-        """Read the tables to their ends before any price: ``instruments`` (with Greeks)
-        first, then ``positions``, each loaded whole at start."""
-        tables = [INSTRUMENTS, POSITIONS] if self.greeks is not None else [POSITIONS]
+        """Read the tables to their ends before any price: ``instruments`` (with Greeks
+        or currencies) first, then ``positions``, each loaded whole at start."""
+        tables = [INSTRUMENTS, POSITIONS] if self.read_instruments else [POSITIONS]
         for table in tables:
             tps = [tp for tp in consumer.assignment() if tp.topic == table]
             others = [tp for tp in consumer.assignment() if tp.topic != table]
@@ -303,7 +322,7 @@ class PortfolioService:
         """Poll until ``stop()`` is true; every poll ends with outputs and state in Redis."""
         from engine.topics import ensure_topics
 
-        extra = () if self.greeks is None else (INSTRUMENTS, f"{INSTRUMENTS}.dlq")
+        extra = (INSTRUMENTS, f"{INSTRUMENTS}.dlq") if self.read_instruments else ()
         ensure_topics(self.settings, (f"{POSITIONS}.dlq", *extra))
         kafka, consumer, producer = self._clients()
         try:
@@ -331,6 +350,8 @@ class PortfolioService:
                 listings, dead_listings = decode_instruments(messages, max_bytes=max_bytes)
                 if self.greeks is not None:
                     self.greeks.apply(listings)
+                if self.state.book.base_currency is not None:
+                    apply_listings(self.state.book, listings)
                 for letter in dead_listings:
                     producer.send(
                         letter.dlq_topic,
@@ -411,7 +432,16 @@ class PortfolioService:
         if not self.stress.due(self.released_ms):
             return [], []
         start = time.perf_counter()
-        snapshots, alerts = self.stress.evaluate(self.state.book, self.released_ms)
+        options = None
+        close_ms = self.state.book.last_close_ms
+        if self.greeks is not None and close_ms is not None:
+            # the option positions and their reference data, valued at the latest close (the
+            # newest tick in it), the time of the prices the stress moves
+            held = self.greeks.held(close_ms)
+            self.state.greeks = self.greeks.to_state()
+            g = self.greeks
+            options = OptionHoldings(held, g.instruments, g.vols, g.markets, close_ms)
+        snapshots, alerts = self.stress.evaluate(self.state.book, self.released_ms, options)
         self.state.stress = self.stress.to_state()
         if self.stress_metrics is not None:
             self.stress_metrics.observe(snapshots, alerts, time.perf_counter() - start)

@@ -197,19 +197,32 @@ def test_aiokafka_keeps_the_fetch_wait_where_the_worker_sets_it(
     assert loop.run_until_complete(kept()) == 7
 
 
-def test_the_explainers_are_built_once_before_the_worker_joins_its_group(
+def test_the_explainers_are_built_once_beside_the_group_join(
     loop: asyncio.AbstractEventLoop, tmp_path: Path
 ) -> None:
-    """Building them (shap's import, every tree of the credit model) takes about a second;
-    ``run()`` does it before faust starts, so it no longer holds the event loop after
-    partitions are assigned, and the processing task finds it done."""
+    """Building them (shap's import, every tree of the credit model) takes about a second
+    of CPU; ``prepare()`` starts it in its own thread, after the kernels are compiled and
+    before faust starts, so it overlaps the group join instead of delaying it, and the
+    processing task awaits it before its first batch."""
     worker = unstarted_worker(tmp_path)
-    assert worker.explanations is None  # nothing slow in the constructor
+    assert worker.explainers is None and worker.explanations is None  # nothing slow yet
     worker.prepare()
-    built = worker.explanations
+    building = worker.explainers
+    assert building is not None
+    built = building.result(timeout=120)
     assert built is not None  # the committed credit model is explainable
     worker.prepare()  # again, as the processing task does: nothing is rebuilt
-    assert worker.explanations is built
+    assert worker.explainers is building
+
+
+def test_faust_starts_the_tables_without_its_one_second_pause(tmp_path: Path) -> None:
+    """Both tables are registered in the worker's constructor, so faust's pause for late
+    table registrations only delayed every (re)start."""
+    from engine.worker.app import RiskTableManager
+
+    worker = unstarted_worker(tmp_path)
+    assert isinstance(worker.app.tables, RiskTableManager)
+    assert set(worker.app.tables) == {"prices-state", "transactions-state"}
 
 
 def test_a_crashed_worker_does_not_commit_so_its_stop_cannot_hang(
@@ -264,3 +277,24 @@ def test_the_livelock_check_skips_a_partition_whose_position_is_being_reset(
             await consumer.stop()
 
     loop.run_until_complete(check())
+
+
+def test_only_partitions_held_in_an_earlier_generation_are_rewound_when_nothing_is_committed(
+    loop: asyncio.AbstractEventLoop, tmp_path: Path
+) -> None:
+    """A partition this consumer never held starts at its beginning anyway
+    (``auto_offset_reset="earliest"``); one it held may have been fetched past records
+    dropped at the revocation, so it is sought back. The seek waits for the fetch in
+    flight, so a fresh start, a restart after ``kill -9`` included, skips it."""
+    worker = unstarted_worker(tmp_path)
+    consumer = worker.consumer
+    prices_1, transactions_0 = TopicPartition("prices", 1), TopicPartition("transactions", 0)
+    assigned = {PRICES_0, prices_1, transactions_0}
+    consumer.assignment = lambda: assigned  # type: ignore[method-assign]
+    consumer._committed_offset.update({PRICES_0: 40, prices_1: None, transactions_0: None})
+    assert consumer.to_rewind() == []  # the first generation of a fresh process
+
+    loop.run_until_complete(consumer.on_partitions_revoked({prices_1, PRICES_0}))
+    # the next generation's seek reads the committed offsets back (faust's perform_seek)
+    consumer._committed_offset.update({PRICES_0: 40, prices_1: None, transactions_0: None})
+    assert consumer.to_rewind() == [prices_1]  # held before, nothing committed

@@ -316,6 +316,9 @@ def options(
         1_000, min=10, help="Options in the book whose VaR approximations are compared."
     ),
     repeats: int = typer.Option(200, min=10, help="Ticks timed for the Greeks refresh."),
+    full_repeats: int = typer.Option(
+        5, min=1, help="Timed full revaluations (the median is reported, with the range)."
+    ),
     out: Path = typer.Option(None, help="Write the results as JSON here too."),
 ) -> None:
     """Options risk core on one core: Greeks after a tick, full-revaluation VaR, delta-gamma's gap (no services)."""
@@ -327,6 +330,7 @@ def options(
         n_scenarios=scenarios,
         gap_positions=gap_positions,
         repeats=repeats,
+        full_repeats=full_repeats,
     )
     typer.echo(result.markdown())
     _save(out, result.to_dict())

@@ -102,11 +102,11 @@ def compare(
     """
     from engine.cli.app import load_settings
     from engine.cli.risk import _run
-    from engine.core.spec import KNOWN_VOL_MODELS
+    from engine.core.volatility.registry import vol_model_names
     from engine.deep.compare import compare as evaluate
     from engine.deep.compare import comparison_spec, verdict, write
 
-    chosen = _names(models, KNOWN_VOL_MODELS, "--models")
+    chosen = _names(models, vol_model_names(), "--models")
     spec = comparison_spec(load_settings().risk_spec(), chosen)
     run = _run(prices, spec, quiet)
     result = evaluate(run, start=start, end=end, rolling=rolling)

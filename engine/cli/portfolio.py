@@ -7,6 +7,7 @@ streaming portfolio service runs (``riskstream portfolio serve``).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -15,12 +16,21 @@ from engine.cli.risk import PRICES_HELP, _day_option, _iso, _levels, _write
 from engine.core.riskmetrics import DEFAULT_LAMBDA
 from engine.errors import InputError
 
+if TYPE_CHECKING:
+    from engine.options.reference import Listing
+
 portfolio_app = typer.Typer(
     help="Portfolio risk: EWMA covariance, VaR/ES, component and marginal VaR.",
     no_args_is_help=True,
 )
 app.add_typer(portfolio_app, name="portfolio")
 
+INSTRUMENTS_HELP = (
+    "Instruments CSV (instrument,kind,currency,calendar[,...], the options instruments file "
+    "format): value every position in the base currency through the FX pairs' prices "
+    "(kind fx, named <foreign><currency>, e.g. EURUSD), and align 24/7 symbols on the "
+    "session symbols' grid."
+)
 POSITIONS_HELP = (
     "Positions: CSV portfolio,symbol,quantity[,timestamp] (quantity in units, negative = short; "
     'a timestamp makes it effective from then) or JSON {"<portfolio>": {"<symbol>": quantity}}.'
@@ -69,11 +79,23 @@ def portfolio_var(
     start: str = typer.Option(
         None, "--start", help="Backtest forecasts made from this date on (e.g. 2003-01-01)."
     ),
+    instruments: Path = typer.Option(
+        None,
+        "--instruments",
+        help=INSTRUMENTS_HELP,
+    ),
+    base_currency: str = typer.Option(
+        None,
+        "--base-currency",
+        help="With --instruments: the currency of every amount (default RISKSTREAM_BASE_CURRENCY, USD).",
+    ),
 ) -> None:
     """Portfolio VaR and ES at each grid close, for the next interval's profit and loss.
 
     Exposures are quantity x price at the close; VaR, ES and components are in the price
     currency, losses positive. Component VaRs sum to the portfolio VaR (Euler allocation).
+    With --instruments, amounts are in the base currency, FX pairs are risk factors
+    (components), and the output has the columns currency and missing_fx.
     """
     from engine.backtest_report import _markdown
     from engine.portfolio import backtest, parse_interval, read_positions, run_portfolio
@@ -85,6 +107,7 @@ def portfolio_var(
     if nu is not None and nu <= 2:
         raise InputError(f"--nu {nu}: Student-t needs more than 2 degrees of freedom")
     held = read_positions(positions)
+    listings, base = _currency_reference(instruments, base_currency)
     frame = read_price_csv(prices)
     unknown = sorted({p.symbol for p in held} - set(frame["symbol"].astype(str)))
     if unknown:
@@ -97,6 +120,8 @@ def portfolio_var(
         levels=chosen,
         min_obs=min_obs,
         nu=nu,
+        base_currency=base,
+        listings=listings,
     )
     if plot is not None:
         _plot(totals, parts, plot)
@@ -107,6 +132,25 @@ def portfolio_var(
     typer.echo(_markdown(table), err=True)
     if backtest_out is not None:
         _write(table, backtest_out)
+
+
+def _currency_reference(
+    instruments: Path | None, base_currency: str | None
+) -> tuple[list[Listing], str | None]:
+    """The instruments file's listings and the base currency, or ``([], None)`` without one."""
+    if instruments is None:
+        if base_currency is not None:
+            raise InputError("--base-currency needs --instruments (the symbols' currencies)")
+        return [], None
+    import re
+
+    from engine.cli.app import load_settings
+    from engine.options.reference import read_instrument_file
+
+    base = base_currency if base_currency is not None else load_settings().base_currency
+    if not re.fullmatch(r"[A-Z][A-Z0-9]{2,4}", base):
+        raise InputError(f"--base-currency {base!r}: expected a currency code such as USD")
+    return read_instrument_file(instruments), base
 
 
 def _plot(totals, parts, out: Path) -> None:  # type: ignore[no-untyped-def]
@@ -222,7 +266,8 @@ def portfolio_serve(
         None,
         "--instruments",
         envvar="RISKSTREAM_PORTFOLIO_INSTRUMENTS",
-        help="With --greeks-market: instruments CSV known at start (the instruments topic updates them).",
+        help=INSTRUMENTS_HELP + " Known at start; the instruments topic updates them "
+        "(also the options of --greeks-market). Amounts in RISKSTREAM_BASE_CURRENCY.",
     ),
     greeks_every: str = typer.Option(
         "1m",
@@ -265,7 +310,7 @@ def portfolio_serve(
     from engine.cli.app import load_settings
     from engine.core.portfolio import PortfolioBook
     from engine.errors import ConfigError
-    from engine.portfolio import parse_interval, read_positions
+    from engine.portfolio import apply_listings, parse_interval, read_positions
     from engine.portfolio_group import PortfolioGroupService
     from engine.portfolio_service import PortfolioService
     from engine.sinks.redis import sync_client_from_settings
@@ -329,10 +374,21 @@ def portfolio_serve(
         start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
     client = sync_client_from_settings(settings)
 
+    listings, base = _currency_reference(
+        instruments, settings.base_currency if instruments else None
+    )
+
     def book() -> PortfolioBook:
-        return PortfolioBook(
-            interval_ms=interval_ms, lam=lam, levels=chosen, min_obs=min_obs, nu=nu
+        fresh = PortfolioBook(
+            interval_ms=interval_ms,
+            lam=lam,
+            levels=chosen,
+            min_obs=min_obs,
+            nu=nu,
+            base_currency=base,
         )
+        apply_listings(fresh, listings)
+        return fresh
 
     initial = read_positions(positions) if positions else ()
     service: PortfolioService | PortfolioGroupService
@@ -364,6 +420,7 @@ def portfolio_serve(
             stress_metrics=metrics,
             greeks=greeks_monitor,
             greeks_metrics=greeks_metrics,
+            instruments=base is not None,
         )
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())

@@ -147,17 +147,19 @@ def var_forecast(
     chosen = _levels(levels)
     settings = load_settings(var_levels=chosen, alert_levels=chosen and (chosen[-1],))
     name = method or settings.var_method
-    from engine.core.spec import CHAMPION, COMBINATION, KNOWN_VOL_MODELS, method_names
+    from engine.core.spec import CHAMPION, method_names
+    from engine.core.volatility.registry import vol_model, vol_model_names
 
     spec = settings.risk_spec()
-    known = (*method_names(KNOWN_VOL_MODELS), CHAMPION)
+    known = (*method_names(vol_model_names()), CHAMPION)
     if name not in known:
         raise InputError(f"--method {name!r}: choose from {', '.join(known)}")
     vol = spec.vol_of(name)
     if name == CHAMPION:  # the stream's book, with the models its candidates need
         models = spec.champion_vol_models
     else:
-        models = KNOWN_VOL_MODELS if vol == COMBINATION else (vol,) if vol else spec.vol_models[:1]
+        combining = vol is not None and vol_model(vol).needs == "forecasts"
+        models = vol_model_names() if combining else (vol,) if vol else spec.vol_models[:1]
     run = _run(prices, _spec(settings, vol_models=models, method=name), quiet)
     j = run.method_index(name)
     stamps, symbols = _iso(run.frame), run.frame["symbol"]
@@ -200,26 +202,29 @@ def vol_forecast(
     """
     import pandas as pd
 
-    from engine.core.spec import COMBINATION, KNOWN_VOL_MODELS, RV_VOL_MODELS
+    from engine.core.volatility.registry import vol_model, vol_model_names
 
     settings = load_settings()
     name = model or settings.risk_spec().vol_of(settings.var_method) or "ewma"
-    if name not in KNOWN_VOL_MODELS:
-        raise InputError(f"--model {name!r}: choose from {', '.join(KNOWN_VOL_MODELS)}")
-    models = KNOWN_VOL_MODELS if name == COMBINATION else (name,)
+    known = vol_model_names()
+    if name not in known:
+        raise InputError(f"--model {name!r}: choose from {', '.join(known)}")
+    combining = vol_model(name).needs == "forecasts"
+    models = known if combining else (name,)
     if not _has_rv_column(prices):
-        needy = [m for m in models if m in RV_VOL_MODELS]
-        if name in RV_VOL_MODELS:
+        rv_models = vol_model_names(needs=("rv", "returns+rv"))
+        needy = [m for m in models if m in rv_models]
+        if name in rv_models:
             raise InputError(
                 f"--model {name} forecasts from realized variance, and {prices} has no 'rv' "
                 "column (each row's realized variance, decimal^2); use ewma, garch or gjr, "
                 "or add the column"
             )
         if needy:
-            models = tuple(m for m in models if m not in RV_VOL_MODELS)
+            models = tuple(m for m in models if m not in rv_models)
             typer.echo(
                 f"riskstream: warning: {prices} has no 'rv' column: {name} averages "
-                f"{', '.join(m for m in models if m != COMBINATION)} without "
+                f"{', '.join(m for m in models if m != name)} without "
                 f"{', '.join(needy)}",
                 err=True,
             )

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from engine.stress.moves import Market, ScenarioMoves
-    from engine.stress.pnl import Exposures
+    from engine.stress.option_pnl import OptionHoldings
+    from engine.stress.pnl import BookStress
     from engine.stress.scenarios import Propagation, Shock
 
 stress_app = typer.Typer(
@@ -77,8 +78,14 @@ def _inputs(
     min_obs: int,
     asset_classes: Path | None = None,
     shocked: tuple[str, ...] = (),
+    option_symbols: frozenset[str] = frozenset(),
 ) -> tuple[pd.DataFrame, dict[str, dict[str, float]], Market]:
-    """Read and check prices and positions; build today's market (the engine's covariance)."""
+    """Read and check prices and positions; build today's market (the engine's covariance).
+
+    Positions in ``option_symbols`` (option instruments) have no price series; they are
+    left out of the returned holdings, which are the spot positions. Use
+    :func:`_option_holdings` for them.
+    """
     from engine.portfolio import parse_interval, read_positions
     from engine.stress.market import market_from_prices, read_asset_classes
     from engine.stress.pnl import holdings_of
@@ -88,7 +95,7 @@ def _inputs(
     if not 0.0 < lam < 1.0:
         raise InputError(f"--lambda {lam}: must be strictly between 0 and 1")
     classes = read_asset_classes(str(asset_classes)) if asset_classes is not None else None
-    held = read_positions(positions)
+    held = [p for p in read_positions(positions) if p.symbol not in option_symbols]
     frame = read_price_csv(prices)
     if frame.empty:
         raise InputError(f"{prices}: no prices")
@@ -100,12 +107,54 @@ def _inputs(
         raise InputError(f"--shock: no prices in {prices} for {', '.join(missing)}")
     ordered = sorted(held, key=lambda p: p.ts)  # positions as of the end of the file
     holdings = holdings_of((p.portfolio, p.symbol, p.quantity) for p in ordered)
-    if not holdings:
+    if not holdings and not option_symbols:
         raise InputError(f"{positions}: every position is closed (all quantities are 0)")
     market = market_from_prices(
         frame, interval_ms=interval_ms, lam=lam, min_obs=min_obs, asset_classes=classes
     )
     return frame, holdings, market
+
+
+def _option_holdings(
+    positions: Path, instruments: Path, greeks_market: Path | None, frame: pd.DataFrame
+) -> OptionHoldings:
+    """The option positions of ``positions`` with their reference data, valued at the time of
+    the price file's last row (the streaming service values at its newest released tick)."""
+    from engine.options.greeks_table import read_underlying_markets
+    from engine.options.reference import read_instrument_file
+    from engine.portfolio import read_positions
+    from engine.stress.option_pnl import OptionHoldings
+    from engine.stress.pnl import holdings_of
+
+    listings = read_instrument_file(instruments)
+    known = {x.key: x.instrument for x in listings if x.instrument is not None}
+    vols = {x.key: x.vol for x in listings if x.vol is not None}
+    ordered = sorted(read_positions(positions), key=lambda p: p.ts)
+    options = holdings_of(
+        (p.portfolio, p.symbol, p.quantity)
+        for p in ordered
+        if p.symbol in known and known[p.symbol].is_option
+    )
+    if options and greeks_market is None:
+        raise InputError(
+            f"{positions} holds options: --greeks-market (underlying,rate,dividend_yield,vol) "
+            "is needed to price them"
+        )
+    markets = read_underlying_markets(greeks_market) if greeks_market is not None else {}
+    ts_ms = int(frame["timestamp"].max().value // 1_000_000)
+    return OptionHoldings(options, known, vols, markets, ts_ms)
+
+
+def _option_symbols(instruments: Path | None) -> frozenset[str]:
+    if instruments is None:
+        return frozenset()
+    from engine.options.reference import read_instrument_file
+
+    return frozenset(
+        x.key
+        for x in read_instrument_file(instruments)
+        if x.instrument is not None and x.instrument.is_option
+    )
 
 
 @stress_app.command("run")
@@ -150,18 +199,31 @@ def stress_run(
     min_obs: int = typer.Option(
         20, "--min-obs", min=1, help="Grid returns a symbol needs for its beta to be estimated."
     ),
+    instruments: Path = typer.Option(
+        None,
+        "--instruments",
+        help="Instruments CSV (as for options greeks): positions in its option instruments are "
+        "repriced in every scenario.",
+    ),
+    greeks_market: Path = typer.Option(
+        None,
+        "--greeks-market",
+        help="CSV underlying,rate,dividend_yield,vol for the options (as for portfolio serve).",
+    ),
 ) -> None:
     """Each portfolio's P&L under every scenario, at each symbol's last price in the price file.
 
     Historical scenarios replay their window's index moves; held symbols the window does
     not cover follow its index by their beta under the engine's EWMA covariance (flagged
-    in --detail). P&L is quantity x price x move summed over positions.
+    in --detail). P&L is quantity x price x move summed over spot positions; option
+    positions (with --instruments) are repriced at their underlying's shocked price and
+    vol, time to expiry from the price file's last timestamp (engine/stress/option_pnl.py).
     """
     import numpy as np
 
     from engine.stress.library import load_library
     from engine.stress.moves import library_moves
-    from engine.stress.pnl import exposures, scenario_pnl
+    from engine.stress.pnl import book_stress
     from engine.stress.scenarios import PROPAGATIONS, HypotheticalScenario
 
     adhoc = parse_shocks(shock)
@@ -188,22 +250,41 @@ def stress_run(
         raise InputError(
             "no scenario to run: the library has no approved scenario and no --shock was given"
         )
-    _, holdings, market = _inputs(
-        prices, positions, interval, lam, min_obs, asset_classes, tuple(s.name for s in adhoc)
+    option_symbols = _option_symbols(instruments)
+    frame, holdings, market = _inputs(
+        prices,
+        positions,
+        interval,
+        lam,
+        min_obs,
+        asset_classes,
+        tuple(s.name for s in adhoc),
+        option_symbols,
     )
+    options = None
+    if instruments is not None:
+        options = _option_holdings(positions, instruments, greeks_market, frame)
+        if not holdings and not options.portfolios():
+            raise InputError(f"{positions}: every position is closed (all quantities are 0)")
     moves = library_moves(chosen, market)
-    x = exposures(holdings, market)
-    pnl = scenario_pnl(x.matrix, moves)
+    stress = book_stress(holdings, options, market, moves)
     import pandas as pd
 
     table = pd.DataFrame(
         {
-            "portfolio": np.repeat(x.portfolios, len(moves.names)),
-            "scenario": np.tile(moves.names, len(x.portfolios)),
-            "pnl": pnl.ravel(),
+            "portfolio": np.repeat(stress.portfolios, len(moves.names)),
+            "scenario": np.tile(moves.names, len(stress.portfolios)),
+            "pnl": stress.pnl.ravel(),
         }
     )
-    rows = _detail(x, moves, market)
+    excluded = int(stress.options_excluded.sum())
+    if excluded:
+        typer.echo(
+            f"riskstream: {excluded} option positions are left out (expired, or no price, market "
+            "or Barone-Adesi-Whaley value for them)",
+            err=True,
+        )
+    rows = _detail(stress, moves, market, options)
     proxied = rows[rows["source"].isin(["beta", "unit-beta", "correlation"])]
     if len(proxied):
         kinds = proxied.groupby("source").size().to_dict()
@@ -222,18 +303,27 @@ def stress_run(
         typer.echo(f"wrote {len(files)} report files to {report}", err=True)
 
 
-def _detail(x: Exposures, moves: ScenarioMoves, market: Market) -> pd.DataFrame:
-    """Per held position and scenario cell: quantity, price, move, its source and the P&L."""
+def _detail(
+    stress: BookStress, moves: ScenarioMoves, market: Market, options: OptionHoldings | None
+) -> pd.DataFrame:
+    """Per held position and scenario cell: quantity, price, move, its source and the P&L.
+
+    For an option, ``price`` is per contract (unit price x multiplier), ``move`` the
+    relative change of the option's price and ``source`` that of its underlying's move, so
+    quantity x price x move is its P&L as for a spot position.
+    """
     import numpy as np
     import pandas as pd
 
     from engine.stress.moves import Source
 
     labels = np.array([s.label for s in Source])
+    cells = len(moves.names)
     parts = []
-    for row, name in enumerate(x.portfolios):
+    x = stress.linear
+    for row, name in enumerate(x.portfolios if x is not None else ()):
+        assert x is not None
         held = x.held(row)
-        cells = len(moves.names)
         parts.append(
             pd.DataFrame(
                 {
@@ -248,7 +338,33 @@ def _detail(x: Exposures, moves: ScenarioMoves, market: Market) -> pd.DataFrame:
                 }
             )
         )
-    return pd.concat(parts, ignore_index=True)
+    o = stress.option
+    if o is not None and options is not None and o.positions:
+        slot = {s: i for i, s in enumerate(market.symbols)}
+        underlying = [slot[options.instruments[s].underlying] for _, s in o.positions]
+        contracts = np.array([options.positions[p][s] for p, s in o.positions])
+        per_contract = o.units / contracts  # the multiplier
+        worth = np.broadcast_to(o.base[None, :] > 0.0, o.shocked.shape)
+        relative = np.zeros_like(o.shocked)  # an option worth 0 before: move 0 (pnl still in pnl)
+        np.divide(o.shocked, o.base[None, :], out=relative, where=worth)
+        relative[worth] -= 1.0
+        parts.append(
+            pd.DataFrame(
+                {
+                    "portfolio": np.tile([p for p, _ in o.positions], cells),
+                    "scenario": np.repeat(moves.names, len(o.positions)),
+                    "symbol": np.tile([s for _, s in o.positions], cells),
+                    "quantity": np.tile(contracts, cells),
+                    "price": np.tile(o.base * per_contract, cells),
+                    "move": relative.ravel(),
+                    "source": labels[moves.source[:, underlying].ravel()],
+                    "pnl": ((o.shocked - o.base[None, :]) * o.units[None, :]).ravel(),
+                }
+            )
+        )
+    detail = pd.concat(parts, ignore_index=True)
+    order = np.argsort(detail["portfolio"].to_numpy(dtype=str), kind="stable")
+    return detail.iloc[order].reset_index(drop=True)
 
 
 @stress_app.command("reverse")

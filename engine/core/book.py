@@ -1,9 +1,11 @@
 """The price risk book: every symbol's online risk state, advanced one micro-batch at a time.
 
 :class:`PriceRiskBook` composes the online components of the risk core over one slot
-index: the sequencer (returns), the return window (historical simulation, fit data),
-the volatility models of the :class:`~engine.core.spec.RiskSpec` (EWMA, GARCH,
-GJR-GARCH, HAR-RV), one standardised-residual window per volatility model (filtered
+index: the sequencer (returns), the return window (historical simulation, fit data), the
+realised-variance history (when a fitted model needs it), the volatility models of the
+:class:`~engine.core.spec.RiskSpec` (built by name from the registry,
+:mod:`engine.core.volatility.registry`, and driven only through what each declares:
+``needs``, ``fitted``), one standardised-residual window per volatility model (filtered
 HS, Cornish-Fisher, Student-t), and the backtest counters; then computes every VaR/ES
 method (:mod:`engine.core.var.methods`). It is pure: state comes in through
 ``load_row`` and goes out through :meth:`rows`; model fits go to a
@@ -33,15 +35,14 @@ from engine.core.champion import REASONS, ChampionSelector
 from engine.core.keyed import KeyedBook, LoadRow
 from engine.core.online import OnlineComponent
 from engine.core.sequencer import PriceSequencer, Status, advanced
-from engine.core.spec import CHAMPION, COMBINATION, DEEP_VOL_MODELS, RiskSpec
+from engine.core.spec import CHAMPION, RiskSpec
 from engine.core.var.methods import VaRMethods, VolOutput
-from engine.core.volatility import EWMAVolatility, VolatilityModel
-from engine.core.volatility.combination import CombinationVolatility
-from engine.core.volatility.deep import DeepVolatility, PredictorLoader
+from engine.core.volatility import VolatilityModel
+from engine.core.volatility.base import Build
+from engine.core.volatility.deep import PredictorLoader
 from engine.core.volatility.fitting import Fitter, SyncFitter
-from engine.core.volatility.garch import GARCHVolatility
-from engine.core.volatility.har import HISTORY, HARVolatility
 from engine.core.volatility.refitted import RefittedVolatility
+from engine.core.volatility.registry import build_models
 from engine.core.windows import RingHistory, RollingWindow, WindowStats
 
 if TYPE_CHECKING:  # the decoded columns' type; the core never imports the boundary
@@ -155,31 +156,10 @@ class PriceRiskBook(KeyedBook):
         self.fitter = fitter if fitter is not None else SyncFitter()
         probs = spec.tail_probs
         self.sequencer = PriceSequencer()
-        self.vols: dict[str, VolatilityModel] = {}
-        for vol in spec.vol_models:
-            if vol == "ewma":
-                self.vols[vol] = EWMAVolatility(spec.ewma_lambda, spec.warmup)
-            elif vol in ("garch", "gjr"):
-                self.vols[vol] = GARCHVolatility(vol, spec.garch_refit, spec.garch_window)  # type: ignore[arg-type]
-            elif vol in DEEP_VOL_MODELS:
-                if predictors is None:
-                    raise ValueError(
-                        f"volatility model {vol!r} needs a predictor loader: "
-                        "PriceRiskBook(..., predictors=engine.deep.model.load_cached)"
-                    )
-                self.vols[vol] = DeepVolatility(vol, predictors(vol, spec.deep_model_dir))
-            elif vol == COMBINATION:
-                pass  # after the models it averages
-            else:
-                self.vols[vol] = HARVolatility(spec.har_refit, spec.har_window)
-        if COMBINATION in spec.vol_models:
-            self.vols[COMBINATION] = CombinationVolatility(tuple(self.vols))
-        fit_history = max(
-            (spec.garch_window + spec.garch_refit.delay)
-            if {"garch", "gjr"} & set(self.vols)
-            else 0,
-            0,
-        )
+        self.vols: dict[str, VolatilityModel] = build_models(Build(spec, predictors))
+        fitted = [m for m in self.vols.values() if isinstance(m, RefittedVolatility)]
+        # The fits' data: returns kept beyond the HS window, and realised variances.
+        fit_history = max((m.history for m in fitted if m.needs == "returns"), default=0)
         self.returns = RollingWindow(
             "returns",
             spec.window,
@@ -187,11 +167,8 @@ class PriceRiskBook(KeyedBook):
             min_obs=spec.min_obs,
             extra=max(0, fit_history - spec.window),
         )
-        self.rv = (
-            RingHistory("rv", spec.har_window + HISTORY + spec.har_refit.delay)
-            if "har" in self.vols
-            else None
-        )
+        rv_history = max((m.history for m in fitted if m.needs == "rv"), default=0)
+        self.rv = RingHistory("rv", rv_history) if rv_history else None
         self.residuals = {
             v: RollingWindow(f"z_{v}", spec.window, probs, min_obs=spec.min_obs) for v in self.vols
         }
@@ -282,6 +259,11 @@ class PriceRiskBook(KeyedBook):
 
     def _refitted(self) -> list[tuple[str, RefittedVolatility]]:
         return [(name, m) for name, m in self.vols.items() if isinstance(m, RefittedVolatility)]
+
+    @staticmethod
+    def _fit_data(model: RefittedVolatility, r: np.ndarray, rv: np.ndarray) -> np.ndarray:
+        """What a fitted model counts observations of: realised variances or returns."""
+        return rv if model.needs == "rv" else r
 
     # --- the micro-batch step -------------------------------------------------------------
 
@@ -383,18 +365,8 @@ class PriceRiskBook(KeyedBook):
         if self.rv is not None:
             self.rv.update(s, rv)
         vols: dict[str, VolOutput] = {}
-        nan = np.full(s.size, np.nan)
         for name, model in self.vols.items():
-            if isinstance(model, CombinationVolatility):
-                before, after = model.combine(vols)
-            elif isinstance(model, DeepVolatility):
-                before, after = model.update_rv(s, r, rv)
-            else:
-                before, after = model.update(s, rv if name == "har" else r)
-            if isinstance(model, GARCHVolatility):
-                vols[name] = VolOutput(before, after, model.nu_before, model.nu_after)
-            else:
-                vols[name] = VolOutput(before, after, nan, nan)
+            vols[name] = model.step(s, r, rv, vols)
             if isinstance(model, RefittedVolatility) and model.schedule.delay == 0 and s.size:
                 self._switch_at_request(name, model, int(s[-1]), vols[name])
         residuals = {}
@@ -420,9 +392,8 @@ class PriceRiskBook(KeyedBook):
         """
         ends: set[int] = set()
         intervals: list[tuple[int, int]] = []
-        for name, model in self._refitted():
-            values = rv if name == "har" else r
-            valid = ~np.isnan(values)
+        for _, model in self._refitted():
+            valid = ~np.isnan(self._fit_data(model, r, rv))
             counts = _counts_after(s, valid, model.state["nobs"])
             requests = np.flatnonzero(valid & model.schedule.request_mask(counts))
             if requests.size == 0:
@@ -448,7 +419,7 @@ class PriceRiskBook(KeyedBook):
         return sorted(ends)
 
     def _data_for(self, name: str, model: RefittedVolatility, slot: int) -> np.ndarray:
-        history = self.rv if name == "har" else self.returns
+        history = self.rv if model.needs == "rv" else self.returns
         assert history is not None
         return history.last(slot, model.data_length, skip=model.since_request(slot))
 
@@ -462,7 +433,7 @@ class PriceRiskBook(KeyedBook):
             pending = model.pending()
             if pending.size == 0:
                 continue
-            values = rv if name == "har" else r
+            values = self._fit_data(model, r, rv)
             more = np.bincount(s[~np.isnan(values)], minlength=model.state.capacity)
             for slot in model.due_among(pending, more[pending]).tolist():
                 job = self._job(name, model, slot)
@@ -478,7 +449,7 @@ class PriceRiskBook(KeyedBook):
         model.install(slot, self.fitter.result(self._job(name, model, slot)))
         sigma, nu = model.forecast(slot)
         out.after[-1] = sigma
-        if out.nu_after is not None and isinstance(model, GARCHVolatility):
+        if model.estimates_nu:
             out.nu_after[-1] = nu
 
     def _submit_pending(self) -> None:

@@ -30,6 +30,29 @@ Marginal VaR is the gradient ``dVaR/dx_i = q (C x)_i / sigma_p`` (VaR per unit o
 exposure) and component VaR ``x_i * dVaR/dx_i``. VaR is homogeneous of degree 1 in ``x``,
 so by Euler's theorem the components sum to the total exactly (up to rounding), for VaR
 and ES alike.
+
+Currencies (optional, ``base_currency`` set): every symbol's price is in the currency its
+reference data gives (:meth:`PortfolioBook.set_reference`; a symbol without one is taken
+as quoted in the base currency), and exposures, value, VaR and ES are in the base
+currency. A price in another currency is converted at the close through the FX pair
+symbols of the book (:mod:`engine.core.fx`: direct, inverse or crossed through USD),
+which are ordinary price series with their own grid returns. FX is a risk factor: the
+base-currency log return of a holding quoted in ``C`` is its local log return plus the
+rate's, ``r_i + sum_k e_k r_k`` over the route's pairs ``k`` (exponent ``e_k`` = +1 or
+-1), so its P&L ``x_i (r_i + sum_k e_k r_k)`` is linear in the *factor* exposures: the
+holding's own symbol carries ``x_i`` and each pair of its route ``e_k x_i``. VaR, ES and
+the Euler allocation are taken over those factor exposures and the same EWMA covariance,
+so an FX pair appears as a component of every portfolio exposed to it (a EUR asset with
+a flat local price still has the EURUSD pair's VaR). A currency without a route, or
+whose pairs have no price yet, is a *missing rate*: the portfolio's allocations at that
+close carry ``missing_fx`` and NaN value, VaR and ES; no rate is ever assumed to be 1.
+
+Calendars: a symbol marked ``continuous`` (a 24/7 calendar, crypto) does not make grid
+points of its own while the book has session symbols (24/5 FX, exchange sessions): a
+bucket holding only continuous ticks (a weekend, an exchange holiday without FX) does not
+close, so the continuous symbol's move over it accumulates into the return of the next
+bucket that closes, the next common date. A book of continuous symbols only closes every
+non-empty bucket.
 """
 
 from __future__ import annotations
@@ -42,6 +65,7 @@ from typing import Any
 import numpy as np
 
 from engine.core.dists import normal_factors, student_factors
+from engine.core.fx import route
 from engine.core.riskmetrics import DEFAULT_LAMBDA
 
 
@@ -53,7 +77,9 @@ class Allocation:
     ``var`` and ``es_component`` to ``es``. Arrays follow ``symbols``. ``pnl_before`` is
     the realised linear P&L ``sum_i x_i r_i`` of the interval that ended at this close, on
     the exposures of the previous close (NaN at the first): what the previous close's
-    VaR forecast, for backtesting.
+    VaR forecast, for backtesting. In a book with a base currency, ``symbols`` are the
+    risk factors (held symbols and the FX pairs they are converted through) and
+    ``exposure`` the base-currency exposure to each; ``value`` is the holdings' sum.
     """
 
     ts_ms: int
@@ -68,6 +94,10 @@ class Allocation:
     component: np.ndarray
     es_component: np.ndarray
     pnl_before: float = float("nan")
+    currency: str | None = None
+    """The base currency of every amount (None: a book without currencies)."""
+    missing_fx: tuple[str, ...] = ()
+    """Currencies of held symbols without a rate at this close (then NaN figures)."""
 
 
 def _pack(array: np.ndarray) -> str:
@@ -153,6 +183,7 @@ class PortfolioBook:
         levels: Sequence[float] = (0.95, 0.99),
         min_obs: int = 20,
         nu: float | None = None,
+        base_currency: str | None = None,
     ) -> None:
         if interval_ms <= 0:
             raise ValueError(f"interval_ms must be positive, got {interval_ms}")
@@ -180,6 +211,15 @@ class PortfolioBook:
         self.pending: list[tuple[int, str, str, float]] = []
         self.exposures: dict[str, dict[str, float]] = {}
         self._returns = np.zeros(0)
+        self.base_currency = base_currency
+        """Currency of every amount, or None: prices taken as they are (no conversion)."""
+        self.currency: dict[str, str] = {}
+        """Quote currency of each symbol with reference data."""
+        self.pairs: dict[str, tuple[str, str]] = {}
+        """FX pair symbols: ``(foreign, quote)``; the price is quote units per foreign unit."""
+        self.continuous: set[str] = set()
+        """Symbols on a 24/7 calendar (they make no grid point of their own)."""
+        self._session_tick = False
 
     # ---- input -------------------------------------------------------------------------
 
@@ -189,6 +229,35 @@ class PortfolioBook:
             raise ValueError(f"position {portfolio}/{symbol}: quantity must be finite")
         self.pending.append((int(ts_ms), portfolio, symbol, float(quantity)))
         self._slot(symbol)
+
+    def set_reference(
+        self,
+        symbol: str,
+        *,
+        currency: str,
+        pair: tuple[str, str] | None = None,
+        continuous: bool = False,
+    ) -> None:
+        """What the book needs to know of ``symbol``: its price currency, whether it is an
+        FX pair ``(foreign, quote)``, and whether it trades around the clock (24/7).
+
+        Replaces what was known before; takes effect from the next close.
+        """
+        self.currency[symbol] = currency
+        if pair is None:
+            self.pairs.pop(symbol, None)
+        else:
+            self.pairs[symbol] = pair
+        if continuous:
+            self.continuous.add(symbol)
+        else:
+            self.continuous.discard(symbol)
+
+    def drop_reference(self, symbol: str) -> None:
+        """Forget ``symbol``'s reference data (withdrawn): base currency, no pair, sessions."""
+        self.currency.pop(symbol, None)
+        self.pairs.pop(symbol, None)
+        self.continuous.discard(symbol)
 
     def on_ticks(
         self, symbols: Iterable[str], ts_ms: np.ndarray, prices: np.ndarray
@@ -212,19 +281,34 @@ class PortfolioBook:
             stop = start + int(later[0]) if len(later) else n
             self._apply(slots[start:stop], ts_ms[start:stop], prices[start:stop])
             if stop < n:
-                if self.bucket_ts is not None:
+                if self.bucket_ts is not None and self._clocked():
                     out.extend(self._close())
                 self.bucket = int(buckets[stop])
             start = stop
         return out
 
     def flush(self) -> list[Allocation]:
-        """Close the open bucket now (an offline file has ended; a stream never calls this)."""
-        if self.bucket is None or self.bucket_ts is None:
+        """Close the open bucket now (an offline file has ended; a stream never calls this).
+
+        A bucket that is not a grid point (only 24/7 ticks since the last session close)
+        stays open: its moves belong to a next common date the file does not have.
+        """
+        if self.bucket is None or self.bucket_ts is None or not self._clocked():
             return []
         out = self._close()
         self.bucket = None
         return out
+
+    def _clocked(self) -> bool:
+        """Whether the open bucket is a grid point: it holds a session tick, or the book
+        has no session symbol with a price (only 24/7 symbols, or no calendars at all)."""
+        if self._session_tick or not self.continuous:
+            return True
+        return not any(
+            np.isfinite(self.last_price[i])
+            for s, i in self.index.items()
+            if s not in self.continuous
+        )
 
     # ---- one portfolio's state, to move it between books ------------------------------
 
@@ -282,6 +366,11 @@ class PortfolioBook:
             "positions": self.positions,
             "pending": [list(p) for p in self.pending],
             "exposures": self.exposures,
+            "base_currency": self.base_currency,
+            "currency": self.currency,
+            "pairs": {s: list(p) for s, p in self.pairs.items()},
+            "continuous": sorted(self.continuous),
+            "session_tick": self._session_tick,
         }
 
     @classmethod
@@ -295,7 +384,12 @@ class PortfolioBook:
             levels=state["levels"],
             min_obs=state["min_obs"],
             nu=state["nu"],
+            base_currency=state.get("base_currency"),
         )
+        book.currency = dict(state.get("currency", {}))
+        book.pairs = {s: (p[0], p[1]) for s, p in state.get("pairs", {}).items()}
+        book.continuous = set(state.get("continuous", ()))
+        book._session_tick = bool(state.get("session_tick", False))
         n = len(state["symbols"])
         book.symbols = list(state["symbols"])
         book.index = {s: i for i, s in enumerate(book.symbols)}
@@ -348,6 +442,10 @@ class PortfolioBook:
         slot, ts = slot[kept], ts[kept]
         self.last_ts[slot] = ts
         self.last_price[slot] = np.asarray(prices)[latest[kept]]
+        if not self._session_tick:
+            self._session_tick = not self.continuous or any(
+                self.symbols[i] not in self.continuous for i in slot.tolist()
+            )
         newest = int(ts.max())
         self.bucket_ts = newest if self.bucket_ts is None else max(self.bucket_ts, newest)
 
@@ -363,6 +461,7 @@ class PortfolioBook:
         self.close_price[priced] = self.last_price[priced]
         self._apply_positions(ts)
         self.bucket_ts = None
+        self._session_tick = False
         self.last_close_ms = ts
         return self._allocations(ts)
 
@@ -386,18 +485,26 @@ class PortfolioBook:
             if not held:
                 continue
             names = tuple(sorted(held))
-            slots = np.array([self.index[s] for s in names])
-            if (self.cov.count[slots] < self.min_obs).any():
-                continue
+            if self.base_currency is None:
+                slots = np.array([self.index[s] for s in names])
+                if (self.cov.count[slots] < self.min_obs).any():
+                    continue
+                exposure = np.array([held[s] for s in names]) * self.close_price[slots]
+                value = float(exposure.sum())
+            else:
+                factors = self._factor_exposures(held, names)
+                if isinstance(factors, tuple):  # missing rates: reported, not skipped
+                    out += self._missing(ts, portfolio, factors)
+                    continue
+                names = tuple(sorted(factors))
+                slots = np.array([self.index[s] for s in names])
+                if (self.cov.count[slots] < self.min_obs).any():
+                    continue
+                exposure = np.array([factors[s] for s in names])
+                value = factors.value
             cov = self.cov.matrix() if cov is None else cov
-            exposure = np.array([held[s] for s in names]) * self.close_price[slots]
             sub = cov[np.ix_(slots, slots)]
-            previous = self.exposures.get(portfolio)
-            pnl = (
-                float("nan")
-                if previous is None
-                else sum(x * self._returns[self.index[s]] for s, x in previous.items())
-            )
+            pnl = self._pnl(portfolio)
             self.exposures[portfolio] = dict(zip(names, exposure.tolist(), strict=True))
             for level, (q, e) in zip(self.levels, self.factors, strict=True):
                 var, es, marginal, component, es_component = allocate(sub, exposure, q, e)
@@ -406,7 +513,7 @@ class PortfolioBook:
                         ts,
                         portfolio,
                         level,
-                        float(exposure.sum()),
+                        value,
                         var,
                         es,
                         names,
@@ -415,6 +522,80 @@ class PortfolioBook:
                         component,
                         es_component,
                         pnl,
+                        self.base_currency,
                     )
                 )
         return out
+
+    def _pnl(self, portfolio: str) -> float:
+        """The realised linear P&L of the interval that just ended, on the last exposures."""
+        previous = self.exposures.get(portfolio)
+        if previous is None:
+            return float("nan")
+        return sum(x * self._returns[self.index[s]] for s, x in previous.items())
+
+    def _factor_exposures(
+        self, held: dict[str, float], names: tuple[str, ...]
+    ) -> _Factors | tuple[str, ...]:
+        """Base-currency exposure to each risk factor (own symbols and FX pairs), or the
+        currencies without a rate (sorted) when one of the held symbols has none."""
+        assert self.base_currency is not None
+        factors = _Factors()
+        missing: set[str] = set()
+        total = []
+        for symbol in names:
+            currency = self.currency.get(symbol, self.base_currency)
+            legs = route(currency, self.base_currency, self.pairs)
+            if legs is None:
+                missing.add(currency)
+                continue
+            fx = 1.0
+            for pair, exponent in legs:
+                slot = self.index.get(pair)
+                price = np.nan if slot is None else self.close_price[slot]
+                if not (np.isfinite(price) and price > 0.0):
+                    missing.add(currency)
+                    break
+                fx *= float(price) ** exponent
+            else:
+                x = held[symbol] * float(self.close_price[self.index[symbol]]) * fx
+                total.append(x)
+                factors[symbol] = factors.get(symbol, 0.0) + x
+                for pair, exponent in legs:
+                    factors[pair] = factors.get(pair, 0.0) + exponent * x
+        if missing:
+            return tuple(sorted(missing))
+        factors.value = float(np.sum(total))
+        return factors
+
+    def _missing(self, ts: int, portfolio: str, currencies: tuple[str, ...]) -> list[Allocation]:
+        """The explicit missing-rate state: NaN figures, the currencies named, no exposures
+        kept (the next close's realised P&L is unknown too)."""
+        pnl = self._pnl(portfolio)
+        self.exposures.pop(portfolio, None)
+        nan, empty = float("nan"), np.zeros(0)
+        return [
+            Allocation(
+                ts,
+                portfolio,
+                level,
+                nan,
+                nan,
+                nan,
+                (),
+                empty,
+                empty,
+                empty,
+                empty,
+                pnl,
+                self.base_currency,
+                currencies,
+            )
+            for level in self.levels
+        ]
+
+
+class _Factors(dict[str, float]):
+    """Factor exposures (base currency) and the portfolio's value (sum of holdings)."""
+
+    value: float = 0.0

@@ -25,6 +25,11 @@ A VaR method is named ``<volatility>-<distribution>`` (``ewma-normal``, ``gjr-t`
 Besides the default models, a spec may name the deep models ``lstm`` and ``transformer``
 (ONNX, :mod:`engine.core.volatility.deep`; both need realized variance) and ``combo``,
 the equal-weight average of the variance forecasts of every other model in the spec.
+
+The names are not listed here: volatility models and distributions are registered
+classes (:mod:`engine.core.volatility.registry`, :mod:`engine.core.var.registry`), and
+the spec accepts whatever is registered. Adding either is one class in one file
+(docs/models/volatility.md, "Adding a model").
 """
 
 from __future__ import annotations
@@ -34,20 +39,13 @@ from typing import Literal
 
 from engine.core.champion import LOSSES, Loss
 from engine.core.riskmetrics import DEFAULT_LAMBDA, DEFAULT_WARMUP
+from engine.core.var.registry import distribution_names
 from engine.core.volatility.fitting import RefitSchedule
+from engine.core.volatility.registry import vol_model, vol_model_names
 
+#: The volatility models of the default spec (any registered name may be chosen).
 VOL_MODELS = ("ewma", "garch", "gjr", "har")
-#: Deep volatility models, served through ONNX from ``deep_model_dir`` (opt-in).
-DEEP_VOL_MODELS = ("lstm", "transformer")
-#: Volatility models that forecast from realized variance (a tick's ``rv``), not returns alone.
-RV_VOL_MODELS = ("har", *DEEP_VOL_MODELS)
-#: The equal-weight combination of the other models' variance forecasts (opt-in).
-COMBINATION = "combo"
-KNOWN_VOL_MODELS = (*VOL_MODELS, *DEEP_VOL_MODELS, COMBINATION)
-DISTRIBUTIONS = ("normal", "t", "fhs", "cf", "mix")
 ResidualZeros = Literal["keep", "skip"]
-#: The distributions a ``mix`` averages.
-MIXED = ("t", "fhs", "cf")
 
 #: The governed method: the live one of the champion candidates, per symbol.
 CHAMPION = "champion"
@@ -74,7 +72,7 @@ def method_names(vol_models: tuple[str, ...]) -> tuple[str, ...]:
     >>> method_names(("ewma",))
     ('ewma-normal', 'ewma-t', 'ewma-fhs', 'ewma-cf', 'ewma-mix', 'hs')
     """
-    return (*(f"{v}-{d}" for v in vol_models for d in DISTRIBUTIONS), "hs")
+    return (*(f"{v}-{d}" for v in vol_models for d in distribution_names()), "hs")
 
 
 @dataclass(frozen=True)
@@ -133,15 +131,16 @@ class RiskSpec:
     volatility models always see every return."""
 
     def __post_init__(self) -> None:
-        unknown = set(self.vol_models) - set(KNOWN_VOL_MODELS)
+        known = vol_model_names()
+        unknown = set(self.vol_models) - set(known)
         if unknown:
             raise ValueError(
-                f"unknown volatility models {sorted(unknown)}; choose from {list(KNOWN_VOL_MODELS)}"
+                f"unknown volatility models {sorted(unknown)}; choose from {list(known)}"
             )
         if not self.vol_models:
             raise ValueError("at least one volatility model is needed")
-        if COMBINATION in self.vol_models and len(self.vol_models) < 3:
-            raise ValueError("combo averages the other models: name at least two besides it")
+        for name in self.vol_models:
+            vol_model(name).check_spec(name, self)
         if self.method not in self.methods:
             raise ValueError(
                 f"VaR method {self.method!r} is not available with volatility models "
@@ -187,8 +186,9 @@ class RiskSpec:
     def champion_vol_models(self) -> tuple[str, ...]:
         """The volatility models the champion's candidates need, in the spec's order."""
         needed = {self.vol_of(m) for m in self.champion_methods}
-        if COMBINATION in needed:  # the combination averages every other model
-            return self.vol_models
+        known = vol_model_names()
+        if any(vol_model(v).needs == "forecasts" for v in needed if v in known):
+            return self.vol_models  # a combination averages every other model
         return tuple(v for v in self.vol_models if v in needed) or self.vol_models[:1]
 
     @property

@@ -10,22 +10,28 @@ move); time moves on by ``h``.
 
 :func:`revalue` is the full revaluation every approximation in :mod:`engine.options.var` is
 measured against: each option repriced in closed form at ``S e^{r_u}``, ``vol e^{v}``,
-``T - h``. It is a numba kernel over scenarios x positions (one core): the log-moneyness,
-discount factors and ``sigma sqrt(T - h)`` of each position are computed once, so each
-repricing costs two ``erfc`` calls and a few flops. Equal to
-:func:`engine.options.black.generalized_black_scholes` on the same inputs to rounding
-(tests/options/test_var.py).
+``T - h``. It is a numba kernel over positions x scenarios (one core): the log-moneyness,
+discount factors and ``sigma sqrt(T - h)`` of each position are computed once; the inner
+loop runs over scenarios on SIMD lanes with the branch-free normal CDF of
+:mod:`engine.options.normal_cdf` (one exponential per repricing, shared by ``N(d1)`` and
+``N(d2)``) and lets the compiler fuse multiply-adds (``fastmath={"contract"}``, nothing
+else). Each scenario's P&L equals
+:func:`engine.options.black.generalized_black_scholes` repricing every option, hence
+QuantLib, to 1e-10 relative (tests/options/test_var.py); 10,000 positions in 10,000
+scenarios take 0.45 s on one core (docs/options.md). European exercise only: American
+positions are outside this kernel; they are repriced element by element, Barone-Adesi–Whaley,
+by :func:`engine.options.pricing.price_vanilla`.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 
 from engine.options.black import FloatArray, Greeks, generalized_black_scholes
+from engine.options.normal_cdf import exp_arith, norm_cdf_from
 
 IntArray = np.ndarray
 
@@ -133,11 +139,14 @@ def revalue(
     strike_value = book.strike * np.exp(-r * t1)
     sd = book.vol * np.sqrt(t1)
     w = np.where(book.call, 1.0, -1.0)
+    returns = np.asarray(returns, dtype=np.float64)
     pnl = _revalue_kernel(
-        np.ascontiguousarray(returns, dtype=np.float64),
+        np.ascontiguousarray(returns.T),
+        np.ascontiguousarray(np.exp(returns).T),
         np.exp(np.asarray(vol_change, dtype=np.float64)),
         u.astype(np.int64),
         log_moneyness,
+        np.exp(log_moneyness),
         forward_value,
         strike_value,
         sd,
@@ -147,35 +156,40 @@ def revalue(
     return pnl - base
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _revalue_kernel(
-    returns: np.ndarray,
+    returns_t: np.ndarray,
+    growth_t: np.ndarray,
     vol_factor: np.ndarray,
     u: np.ndarray,
     log_moneyness: np.ndarray,
+    moneyness: np.ndarray,
     forward_value: np.ndarray,
     strike_value: np.ndarray,
     sd: np.ndarray,
     w: np.ndarray,
     quantity: np.ndarray,
 ) -> np.ndarray:  # pragma: no cover - compiled
-    n_scenarios = returns.shape[0]
-    growth = np.exp(returns)
+    # Positions outside, scenarios inside: the inner loop reads contiguous rows (one
+    # underlying's log returns and growth factors across scenarios), has no branch and no
+    # library call, and so runs on SIMD lanes; each scenario's total still adds the
+    # positions in book order. One exponential serves both normal CDFs:
+    # d1^2 - d2^2 = 2 L with L = log_moneyness + x, so exp(-d2^2/2) = exp(-d1^2/2) e^L and
+    # e^L = moneyness * growth.
+    n_scenarios = returns_t.shape[1]
     out = np.zeros(n_scenarios)
-    inv_sqrt2 = 1.0 / math.sqrt(2.0)
-    for k in range(n_scenarios):
-        total = 0.0
-        vf = vol_factor[k]
-        for i in range(len(u)):
-            x = returns[k, u[i]]
-            sdi = sd[i] * vf
-            d1 = (log_moneyness[i] + x) / sdi + 0.5 * sdi
+    for i in range(len(u)):
+        x_row = returns_t[u[i]]
+        g_row = growth_t[u[i]]
+        lm, em, fv, kv = log_moneyness[i], moneyness[i], forward_value[i], strike_value[i]
+        sd_i, wi, qi = sd[i], w[i], quantity[i]
+        for k in range(n_scenarios):
+            sdi = sd_i * vol_factor[k]
+            d1 = (lm + x_row[k]) / sdi + 0.5 * sdi
             d2 = d1 - sdi
-            wi = w[i]
-            n1 = 0.5 * math.erfc(-wi * d1 * inv_sqrt2)
-            n2 = 0.5 * math.erfc(-wi * d2 * inv_sqrt2)
-            total += (
-                quantity[i] * wi * (forward_value[i] * growth[k, u[i]] * n1 - strike_value[i] * n2)
-            )
-        out[k] = total
+            gauss1 = exp_arith(-0.5 * d1 * d1)
+            gauss2 = gauss1 * (em * g_row[k])
+            n1 = norm_cdf_from(wi * d1, gauss1)
+            n2 = norm_cdf_from(wi * d2, gauss2)
+            out[k] += qi * wi * (fv * g_row[k] * n1 - kv * n2)
     return out

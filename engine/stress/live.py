@@ -5,7 +5,10 @@
 :class:`StressSnapshot` per portfolio and the ``stress_limit`` alerts that fired. The
 numbers are those of ``riskstream stress run`` on the same prices and positions: the
 same library, the same move matrix (:func:`~engine.stress.moves.library_moves`) on the
-market of the book's latest close (:func:`~engine.stress.market.market_from_book`).
+market of the book's latest close (:func:`~engine.stress.market.market_from_book`). Option
+positions, when the service holds reference data (:class:`~engine.stress.option_pnl.OptionHoldings`
+from its Greeks monitor), are revalued fully in every cell
+(:func:`~engine.stress.option_pnl.option_stress_pnl`) and added to their portfolio's P&L.
 
 Throttling is in event time: a recomputation happens when the newest released tick is at
 least ``every_ms`` after the one that triggered the previous recomputation (``0``: on
@@ -15,13 +18,17 @@ crosses into breach, none while it stays there, and is re-armed when it comes ba
 within the limit. What the monitor remembers (the last recomputation, the portfolios in
 breach) is part of the service's saved state, so a restart neither repeats nor loses an
 alert.
+
+In a book with a base currency (FX pairs as risk factors), the exposures are the book's
+factor exposures at its latest close, in the base currency (:func:`factor_exposures`): a
+scenario moving an FX pair reaches every holding converted through it.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -29,9 +36,10 @@ import numpy as np
 from engine.alerts import Alert, alert_id
 from engine.core.portfolio import PortfolioBook
 from engine.stress.market import market_from_book
-from engine.stress.moves import Source, library_moves
-from engine.stress.pnl import exposures, scenario_pnl
-from engine.stress.scenarios import Scenario
+from engine.stress.moves import Market, ScenarioMoves, Source, library_moves
+from engine.stress.option_pnl import OptionHoldings
+from engine.stress.pnl import Exposures, book_stress
+from engine.stress.scenarios import Scenario, SpotVolGrid
 
 KIND = "stress_limit"
 
@@ -40,7 +48,10 @@ KIND = "stress_limit"
 class StressSnapshot:
     """One portfolio's P&L (currency units, negative = loss) in every scenario cell at ``ts_ms``.
 
-    ``proxied`` counts the held positions whose move in some scenario is a proxy.
+    ``proxied`` counts the held positions whose move (an option's: its underlying's) in
+    some scenario is a proxy; ``options`` the option positions revalued in ``pnl`` and
+    ``options_excluded`` those left out (expired or unpriced, see
+    :mod:`engine.stress.option_pnl`).
     """
 
     ts_ms: int
@@ -48,12 +59,57 @@ class StressSnapshot:
     names: tuple[str, ...]
     pnl: np.ndarray
     proxied: int
+    options: int = 0
+    options_excluded: int = 0
 
     @property
     def worst(self) -> tuple[str, float]:
         """The scenario cell with the lowest P&L and that P&L."""
         k = int(np.argmin(self.pnl))
         return self.names[k], float(self.pnl[k])
+
+
+def factor_exposures(book: PortfolioBook, market: Market) -> Exposures:
+    """A base-currency book's exposures at its latest close, per risk factor.
+
+    In a book with a base currency, a holding quoted in another currency is exposed to
+    its own symbol and to the FX pairs it is converted through
+    (:class:`~engine.core.portfolio.PortfolioBook`); the scenario P&L of a relative move
+    ``m`` of each factor is ``sum_f x_f m_f`` in the base currency, so a scenario that
+    moves a pair reaches every holding converted through it. Portfolios without
+    exposures at the latest close (warming up, or a missing FX rate) are left out.
+    """
+    slots = {s: i for i, s in enumerate(market.symbols)}
+    names = tuple(
+        p
+        for p in sorted(book.exposures)
+        if book.positions.get(p) and set(book.exposures[p]) <= set(slots)
+    )
+    matrix = np.zeros((len(names), len(market.symbols)))
+    for row, name in enumerate(names):
+        for symbol, x in book.exposures[name].items():
+            matrix[row, slots[symbol]] += x
+    return Exposures(names, matrix, matrix)
+
+
+def _spare_fx_pairs(
+    moves: ScenarioMoves, market: Market, scenarios: Sequence[Scenario], pairs: set[str]
+) -> None:
+    """Leave FX pairs out of the spot-vol grids that move "every symbol" (in place).
+
+    A grid without a symbol list shocks the underlyings' spot; moving the FX pairs by the
+    same fraction would cancel the shock of every holding converted through them (a
+    dollar index +10% and GBPUSD +10% is no change in pounds). Grids that name pairs and
+    the other scenarios are left as they are.
+    """
+    every = {g.id for g in scenarios if isinstance(g, SpotVolGrid) and not g.symbols}
+    rows = [i for i, sid in enumerate(moves.scenario) if sid in every]
+    cols = [i for i, symbol in enumerate(market.symbols) if symbol in pairs]
+    if rows and cols:
+        cells = np.ix_(rows, cols)
+        moves.spot[cells] = 0.0
+        moves.vol[cells] = 0.0
+        moves.source[cells] = Source.NONE
 
 
 def library_version(scenarios: Sequence[Scenario]) -> str:
@@ -91,22 +147,47 @@ class StressMonitor:
         """Whether a recomputation triggered by a tick at ``ts_ms`` is due."""
         return self.last_ms is None or ts_ms - self.last_ms >= self.every_ms
 
-    def evaluate(self, book: PortfolioBook, ts_ms: int) -> tuple[list[StressSnapshot], list[Alert]]:
-        """Snapshots of every portfolio with positions, and the alerts of new breaches."""
+    def evaluate(
+        self, book: PortfolioBook, ts_ms: int, options: OptionHoldings | None = None
+    ) -> tuple[list[StressSnapshot], list[Alert]]:
+        """Snapshots of every portfolio with positions, and the alerts of new breaches.
+
+        ``book`` holds the spot positions; ``options`` (when given) the option positions
+        and their reference data. A portfolio with a spot position in a symbol that has
+        no close yet is left out, options included.
+        """
         self.last_ms = ts_ms
-        held = {p: h for p, h in book.positions.items() if h}
         market = market_from_book(book, self.asset_classes)
         known = set(market.symbols)
-        held = {p: h for p, h in held.items() if set(h) <= known}  # every symbol has a close
-        if not held:
+        held = {p: h for p, h in book.positions.items() if h}
+        incomplete = {p for p, h in held.items() if not set(h) <= known}  # a close is missing
+        x = None
+        if book.base_currency is None:
+            linear = {p: h for p, h in held.items() if p not in incomplete}
+        else:
+            x = factor_exposures(book, market)  # leaves out books missing an FX rate too
+            incomplete |= set(held) - set(x.portfolios)
+            linear = {p: held[p] for p in x.portfolios}
+        if options is not None:
+            kept = {p: h for p, h in options.positions.items() if p not in incomplete}
+            options = replace(options, positions=kept)
+        if not linear and (options is None or not options.portfolios()):
             return [], []
         moves = library_moves(self.scenarios, market)
-        x = exposures(held, market)
-        pnl = scenario_pnl(x.matrix, moves)
-        proxied = np.asarray((moves.source > Source.DIRECT).any(axis=0))
+        if book.base_currency is not None:
+            _spare_fx_pairs(moves, market, self.scenarios, set(book.pairs))
+        stress = book_stress(linear, options, market, moves, exposure=x)
         snapshots = [
-            StressSnapshot(ts_ms, name, moves.names, pnl[row], int(proxied[x.held(row)].sum()))
-            for row, name in enumerate(x.portfolios)
+            StressSnapshot(
+                ts_ms,
+                name,
+                moves.names,
+                stress.pnl[k],
+                int(stress.proxied[k]),
+                int(stress.options[k]),
+                int(stress.options_excluded[k]),
+            )
+            for k, name in enumerate(stress.portfolios)
         ]
         return snapshots, self._alerts(snapshots)
 
@@ -149,7 +230,8 @@ class StressMonitor:
 
 def snapshot_fields(snap: StressSnapshot) -> dict[str, str]:
     """The Redis hash ``riskstream:stress:<portfolio>``: ``ts``, ``worst_scenario``,
-    ``worst_pnl``, ``proxied`` and one ``pnl:<scenario>`` field per scenario cell."""
+    ``worst_pnl``, ``proxied``, one ``pnl:<scenario>`` field per scenario cell, and, for a
+    portfolio holding options, ``options`` and ``options_excluded``."""
     from engine.timeutil import format_ts
 
     scenario, pnl = snap.worst
@@ -160,5 +242,8 @@ def snapshot_fields(snap: StressSnapshot) -> dict[str, str]:
         "worst_pnl": repr(pnl),
         "proxied": str(snap.proxied),
     }
+    if snap.options or snap.options_excluded:
+        fields["options"] = str(snap.options)
+        fields["options_excluded"] = str(snap.options_excluded)
     fields.update({f"pnl:{n}": repr(float(v)) for n, v in zip(snap.names, snap.pnl, strict=True)})
     return fields

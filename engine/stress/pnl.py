@@ -9,6 +9,9 @@ moves of :class:`~engine.stress.moves.ScenarioMoves`. Books with vega (currency 
 1.00 change of annualised volatility) add ``V @ vol.T``; spot positions have none. The
 whole library over every portfolio is one matrix product, which is what makes it cheap
 enough to recompute on every close of the stream.
+
+Option positions are not linear: :func:`book_stress` adds their full revaluation in every
+cell (:mod:`engine.stress.option_pnl`) to the spot positions' P&L.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.stress.moves import Market, ScenarioMoves
+from engine.stress.moves import Market, ScenarioMoves, Source
+from engine.stress.option_pnl import OptionHoldings, OptionStressPnl, option_stress_pnl
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +98,67 @@ def holdings_of(rows: Iterable[tuple[str, str, float]]) -> dict[str, dict[str, f
         else:
             book[symbol] = quantity
     return {p: h for p, h in out.items() if h}
+
+
+@dataclass(frozen=True, slots=True)
+class BookStress:
+    """Scenario P&L of spot and option positions together, one row per portfolio (sorted).
+
+    ``pnl`` (portfolios x cells, currency, negative = loss) is the linear P&L of the spot
+    positions plus the full-revaluation P&L of the option positions; ``proxied`` counts
+    each portfolio's positions whose move (an option's: its underlying's) is a proxy in
+    some cell; ``options`` and ``options_excluded`` count the option positions revalued
+    and those left out (expired or unpriced); ``linear`` and ``option`` are the two parts
+    (``option`` is ``None`` without option positions).
+    """
+
+    portfolios: tuple[str, ...]
+    pnl: np.ndarray
+    proxied: np.ndarray
+    options: np.ndarray
+    options_excluded: np.ndarray
+    linear: Exposures | None
+    option: OptionStressPnl | None
+
+
+def book_stress(
+    holdings: Mapping[str, Mapping[str, float]],
+    options: OptionHoldings | None,
+    market: Market,
+    moves: ScenarioMoves,
+    exposure: Exposures | None = None,
+) -> BookStress:
+    """The P&L of every portfolio of ``holdings`` (spot positions, every symbol in the
+    market) and of ``options`` (option positions) in every cell of ``moves``: what both
+    ``riskstream stress run`` and the streaming service publish.
+
+    ``exposure``, when given, stands for the spot positions' exposures instead of those
+    of ``holdings``: a base-currency book's exposures per risk factor, FX pairs included
+    (:func:`engine.stress.live.factor_exposures`).
+    """
+    x = exposure if exposure is not None else exposures(holdings, market) if holdings else None
+    with_options = [] if options is None else options.portfolios()
+    linear = () if x is None else x.portfolios
+    names = tuple(sorted(set(linear) | set(with_options)))
+    row_of = {name: k for k, name in enumerate(names)}
+    proxied_symbol = np.asarray((moves.source > Source.DIRECT).any(axis=0))
+    pnl = np.zeros((len(names), len(moves.names)))
+    proxied = np.zeros(len(names), dtype=np.int64)
+    counts = np.zeros((2, len(names)), dtype=np.int64)
+    o = None
+    if x is not None and x.portfolios:
+        rows = [row_of[p] for p in x.portfolios]
+        pnl[rows] += scenario_pnl(x.matrix, moves)
+        for k, row in enumerate(rows):
+            proxied[row] += int(proxied_symbol[x.held(k)].sum())
+    if options is not None and with_options:
+        o = option_stress_pnl(options, with_options, market.symbols, market.prices, moves)
+        rows = [row_of[p] for p in o.portfolios]
+        pnl[rows] += o.pnl
+        counts[0, rows] = o.options
+        counts[1, rows] = o.expired + o.unpriced
+        slot = {s: i for i, s in enumerate(market.symbols)}
+        for portfolio, symbol in o.positions:
+            underlying = options.instruments[symbol].underlying
+            proxied[row_of[portfolio]] += int(proxied_symbol[slot[underlying]])
+    return BookStress(names, pnl, proxied, counts[0], counts[1], x, o)

@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from contextlib import aclosing
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import faust
+from faust.tables import TableManager
 
 from engine.config import Settings
 from engine.core.volatility.fitting import PoolFitter
@@ -41,6 +44,21 @@ log = logging.getLogger(__name__)
 
 #: Seconds between refreshes of the consumer lag from the broker's end offsets.
 LAG_INTERVAL_S = 5.0
+
+
+class RiskTableManager(TableManager):
+    """faust's table manager without its one-second pause before the tables start.
+
+    faust sleeps a second at start so that agents defined later can still register
+    tables. A :class:`RiskWorker` registers both of its tables in its constructor, before
+    the app starts, so the pause only delayed every start and every restart (between
+    "Waiting for tables to be registered" and "Table: prices-state: Starting").
+    """
+
+    async def on_start(self) -> None:
+        if not self.should_stop:
+            await self._update_channels()
+            await self.recovery.start()
 
 
 class RiskApp(faust.App):
@@ -65,6 +83,7 @@ def create_app(settings: Settings) -> RiskApp:
         settings.app_id,
         **faust_broker_options(settings),
         store="memory://",
+        TableManager=RiskTableManager,
         datadir=str(datadir),
         web_enabled=False,
         web_bind="127.0.0.1",
@@ -113,7 +132,8 @@ class RiskWorker:
             instrument_stages(pipeline, self.metrics)
         self.metrics.describe(self.price_pipeline, self.transaction_pipeline)
         self.explanations: ExplanationService | None = None
-        self._prepared = False
+        #: The explainers being built beside the group join (:meth:`prepare`).
+        self.explainers: Future[ExplanationService | None] | None = None
         self.app.batch_channels = {
             topic: BatchChannel(
                 self.app,
@@ -188,6 +208,10 @@ class RiskWorker:
         """Per topic: a processing loop and an ordered writer. An unexpected error crashes the worker."""
         try:
             self.prepare()  # done already when started through run()
+            assert self.explainers is not None
+            # Built in their thread while faust started and joined the group; no batch is
+            # processed before they are there, so every alert is published explained.
+            self.explanations = await asyncio.wrap_future(self.explainers)
             self.sink = await self._open_sink()
             if self.explanations is not None:
                 await self.explanations.publish_importance()
@@ -272,26 +296,29 @@ class RiskWorker:
                 await writer.submit(partial(build, batch))
 
     def prepare(self) -> None:
-        """Slow start-up work, done once, before the worker joins its consumer group:
-        compiling the risk core's kernels (:mod:`.warmup`) and building the explainers.
+        """Start-up work, done once: compile the risk core's kernels before the worker joins
+        its consumer group (:mod:`.warmup`), and start building the explainers.
 
-        Building the SHAP explainers imports shap and reads every tree of the credit
-        model: about a second of CPU that, done in the processing task, held the event
-        loop after partitions had been assigned, so every start (and every restart after
-        a crash or a rolling deploy) began with input waiting on it. Done here, the
-        partitions stay with the other members until this one is ready to process.
+        Compiled lazily, the kernels held the event loop for 30-50 s after partitions had
+        been assigned on a fresh install, so they are ready before faust starts. The fit
+        pool's process is started then too (:meth:`PoolFitter.start`), without waiting.
+
+        Building the SHAP explainers (shap's import, every tree of the credit model) is
+        about a second of CPU with no waiting in it. It runs in its own thread
+        (:attr:`explainers`) while faust starts, joins the group and seeks, which is
+        mostly waiting on the broker, and the processing task waits for it before its
+        first batch: a restarted worker gets back to its partitions that second sooner.
         """
-        if self._prepared:
+        if self.explainers is not None:
             return
         from engine.worker.warmup import warm_up
 
         warm_up(self.settings)
-        self.explanations = explanation_service(
-            self.settings,
-            [*self.price_pipeline.stages, *self.transaction_pipeline.stages],
-            self.metrics.registry,
+        self.fitter.start()
+        stages = [*self.price_pipeline.stages, *self.transaction_pipeline.stages]
+        self.explainers = _in_thread(
+            "explainers", explanation_service, self.settings, stages, self.metrics.registry
         )
-        self._prepared = True
 
     def run(self, loglevel: str = "info") -> None:
         """Run until SIGTERM/SIGINT; finishes the batch in flight and commits before exiting."""
@@ -309,6 +336,22 @@ class RiskWorker:
             logging_config=worker_logging_config(self.settings, level_number(loglevel)),
         )
         worker.execute_from_commandline()
+
+
+def _in_thread(name: str, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+    """``fn(*args)`` in a daemon thread; its result (or exception) in the returned future."""
+    future: Future[Any] = Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # handed to whoever awaits the future
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return future
 
 
 def _version() -> str:

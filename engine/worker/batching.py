@@ -181,6 +181,9 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         #: Per batch-topic partition: one past the last offset whose batch was written
         #: (ahead of :attr:`_batch_marks` between checkpoints); for the lag.
         self._processed: dict[Any, int] = {}
+        #: Batch-topic partitions this consumer held in an earlier generation (their fetch
+        #: position may be past records it dropped at the revocation; :meth:`perform_seek`).
+        self._held_before: set[Any] = set()
 
     def batch_channels(self) -> dict[str, BatchChannel]:
         return getattr(self.app, "batch_channels", {})
@@ -248,9 +251,12 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         return mark if committed is None or mark > committed else None
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
+        channels = self.batch_channels()
         for tp in revoked:
             self._batch_marks.pop(tp, None)
             self._processed.pop(tp, None)
+            if tp.topic in channels:
+                self._held_before.add(tp)
         await super().on_partitions_revoked(revoked)
 
     async def perform_seek(self) -> None:
@@ -262,19 +268,31 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         read again: the fault suite found the first records of a young stream's partitions
         skipped when a second worker joined before anything was committed. Seeking those
         partitions to their beginning is what ``auto_offset_reset="earliest"`` promises.
+
+        Only partitions this consumer held in an earlier generation can have been fetched
+        from: a partition it never held starts at the beginning anyway. The seek waits for
+        the fetch in flight (up to ``fetch.max.wait.ms``, 1.5 s, on partitions with nothing
+        new), so a freshly started or restarted worker no longer pays it.
         """
         await super().perform_seek()
-        channels = self.batch_channels()
-        uncommitted = [
-            tp
-            for tp in self.assignment()
-            if tp.topic in channels and not self._committed_offset.get(tp)
-        ]
+        uncommitted = self.to_rewind()
         if uncommitted:
             log.info("no committed offset: reading %s from the beginning", sorted(uncommitted))
             await self._thread.seek_to_beginning(
                 *map(faust_aiokafka.ensure_aiokafka_TP, uncommitted)
             )
+
+    def to_rewind(self) -> list[Any]:
+        """Assigned batch-topic partitions without a committed offset that this consumer
+        held in an earlier generation: the ones :meth:`perform_seek` seeks to their start."""
+        channels = self.batch_channels()
+        return [
+            tp
+            for tp in self.assignment()
+            if tp.topic in channels
+            and not self._committed_offset.get(tp)
+            and tp in self._held_before
+        ]
 
     async def commit(self, *args: Any, **kwargs: Any) -> bool:
         """faust's commit, timed (a commit slower than half a second is logged); none once

@@ -52,8 +52,9 @@ def warm_up(settings: Settings) -> float:
     """Run one synthetic batch through pipelines like the worker's; returns the seconds taken.
 
     The batch stops short of the models' first fit: fits run in the worker's fit pool,
-    whose process starts at the first real fit (starting it here cost a restarted
-    worker seconds of CPU on the critical path of its recovery).
+    whose process the worker starts beside this, without waiting for it
+    (:meth:`~engine.core.volatility.fitting.PoolFitter.start`; fitting here, in the
+    worker's own process, would put seconds of CPU on a restarted worker's way back).
     """
     from engine.pipeline import PricePipeline, TransactionPipeline
 

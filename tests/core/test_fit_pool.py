@@ -66,3 +66,37 @@ def test_fit_pool_processes_exit_when_their_worker_is_killed_with_sigkill() -> N
         owner.stdout.close()
         for pid in filter(_alive, children):  # only if the test failed
             os.kill(pid, signal.SIGKILL)
+
+
+def test_starting_the_pool_readies_its_process_without_waiting_and_changes_no_fit() -> None:
+    """``start()`` returns at once; its warm-up runs in the pool's process, and the fits
+    that follow give exactly what a cold pool gives."""
+    import time
+
+    import numpy as np
+
+    from engine.core.volatility.fitting import FitJob, PoolFitter
+
+    rng = np.random.default_rng(1)  # a GARCH(1,1) path: clustered volatility to fit
+    returns, var = np.empty(500), 1e-4
+    for t in range(500):
+        returns[t] = np.sqrt(var) * rng.standard_t(5) / np.sqrt(5 / 3)
+        var = 2e-6 + 0.08 * returns[t] ** 2 + 0.9 * var
+    job = FitJob("SPX", "gjr", returns, None)
+    cold = PoolFitter(1)
+    try:
+        expected = cold.result(job)
+    finally:
+        cold.close()
+    warm = PoolFitter(1)
+    try:
+        began = time.perf_counter()
+        warming = warm.start()
+        assert time.perf_counter() - began < 0.5  # the caller never waits for the spawn
+        assert warming.result(timeout=120) is None
+        got = warm.result(job)
+        assert expected.ok
+        np.testing.assert_array_equal(got.params, expected.params)
+        assert (got.end_var, got.ok, got.reason) == (expected.end_var, True, expected.reason)
+    finally:
+        warm.close()

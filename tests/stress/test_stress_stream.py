@@ -236,3 +236,93 @@ def test_recomputation_is_throttled_in_event_time():
     assert not monitor.due(9 * DAY) and monitor.due(10 * DAY)
     with pytest.raises(ValueError, match="limit must be a positive amount"):
         StressMonitor((), limit=-1.0)
+
+
+def test_streamed_stress_of_an_option_book_equals_the_offline_command(tmp_path: Path):
+    """Long SPX puts (European and American), a short call and a spot hedge: the service
+    (with reference data, through its Greeks monitor) and ``stress run --instruments`` both
+    reprice every option in every cell, on the same prices and at the same valuation time."""
+    from engine.options.greeks import UnderlyingMarket
+    from engine.options.live import GreeksMonitor
+    from engine.options.reference import read_instrument_file
+
+    frame = prices()
+    last_day = frame["timestamp"].iloc[-1].date()
+    expiry = (last_day + pd.Timedelta(days=120)).isoformat()
+    spx = float(frame.loc[frame["symbol"] == "SPX", "price"].iloc[-1])
+    instruments_file, market_file = tmp_path / "instruments.csv", tmp_path / "greeks_market.csv"
+    instruments_file.write_text(
+        "instrument,underlying,strike,expiry,right,style,multiplier,vol\n"
+        f"P90,SPX,{0.9 * spx:.2f},{expiry},put,european,100,0.24\n"
+        f"P100A,SPX,{spx:.2f},{expiry},put,american,100,\n"
+        f"C110,SPX,{1.1 * spx:.2f},{expiry},call,european,100,0.16\n"
+        f"NQP95,NASDAQ,1000,{expiry},put,european,100,\n"
+    )
+    market_file.write_text(
+        "underlying,rate,dividend_yield,vol\nSPX,0.03,0.015,0.2\nNASDAQ,0.03,0.0,0.3\n"
+    )
+    option_positions = [
+        Position("puts", "P90", 10.0),
+        Position("puts", "P100A", 4.0),
+        Position("puts", "C110", -3.0),
+        Position("puts", "SPX", -50.0),
+        Position("nasdaq", "NQP95", 2.0),
+    ]
+    greeks = GreeksMonitor({"SPX": UnderlyingMarket(0.03, 0.015, 0.2),
+                            "NASDAQ": UnderlyingMarket(0.03, 0.0, 0.3)})  # fmt: skip
+    greeks.apply(read_instrument_file(instruments_file))
+    redis = FakeRedis()
+    svc = PortfolioService(
+        Settings(),
+        redis=redis,
+        book_factory=lambda: PortfolioBook(interval_ms=DAY),
+        positions=[*POSITIONS, *option_positions],
+        stress=StressMonitor(load_library().runnable(), every_ms=0),
+        greeks=greeks,
+    )
+    for batch in polls(frame, 53):
+        svc.step(batch, FakeProducer())
+
+    book = svc.state.book
+    closed = frame[
+        frame["timestamp"].to_numpy(dtype="datetime64[ms]").astype(np.int64) // DAY < book.bucket
+    ]
+    price_file, positions_file, out = tmp_path / "p.csv", tmp_path / "pos.csv", tmp_path / "run.csv"
+    closed.assign(timestamp=closed["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")).to_csv(
+        price_file, index=False
+    )
+    positions_file.write_text(
+        "portfolio,symbol,quantity\n"
+        + "".join(
+            f"{p.portfolio},{p.symbol},{p.quantity}\n" for p in [*POSITIONS, *option_positions]
+        )
+    )
+    args = ["stress", "run", "--prices", str(price_file), "--positions", str(positions_file),
+            "--out", str(out), "--instruments", str(instruments_file),
+            "--greeks-market", str(market_file), "--detail", str(tmp_path / "detail.csv")]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    offline = pd.read_csv(out)
+    # the detail's rows, options included (quantity x price per contract x move), add up
+    detail = pd.read_csv(tmp_path / "detail.csv")
+    assert {"P90", "P100A", "C110", "NQP95"} <= set(detail["symbol"])
+    np.testing.assert_allclose(
+        (detail["quantity"] * detail["price"] * detail["move"]).to_numpy(), detail["pnl"], rtol=1e-9
+    )
+    summed = detail.groupby(["portfolio", "scenario"])["pnl"].sum()
+    indexed = offline.set_index(["portfolio", "scenario"])["pnl"]
+    np.testing.assert_allclose(
+        summed.loc[indexed.index].to_numpy(), indexed.to_numpy(), rtol=1e-9, atol=1e-6
+    )
+    assert set(offline["portfolio"]) == {"index", "mixed", "puts", "nasdaq"}
+    for name, rows in offline.groupby("portfolio"):
+        fields = redis.hashes[STRESS_PREFIX + name]
+        streamed = {
+            k.removeprefix("pnl:"): float(v) for k, v in fields.items() if k.startswith("pnl:")
+        }
+        assert set(streamed) == set(rows["scenario"])
+        for scenario, pnl in zip(rows["scenario"], rows["pnl"], strict=True):
+            assert streamed[scenario] == pytest.approx(pnl, rel=1e-12, abs=1e-9), (name, scenario)
+    assert redis.hashes[STRESS_PREFIX + "puts"]["options"] == "3"
+    assert redis.hashes[STRESS_PREFIX + "nasdaq"]["options"] == "1"
+    assert "options" not in redis.hashes[STRESS_PREFIX + "index"]

@@ -31,7 +31,8 @@ import pandas as pd
 from engine.bench.breadth.evaluate import Forecasts, passes, score
 from engine.bench.breadth.split import half
 from engine.core.champion import ChampionSelector
-from engine.core.spec import CHAMPION_METHODS, DISTRIBUTIONS, RiskSpec
+from engine.core.spec import CHAMPION_METHODS, RiskSpec
+from engine.core.var.registry import distribution_names
 from engine.core.volatility.fitting import RefitSchedule
 
 #: Candidate sets tried: the a-priori one, and every EWMA/GJR method with ``hs``.
@@ -39,7 +40,12 @@ CANDIDATES = {
     "a_priori": CHAMPION_METHODS,
     "all": (
         "gjr-mix",
-        *(f"{v}-{d}" for v in ("ewma", "gjr") for d in DISTRIBUTIONS if f"{v}-{d}" != "gjr-mix"),
+        *(
+            f"{v}-{d}"
+            for v in ("ewma", "gjr")
+            for d in distribution_names()
+            if f"{v}-{d}" != "gjr-mix"
+        ),
         "hs",
     ),
 }

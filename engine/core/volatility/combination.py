@@ -8,14 +8,19 @@ combination of the others' forecasts before it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from engine.core.slots import Column
-from engine.core.volatility.base import VolatilityModel
+from engine.core.volatility.base import Build, VolatilityModel, VolOutput
+from engine.core.volatility.registry import register
+
+if TYPE_CHECKING:
+    from engine.core.spec import RiskSpec
 
 
+@register("combo")
 class CombinationVolatility(VolatilityModel):
     """See the module docstring.
 
@@ -28,12 +33,23 @@ class CombinationVolatility(VolatilityModel):
     """
 
     name = "combo"
+    needs = "forecasts"
 
     def __init__(self, components: Sequence[str]) -> None:
         if len(components) < 2:
             raise ValueError("a combination needs at least two models")
         self.components = tuple(components)
         super().__init__()
+
+    @classmethod
+    def from_spec(cls, name: str, build: Build) -> CombinationVolatility:
+        """The combination of every other model of the spec (``build.models``)."""
+        return cls(tuple(build.models or ()))
+
+    @classmethod
+    def check_spec(cls, name: str, spec: RiskSpec) -> None:
+        if len(spec.vol_models) < 3:
+            raise ValueError(f"{name} averages the other models: name at least two besides it")
 
     @property
     def model_version(self) -> str:  # type: ignore[override]
@@ -47,6 +63,17 @@ class CombinationVolatility(VolatilityModel):
         before = np.mean([outputs[c].before ** 2 for c in self.components], axis=0)
         after = np.mean([outputs[c].after ** 2 for c in self.components], axis=0)
         return np.sqrt(before), np.sqrt(after)
+
+    def step(
+        self,
+        slots: np.ndarray,
+        returns: np.ndarray,
+        rv: np.ndarray,
+        others: Mapping[str, VolOutput],
+    ) -> VolOutput:
+        before, after = self.combine(others)
+        nan = np.full(slots.shape[0], np.nan)
+        return VolOutput(before, after, nan, nan.copy())
 
     def update(self, slots: np.ndarray, returns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise TypeError("combo is computed from the other models: call combine")

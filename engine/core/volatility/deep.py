@@ -15,15 +15,16 @@ engine, injected by the pipeline), so the core itself imports no model and does 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 import numba
 import numpy as np
 
 from engine.core.slots import Column
-from engine.core.volatility.base import VolatilityModel
+from engine.core.volatility.base import Build, VolatilityModel, VolOutput
 from engine.core.volatility.deep_features import N_FEATURES, FeatureParams, advance
+from engine.core.volatility.registry import register
 
 
 class Card(Protocol):
@@ -60,8 +61,11 @@ def _publish(slots, used, ready, pred, sigma, before, after):  # pragma: no cove
         after[i] = sigma[s]
 
 
+@register("lstm", "transformer")
 class DeepVolatility(VolatilityModel):
     """See the module docstring; ``kind`` names the network (``lstm``, ``transformer``)."""
+
+    needs = "returns+rv"
 
     def __init__(self, kind: str, predictor: Predictor) -> None:
         self.kind = kind
@@ -70,6 +74,15 @@ class DeepVolatility(VolatilityModel):
         self.card = predictor.card
         self.params = predictor.card.features
         super().__init__()
+
+    @classmethod
+    def from_spec(cls, name: str, build: Build) -> DeepVolatility:
+        if build.predictors is None:
+            raise ValueError(
+                f"volatility model {name!r} needs a predictor loader: "
+                "PriceRiskBook(..., predictors=engine.deep.model.load_cached)"
+            )
+        return cls(name, build.predictors(name, build.spec.deep_model_dir))
 
     @property
     def model_version(self) -> str:  # type: ignore[override]
@@ -112,6 +125,17 @@ class DeepVolatility(VolatilityModel):
         before, after = np.empty(n), np.empty(n)
         _publish(slots, used, ready, pred, st["sigma"], before, after)
         return before, after
+
+    def step(
+        self,
+        slots: np.ndarray,
+        returns: np.ndarray,
+        rv: np.ndarray,
+        others: Mapping[str, VolOutput],
+    ) -> VolOutput:
+        before, after = self.update_rv(slots, returns, rv)
+        nan = np.full(slots.shape[0], np.nan)
+        return VolOutput(before, after, nan, nan.copy())
 
     def update(self, slots: np.ndarray, returns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise TypeError("deep volatility needs realized variance: call update_rv")

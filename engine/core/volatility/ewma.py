@@ -20,7 +20,8 @@ from numba.extending import register_jitable
 
 from engine.core.riskmetrics import DEFAULT_LAMBDA, DEFAULT_WARMUP
 from engine.core.slots import Column
-from engine.core.volatility.base import VolatilityModel
+from engine.core.volatility.base import Build, VolatilityModel
+from engine.core.volatility.registry import register
 
 __all__ = ["DEFAULT_LAMBDA", "DEFAULT_WARMUP", "EWMAVolatility", "ewma_next", "ewma_step"]
 
@@ -73,6 +74,7 @@ def _ewma(slots, returns, var, nobs, lam, warmup, before, after):  # pragma: no 
         after[i] = np.sqrt(var[s]) if nobs[s] >= warmup else np.nan
 
 
+@register("ewma")
 class EWMAVolatility(VolatilityModel):
     """RiskMetrics EWMA volatility, vectorised over symbols.
 
@@ -105,6 +107,10 @@ class EWMAVolatility(VolatilityModel):
         self.lam = float(lam)
         self.warmup = int(warmup)
         super().__init__()
+
+    @classmethod
+    def from_spec(cls, name: str, build: Build) -> EWMAVolatility:
+        return cls(build.spec.ewma_lambda, build.spec.warmup)
 
     @property
     def model_version(self) -> str:  # type: ignore[override]

@@ -11,12 +11,10 @@ caller (offline runs, tests), :class:`PoolFitter` in a pool of processes (the wo
 so a fit never holds up per-tick processing unless its result is due and not ready.
 Both give identical results: a fit is a pure function of its :class:`FitJob`.
 
-GARCH-family fits use ``arch`` on *percent* returns (``arch`` misbehaves on decimal
-returns, whose scale is about 1e-4), zero mean, Student-t innovations, warm-started
-from the previous parameters, except that the starting ``nu`` is capped at
-:data:`WARM_NU_CAP`: the likelihood is nearly flat in ``nu`` when ``nu`` is large, and
-SLSQP started there never comes back (measured on the S&P 500: uncapped, warm-started
-GJR refits sat at ``nu`` near 369 in 96% of windows, where cold fits find 6 to 9).
+What a fit computes belongs to the model: :func:`fit` runs the ``estimate`` of the
+model registered under the job's ``kind`` (the GARCH family's ``arch`` fits in
+:mod:`engine.core.volatility.garch`, HAR's least squares in
+:mod:`engine.core.volatility.har`).
 
 Every fit is validated before use (:mod:`engine.core.volatility.validation`: the data
 rules for stale stretches and extreme jumps, then convergence, positivity, persistence,
@@ -32,31 +30,11 @@ import multiprocessing
 import os
 import threading
 import time
-import warnings
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 
 import numpy as np
-
-from engine.core.volatility.validation import (
-    EWMA_LAMBDA,
-    REASONS,
-    check_garch,
-    check_har,
-    clean_window,
-    ewma_variance,
-    t_loglik,
-)
-
-FitKind = Literal["garch", "gjr", "har"]
-
-#: Largest starting ``nu`` of a warm-started GARCH fit (the fitted ``nu`` is not capped).
-WARM_NU_CAP = 30.0
-
-#: Parameter vector layouts (decimal units): garch/gjr: omega, alpha, gamma, beta, nu;
-#: har: b0, b_day, b_week, b_month.
-N_PARAMS = {"garch": 5, "gjr": 5, "har": 4}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +67,11 @@ class RefitSchedule:
 
 @dataclass(frozen=True, slots=True)
 class FitJob:
-    """One fit: ``kind`` on ``data`` (decimal returns, or realized variances for HAR), warm start."""
+    """One fit: the model registered as ``kind`` on ``data`` (what the model needs: decimal
+    returns, or realized variances for HAR), warm-started from ``warm`` (or cold)."""
 
     key: Hashable
-    kind: FitKind
+    kind: str
     data: np.ndarray
     warm: np.ndarray | None
 
@@ -118,103 +97,22 @@ class FitResult:
 
 
 def fit(job: FitJob) -> FitResult:
-    """Run one fit (a pure function of the job; runs in any process)."""
-    if job.kind == "har":
-        return _fit_har(job.data)
-    return _fit_garch(job.data, job.kind == "gjr", job.warm)
+    """Run one fit (a pure function of the job; runs in any process).
+
+    The estimator is the one of the model registered as ``job.kind``
+    (:meth:`~engine.core.volatility.refitted.RefittedVolatility.estimate`).
+    """
+    from engine.core.volatility.registry import vol_model  # registry -> models -> this module
+
+    return vol_model(job.kind).estimate(job.kind, job.data, job.warm)  # type: ignore[attr-defined]
 
 
-def _ewma_fallback(raw: np.ndarray, clean: np.ndarray) -> tuple[np.ndarray, float]:
-    """RiskMetrics as GARCH parameters, with the Student-t ``nu`` that fits it best."""
-    from scipy.optimize import minimize_scalar
-
-    path = ewma_variance(clean)[:-1]
-    best = minimize_scalar(
-        lambda nu: -t_loglik(clean, path, nu), bounds=(2.5, 100.0), method="bounded"
-    )
-    nu = float(best.x) if best.success else 8.0
-    params = np.array([0.0, 1.0 - EWMA_LAMBDA, 0.0, EWMA_LAMBDA, nu])
-    return params, float(ewma_variance(raw)[-1])
-
-
-def _fit_garch(returns: np.ndarray, asymmetric: bool, warm: np.ndarray | None) -> FitResult:
-    from arch import arch_model
-
-    raw = np.asarray(returns, dtype=np.float64)
-    nan5 = np.full(5, np.nan)
-    if raw.size < 50 or not np.isfinite(raw).all():
-        return FitResult(nan5, float("nan"), False, REASONS.index("too_few_returns"))
-    clean = clean_window(raw)
-    if clean.size < 50 or clean.std() == 0:
-        return FitResult(nan5, float("nan"), False, REASONS.index("too_few_returns"))
-    fallback, fallback_var = _ewma_fallback(raw, clean)
-
-    def rejected(reason: str) -> FitResult:
-        return FitResult(nan5, float("nan"), False, REASONS.index(reason), fallback, fallback_var)
-
-    pct = clean * 100.0
-    model = arch_model(
-        pct, mean="Zero", vol="GARCH", p=1, o=1 if asymmetric else 0, q=1, dist="t", rescale=False
-    )
-    starting = None
-    if warm is not None and np.isfinite(warm).all() and warm[0] > 0:
-        omega, alpha, gamma, beta, nu = warm
-        nu = min(nu, WARM_NU_CAP)
-        starting = np.array(
-            [omega * 1e4, alpha, gamma, beta, nu] if asymmetric else [omega * 1e4, alpha, beta, nu]
-        )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            # show_warning=False: arch otherwise adds a global "always" filter for its
-            # ConvergenceWarning ahead of the caller's; convergence_flag is checked below.
-            res = model.fit(
-                disp="off", starting_values=starting, options={"maxiter": 300}, show_warning=False
-            )
-        except (ValueError, np.linalg.LinAlgError, RuntimeError):
-            return rejected("no_convergence")
-        if res.convergence_flag != 0:
-            return rejected("no_convergence")
-        end_var = float(res.forecast(horizon=1, reindex=False).variance.to_numpy()[-1, 0]) / 1e4
-    p = res.params.to_numpy()
-    if asymmetric:
-        params = np.array([p[0] / 1e4, p[1], p[2], p[3], p[4]])
-    else:
-        params = np.array([p[0] / 1e4, p[1], 0.0, p[2], p[3]])
-    variance = np.append(np.asarray(res.conditional_volatility) ** 2 / 1e4, end_var)
-    reason = check_garch(clean, params, variance, float(np.sqrt(fallback_var)))
-    if reason is not None:
-        return rejected(reason)
-    return FitResult(params, end_var, True, 0, fallback, fallback_var)
-
-
-def har_features(rv: np.ndarray) -> np.ndarray:
-    """HAR regressors for each observation with 22 observations of history: 1, RV_t, mean of
-    the last 5, mean of the last 22 (Corsi 2009). Row ``i`` uses ``rv[: i + 22]``."""
-    rv = np.asarray(rv, dtype=np.float64)
-    csum = np.concatenate([[0.0], np.cumsum(rv)])
-    end = np.arange(22, rv.size + 1)
-    week = (csum[end] - csum[end - 5]) / 5.0
-    month = (csum[end] - csum[end - 22]) / 22.0
-    return np.column_stack([np.ones(end.size), rv[end - 1], week, month])
-
-
-#: HAR's fallback: the mean realized variance of the last 22 observations.
-HAR_FALLBACK = np.array([0.0, 0.0, 0.0, 1.0])
-
-
-def _fit_har(rv: np.ndarray) -> FitResult:
-    rv = np.asarray(rv, dtype=np.float64)
-    if rv.size < 50 or not np.isfinite(rv).all():
-        return FitResult(np.full(4, np.nan), float("nan"), False, REASONS.index("too_few_returns"))
-    features = har_features(rv)
-    coef, *_ = np.linalg.lstsq(features[:-1], rv[22:], rcond=None)  # RV at t + 1 on t's regressors
-    reason = check_har(rv, features, coef)
-    if reason is not None:
-        return FitResult(
-            np.full(4, np.nan), float("nan"), False, REASONS.index(reason), HAR_FALLBACK
-        )
-    return FitResult(coef, float("nan"), True, 0, HAR_FALLBACK)
+def _warm_up_fits() -> None:
+    """One small GJR fit and one HAR fit on fixed synthetic data (loads what fits need)."""
+    rng = np.random.default_rng(0)
+    returns = 0.01 * rng.standard_t(5, 300)
+    fit(FitJob("warm-up", "gjr", returns, None))
+    fit(FitJob("warm-up", "har", returns**2, None))
 
 
 class Fitter(Protocol):
@@ -278,6 +176,17 @@ class PoolFitter:
         self._pending: dict[tuple[Hashable, str], concurrent.futures.Future[FitResult]] = {}
         self.fits = 0
         self.waits = 0
+
+    def start(self) -> concurrent.futures.Future[None]:
+        """Start the pool's process now and load the fitting code in it, without waiting.
+
+        A spawned process imports the worker's modules, then ``arch`` and its compiled
+        recursions on its first fit: a second or two. Left to the first real fit, that
+        time fell on the stream (a restarted worker's first batch waits for the fits its
+        checkpoint left pending); started while the worker joins its group, it runs on
+        the other core. Returns the warm-up's future (done when the process is ready).
+        """
+        return self._pool.submit(_warm_up_fits)
 
     def submit(self, job: FitJob) -> None:
         key = (job.key, job.kind)

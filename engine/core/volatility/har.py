@@ -20,11 +20,43 @@ import numba
 import numpy as np
 
 from engine.core.slots import Column
+from engine.core.volatility.base import Build
 from engine.core.volatility.fitting import FitResult, RefitSchedule
 from engine.core.volatility.refitted import RefittedVolatility
+from engine.core.volatility.registry import register
+from engine.core.volatility.validation import REASONS, check_har
 
 HISTORY = 22
 FLOOR = 1e-12
+
+
+def har_features(rv: np.ndarray) -> np.ndarray:
+    """HAR regressors for each observation with 22 observations of history: 1, RV_t, mean of
+    the last 5, mean of the last 22 (Corsi 2009). Row ``i`` uses ``rv[: i + 22]``."""
+    rv = np.asarray(rv, dtype=np.float64)
+    csum = np.concatenate([[0.0], np.cumsum(rv)])
+    end = np.arange(22, rv.size + 1)
+    week = (csum[end] - csum[end - 5]) / 5.0
+    month = (csum[end] - csum[end - 22]) / 22.0
+    return np.column_stack([np.ones(end.size), rv[end - 1], week, month])
+
+
+#: HAR's fallback: the mean realized variance of the last 22 observations.
+HAR_FALLBACK = np.array([0.0, 0.0, 0.0, 1.0])
+
+
+def fit_har(rv: np.ndarray) -> FitResult:
+    rv = np.asarray(rv, dtype=np.float64)
+    if rv.size < 50 or not np.isfinite(rv).all():
+        return FitResult(np.full(4, np.nan), float("nan"), False, REASONS.index("too_few_returns"))
+    features = har_features(rv)
+    coef, *_ = np.linalg.lstsq(features[:-1], rv[22:], rcond=None)  # RV at t + 1 on t's regressors
+    reason = check_har(rv, features, coef)
+    if reason is not None:
+        return FitResult(
+            np.full(4, np.nan), float("nan"), False, REASONS.index(reason), HAR_FALLBACK
+        )
+    return FitResult(coef, float("nan"), True, 0, HAR_FALLBACK)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -75,14 +107,29 @@ def _har(
     return -1
 
 
+@register("har")
 class HARVolatility(RefittedVolatility):
-    """HAR-RV, see the module docstring. ``update`` takes realized variances, not returns."""
+    """HAR-RV, see the module docstring. ``update`` takes realized variances, not returns.
+
+    Parameters: b0, b_day, b_week, b_month (variance units).
+    """
 
     kind = "har"
     name = "har"
+    needs = "rv"
+    n_params = 4
+    carries_variance = False
 
     def __init__(self, schedule: RefitSchedule, window: int = 1000) -> None:
         super().__init__(schedule, window)
+
+    @classmethod
+    def from_spec(cls, name: str, build: Build) -> HARVolatility:
+        return cls(build.spec.har_refit, build.spec.har_window)
+
+    @staticmethod
+    def estimate(kind: str, data: np.ndarray, warm: np.ndarray | None) -> FitResult:
+        return fit_har(data)
 
     @property
     def model_version(self) -> str:  # type: ignore[override]

