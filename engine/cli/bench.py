@@ -130,6 +130,23 @@ def core(
     typer.echo(run(symbols=symbols, ticks=ticks, batch=batch, warm=warm).markdown())
 
 
+@bench_app.command("memory")
+def memory(
+    symbols: int = typer.Option(10_000, min=1, help="Symbols admitted."),
+    ticks: int = typer.Option(30, min=1, help="Ticks per symbol."),
+    batch: int = typer.Option(20_000, min=1, help="Records per micro-batch."),
+    top: int = typer.Option(25, min=1, help="State columns listed (largest first)."),
+    out: Path = typer.Option(None, help="Write the results as JSON here too."),
+) -> None:
+    """Worker memory per symbol (RSS and Python heap) with the environment's settings, and
+    the bytes per slot of every state column."""
+    from engine.bench.memory import run
+
+    result = run(symbols=symbols, ticks=ticks, batch=batch)
+    typer.echo(result.markdown(top=top))
+    _save(out, result.to_dict())
+
+
 @bench_app.command("anomaly")
 def anomaly(
     symbols: int = typer.Option(200, min=1, help="Price symbols."),
