@@ -22,6 +22,11 @@ holds a model's columns and grows them geometrically. A column is one of three k
     derived from the others (a sorted copy of a ring, running sums); not persisted,
     rebuilt by the owning component after a restore.
 
+A ``ring`` or ``transient`` column may be *lazy*: it holds no values (width 0) until
+its owner calls :meth:`SlotArrays.materialize`, the first time a value is pushed to it
+(or a persisted ring block is restored into it). A column that a feed never feeds (the
+realised-variance history of a feed without ``rv``) then costs nothing per slot.
+
 A JSON-safe dict of the ``state`` columns (:meth:`SlotArrays.export` /
 :meth:`SlotArrays.restore`) serves inspection and tests.
 """
@@ -53,8 +58,13 @@ class Column:
     kind: Kind = "state"
     ring_head: str | None = None
     """For a ``ring``: the ``state`` column counting the values ever pushed."""
+    lazy: bool = False
+    """Allocated (for every slot) only by :meth:`SlotArrays.materialize`; ``ring`` and
+    ``transient`` columns only (a ``state`` column is in every persisted record)."""
 
     def __post_init__(self) -> None:
+        if self.lazy and (self.kind == "state" or self.width == 0):
+            raise ValueError(f"lazy column {self.name!r} must be a ring or transient vector")
         if self.kind == "ring":
             if self.width <= 0 or self.width % BLOCK:
                 raise ValueError(
@@ -93,8 +103,10 @@ class SlotArrays:
                 )
         self.capacity = 0
         self._arrays: dict[str, np.ndarray] = {}
+        #: Lazy columns not allocated yet (they hold width 0 until :meth:`materialize`).
+        self._deferred = {c.name for c in self.columns if c.lazy}
         for column in self.columns:
-            shape: tuple[int, ...] = (0,) if column.width == 0 else (0, column.width)
+            shape: tuple[int, ...] = (0,) if column.width == 0 else (0, self._width(column))
             self._arrays[column.name] = np.empty(shape, dtype=column.dtype)
         #: Per ring: how many of its values have been persisted (not itself persisted: it
         #: equals the head after a restore).
@@ -103,6 +115,22 @@ class SlotArrays:
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self._arrays[name]
+
+    def _width(self, column: Column) -> int:
+        return 0 if column.name in self._deferred else column.width
+
+    def materialized(self, name: str) -> bool:
+        """Whether a column holds its values (always, unless it is lazy and not yet materialized)."""
+        return name not in self._deferred
+
+    def materialize(self, *names: str) -> None:
+        """Allocate lazy columns for every slot, at their fill values (no-op once allocated)."""
+        for column in self.columns:
+            if column.name in names and column.name in self._deferred:
+                self._deferred.discard(column.name)
+                self._arrays[column.name] = np.full(
+                    (self.capacity, column.width), column.fill, dtype=column.dtype
+                )
 
     @property
     def record_dtype(self) -> np.dtype:
@@ -129,7 +157,7 @@ class SlotArrays:
         capacity = max(n_slots, 2 * self.capacity, 16)
         for column in self.columns:
             old = self._arrays[column.name]
-            shape = (capacity,) if column.width == 0 else (capacity, column.width)
+            shape = (capacity,) if column.width == 0 else (capacity, self._width(column))
             new = np.full(shape, column.fill, dtype=column.dtype)
             new[: old.shape[0]] = old
             self._arrays[column.name] = new
@@ -219,6 +247,8 @@ class SlotArrays:
         """
         for ring in self.rings:
             head = int(self._arrays[ring.ring_head][slot])  # type: ignore[index]
+            if head > 0:
+                self.materialize(ring.name)
             blocks = ring.width // BLOCK
             target = self._arrays[ring.name]
             target[slot] = ring.fill

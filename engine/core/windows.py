@@ -6,7 +6,9 @@ Cornish-Fisher and Student-t fits their moments. :class:`RollingWindow` keeps, p
 
 * a ring of the last values (persisted in blocks, :mod:`engine.core.slots`), holding
   ``extra`` more values than the window for consumers that look further back (model
-  refits);
+  refits); it and the tail below are allocated when the first value arrives for any
+  slot (a model that never forecasts on a feed, such as HAR without realised
+  variance, leaves its residual window unallocated);
 * the window's lower tail: its smallest values in order (transient: rebuilt from the
   ring on restore), as many as the quantiles and tail means at the window's ``probs``
   read (:func:`tail_need`) plus as many spare, updated in one shift per value that
@@ -291,15 +293,22 @@ class RingHistory(OnlineComponent):
                 ring_capacity(self.size),
                 kind="ring",
                 ring_head="pushed",
+                lazy=True,
             ),
         )
 
     def update(self, slots: np.ndarray, values: np.ndarray) -> None:
-        """Append the non-NaN values, in order."""
+        """Append the non-NaN values, in order (the ring is allocated at the first one)."""
+        if not self.state.materialized("ring"):
+            if np.isnan(values).all():
+                return
+            self.state.materialize("ring")
         _append(slots, values, self.state["ring"], self.state["pushed"])
 
     def last(self, slot: int, count: int, skip: int = 0) -> np.ndarray:
         """``count`` values ending ``skip`` values before the newest, oldest first."""
+        if not self.state.materialized("ring"):
+            return np.empty(0)
         pushed = int(self.state["pushed"][slot])
         cap = self.state["ring"].shape[1]
         end = pushed - skip
@@ -384,8 +393,9 @@ class RollingWindow(OnlineComponent):
                 ring_capacity(self.size + self.extra),
                 kind="ring",
                 ring_head="pushed",
+                lazy=True,
             ),
-            Column("tail", np.float64, np.nan, self.tail_width, kind="transient"),
+            Column("tail", np.float64, np.nan, self.tail_width, kind="transient", lazy=True),
             Column("tail_n", np.int64, 0, kind="transient"),
         )
 
@@ -401,6 +411,8 @@ class RollingWindow(OnlineComponent):
             np.empty((n, 4)),
         )
         st = self.state
+        if not st.materialized("ring") and not np.isnan(values).all():
+            st.materialize("ring", "tail")
         _push(
             slots,
             values,
@@ -428,6 +440,8 @@ class RollingWindow(OnlineComponent):
 
     def last(self, slot: int, count: int, skip: int = 0) -> np.ndarray:
         """``count`` values ending ``skip`` values before the newest, oldest first (from the ring)."""
+        if not self.state.materialized("ring"):
+            return np.empty(0)
         pushed = int(self.state["pushed"][slot])
         cap = self.state["ring"].shape[1]
         end = pushed - skip
@@ -437,6 +451,8 @@ class RollingWindow(OnlineComponent):
 
     def rebuild(self, slot: int) -> None:
         """Select the window's lower tail from the ring again (the sums are persisted state)."""
+        if self.state.materialized("ring"):
+            self.state.materialize("tail")
         n = int(self.state["pushed"][slot])
         tail = self.state["tail"]
         ring = self.state["ring"]
