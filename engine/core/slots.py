@@ -61,6 +61,9 @@ class Column:
     lazy: bool = False
     """Allocated (for every slot) only by :meth:`SlotArrays.materialize`; ``ring`` and
     ``transient`` columns only (a ``state`` column is in every persisted record)."""
+    was: type | None = None
+    """For a ``ring`` whose type was narrowed: its type in the previous layout. Blocks
+    written with it are still restored, converted (:attr:`SlotArrays.legacy_fingerprint`)."""
 
     def __post_init__(self) -> None:
         if self.lazy and (self.kind == "state" or self.width == 0):
@@ -72,6 +75,18 @@ class Column:
                 )
             if self.ring_head is None:
                 raise ValueError(f"ring column {self.name!r} needs ring_head")
+
+
+def bit_dtype(bits: int) -> type:
+    """The narrowest signed integer type holding ``bits`` flag bits (a ring of bit sets).
+
+    >>> bit_dtype(2), bit_dtype(8), bit_dtype(63)
+    (<class 'numpy.int8'>, <class 'numpy.int16'>, <class 'numpy.int64'>)
+    """
+    for dtype in (np.int8, np.int16, np.int32, np.int64):
+        if bits < np.iinfo(dtype).bits:
+            return dtype
+    raise ValueError(f"{bits} flag bits do not fit an int64")
 
 
 def ring_capacity(values: int) -> int:
@@ -146,9 +161,30 @@ class SlotArrays:
     @functools.cached_property
     def fingerprint(self) -> bytes:
         """8 bytes identifying the layout: persisted and ring columns' names, types and widths (fixed)."""
-        rings = [(c.name, np.dtype(c.dtype).str, c.width, c.ring_head) for c in self.rings]
+        return self._fingerprint(legacy=False)
+
+    @functools.cached_property
+    def legacy_fingerprint(self) -> bytes | None:
+        """The fingerprint of the previous layout, whose rings had the types in ``Column.was``
+        (``None`` when no ring was narrowed): its records and blocks are restored, converted."""
+        if not any(c.was is not None for c in self.rings):
+            return None
+        return self._fingerprint(legacy=True)
+
+    def _fingerprint(self, legacy: bool) -> bytes:
+        rings = [
+            (c.name, np.dtype(c.was if legacy and c.was else c.dtype).str, c.width, c.ring_head)
+            for c in self.rings
+        ]
         seed = repr((self.record_dtype.descr, rings)).encode()
         return hashlib.blake2b(seed, digest_size=8).digest()
+
+    def legacy_block(self, ring: str, data: bytes) -> bytes:
+        """A block of ``ring`` written in the previous layout, in the current type."""
+        column = next(c for c in self.rings if c.name == ring)
+        if column.was is None:
+            return data
+        return np.frombuffer(data, dtype=column.was).astype(column.dtype).tobytes()
 
     def ensure(self, n_slots: int) -> None:
         """Make room for at least ``n_slots`` slots; new slots hold the fill values."""
