@@ -127,9 +127,14 @@ def run(
     batch: int = 20_000,
     warm_symbols: int = 4,
     warm_ticks: int = 300,
+    heap: bool = True,
     settings: Settings | None = None,
 ) -> MemoryResult:
-    """Measure (see the module docstring); ``settings`` default to the environment's."""
+    """Measure (see the module docstring); ``settings`` default to the environment's.
+
+    ``heap=False`` leaves ``tracemalloc`` off (its own bookkeeping then stays out of the
+    RSS figure; the heap figure is NaN).
+    """
     from engine.bench.e2e import synthetic_messages
     from engine.core import Status
     from engine.pipeline import PricePipeline
@@ -150,7 +155,8 @@ def run(
         pipeline.process(warm, now_ms=int(time.time() * 1000))
     gc.collect()
     rss0 = rss_bytes()
-    tracemalloc.start()
+    if heap:
+        tracemalloc.start()
     heap0 = tracemalloc.get_traced_memory()[0]
     for start in range(0, len(records), batch):
         outcome = pipeline.process(records[start : start + batch], now_ms=int(time.time() * 1000))
@@ -158,7 +164,7 @@ def run(
             raise RuntimeError("the synthetic ticks must all be accepted")
         del outcome
     gc.collect()
-    heap = tracemalloc.get_traced_memory()[0] - heap0
+    heap_bytes = tracemalloc.get_traced_memory()[0] - heap0 if heap else float("nan")
     tracemalloc.stop()
     rss = rss_bytes() - rss0
     book = pipeline.book
@@ -174,7 +180,7 @@ def run(
         warm_ticks=warm_ticks,
         capacity=book.meta.capacity,
         rss_bytes_per_symbol=rss / symbols,
-        heap_bytes_per_symbol=heap / symbols,
+        heap_bytes_per_symbol=heap_bytes / symbols,
         columns_bytes_per_slot=sum(c.bytes_per_slot for c in columns),
         row_bytes_per_symbol=row_bytes / symbols,
         columns=tuple(columns),

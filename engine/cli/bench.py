@@ -139,6 +139,9 @@ def memory(
         4, min=0, help="Symbols stepped past the first model fits before measuring."
     ),
     warm_ticks: int = typer.Option(300, min=1, help="Ticks per warm-up symbol."),
+    heap: bool = typer.Option(
+        True, help="Trace the Python heap too (tracemalloc's bookkeeping then adds to RSS)."
+    ),
     top: int = typer.Option(25, min=1, help="State columns listed (largest first)."),
     out: Path = typer.Option(None, help="Write the results as JSON here too."),
 ) -> None:
@@ -152,6 +155,7 @@ def memory(
         batch=batch,
         warm_symbols=warm_symbols,
         warm_ticks=warm_ticks,
+        heap=heap,
     )
     typer.echo(result.markdown(top=top))
     _save(out, result.to_dict())
