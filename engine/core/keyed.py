@@ -14,8 +14,8 @@ Row format (little-endian)::
 Each component's record is restored only if its fingerprint (name, state version and
 column layout) matches the running component, or its legacy fingerprint (the same
 layout before a ring was narrowed to a smaller integer type: its blocks are converted
-as they are read); otherwise that component alone starts cold for the key. A deployment that adds or changes one model therefore keeps the
-state of every other model.
+as they are read); otherwise that component alone starts cold for the key. A deployment
+that adds or changes one model therefore keeps the state of every other model.
 
 Ring columns (:mod:`engine.core.slots`) are persisted as separate block records,
 ``<key>\x00<component>.<ring>:<block>`` holding the component fingerprint and the

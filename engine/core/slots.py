@@ -19,7 +19,7 @@ holds a model's columns and grows them geometrically. A column is one of three k
     (:meth:`SlotArrays.ring_blocks`). Absolute numbers are never reused, so a torn write
     can never overwrite older values; blocks that fell out of the ring are deleted.
 ``transient``
-    derived from the others (a sorted copy of a ring, running sums); not persisted,
+    derived from the others (the lower tail of a ring, running sums); not persisted,
     rebuilt by the owning component after a restore.
 
 A ``ring`` or ``transient`` column may be *lazy*: it holds no values (width 0) until
