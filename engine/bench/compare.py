@@ -46,13 +46,10 @@ import subprocess
 import sys
 import threading
 import time
-import tracemalloc
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from engine.bench.e2e import (
     LatencyRun,
@@ -254,31 +251,13 @@ def riskstream_alert_ids(redis_url: str, expected: int, settle_s: float = 5.0) -
 
 
 def memory_per_symbol(symbols: int, ticks_per_symbol: int = 30) -> tuple[float, float]:
-    """``(heap bytes, persisted row bytes)`` per symbol of a price pipeline past warm-up.
+    """``(heap bytes, persisted row bytes)`` per symbol of a price pipeline past warm-up
+    (:func:`engine.bench.memory.run`, which first steps a few symbols past the first fits
+    so that every column the feed fills is allocated)."""
+    from engine.bench.memory import run as run_memory
 
-    Every model's state (return windows, rings, backtest bits) is allocated per symbol
-    when the symbol is first seen, so ``ticks_per_symbol`` only needs to pass the
-    warm-up for the figure to be the steady-state one.
-    """
-    from engine.core import Status
-    from engine.pipeline import PricePipeline
-    from engine.records import RawRecord
-
-    messages = synthetic_messages(symbols * ticks_per_symbol, symbols, seed=2)
-    records = [RawRecord(k, v, 0, i) for i, (k, v) in enumerate(messages)]
-    del messages
-    pipeline = PricePipeline.from_settings(Settings())
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    for start in range(0, len(records), 20_000):
-        outcome = pipeline.process(records[start : start + 20_000], now_ms=int(time.time() * 1000))
-        assert (outcome.status == Status.ACCEPTED).all()
-        del outcome
-    heap = tracemalloc.get_traced_memory()[0] - before
-    tracemalloc.stop()
-    row_bytes = pipeline.book.rows(np.arange(len(pipeline.book)))
-    size = sum(len(row) for _, _, row in row_bytes if row is not None)
-    return heap / symbols, size / symbols
+    result = run_memory(symbols=symbols, ticks=ticks_per_symbol)
+    return result.heap_bytes_per_symbol, result.row_bytes_per_symbol
 
 
 def run(

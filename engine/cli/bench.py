@@ -130,6 +130,37 @@ def core(
     typer.echo(run(symbols=symbols, ticks=ticks, batch=batch, warm=warm).markdown())
 
 
+@bench_app.command("memory")
+def memory(
+    symbols: int = typer.Option(10_000, min=1, help="Symbols admitted."),
+    ticks: int = typer.Option(30, min=1, help="Ticks per symbol."),
+    batch: int = typer.Option(20_000, min=1, help="Records per micro-batch."),
+    warm_symbols: int = typer.Option(
+        4, min=0, help="Symbols stepped past the first model fits before measuring."
+    ),
+    warm_ticks: int = typer.Option(300, min=1, help="Ticks per warm-up symbol."),
+    heap: bool = typer.Option(
+        True, help="Trace the Python heap too (tracemalloc's bookkeeping then adds to RSS)."
+    ),
+    top: int = typer.Option(25, min=1, help="State columns listed (largest first)."),
+    out: Path = typer.Option(None, help="Write the results as JSON here too."),
+) -> None:
+    """Worker memory per symbol (RSS and Python heap) with the environment's settings, and
+    the bytes per slot of every state column."""
+    from engine.bench.memory import run
+
+    result = run(
+        symbols=symbols,
+        ticks=ticks,
+        batch=batch,
+        warm_symbols=warm_symbols,
+        warm_ticks=warm_ticks,
+        heap=heap,
+    )
+    typer.echo(result.markdown(top=top))
+    _save(out, result.to_dict())
+
+
 @bench_app.command("anomaly")
 def anomaly(
     symbols: int = typer.Option(200, min=1, help="Price symbols."),

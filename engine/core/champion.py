@@ -41,7 +41,7 @@ import numpy as np
 
 from engine.core.backtest.stats import zone_thresholds
 from engine.core.online import OnlineComponent
-from engine.core.slots import Column, ring_capacity
+from engine.core.slots import Column, bit_dtype, ring_capacity
 
 Loss = Literal["pinball", "fz0"]
 LOSSES: tuple[Loss, ...] = ("pinball", "fz0")
@@ -282,8 +282,14 @@ class ChampionSelector(OnlineComponent):
             Column("challenger", np.int64, -1),
             Column("streak", np.int64, 0),
             Column("why", np.int64, INITIAL),
-            Column(
-                "hits", np.int64, 0, ring_capacity(self.window), kind="ring", ring_head="pushed"
+            Column(  # one bit per candidate
+                "hits",
+                bit_dtype(c),
+                0,
+                ring_capacity(self.window),
+                kind="ring",
+                ring_head="pushed",
+                was=np.int64,
             ),
             Column(
                 "losses",

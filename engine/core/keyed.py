@@ -12,9 +12,10 @@ Row format (little-endian)::
     n x ( name_len:u8 name fingerprint:8 bytes length:u32 record )
 
 Each component's record is restored only if its fingerprint (name, state version and
-column layout) matches the running component; otherwise that component alone starts
-cold for the key. A deployment that adds or changes one model therefore keeps the
-state of every other model.
+column layout) matches the running component, or its legacy fingerprint (the same
+layout before a ring was narrowed to a smaller integer type: its blocks are converted
+as they are read); otherwise that component alone starts cold for the key. A deployment
+that adds or changes one model therefore keeps the state of every other model.
 
 Ring columns (:mod:`engine.core.slots`) are persisted as separate block records,
 ``<key>\x00<component>.<ring>:<block>`` holding the component fingerprint and the
@@ -84,13 +85,17 @@ def block_key(key: str, component: str, ring: str, block: int) -> str:
 def _block_fetcher(
     load_row: LoadRow, key: str, component: OnlineComponent
 ) -> Callable[[str, int], bytes | None]:
-    fingerprint = component.fingerprint
+    fingerprint, legacy = component.fingerprint, component.legacy_fingerprint
 
     def fetch(ring: str, block: int) -> bytes | None:
         value = load_row(block_key(key, component.name, ring, block))
-        if value is None or value[:8] != fingerprint:
+        if value is None:
             return None
-        return value[8:]
+        if value[:8] == fingerprint:
+            return value[8:]
+        if legacy is not None and value[:8] == legacy:  # written before a ring was narrowed
+            return component.state.legacy_block(ring, value[8:])
+        return None
 
     return fetch
 
@@ -145,7 +150,9 @@ class KeyedBook:
         key = self.index.keys[slot]
         for component in self.components:
             found = segments.get(component.name)
-            ok = found is not None and found[0] == component.fingerprint
+            ok = found is not None and (
+                found[0] == component.fingerprint or found[0] == component.legacy_fingerprint
+            )
             fetch = _block_fetcher(load_row, key, component) if ok and load_row else None
             component.unpack(slot, found[1] if ok else None, fetch)
 

@@ -59,6 +59,16 @@ class OnlineComponent:
         seed = f"{self.name}|{self.state_version}|".encode() + self.state.fingerprint
         return hashlib.blake2b(seed, digest_size=8).digest()
 
+    @functools.cached_property
+    def legacy_fingerprint(self) -> bytes | None:
+        """The fingerprint of the same version whose rings had their previous types
+        (``Column.was``); its records are restored and its blocks converted. ``None``: none."""
+        legacy = self.state.legacy_fingerprint
+        if legacy is None:
+            return None
+        seed = f"{self.name}|{self.state_version}|".encode() + legacy
+        return hashlib.blake2b(seed, digest_size=8).digest()
+
     def pack(self, slots: np.ndarray) -> np.ndarray:
         """Binary records of the ``state`` columns of ``slots`` (one row of bytes per slot)."""
         return self.state.pack(slots)

@@ -19,8 +19,13 @@ holds a model's columns and grows them geometrically. A column is one of three k
     (:meth:`SlotArrays.ring_blocks`). Absolute numbers are never reused, so a torn write
     can never overwrite older values; blocks that fell out of the ring are deleted.
 ``transient``
-    derived from the others (a sorted copy of a ring, running sums); not persisted,
+    derived from the others (the lower tail of a ring, running sums); not persisted,
     rebuilt by the owning component after a restore.
+
+A ``ring`` or ``transient`` column may be *lazy*: it holds no values (width 0) until
+its owner calls :meth:`SlotArrays.materialize`, the first time a value is pushed to it
+(or a persisted ring block is restored into it). A column that a feed never feeds (the
+realised-variance history of a feed without ``rv``) then costs nothing per slot.
 
 A JSON-safe dict of the ``state`` columns (:meth:`SlotArrays.export` /
 :meth:`SlotArrays.restore`) serves inspection and tests.
@@ -53,8 +58,16 @@ class Column:
     kind: Kind = "state"
     ring_head: str | None = None
     """For a ``ring``: the ``state`` column counting the values ever pushed."""
+    lazy: bool = False
+    """Allocated (for every slot) only by :meth:`SlotArrays.materialize`; ``ring`` and
+    ``transient`` columns only (a ``state`` column is in every persisted record)."""
+    was: type | None = None
+    """For a ``ring`` whose type was narrowed: its type in the previous layout. Blocks
+    written with it are still restored, converted (:attr:`SlotArrays.legacy_fingerprint`)."""
 
     def __post_init__(self) -> None:
+        if self.lazy and (self.kind == "state" or self.width == 0):
+            raise ValueError(f"lazy column {self.name!r} must be a ring or transient vector")
         if self.kind == "ring":
             if self.width <= 0 or self.width % BLOCK:
                 raise ValueError(
@@ -62,6 +75,18 @@ class Column:
                 )
             if self.ring_head is None:
                 raise ValueError(f"ring column {self.name!r} needs ring_head")
+
+
+def bit_dtype(bits: int) -> type:
+    """The narrowest signed integer type holding ``bits`` flag bits (a ring of bit sets).
+
+    >>> bit_dtype(2), bit_dtype(8), bit_dtype(63)
+    (<class 'numpy.int8'>, <class 'numpy.int16'>, <class 'numpy.int64'>)
+    """
+    for dtype in (np.int8, np.int16, np.int32, np.int64):
+        if bits < np.iinfo(dtype).bits:
+            return dtype
+    raise ValueError(f"{bits} flag bits do not fit an int64")
 
 
 def ring_capacity(values: int) -> int:
@@ -93,8 +118,10 @@ class SlotArrays:
                 )
         self.capacity = 0
         self._arrays: dict[str, np.ndarray] = {}
+        #: Lazy columns not allocated yet (they hold width 0 until :meth:`materialize`).
+        self._deferred = {c.name for c in self.columns if c.lazy}
         for column in self.columns:
-            shape: tuple[int, ...] = (0,) if column.width == 0 else (0, column.width)
+            shape: tuple[int, ...] = (0,) if column.width == 0 else (0, self._width(column))
             self._arrays[column.name] = np.empty(shape, dtype=column.dtype)
         #: Per ring: how many of its values have been persisted (not itself persisted: it
         #: equals the head after a restore).
@@ -103,6 +130,22 @@ class SlotArrays:
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self._arrays[name]
+
+    def _width(self, column: Column) -> int:
+        return 0 if column.name in self._deferred else column.width
+
+    def materialized(self, name: str) -> bool:
+        """Whether a column holds its values (always, unless it is lazy and not yet materialized)."""
+        return name not in self._deferred
+
+    def materialize(self, *names: str) -> None:
+        """Allocate lazy columns for every slot, at their fill values (no-op once allocated)."""
+        for column in self.columns:
+            if column.name in names and column.name in self._deferred:
+                self._deferred.discard(column.name)
+                self._arrays[column.name] = np.full(
+                    (self.capacity, column.width), column.fill, dtype=column.dtype
+                )
 
     @property
     def record_dtype(self) -> np.dtype:
@@ -118,9 +161,30 @@ class SlotArrays:
     @functools.cached_property
     def fingerprint(self) -> bytes:
         """8 bytes identifying the layout: persisted and ring columns' names, types and widths (fixed)."""
-        rings = [(c.name, np.dtype(c.dtype).str, c.width, c.ring_head) for c in self.rings]
+        return self._fingerprint(legacy=False)
+
+    @functools.cached_property
+    def legacy_fingerprint(self) -> bytes | None:
+        """The fingerprint of the previous layout, whose rings had the types in ``Column.was``
+        (``None`` when no ring was narrowed): its records and blocks are restored, converted."""
+        if not any(c.was is not None for c in self.rings):
+            return None
+        return self._fingerprint(legacy=True)
+
+    def _fingerprint(self, legacy: bool) -> bytes:
+        rings = [
+            (c.name, np.dtype(c.was if legacy and c.was else c.dtype).str, c.width, c.ring_head)
+            for c in self.rings
+        ]
         seed = repr((self.record_dtype.descr, rings)).encode()
         return hashlib.blake2b(seed, digest_size=8).digest()
+
+    def legacy_block(self, ring: str, data: bytes) -> bytes:
+        """A block of ``ring`` written in the previous layout, in the current type."""
+        column = next(c for c in self.rings if c.name == ring)
+        if column.was is None:
+            return data
+        return np.frombuffer(data, dtype=column.was).astype(column.dtype).tobytes()
 
     def ensure(self, n_slots: int) -> None:
         """Make room for at least ``n_slots`` slots; new slots hold the fill values."""
@@ -129,7 +193,7 @@ class SlotArrays:
         capacity = max(n_slots, 2 * self.capacity, 16)
         for column in self.columns:
             old = self._arrays[column.name]
-            shape = (capacity,) if column.width == 0 else (capacity, column.width)
+            shape = (capacity,) if column.width == 0 else (capacity, self._width(column))
             new = np.full(shape, column.fill, dtype=column.dtype)
             new[: old.shape[0]] = old
             self._arrays[column.name] = new
@@ -219,6 +283,8 @@ class SlotArrays:
         """
         for ring in self.rings:
             head = int(self._arrays[ring.ring_head][slot])  # type: ignore[index]
+            if head > 0:
+                self.materialize(ring.name)
             blocks = ring.width // BLOCK
             target = self._arrays[ring.name]
             target[slot] = ring.fill

@@ -6,9 +6,16 @@ Cornish-Fisher and Student-t fits their moments. :class:`RollingWindow` keeps, p
 
 * a ring of the last values (persisted in blocks, :mod:`engine.core.slots`), holding
   ``extra`` more values than the window for consumers that look further back (model
-  refits);
-* a sorted copy of the window (transient: rebuilt from the ring on restore), updated in
-  one shift per value, so quantiles are O(1) and ES tails O(k);
+  refits); it and the tail below are allocated when the first value arrives for any
+  slot (a model that never forecasts on a feed, such as HAR without realised
+  variance, leaves its residual window unallocated);
+* the window's lower tail: its smallest values in order (transient: rebuilt from the
+  ring on restore), as many as the quantiles and tail means at the window's ``probs``
+  read (:func:`tail_need`) plus as many spare, updated in one shift per value that
+  enters or leaves it and re-selected from the ring when values leaving it have used up
+  the spare (rarely: a new value below the tail's largest refills it), so quantiles are
+  O(1), ES tails O(k) and a slot holds about a tenth of a full sorted copy at the
+  default levels;
 * running power sums for the moments, persisted as state (so a restored worker has
   exactly the same floating-point sums as one that never stopped) and recomputed
   exactly from the window every ``size`` pushes to bound rounding drift.
@@ -40,27 +47,68 @@ from engine.core.slots import Column, ring_capacity
 MIN_MOMENT_OBS = 30
 
 
-@numba.njit(cache=True, nogil=True)
-def _replace_sorted(arr, m, old, new):  # pragma: no cover - compiled
-    """In sorted arr[:m], replace one occurrence of ``old`` by ``new``, keeping order."""
-    i = np.searchsorted(arr[:m], old)
-    j = np.searchsorted(arr[:m], new)
-    if j > i:
-        for k in range(i, j - 1):
-            arr[k] = arr[k + 1]
-        arr[j - 1] = new
-    else:
-        for k in range(i, j, -1):
-            arr[k] = arr[k - 1]
-        arr[j] = new
+def tail_need(size: int, probs: Sequence[float]) -> int:
+    """Smallest values of a full window that :func:`_stats` reads at ``probs`` (plus one).
+
+    The quantile at ``p`` reads the sorted values at ``floor((m - 1) p)`` and the one
+    after, the tail mean the ``ceil(m p)`` smallest; both grow with ``m``, so a full
+    window (``m = size``) needs the most. Computed with the kernel's float64 operations.
+
+    >>> tail_need(1000, (0.01, 0.025, 0.05))
+    52
+    """
+    need = 1
+    for p in probs:
+        p = np.float64(p)
+        need = max(need, int(np.floor((size - 1) * p)) + 2, int(np.ceil(size * p)))
+    return min(size, need + 1)
 
 
 @numba.njit(cache=True, nogil=True)
-def _insert_sorted(arr, m, new):  # pragma: no cover - compiled
-    j = np.searchsorted(arr[:m], new)
-    for k in range(m, j, -1):
-        arr[k] = arr[k - 1]
-    arr[j] = new
+def _tail_insert(tail, c, v):  # pragma: no cover - compiled
+    """Insert ``v`` into sorted ``tail[:c]`` (the value at ``c``, if any, is dropped); the new count."""
+    j = np.searchsorted(tail[:c], v)
+    for k in range(c, j, -1):
+        tail[k] = tail[k - 1]
+    tail[j] = v
+    return c + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _tail_remove(tail, c, old):  # pragma: no cover - compiled
+    """Remove one occurrence of ``old`` (present) from sorted ``tail[:c]``; the new count."""
+    i = np.searchsorted(tail[:c], old)
+    for k in range(i, c - 1):
+        tail[k] = tail[k + 1]
+    tail[c - 1] = np.nan
+    return c - 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _tail_select(tail, ring, n, m):  # pragma: no cover - compiled
+    """Fill ``tail`` with the smallest of the window (values ``n - m .. n - 1`` of the ring), sorted; the count."""
+    width = tail.shape[0]
+    cap = ring.shape[0]
+    c = 0
+    for t in range(n - m, n):
+        x = ring[t % cap]
+        if c < width:
+            c = _tail_insert(tail, c, x)
+        elif x < tail[width - 1]:
+            _tail_insert(tail, width - 1, x)
+    for k in range(c, width):
+        tail[k] = np.nan
+    return c
+
+
+@numba.njit(cache=True, nogil=True)
+def _sorted_window(ring, n, m):  # pragma: no cover - compiled
+    cap = ring.shape[0]
+    out = np.empty(m)
+    for t in range(m):
+        out[t] = ring[(n - m + t) % cap]
+    out.sort()
+    return out
 
 
 @numba.njit(cache=True, nogil=True)
@@ -112,7 +160,9 @@ def _push(
     values,
     ring,
     pushed,
-    sorted_,
+    tail,
+    tail_n,
+    need,
     sums,
     size,
     probs,
@@ -125,9 +175,10 @@ def _push(
     mom_after,
 ):  # pragma: no cover
     cap = ring.shape[1]
+    width = tail.shape[1]
     # Row of each slot's previous value in this batch: its "after" statistics are this
     # value's "before" ones (the same window), copied instead of computed again.
-    previous = np.full(sorted_.shape[0], -1, np.int64)
+    previous = np.full(tail.shape[0], -1, np.int64)
     for i in range(slots.shape[0]):
         s = slots[i]
         m = min(pushed[s], size)
@@ -139,7 +190,7 @@ def _push(
             mom_before[i] = mom_after[last]
         else:
             _stats(
-                sorted_[s],
+                tail[s],
                 m,
                 sums[s],
                 probs,
@@ -155,34 +206,48 @@ def _push(
             mom_after[i] = mom_before[i]
             continue
         n = pushed[s]
+        # The tail holds the c smallest values of the window; every other value of the
+        # window is at least its largest (so a value leaving at or below it was in it).
+        c = tail_n[s]
+        held = min(n, size)
         if n >= size:
             old = ring[s, (n - size) % cap]
-            _replace_sorted(sorted_[s], size, old, v)
+            if c > 0 and old <= tail[s, c - 1]:
+                c = _tail_remove(tail[s], c, old)
+            held -= 1
             sums[s, 0] += v - old
             sums[s, 1] += v * v - old * old
             sums[s, 2] += v**3 - old**3
             sums[s, 3] += v**4 - old**4
         else:
-            _insert_sorted(sorted_[s], n, v)
             sums[s, 0] += v
             sums[s, 1] += v * v
             sums[s, 2] += v**3
             sums[s, 3] += v**4
+        if c < width and (c == held or (c > 0 and v <= tail[s, c - 1])):
+            c = _tail_insert(tail[s], c, v)
+        elif c == width and v < tail[s, width - 1]:
+            _tail_insert(tail[s], width - 1, v)
         ring[s, n % cap] = v
         n += 1
         pushed[s] = n
         m = min(n, size)
+        if c < min(m, need):  # the values that left used up the spare: select again
+            c = _tail_select(tail[s], ring[s], n, m)
+        tail_n[s] = c
         if n % size == 0:  # exact recomputation at deterministic points bounds rounding drift
             for p in range(4):
                 sums[s, p] = 0.0
+            # in ascending order, as the sums were always recomputed
+            window = _sorted_window(ring[s], n, m)
             for t in range(m):
-                x = sorted_[s, t]
+                x = window[t]
                 sums[s, 0] += x
                 sums[s, 1] += x * x
                 sums[s, 2] += x**3
                 sums[s, 3] += x**4
         _stats(
-            sorted_[s],
+            tail[s],
             m,
             sums[s],
             probs,
@@ -228,15 +293,22 @@ class RingHistory(OnlineComponent):
                 ring_capacity(self.size),
                 kind="ring",
                 ring_head="pushed",
+                lazy=True,
             ),
         )
 
     def update(self, slots: np.ndarray, values: np.ndarray) -> None:
-        """Append the non-NaN values, in order."""
+        """Append the non-NaN values, in order (the ring is allocated at the first one)."""
+        if not self.state.materialized("ring"):
+            if np.isnan(values).all():
+                return
+            self.state.materialize("ring")
         _append(slots, values, self.state["ring"], self.state["pushed"])
 
     def last(self, slot: int, count: int, skip: int = 0) -> np.ndarray:
         """``count`` values ending ``skip`` values before the newest, oldest first."""
+        if not self.state.materialized("ring"):
+            return np.empty(0)
         pushed = int(self.state["pushed"][slot])
         cap = self.state["ring"].shape[1]
         end = pushed - skip
@@ -305,6 +377,9 @@ class RollingWindow(OnlineComponent):
         self.extra = int(extra)
         self.probs = np.asarray(probs, dtype=np.float64)
         self.min_obs = int(min_obs if min_obs is not None else size)
+        #: Smallest values the statistics read; the tail keeps as many again as spare.
+        self.tail_need = tail_need(self.size, self.probs.tolist())
+        self.tail_width = min(self.size, 2 * self.tail_need)
         super().__init__()
 
     def columns(self) -> Sequence[Column]:
@@ -318,8 +393,10 @@ class RollingWindow(OnlineComponent):
                 ring_capacity(self.size + self.extra),
                 kind="ring",
                 ring_head="pushed",
+                lazy=True,
             ),
-            Column("sorted", np.float64, np.nan, self.size, kind="transient"),
+            Column("tail", np.float64, np.nan, self.tail_width, kind="transient", lazy=True),
+            Column("tail_n", np.int64, 0, kind="transient"),
         )
 
     def update(self, slots: np.ndarray, values: np.ndarray) -> WindowStats:
@@ -334,12 +411,16 @@ class RollingWindow(OnlineComponent):
             np.empty((n, 4)),
         )
         st = self.state
+        if not st.materialized("ring") and not np.isnan(values).all():
+            st.materialize("ring", "tail")
         _push(
             slots,
             values,
             st["ring"],
             st["pushed"],
-            st["sorted"],
+            st["tail"],
+            st["tail_n"],
+            self.tail_need,
             st["sums"],
             self.size,
             self.probs,
@@ -359,6 +440,8 @@ class RollingWindow(OnlineComponent):
 
     def last(self, slot: int, count: int, skip: int = 0) -> np.ndarray:
         """``count`` values ending ``skip`` values before the newest, oldest first (from the ring)."""
+        if not self.state.materialized("ring"):
+            return np.empty(0)
         pushed = int(self.state["pushed"][slot])
         cap = self.state["ring"].shape[1]
         end = pushed - skip
@@ -367,8 +450,10 @@ class RollingWindow(OnlineComponent):
         return self.state["ring"][slot, positions].copy()
 
     def rebuild(self, slot: int) -> None:
-        """Re-sort the window from the ring (the sums are persisted state)."""
-        m = min(int(self.state["pushed"][slot]), self.size)
-        sorted_ = self.state["sorted"]
-        sorted_[slot] = np.nan
-        sorted_[slot, :m] = np.sort(self.last(slot, m))
+        """Select the window's lower tail from the ring again (the sums are persisted state)."""
+        if self.state.materialized("ring"):
+            self.state.materialize("tail")
+        n = int(self.state["pushed"][slot])
+        tail = self.state["tail"]
+        ring = self.state["ring"]
+        self.state["tail_n"][slot] = _tail_select(tail[slot], ring[slot], n, min(n, self.size))

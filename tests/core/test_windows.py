@@ -120,3 +120,75 @@ def test_restart_through_blocks_continues_bit_for_bit() -> None:
 def test_rejects_windows_too_small(size: int) -> None:
     with pytest.raises(ValueError, match="size must be at least 2"):
         RollingWindow("w", size, (0.5,))
+
+
+def _sorted_reference(values: np.ndarray, size: int, probs: tuple[float, ...]) -> np.ndarray:
+    """Quantiles and tail means after each value, read from a full sort with the kernel's arithmetic."""
+    out = np.full((values.size, 2 * len(probs)), np.nan)
+    for i in range(values.size):
+        window = np.sort(values[max(0, i + 1 - size) : i + 1])
+        m = window.size
+        for j, p in enumerate(probs):
+            h = (m - 1) * p
+            lo = int(np.floor(h))
+            hi = window[lo + 1] if lo + 1 < m else window[lo]
+            out[i, j] = window[lo] + (h - lo) * (hi - window[lo])
+            k = max(1, int(np.ceil(m * p)))
+            total = 0.0
+            for t in range(k):
+                total += window[t]
+            out[i, len(probs) + j] = total / k
+    return out
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_the_kept_lower_tail_gives_exactly_the_full_sorts_statistics(ties: bool) -> None:
+    # Volatility that falls then rises: the tail's values leave the window faster than
+    # new ones replace them (re-selections from the ring), then the reverse.
+    rng = np.random.default_rng(7)
+    n, size = 4000, 200
+    scale = np.concatenate([np.linspace(3.0, 0.2, n // 2), np.linspace(0.2, 3.0, n - n // 2)])
+    values = rng.standard_t(3, n) * scale
+    if ties:
+        values = np.round(values, 1)
+        values[rng.random(n) < 0.3] = 0.0
+    w = RollingWindow("w", size, PROBS, min_obs=1)
+    w.ensure(1)
+    assert w.tail_width < size  # the statistics read a tail, not a full sorted copy
+    out = w.update(np.zeros(n, np.int64), values)
+    expected = _sorted_reference(values, size, PROBS)
+    np.testing.assert_array_equal(out.q_after, expected[:, : len(PROBS)])
+    np.testing.assert_array_equal(out.tail_after, expected[:, len(PROBS) :])
+
+
+def test_a_window_fed_only_nan_allocates_no_ring_until_its_first_value() -> None:
+    w = RollingWindow("w", 100, PROBS, min_obs=10)
+    w.ensure(3)
+    out = w.update(np.array([0, 1, 2]), np.full(3, np.nan))
+    assert w.state["ring"].shape == (w.state.capacity, 0)
+    assert np.isnan(out.q_after).all() and w.window(1).size == 0
+    w.update(np.array([1]), np.array([0.5]))
+    assert w.state["ring"].shape[1] >= 100  # allocated for every slot at once
+    assert w.window(1).tolist() == [0.5] and w.window(0).size == 0
+
+
+def test_a_restored_window_allocates_its_ring_when_blocks_come_back() -> None:
+    def book() -> tuple[KeyedBook, RollingWindow]:
+        w = RollingWindow("win", 100, PROBS, min_obs=10)
+        return KeyedBook((w,)), w
+
+    first, w = book()
+    slots = first.slots_for(["A"] * 150, None)
+    values = np.random.default_rng(3).standard_normal(150)
+    w.update(slots, values)
+    table = {k: row for k, _, row in first.rows(np.unique(slots)) if row is not None}
+    second, restored = book()
+    assert not restored.state.materialized("ring")
+    second.slots_for(["A"], table.get)
+    assert restored.state.materialized("ring") and restored.state.materialized("tail")
+    np.testing.assert_array_equal(restored.window(0), values[-100:])
+    more = np.random.default_rng(4).standard_normal(50)
+    np.testing.assert_array_equal(
+        restored.update(np.zeros(50, np.int64), more).q_after,
+        w.update(np.zeros(50, np.int64), more).q_after,
+    )

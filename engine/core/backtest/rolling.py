@@ -6,7 +6,8 @@ coverage, and the Basel traffic light (binomial thresholds for ``W`` and the lev
 every monitored method at the ES level: the Acerbi-Szekely Z2 test. The same statistics
 as :mod:`engine.core.backtest.stats` (a test checks they agree), kept incrementally:
 
-* two bit rings (one bit per series: forecast tested, violated) give the tick leaving
+* two bit rings (one bit per series: forecast tested, violated; of the narrowest
+  integer type holding the series) give the tick leaving
   the window, so the violation count and the four transition counts update in O(1);
 * a ring of the Z2 terms ``L_t I_t / ES_t`` per ES series, with their running sum and
   sum of squares (reset exactly whenever the window holds no violation, so rounding
@@ -40,7 +41,7 @@ from engine.core.backtest.stats import (
     zone_thresholds,
 )
 from engine.core.online import OnlineComponent
-from engine.core.slots import Column, ring_capacity
+from engine.core.slots import Column, bit_dtype, ring_capacity
 
 # Test bits of a series' flags.
 KUPIEC, INDEPENDENCE, COVERAGE, AMBER, RED, ES_Z2 = 1, 2, 4, 8, 16, 32
@@ -316,6 +317,7 @@ class RollingBacktests(OnlineComponent):
     def columns(self) -> Sequence[Column]:
         s, e = len(self.series), len(self.monitored)
         ring = ring_capacity(self.window)
+        bits = bit_dtype(s)  # one bit per VaR series
         return (
             Column("pushed", np.int64, 0),
             Column("es_pushed", np.int64, 0),
@@ -326,8 +328,8 @@ class RollingBacktests(OnlineComponent):
             Column("es_flags", np.int64, 0, e),
             Column("alerted", np.int64, 0, s * 5),
             Column("es_alerted", np.int64, 0, e),
-            Column("tested", np.int64, 0, ring, kind="ring", ring_head="pushed"),
-            Column("hits", np.int64, 0, ring, kind="ring", ring_head="pushed"),
+            Column("tested", bits, 0, ring, kind="ring", ring_head="pushed", was=np.int64),
+            Column("hits", bits, 0, ring, kind="ring", ring_head="pushed", was=np.int64),
             Column(
                 "es_terms",
                 np.float64,
