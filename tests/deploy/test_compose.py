@@ -140,7 +140,7 @@ def test_grafana_is_provisioned(compose: dict[str, Any]) -> None:
 
 def test_dashboards_are_well_formed() -> None:
     boards = dashboards()
-    assert set(boards) == {"operations", "risk"}
+    assert set(boards) == {"operations", "portfolio", "risk"}
     uids = [b["uid"] for b in boards.values()]
     assert len(set(uids)) == len(uids)
     for board in boards.values():
