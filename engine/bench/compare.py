@@ -70,10 +70,10 @@ from engine.bench.peers.runner import PeerName
 from engine.bench.peers.work import reference_alert_ids
 from engine.bench.transport import stage_rates
 from engine.config import Settings
+from engine.faults.harness import WorkerProcess, wait_until
 from engine.gctune import tune_for_streaming
-from engine.harness import WorkerProcess, wait_until
+from engine.kafka.topics import ensure_topics
 from engine.services.ports import free_port
-from engine.topics import ensure_topics
 
 
 @dataclass
@@ -260,9 +260,9 @@ def memory_per_symbol(symbols: int, ticks_per_symbol: int = 30) -> tuple[float, 
     when the symbol is first seen, so ``ticks_per_symbol`` only needs to pass the
     warm-up for the figure to be the steady-state one.
     """
+    from engine.boundary.records import RawRecord
     from engine.core import Status
     from engine.pipeline import PricePipeline
-    from engine.records import RawRecord
 
     messages = synthetic_messages(symbols * ticks_per_symbol, symbols, seed=2)
     records = [RawRecord(k, v, 0, i) for i, (k, v) in enumerate(messages)]
