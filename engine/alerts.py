@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import orjson
 
-from engine.timeutil import format_ts, parse_ts
+from engine.boundary.timeutil import format_ts, parse_ts
 
 Severity = Literal["info", "warning", "critical"]
 

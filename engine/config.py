@@ -211,7 +211,7 @@ class Settings(BaseSettings):
     alerts_maxlen: int = Field(1_000_000, ge=1000)
     """``RISKSTREAM_ALERTS_MAXLEN``: approximate cap of the ``riskstream:alerts`` stream."""
 
-    # --- Portfolios (engine/portfolio.py, engine/core/portfolio.py) -------------------------
+    # --- Portfolios (engine/portfolio/positions.py, engine/core/portfolio.py) -------------------------
     base_currency: str = Field("USD", pattern=r"^[A-Z][A-Z0-9]{2,4}$")
     """``RISKSTREAM_BASE_CURRENCY``: the currency portfolio values, VaR and ES are reported in
     when the portfolio commands have instruments reference data (``--instruments``): every

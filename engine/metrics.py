@@ -36,9 +36,9 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 
+from engine.boundary.records import Reason
 from engine.config import level_label
 from engine.core import PriceRiskBook
-from engine.records import Reason
 
 if TYPE_CHECKING:  # metrics describe pipelines, they never import them (no import circle)
     from engine.pipeline import (

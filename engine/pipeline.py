@@ -16,21 +16,21 @@ from typing import Any
 import numpy as np
 
 from engine.alerts import Alert, alert_id
-from engine.config import Settings
-from engine.core import CustomerBook, PriceRiskBook, PriceStep, Status
-from engine.core.keyed import LoadRow
-from engine.core.volatility.fitting import Fitter
-from engine.core.volatility.refitted import RefittedVolatility
-from engine.records import DeadLetter, Reason, RecordLike
-from engine.snapshots import CustomerSnapshot, RiskSnapshot
-from engine.stages import LatestState, Stage, StageInput
-from engine.validation import (
+from engine.boundary.records import DeadLetter, Reason, RecordLike
+from engine.boundary.validation import (
     MAX_RECORD_BYTES,
     PriceColumns,
     TransactionColumns,
     decode_prices,
     decode_transactions,
 )
+from engine.config import Settings
+from engine.core import CustomerBook, PriceRiskBook, PriceStep, Status
+from engine.core.keyed import LoadRow
+from engine.core.volatility.fitting import Fitter
+from engine.core.volatility.refitted import RefittedVolatility
+from engine.snapshots import CustomerSnapshot, RiskSnapshot
+from engine.stages import LatestState, Stage, StageInput
 
 _VERDICTS = {
     Status.LATE: Reason.LATE,

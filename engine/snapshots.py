@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from engine.boundary.timeutil import format_ts
 from engine.config import level_label
 from engine.stages import LatestState
-from engine.timeutil import format_ts
 
 RISK_KEY = "riskstream:risk:{}"
 CUSTOMER_KEY = "riskstream:customer:{}"

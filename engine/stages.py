@@ -46,8 +46,8 @@ class StageInput:
     """What a stage sees of one micro-batch."""
 
     columns: Any
-    """The accepted records' columns (:class:`~engine.validation.PriceColumns` or
-    :class:`~engine.validation.TransactionColumns`), in arrival order."""
+    """The accepted records' columns (:class:`~engine.boundary.validation.PriceColumns` or
+    :class:`~engine.boundary.validation.TransactionColumns`), in arrival order."""
     step: Any
     """The book's step (:class:`~engine.core.PriceStep` or :class:`~engine.core.CustomerStep`)."""
     keys: list[str]

@@ -47,8 +47,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from engine.boundary.schemas import PriceTick
 from engine.errors import InputError
-from engine.schemas import PriceTick
 from producers.synthetic import TRADING_YEAR_S, _standard_t, symbol_names
 
 KINDS = ("jump", "flash_crash", "level_shift", "vol_burst", "frozen", "stale")

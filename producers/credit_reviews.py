@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from engine.boundary.schemas import Transaction
 from engine.errors import InputError
 from engine.paths import shared_file
-from engine.schemas import Transaction
 from producers.sources import _existing, _numeric, _read_csv, _require_columns
 
 TAIWAN_CREDIT = "credit/taiwan_default_of_credit_card_clients.csv"

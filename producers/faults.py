@@ -2,11 +2,11 @@
 
 :func:`inject_bad` mixes malformed and invalid records into a stream of good
 :class:`~producers.messages.Message` objects. Every injected record carries the fault's
-name and the :class:`~engine.records.Reason` the engine must dead-letter it with, so a
+name and the :class:`~engine.boundary.records.Reason` the engine must dead-letter it with, so a
 test can assert that the dead letters are exactly the injected records, with exactly
 the expected reasons, and that every good record is accepted.
 
-The labels follow the rules of :mod:`engine.validation` (checked in order, the first
+The labels follow the rules of :mod:`engine.boundary.validation` (checked in order, the first
 failure is the reason) and of the sequencers (:mod:`engine.core.sequencer`,
 :mod:`engine.core.customers`):
 
@@ -33,9 +33,9 @@ from typing import Any, Literal
 
 import orjson
 
+from engine.boundary.records import Reason
+from engine.boundary.timeutil import format_ts, parse_ts
 from engine.errors import InputError
-from engine.records import Reason
-from engine.timeutil import format_ts, parse_ts
 from producers.messages import Message
 
 Stream = Literal["prices", "transactions"]

@@ -12,7 +12,7 @@ failed too; :meth:`KafkaSink.close` flushes and counts any message still unackno
 after ``flush_timeout_s`` as failed. The first error's text is kept for the report.
 
 :func:`publish` is the whole job: create the topic and its ``.dlq`` if missing
-(:func:`engine.topics.ensure_topics`), send paced with a progress bar, flush, report.
+(:func:`engine.kafka.topics.ensure_topics`), send paced with a progress bar, flush, report.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import Any
 
 from engine.config import Settings
 from engine.errors import ServiceUnavailableError
-from engine.kafka_config import kafka_python_config
-from engine.topics import ensure_topics
+from engine.kafka.clients import kafka_python_config
+from engine.kafka.topics import ensure_topics
 from producers.messages import Message
 from producers.run import ProduceReport, send_all
 

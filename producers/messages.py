@@ -25,9 +25,9 @@ from typing import IO, Any
 
 import orjson
 
+from engine.boundary.records import RawRecord, Reason
+from engine.boundary.schemas import PriceTick, Transaction
 from engine.errors import InputError
-from engine.records import RawRecord, Reason
-from engine.schemas import PriceTick, Transaction
 
 
 @dataclass(frozen=True, slots=True)

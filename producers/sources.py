@@ -17,7 +17,7 @@ And any price CSV in the offline CLI's format (:func:`read_price_csv`, long or w
 
 Loaders return long-format frames (``timestamp`` tz-aware UTC, ``symbol``, ``price`` and
 sometimes ``volume``); :func:`frame_to_ticks` / :func:`ticks_from_frame` turn them into
-:class:`~engine.schemas.PriceTick` events. Bad files raise :class:`~engine.errors.InputError`
+:class:`~engine.boundary.schemas.PriceTick` events. Bad files raise :class:`~engine.errors.InputError`
 with one line naming the file, column and row.
 """
 
@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine.boundary.schemas import PriceTick, Transaction
 from engine.errors import InputError, cell_text
 from engine.paths import shared_file
-from engine.schemas import PriceTick, Transaction
 
 ARCH_DATASETS = {"sp500": "SPX", "nasdaq": "NASDAQ"}
 

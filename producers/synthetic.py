@@ -61,9 +61,9 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from engine.boundary.schemas import PriceTick, Transaction
+from engine.boundary.timeutil import now_ms
 from engine.errors import InputError
-from engine.schemas import PriceTick, Transaction
-from engine.timeutil import now_ms
 
 TRADING_YEAR_S = 252 * 6.5 * 3600
 """Seconds in a year of trading time; annual volatilities are per this year."""

@@ -15,7 +15,7 @@ import pytest
 
 from engine.bench.e2e import measure_raw_latency
 from engine.config import Settings
-from engine.topics import ensure_topics
+from engine.kafka.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 
@@ -105,8 +105,8 @@ def test_the_consumer_path_benchmark_takes_every_record_acks_it_and_stops_itself
 
     from engine.bench.e2e import produce_all, synthetic_messages
     from engine.bench.transport import STAGES, transport_rate
-    from engine.harness import committed_lag, produce
-    from engine.topics import PRICES
+    from engine.faults.harness import committed_lag, produce
+    from engine.kafka.topics import PRICES
 
     broker = fresh_kafka()
     ensure_topics(Settings(kafka_bootstrap=broker.bootstrap, partitions=4))

@@ -10,13 +10,13 @@ import pytest
 from prometheus_client import CollectorRegistry
 from typer.testing import CliRunner
 
+from engine.boundary.records import RawRecord
+from engine.boundary.schemas import PriceTick
+from engine.boundary.timeutil import parse_ts
 from engine.cli import app
 from engine.config import Settings
 from engine.metrics import Metrics
 from engine.pipeline import PricePipeline
-from engine.records import RawRecord
-from engine.schemas import PriceTick
-from engine.timeutil import parse_ts
 
 NOW = 1_700_000_000_000
 #: Short windows so that candidates are judged, and switch, within a few hundred rows.

@@ -15,10 +15,10 @@ from typing import NamedTuple
 
 import orjson
 
+from engine.boundary.schemas import PriceTick
 from engine.config import Settings
 from engine.metrics import Metrics
 from engine.pipeline import PricePipeline
-from engine.schemas import PriceTick
 from engine.worker.batching import Chunk
 from engine.worker.processors import WATERMARK_KEY, PriceProcessor
 from engine.worker.writer import OutputJob

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from engine.config import Settings
-from engine.embedded import EmbeddedRunner, tick_records
+from engine.offline.embedded import EmbeddedRunner, tick_records
 from engine.pipeline import PricePipeline
 from producers.sources import bundled_prices, frame_to_ticks
 

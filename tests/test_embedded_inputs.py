@@ -10,12 +10,12 @@ from pathlib import Path
 import orjson
 import pytest
 
+from engine.boundary.records import Reason
 from engine.config import Settings
-from engine.embedded import EmbeddedRunner
-from engine.embedded_inputs import jsonl_records, price_records, transaction_records
 from engine.errors import InputError
+from engine.offline.embedded import EmbeddedRunner
+from engine.offline.embedded_inputs import jsonl_records, price_records, transaction_records
 from engine.pipeline import PricePipeline, TransactionPipeline
-from engine.records import Reason
 
 SETTINGS = Settings(vol_models=("ewma",), var_method="ewma-normal", credit_enabled=False)
 

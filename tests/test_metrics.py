@@ -13,8 +13,8 @@ from prometheus_client import generate_latest
 
 from engine.alerts import Alert
 from engine.config import Settings
-from engine.embedded import EmbeddedRunner, tick_records
 from engine.metrics import Metrics, TimedStage, models_of
+from engine.offline.embedded import EmbeddedRunner, tick_records
 from engine.pipeline import TransactionPipeline
 from producers.sources import bundled_prices, frame_to_ticks
 

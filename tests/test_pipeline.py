@@ -7,10 +7,10 @@ import itertools
 import numpy as np
 import pytest
 
+from engine.boundary.records import RawRecord, Reason
+from engine.boundary.schemas import PriceTick, Transaction
 from engine.config import Settings
 from engine.pipeline import PricePipeline, TransactionPipeline
-from engine.records import RawRecord, Reason
-from engine.schemas import PriceTick, Transaction
 
 NOW = 1_700_000_000_000
 

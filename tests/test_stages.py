@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from engine.alerts import Alert, alert_id
+from engine.boundary.schemas import Transaction
 from engine.core import CustomerBook, Status
 from engine.core.online import OnlineComponent
 from engine.core.slots import Column
 from engine.pipeline import TransactionPipeline
-from engine.schemas import Transaction
 from engine.stages import LatestState, StageInput, StageOutput
 
 NOW = 1_700_000_000_000

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import ConfigError, ServiceUnavailableError
-from engine.harness import READY_LINE, wait_until
+from engine.faults.harness import READY_LINE, wait_until
 from engine.services.ports import free_port
 from engine.services.redis import RedisServer
 from engine.worker.startup import Backoff, wait_for

@@ -11,7 +11,7 @@ import pytest
 
 from engine.config import Settings
 from engine.errors import ConfigError, ServiceUnavailableError
-from engine.topics import ensure_topics
+from engine.kafka.topics import ensure_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("collect_client_sockets")]
 

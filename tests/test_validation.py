@@ -10,8 +10,8 @@ import pytest
 from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
-from engine.records import RawRecord, Reason
-from engine.validation import (
+from engine.boundary.records import RawRecord, Reason
+from engine.boundary.validation import (
     PriceColumns,
     Refused,
     _decode_clean,

@@ -30,8 +30,8 @@ import numpy as np
 import orjson
 
 from engine.anomaly.detectors.base import column_index
+from engine.artifacts.onnx_session import ServedModel
 from engine.errors import ModelMismatchError
-from engine.onnx_session import ServedModel
 from engine.paths import REPO_ROOT
 
 CARD_SCHEMA = "riskstream.anomaly.card/1"

@@ -49,11 +49,11 @@ from engine.anomaly.features.transactions import (
     time_features,
 )
 from engine.anomaly.policy import AlertPolicy
+from engine.boundary.timeutil import format_ts
 from engine.core.online import OnlineComponent
 from engine.core.sequencer import Status
 from engine.explain.service import ExplainInput
 from engine.stages import LatestState, StageInput, StageOutput
-from engine.timeutil import format_ts
 
 LATEST_KEY = "riskstream:anomaly:{stream}:{key}"
 REVIEW_TYPE = "credit_review"

@@ -117,8 +117,8 @@ def bench_transactions(
 ) -> tuple[float, float, int, int]:
     """``(wall us, CPU us per timed transaction, timed transactions, alerts)``."""
     from engine.anomaly.factory import anomaly_stages
+    from engine.boundary.timeutil import parse_ts
     from engine.pipeline import TransactionPipeline
-    from engine.timeutil import parse_ts
     from producers.sources import fraud_handbook
 
     (stage,) = anomaly_stages(settings, "transactions")

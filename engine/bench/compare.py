@@ -67,10 +67,10 @@ from engine.bench.peers.runner import PeerName
 from engine.bench.peers.work import reference_alert_ids
 from engine.bench.transport import stage_rates
 from engine.config import Settings
+from engine.faults.harness import WorkerProcess, wait_until
 from engine.gctune import tune_for_streaming
-from engine.harness import WorkerProcess, wait_until
+from engine.kafka.topics import ensure_topics
 from engine.services.ports import free_port
-from engine.topics import ensure_topics
 
 
 @dataclass

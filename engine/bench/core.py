@@ -7,7 +7,7 @@ the timed ticks see every model fitted and every window full: all volatility mod
 (EWMA, GARCH-t, GJR-GARCH-t, HAR-RV), VaR/ES of every method at every level, breach
 counters and rolling backtests. Reported per timed tick:
 
-``validate``  JSON decoding and validation (:func:`engine.validation.decode_prices`);
+``validate``  JSON decoding and validation (:func:`engine.boundary.validation.decode_prices`);
 ``core``      the risk book's step: sequencing, every online model, VaR/ES, backtests;
 ``pipeline``  the whole :class:`~engine.pipeline.PricePipeline` (the two above plus
               alerts, snapshots and state rows): what the worker runs per batch.
@@ -32,13 +32,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import orjson
 
+from engine.boundary.records import RawRecord
+from engine.boundary.timeutil import now_ms
+from engine.boundary.validation import decode_prices
 from engine.config import Settings
 from engine.core.volatility.fitting import FitJob, FitResult, fit
 from engine.gctune import tune_for_streaming
 from engine.pipeline import PricePipeline
-from engine.records import RawRecord
-from engine.timeutil import now_ms
-from engine.validation import decode_prices
 
 #: Parameters the benchmark's fits return (decimal units; GJR order omega, alpha, gamma, beta, nu).
 FIXED = {

@@ -43,10 +43,10 @@ from typing import Any
 import numpy as np
 
 from engine.bench.e2e import fresh_services_dir
+from engine.boundary.records import RawRecord
+from engine.boundary.timeutil import now_ms
 from engine.config import Settings
 from engine.gctune import tune_for_streaming
-from engine.records import RawRecord
-from engine.timeutil import now_ms
 
 Progress = Callable[[str], None]
 
@@ -316,7 +316,7 @@ def produce_reviews(bootstrap: str, reviews: int, partitions: int) -> list[tuple
     """Create the topics and produce ``reviews`` Taiwan reviews (all acknowledged)."""
     import warnings
 
-    from engine.topics import ensure_topics
+    from engine.kafka.topics import ensure_topics
 
     ensure_topics(Settings(kafka_bootstrap=bootstrap, partitions=partitions))
     passes = -(-reviews // 30_000)
@@ -352,7 +352,7 @@ def worker_rate(
     Also returns the worker process's CPU time per event over the same span (all its
     threads: event loop, SHAP pool, metrics server) and totals from its metrics at the end.
     """
-    from engine.harness import WorkerProcess
+    from engine.faults.harness import WorkerProcess
     from engine.services.ports import free_port
 
     port = free_port()

@@ -44,10 +44,10 @@ import numpy as np
 from engine.bench.transport import stage_rates
 from engine.config import Settings
 from engine.errors import InputError
+from engine.faults.harness import WorkerProcess
 from engine.gctune import tune_for_streaming
-from engine.harness import WorkerProcess
+from engine.kafka.topics import PRICES, ensure_topics
 from engine.services.ports import free_port
-from engine.topics import PRICES, ensure_topics
 
 Progress = Callable[[str], None]
 

@@ -136,9 +136,9 @@ def run(
     RSS figure; the heap figure is NaN).
     """
     from engine.bench.e2e import synthetic_messages
+    from engine.boundary.records import RawRecord
     from engine.core import Status
     from engine.pipeline import PricePipeline
-    from engine.records import RawRecord
 
     settings = settings if settings is not None else Settings()
     messages = synthetic_messages(symbols * ticks, symbols, seed=2)

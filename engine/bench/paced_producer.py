@@ -34,7 +34,7 @@ import time
 import numpy as np
 
 from engine.gctune import tune_for_streaming
-from engine.topics import PRICES
+from engine.kafka.topics import PRICES
 
 #: Shortest sleep between sends (seconds): the producer wakes at most once per this.
 TICK_S = 0.001

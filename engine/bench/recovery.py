@@ -33,8 +33,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from engine.chaos import FaultConfig, PacedProduction, WorkerGroup, fault_stream, sleep_until
-from engine.harness import wait_until
+from engine.faults.chaos import FaultConfig, PacedProduction, WorkerGroup, fault_stream, sleep_until
+from engine.faults.harness import wait_until
 from engine.services.testing import ServiceHub
 
 #: A tick stream's configuration: refits every 1,000 returns, not the daily default of 20
@@ -132,7 +132,7 @@ def _first_alert_after(client: object, event_ms: int, since: float, timeout: flo
 
 
 def _event_ms(fields: dict[bytes, bytes]) -> int:
-    from engine.timeutil import parse_ts
+    from engine.boundary.timeutil import parse_ts
 
     return parse_ts(fields[b"ts"].decode())
 
@@ -225,9 +225,9 @@ def first_tick(workdir: Path, *, fresh_cache: bool) -> FirstTick:
     ``fresh_cache`` points numba at an empty cache directory (``NUMBA_CACHE_DIR``), so
     every kernel compiles as on a fresh install.
     """
-    from engine.harness import WorkerProcess, produce
-    from engine.schemas import PriceTick
-    from engine.timeutil import now_ms
+    from engine.boundary.schemas import PriceTick
+    from engine.boundary.timeutil import now_ms
+    from engine.faults.harness import WorkerProcess, produce
 
     with ServiceHub(workdir / "first-tick", "native") as hub:
         kafka, redis = hub.kafka(), hub.redis()

@@ -15,7 +15,7 @@ writer does, and counts records. Stages:
 ``transport``
     nothing else: the ceiling of any faust-based worker built this way;
 ``decode``
-    plus the worker's first stage, :func:`engine.validation.decode_prices` (JSON to
+    plus the worker's first stage, :func:`engine.boundary.validation.decode_prices` (JSON to
     checked columns), on every micro-batch.
 
 Run as ``python -m engine.bench.transport --bootstrap ... --expected N --out FILE``: once
@@ -124,10 +124,10 @@ def main(argv: list[str] | None = None) -> None:
 
     import faust
 
+    from engine.boundary.validation import decode_prices
     from engine.config import Settings
     from engine.gctune import tune_for_streaming
-    from engine.topics import PRICES
-    from engine.validation import decode_prices
+    from engine.kafka.topics import PRICES
     from engine.worker.app import create_app
     from engine.worker.batching import BatchChannel
 

@@ -12,7 +12,7 @@ from engine.cli.app import app, load_settings
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
-    from engine.embedded import RunReport
+    from engine.offline.embedded import RunReport
 
 
 @app.command()
@@ -57,11 +57,11 @@ def run(
 
     from rich.console import Console
 
-    from engine.embedded import EmbeddedRunner, tick_records
-    from engine.embedded_inputs import STDIN, price_records, transaction_records
     from engine.errors import InputError
     from engine.gctune import tune_for_streaming
-    from engine.topics import PRICES, TRANSACTIONS
+    from engine.kafka.topics import PRICES, TRANSACTIONS
+    from engine.offline.embedded import EmbeddedRunner, tick_records
+    from engine.offline.embedded_inputs import STDIN, price_records, transaction_records
     from producers.sources import bundled_prices, frame_to_ticks
 
     if prices == STDIN and transactions == STDIN:

@@ -84,7 +84,7 @@ def greeks(
     from engine.options.greeks_table import greeks_table
     from engine.options.reference import read_instrument_file
     from engine.options.tables import read_market
-    from engine.portfolio import read_positions
+    from engine.portfolio.positions import read_positions
 
     table = greeks_table(
         read_positions(positions), read_instrument_file(instruments), read_market(market)

@@ -97,8 +97,8 @@ def portfolio_var(
     With --instruments, amounts are in the base currency, FX pairs are risk factors
     (components), and the output has the columns currency and missing_fx.
     """
-    from engine.backtest_report import _markdown
-    from engine.portfolio import backtest, parse_interval, read_positions, run_portfolio
+    from engine.offline.backtest_report import _markdown
+    from engine.portfolio.positions import backtest, parse_interval, read_positions, run_portfolio
     from producers.sources import read_price_csv
 
     chosen = _levels(levels)
@@ -310,9 +310,9 @@ def portfolio_serve(
     from engine.cli.app import load_settings
     from engine.core.portfolio import PortfolioBook
     from engine.errors import ConfigError
-    from engine.portfolio import apply_listings, parse_interval, read_positions
-    from engine.portfolio_group import PortfolioGroupService
-    from engine.portfolio_service import PortfolioService
+    from engine.portfolio.group import PortfolioGroupService
+    from engine.portfolio.positions import apply_listings, parse_interval, read_positions
+    from engine.portfolio.service import PortfolioService
     from engine.sinks.redis import sync_client_from_settings
 
     settings = load_settings()
@@ -336,7 +336,7 @@ def portfolio_serve(
         from engine.options.greeks_table import read_underlying_markets
         from engine.options.live import GreeksMonitor
         from engine.options.reference import read_instrument_file
-        from engine.portfolio_service import GreeksMetrics
+        from engine.portfolio.service import GreeksMetrics
 
         if group:
             raise InputError("--greeks-market is not supported with --group yet: run one instance")
@@ -357,7 +357,7 @@ def portfolio_serve(
         if registry is not None:
             greeks_metrics = GreeksMetrics(registry)
     if stress:
-        from engine.portfolio_service import StressMetrics
+        from engine.portfolio.service import StressMetrics
         from engine.stress.library import load_library
         from engine.stress.live import StressMonitor
 

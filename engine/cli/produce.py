@@ -23,7 +23,7 @@ import typer
 from engine.cli.app import app, load_settings
 
 if TYPE_CHECKING:
-    from engine.schemas import PriceTick, Transaction
+    from engine.boundary.schemas import PriceTick, Transaction
     from producers.messages import Message
     from producers.run import ProduceReport
 
@@ -383,7 +383,7 @@ def _only_for(options: dict[str, Any], where: str) -> None:
 def _start_ms(start: str | None) -> int | None:
     if start is None:
         return None
-    from engine.timeutil import parse_ts
+    from engine.boundary.timeutil import parse_ts
 
     text = start.strip()
     try:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from engine.config import Settings
     from engine.core import RiskSpec
-    from engine.offline import OfflineRun
+    from engine.offline.runs import OfflineRun
 
 var_app = typer.Typer(
     help="Value-at-Risk and expected shortfall forecasts from a price file.", no_args_is_help=True
@@ -77,7 +77,7 @@ def _run(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from engine.gctune import tune_for_streaming
-    from engine.offline import run_prices
+    from engine.offline.runs import run_prices
 
     if frame is None:
         frame = _read_prices(prices)
@@ -276,7 +276,7 @@ def backtest(
     has realized variance) and plots of returns with VaR bands and of volatility against
     realized.
     """
-    from engine.backtest_report import evaluate, write_report
+    from engine.offline.backtest_report import evaluate, write_report
 
     # Every option is checked before the forecasts run (minutes on a long file).
     first_day, last_day = _day_option("--start", start), _day_option("--end", end)
@@ -344,7 +344,7 @@ def _no_forecast(run: OfflineRun, covers: str, start: str | None, end: str | Non
     """Why the evaluation period has no forecast to judge: where the judged forecasts are."""
     import numpy as np
 
-    from engine.offline import log_returns
+    from engine.offline.runs import log_returns
 
     asked = f"{start or 'the first row'} to {end or 'the last row'}"
     judged = np.isfinite(run.var_before).any(axis=(1, 2)) & np.isfinite(log_returns(run))

@@ -86,7 +86,7 @@ def _inputs(
     left out of the returned holdings, which are the spot positions. Use
     :func:`_option_holdings` for them.
     """
-    from engine.portfolio import parse_interval, read_positions
+    from engine.portfolio.positions import parse_interval, read_positions
     from engine.stress.market import market_from_prices, read_asset_classes
     from engine.stress.pnl import holdings_of
     from producers.sources import read_price_csv
@@ -122,7 +122,7 @@ def _option_holdings(
     the price file's last row (the streaming service values at its newest released tick)."""
     from engine.options.greeks_table import read_underlying_markets
     from engine.options.reference import read_instrument_file
-    from engine.portfolio import read_positions
+    from engine.portfolio.positions import read_positions
     from engine.stress.option_pnl import OptionHoldings
     from engine.stress.pnl import holdings_of
 

@@ -46,7 +46,7 @@ from engine.core.volatility.registry import build_models
 from engine.core.windows import RingHistory, RollingWindow, WindowStats
 
 if TYPE_CHECKING:  # the decoded columns' type; the core never imports the boundary
-    from engine.validation import PriceColumns
+    from engine.boundary.validation import PriceColumns
 
 
 @dataclass(slots=True)

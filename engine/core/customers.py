@@ -24,7 +24,7 @@ from engine.core.sequencer import advanced
 from engine.core.slots import Column
 
 if TYPE_CHECKING:  # the decoded columns' type; the core never imports the boundary
-    from engine.validation import TransactionColumns
+    from engine.boundary.validation import TransactionColumns
 
 RECENT_TX = 16
 

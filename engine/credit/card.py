@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from engine.cards import (
+from engine.artifacts.cards import (
     check_schema,
     read_card,
     verify_artifact,

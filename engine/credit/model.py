@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from engine.artifacts.onnx_session import ServedModel
 from engine.credit.card import ModelCard
 from engine.errors import ModelMismatchError
-from engine.onnx_session import ServedModel
 from engine.paths import REPO_ROOT
 
 if TYPE_CHECKING:

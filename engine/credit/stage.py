@@ -37,13 +37,13 @@ import numba
 import numpy as np
 
 from engine.alerts import Alert, alert_id
+from engine.boundary.timeutil import format_ts
 from engine.config import Settings
 from engine.core.online import OnlineComponent
 from engine.core.sequencer import Status
 from engine.core.slots import Column
 from engine.credit.model import DEFAULT_MODEL_DIR, CreditModel
 from engine.stages import LatestState, StageInput, StageOutput
-from engine.timeutil import format_ts
 
 CREDIT_KEY = "riskstream:credit:{}"
 REVIEW_TYPE = "credit_review"

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.cards import check_schema, read_card, verify_artifact, write_card
+from engine.artifacts.cards import check_schema, read_card, verify_artifact, write_card
 from engine.core.volatility.deep_features import FEATURES, FeatureParams
 from engine.errors import ModelMismatchError
 

@@ -1,9 +1,9 @@
 """The model comparison of ``riskstream deep compare``: every volatility model, one period.
 
-One offline run of the stream's risk book (:func:`engine.offline.run_prices`) with EWMA,
+One offline run of the stream's risk book (:func:`engine.offline.runs.run_prices`) with EWMA,
 GARCH(1,1), GJR-GARCH, HAR-RV, the LSTM, the Transformer and ``combo`` (the
 equal-weight average of the six variance forecasts), evaluated on the period by
-:func:`engine.backtest_report.evaluate`: QLIKE and MSE against realized variance with
+:func:`engine.offline.backtest_report.evaluate`: QLIKE and MSE against realized variance with
 Diebold-Mariano tests against GARCH(1,1) (paired: the days where every model and RV
 exist), and the backtests of every VaR method each model implies. Machine-learned
 quantile VaR (:mod:`engine.deep.quantile`) joins the VaR table when requested. The
@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.backtest_report import BacktestTables, _markdown, evaluate, write_report
 from engine.core import RiskSpec
 from engine.errors import InputError
-from engine.offline import OfflineRun
+from engine.offline.backtest_report import BacktestTables, _markdown, evaluate, write_report
+from engine.offline.runs import OfflineRun
 
 COMPARED = ("ewma", "garch", "gjr", "har", "lstm", "transformer", "combo")
 SHOWN_DISTRIBUTIONS = ("normal", "t", "fhs", "mix", "quantile")

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.artifacts.onnx_session import ServedModel
 from engine.deep.card import INPUT_NAME, OUTPUT_NAME, DeepCard
 from engine.errors import ModelMismatchError
-from engine.onnx_session import ServedModel
 from engine.paths import REPO_ROOT
 
 #: Where ``riskstream deep train`` writes the committed models (``onnx/deep/<name>``).

@@ -16,7 +16,7 @@ row (data up to and including it), in percent units (:func:`features`):
                    row's features against this row's return, then predicts the next.
 
 VaR is minus the predicted quantile, in log-return units. Rows in the layout of the
-backtest's VaR table (:func:`engine.backtest_report.evaluate`).
+backtest's VaR table (:func:`engine.offline.backtest_report.evaluate`).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.backtest_report import _period_mask, var_row
-from engine.offline import OfflineRun, log_returns
+from engine.offline.backtest_report import _period_mask, var_row
+from engine.offline.runs import OfflineRun, log_returns
 
 LGBM_PARAMS: dict[str, Any] = {
     "n_estimators": 300,

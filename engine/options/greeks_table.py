@@ -48,7 +48,7 @@ COLUMNS = (
 
 
 class PositionLike(Protocol):
-    """A position as :class:`engine.portfolio.Position` has it (``ts`` epoch ms)."""
+    """A position as :class:`engine.portfolio.positions.Position` has it (``ts`` epoch ms)."""
 
     @property
     def portfolio(self) -> str: ...

@@ -216,7 +216,7 @@ def greeks_fields(snap: GreeksSnapshot) -> dict[str, str]:
     ``var`` (the method's VaR of the options part), ``var_full`` (full revaluation),
     ``var_gap`` (``var - var_full``) and ``var_excluded``.
     """
-    from engine.timeutil import format_ts
+    from engine.boundary.timeutil import format_ts
 
     fields = {
         "ts": format_ts(snap.ts_ms),

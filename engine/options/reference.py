@@ -9,8 +9,8 @@ configured vol when the option is valued. The latest value of a key is the instr
 tombstone (a record without a value) deletes it.
 
 Like every input, a record is validated here and never raises: it is either accepted or
-becomes a :class:`~engine.records.DeadLetter` for ``instruments.dlq`` with a reason.
-Reasons are :class:`~engine.records.Reason`'s closed set: ``too_large``,
+becomes a :class:`~engine.boundary.records.DeadLetter` for ``instruments.dlq`` with a reason.
+Reasons are :class:`~engine.boundary.records.Reason`'s closed set: ``too_large``,
 ``malformed_json``, ``not_an_object``, ``missing_field`` (also an option without its
 terms, a future without an expiry), ``wrong_type`` (also a value
 outside its field's set, such as ``kind: "swap"``, or a number outside its domain, such
@@ -23,7 +23,7 @@ instruments file (``instrument,underlying,strike,expiry,right,style``) with opti
 columns ``kind`` (default ``option``), ``currency``, ``multiplier``, ``calendar`` and
 ``vol``; empty cells count as absent, so spot instruments leave the option columns empty.
 
->>> from engine.records import RawRecord
+>>> from engine.boundary.records import RawRecord
 >>> ok = RawRecord(b"SPY", b'{"instrument": "SPY", "kind": "equity"}')
 >>> bad = RawRecord(b"X", b'{"instrument": "X", "kind": "swap"}', offset=1)
 >>> entries, dead = decode_instruments([ok, bad])
@@ -41,11 +41,8 @@ from typing import Any
 
 import pandas as pd
 
-from engine.errors import InputError
-from engine.options.errors import InstrumentError
-from engine.options.instruments import Instrument, instrument_from_mapping
-from engine.records import DeadLetter, Reason, RecordLike
-from engine.validation import (
+from engine.boundary.records import DeadLetter, Reason, RecordLike
+from engine.boundary.validation import (
     MAX_RECORD_BYTES,
     MAX_SYMBOL_LEN,
     Refused,
@@ -55,6 +52,9 @@ from engine.validation import (
     check_size,
     load_object,
 )
+from engine.errors import InputError
+from engine.options.errors import InstrumentError
+from engine.options.instruments import Instrument, instrument_from_mapping
 
 INSTRUMENTS = "instruments"
 _TEXT_FIELDS = ("kind", "underlying", "currency", "calendar", "expiry", "right", "style")

@@ -6,7 +6,7 @@ data under its state directory, so :meth:`~engine.services.process.ManagedProces
 (also after :meth:`~engine.services.process.ManagedProcess.kill`) brings back the same
 topics and messages on the same ports. Topics are never created implicitly
 (``auto.create.topics.enable=false``): riskstream creates its topics with
-:func:`engine.topics.ensure_topics`, tests with :meth:`KafkaBroker.create_topic`.
+:func:`engine.kafka.topics.ensure_topics`, tests with :meth:`KafkaBroker.create_topic`.
 
 A node is ready when it answers a metadata request and lists itself among the cluster's
 live brokers, not merely when its port is open.

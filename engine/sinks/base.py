@@ -5,7 +5,7 @@ batch order, and says how many alerts were new to it (an alert id it has written
 is not written again: replays are harmless). :class:`~engine.sinks.redis.RedisSink`
 writes to Redis (hashes, the alert stream and its live channel);
 :class:`~engine.sinks.files.JsonlSink` to JSON Lines files. The worker's ordered writer
-(:mod:`engine.worker.writer`) and the embedded runner (:mod:`engine.embedded`) take any
+(:mod:`engine.worker.writer`) and the embedded runner (:mod:`engine.offline.embedded`) take any
 of them.
 """
 

@@ -14,7 +14,7 @@ from typing import IO, Any
 import orjson
 
 from engine.alerts import Alert
-from engine.records import DeadLetter
+from engine.boundary.records import DeadLetter
 from engine.sinks.base import WriteResult
 from engine.stages import LatestState
 

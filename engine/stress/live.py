@@ -232,7 +232,7 @@ def snapshot_fields(snap: StressSnapshot) -> dict[str, str]:
     """The Redis hash ``riskstream:stress:<portfolio>``: ``ts``, ``worst_scenario``,
     ``worst_pnl``, ``proxied``, one ``pnl:<scenario>`` field per scenario cell, and, for a
     portfolio holding options, ``options`` and ``options_excluded``."""
-    from engine.timeutil import format_ts
+    from engine.boundary.timeutil import format_ts
 
     scenario, pnl = snap.worst
     fields = {

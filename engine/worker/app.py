@@ -31,11 +31,11 @@ from engine.core.volatility.fitting import PoolFitter
 from engine.errors import ConfigError, ServiceUnavailableError
 from engine.explain.service import ExplanationService, explanation_service
 from engine.gctune import tune_for_streaming
-from engine.kafka_config import faust_broker_options
+from engine.kafka.clients import faust_broker_options
+from engine.kafka.topics import PRICES, TRANSACTIONS
 from engine.metrics import Metrics, instrument_stages
 from engine.pipeline import PricePipeline, TransactionPipeline
 from engine.sinks.redis import RedisSink
-from engine.topics import PRICES, TRANSACTIONS
 from engine.worker.batching import BatchChannel, BatchingConsumer, BatchingTransport, Chunk
 from engine.worker.processors import PriceProcessor, TopicProcessor, TransactionProcessor
 from engine.worker.writer import OrderedWriter, OutputJob

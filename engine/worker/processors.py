@@ -47,11 +47,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
+from engine.boundary.records import DeadLetter, Reason
+from engine.boundary.timeutil import now_ms
+from engine.kafka.topics import PRICES, RISK_UPDATES, TRANSACTIONS
 from engine.metrics import Metrics, observe_latency
 from engine.pipeline import PricePipeline, TransactionPipeline
-from engine.records import DeadLetter, Reason
-from engine.timeutil import now_ms
-from engine.topics import PRICES, RISK_UPDATES, TRANSACTIONS
 from engine.worker.batching import Chunk
 from engine.worker.writer import OutputJob
 

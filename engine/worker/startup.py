@@ -133,8 +133,8 @@ def _quiet_kafka_clients() -> Iterator[None]:
 
 
 def kafka_probe(settings: Settings) -> Probe:
-    """Kafka answers and the topics exist (created if missing: :func:`engine.topics.ensure_topics`)."""
-    from engine.topics import ensure_topics
+    """Kafka answers and the topics exist (created if missing: :func:`engine.kafka.topics.ensure_topics`)."""
+    from engine.kafka.topics import ensure_topics
 
     def probe() -> object:
         with _quiet_kafka_clients():

@@ -18,9 +18,9 @@ import time
 
 import numpy as np
 
+from engine.boundary.records import RawRecord
+from engine.boundary.schemas import PriceTick, Transaction
 from engine.config import Settings
-from engine.records import RawRecord
-from engine.schemas import PriceTick, Transaction
 
 log = logging.getLogger(__name__)
 

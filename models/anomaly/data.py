@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.cards import sha256_file
-from engine.timeutil import parse_ts
+from engine.artifacts.cards import sha256_file
+from engine.boundary.timeutil import parse_ts
 
 DAY_MS = 86_400_000
 
@@ -45,7 +45,7 @@ class TransactionReplay:
 
 @cache
 def file_sha256(path: Path) -> str:
-    """:func:`engine.cards.sha256_file`, once per path per process."""
+    """:func:`engine.artifacts.cards.sha256_file`, once per path per process."""
     return sha256_file(path)
 
 
@@ -64,9 +64,9 @@ def replay_transactions(
     """
     from engine.anomaly.detectors.robust import Channel, RobustDetector
     from engine.anomaly.stages import TRANSACTION_FEATURES, TransactionAnomalyStage
+    from engine.boundary.timeutil import now_ms
     from engine.paths import shared_file
     from engine.pipeline import TransactionPipeline
-    from engine.timeutil import now_ms
     from producers.sources import FRAUD_HANDBOOK, fraud_handbook
 
     source = Path(path) if path is not None else shared_file(FRAUD_HANDBOOK)

@@ -318,7 +318,7 @@ DEMO_HEADER = (
 def demo(batch: int = 5000) -> list[DemoFigures]:
     """Replay the demo's closes through the price pipeline the settings build (default settings)."""
     from engine.config import Settings
-    from engine.embedded import tick_records
+    from engine.offline.embedded import tick_records
     from engine.pipeline import PricePipeline
     from producers.sources import bundled_prices, frame_to_ticks
 

@@ -40,7 +40,7 @@ from engine.anomaly.factory import (
 )
 from engine.anomaly.features.prices import PRICE_FEATURES
 from engine.anomaly.reference import REFERENCE_SEED
-from engine.onnx_session import load_session
+from engine.artifacts.onnx_session import load_session
 from models.anomaly.data import TransactionReplay
 from models.anomaly.fit import UNSUPERVISED, Fitted, fit_gbm, robust_scaling
 

@@ -38,9 +38,9 @@ from typing import Any
 
 import numpy as np
 
+from engine.artifacts.onnx_session import load_session
 from engine.credit.card import ModelCard
 from engine.errors import InputError, ModelMismatchError
-from engine.onnx_session import load_session
 from models.credit import calibration, data, export
 from models.credit.metrics import ECE_BINS, binary_metrics
 
@@ -424,7 +424,7 @@ def _card_extra(
     plots: list[str],
 ) -> dict[str, Any]:
     from engine import __version__
-    from engine.cards import sha256_file
+    from engine.artifacts.cards import sha256_file
 
     return {
         "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

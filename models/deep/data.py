@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.cards import sha256_file
+from engine.artifacts.cards import sha256_file
 from engine.core.volatility.deep_features import FLOOR, FeatureParams, series_windows
 from engine.errors import InputError
 from engine.paths import shared_file

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.cards import sha256_file
+from engine.artifacts.cards import sha256_file
+from engine.artifacts.onnx_session import load_session
 from engine.core.volatility.deep_features import FEATURES
 from engine.deep.card import INPUT_NAME, ONNX_FILE, OUTPUT_NAME, DeepCard
-from engine.onnx_session import load_session
 
 if TYPE_CHECKING:
     from models.deep.train import Fitted, TrainResult

@@ -18,9 +18,9 @@ from engine.anomaly.features.prices import PRICE_FEATURES, PriceFeatures
 from engine.anomaly.features.terminals import TERMINAL_FEATURES
 from engine.anomaly.policy import AlertPolicy
 from engine.anomaly.stages import TRANSACTION_FEATURES, TransactionAnomalyStage
+from engine.boundary.schemas import Transaction
 from engine.config import Settings
 from engine.pipeline import PricePipeline, TransactionPipeline
-from engine.schemas import Transaction
 from producers.anomalies import labelled_prices
 
 NOW = 1_700_000_000_000

@@ -24,11 +24,11 @@ from engine.bench.peers.work import (
     Z_99,
     reference_alert_ids,
 )
+from engine.boundary.records import RawRecord
 from engine.config import Settings
 from engine.core.dists import normal_factors
 from engine.errors import InputError
 from engine.pipeline import PricePipeline
-from engine.records import RawRecord
 
 EWMA = {"vol_models": "ewma", "var_method": "ewma-normal"}
 

@@ -6,10 +6,10 @@ from collections import Counter
 
 import numpy as np
 
+from engine.boundary.validation import PriceColumns
 from engine.core import PriceRiskBook, RiskSpec, Status
 from engine.core.slots import BLOCK
 from engine.core.volatility.fitting import RefitSchedule
-from engine.validation import PriceColumns
 
 SPEC = RiskSpec(
     window=120,

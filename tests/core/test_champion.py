@@ -7,7 +7,7 @@ import pytest
 
 from engine.core import PriceRiskBook, RiskSpec
 from engine.core.champion import ChampionSelector
-from engine.offline import columns_from_frame
+from engine.offline.runs import columns_from_frame
 
 LEVELS = (0.975, 0.99)
 W = 20

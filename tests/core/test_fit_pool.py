@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.harness import wait_until
+from engine.faults.harness import wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -36,6 +36,7 @@ from engine.anomaly.calibration import TailCalibrator
 from engine.anomaly.features.prices import PriceFeatures
 from engine.anomaly.features.transactions import CustomerWindows
 from engine.anomaly.policy import AlertState
+from engine.boundary.validation import PriceColumns, TransactionColumns
 from engine.core.backtest import BreachCounters
 from engine.core.backtest.rolling import RollingBacktests
 from engine.core.book import PriceRiskBook
@@ -53,7 +54,6 @@ from engine.core.volatility.fitting import FitResult, RefitSchedule
 from engine.core.volatility.refitted import RefittedVolatility
 from engine.core.volatility.registry import register, unregister, vol_model, vol_model_names
 from engine.core.windows import RingHistory, RollingWindow
-from engine.validation import PriceColumns, TransactionColumns
 
 N_SLOTS = 4
 NEVER = RefitSchedule(first=10**9, every=1, delay=0)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
-from engine.cards import sha256_file
+from engine.artifacts.cards import sha256_file
 from engine.credit.card import ModelCard
 from engine.credit.model import DEFAULT_MODEL_DIR, CreditModel
 from engine.paths import shared_file

@@ -16,15 +16,15 @@ import pytest
 import redis
 from scipy.special import expit
 
+from engine.boundary.records import RawRecord
+from engine.boundary.schemas import Transaction
+from engine.boundary.timeutil import now_ms
 from engine.config import Settings
 from engine.credit.model import CreditModel
 from engine.explain.cache import ALERT_KEY, Explanation
 from engine.explain.tree import ADDITIVITY_TOLERANCE
-from engine.harness import WorkerProcess, alert_entries, produce, redis_hash, wait_until
+from engine.faults.harness import WorkerProcess, alert_entries, produce, redis_hash, wait_until
 from engine.pipeline import TransactionPipeline
-from engine.records import RawRecord
-from engine.schemas import Transaction
-from engine.timeutil import now_ms
 from producers.credit_reviews import taiwan_credit
 
 from .conftest import COMMITTED

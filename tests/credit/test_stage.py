@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from engine.alerts import alert_id
+from engine.boundary.schemas import Transaction
 from engine.config import Settings
 from engine.credit.model import CreditModel
 from engine.credit.stage import CreditStage, credit_stages
 from engine.pipeline import TransactionPipeline
-from engine.schemas import Transaction
 from producers.credit_reviews import taiwan_credit
 
 from .conftest import COMMITTED

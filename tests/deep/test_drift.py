@@ -10,7 +10,7 @@ from river.drift import PageHinkley
 from engine.core import PriceRiskBook, RiskSpec
 from engine.core.drift import PageHinkleyDrift
 from engine.deep.drift import DriftStage
-from engine.offline import columns_from_frame
+from engine.offline.runs import columns_from_frame
 from engine.pipeline import load_deep
 from engine.stages import StageInput
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import orjson
 
+from engine.boundary.records import RawRecord
+from engine.boundary.timeutil import format_ts
 from engine.config import Settings
-from engine.embedded import EmbeddedRunner
+from engine.offline.embedded import EmbeddedRunner
 from engine.pipeline import PricePipeline
-from engine.records import RawRecord
-from engine.timeutil import format_ts
 from producers.sources import sp500_realized
 
 

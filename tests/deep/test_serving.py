@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from engine.cli import app
 from engine.core import PriceRiskBook, RiskSpec
 from engine.core.volatility.deep import DeepVolatility
-from engine.offline import run_prices
+from engine.offline.runs import run_prices
 from engine.pipeline import load_deep
 from models.deep.data import make_samples
 from producers.sources import sp500_realized
@@ -78,7 +78,7 @@ def test_one_inference_call_per_micro_batch(tiny, spx) -> None:  # type: ignore[
         (),
         {"card": model.card, "predict_log_var": lambda self, w: calls.append(len(w)) or predict(w)},
     )()
-    from engine.offline import columns_from_frame
+    from engine.offline.runs import columns_from_frame
 
     for start in range(0, 600, 200):
         book.step(columns_from_frame(spx.iloc[start : start + 200], start))
@@ -86,7 +86,7 @@ def test_one_inference_call_per_micro_batch(tiny, spx) -> None:  # type: ignore[
 
 
 def test_state_round_trip_continues_identically(tiny, spx) -> None:  # type: ignore[no-untyped-def]
-    from engine.offline import columns_from_frame
+    from engine.offline.runs import columns_from_frame
 
     _, out = tiny
     spec = spec_for(out, ("lstm", "ewma"))

@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from engine.boundary.timeutil import format_ts, parse_ts
 from engine.cli import app
-from engine.harness import WorkerProcess, produce, read_topic, wait_until
-from engine.timeutil import format_ts, parse_ts
+from engine.faults.harness import WorkerProcess, produce, read_topic, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.harness import BENIGN_ERRORS, WorkerProcess, committed_lag, wait_until
+from engine.faults.harness import BENIGN_ERRORS, WorkerProcess, committed_lag, wait_until
 from engine.services.ports import free_port
 from engine.services.redis import RedisServer
 

@@ -26,9 +26,9 @@ import pytest
 import redis
 import yaml
 
-from engine.harness import produce, wait_until
-from engine.portfolio import Position
-from engine.schemas import PriceTick
+from engine.boundary.schemas import PriceTick
+from engine.faults.harness import produce, wait_until
+from engine.portfolio.positions import Position
 from engine.services.kafka_admin import create_topic
 from engine.services.ports import free_port
 from producers.sources import bundled_prices

@@ -11,11 +11,11 @@ import re
 
 import numpy as np
 
+from engine.boundary.validation import PriceColumns
 from engine.core.book import PriceRiskBook
 from engine.core.spec import RiskSpec
 from engine.core.var.registry import distribution_names, unregister_distribution
 from engine.core.volatility.registry import unregister, vol_model_names
-from engine.validation import PriceColumns
 
 from .helpers import DOCS
 

@@ -22,7 +22,7 @@ import orjson
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from engine.harness import WorkerProcess, committed_lag, produce, wait_until
+from engine.faults.harness import WorkerProcess, committed_lag, produce, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 

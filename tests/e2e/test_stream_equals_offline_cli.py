@@ -18,11 +18,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from engine.boundary.schemas import PriceTick
+from engine.boundary.timeutil import parse_ts
 from engine.cli import app
 from engine.core.spec import DEFAULT_METHOD
-from engine.harness import WorkerProcess, produce, read_topic, wait_until
-from engine.schemas import PriceTick
-from engine.timeutil import parse_ts
+from engine.faults.harness import WorkerProcess, produce, read_topic, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 

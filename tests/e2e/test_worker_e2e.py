@@ -17,8 +17,11 @@ import orjson
 import pytest
 import redis
 
+from engine.boundary.records import RawRecord
+from engine.boundary.schemas import Transaction
+from engine.boundary.timeutil import now_ms
 from engine.config import Settings
-from engine.harness import (
+from engine.faults.harness import (
     WorkerProcess,
     alert_entries,
     committed_lag,
@@ -28,9 +31,6 @@ from engine.harness import (
     wait_until,
 )
 from engine.pipeline import PricePipeline, TransactionPipeline
-from engine.records import RawRecord
-from engine.schemas import Transaction
-from engine.timeutil import now_ms
 from producers.sources import bundled_prices, frame_to_ticks
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]

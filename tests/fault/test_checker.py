@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import redis
 
-from engine.chaos import FaultConfig, fault_stream
-from engine.checker import RISK_PREFIX, expected_prices, observe
-from engine.harness import ConsumedRecord
+from engine.faults.chaos import FaultConfig, fault_stream
+from engine.faults.checker import RISK_PREFIX, expected_prices, observe
+from engine.faults.harness import ConsumedRecord
 
 pytestmark = [pytest.mark.integration]
 

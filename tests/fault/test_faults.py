@@ -1,12 +1,12 @@
 """Fault injection over real processes: Kafka (KRaft), riskstream workers, redis-server.
 
 Each test sends a seeded ``prices`` stream (event ids ``SYMBOL-<n>``) at a fixed rate
-while it hurts the system, then lets the independent checker (:mod:`engine.checker`)
+while it hurts the system, then lets the independent checker (:mod:`engine.faults.checker`)
 replay the input topic offline and compare: lost alerts, duplicate alerts, spurious
 alerts, symbols whose state differs, dead letters lost or invented, gaps in the input's
 per-symbol sequence numbers. Every one of them must be 0.
 
-The size comes from ``RISKSTREAM_FAULT_*`` (:class:`engine.chaos.FaultConfig`): small by
+The size comes from ``RISKSTREAM_FAULT_*`` (:class:`engine.faults.chaos.FaultConfig`): small by
 default (CI), e.g. ``RISKSTREAM_FAULT_EVENTS=200000 RISKSTREAM_FAULT_KILLS=10
 RISKSTREAM_FAULT_RUNS=10 RISKSTREAM_FAULT_OUTAGE_S=30`` for the long configuration, and
 ``RISKSTREAM_FAULT_REPORT=file.jsonl`` to keep every run's figures.
@@ -27,7 +27,8 @@ from typing import Any
 import orjson
 import pytest
 
-from engine.chaos import (
+from engine.config import Settings
+from engine.faults.chaos import (
     FaultConfig,
     PacedProduction,
     WorkerGroup,
@@ -36,9 +37,8 @@ from engine.chaos import (
     record_report,
     sleep_until,
 )
-from engine.checker import CheckReport, check_prices, expected_prices, state_differences
-from engine.config import Settings
-from engine.harness import ConsumedRecord, alert_entries, wait_until
+from engine.faults.checker import CheckReport, check_prices, expected_prices, state_differences
+from engine.faults.harness import ConsumedRecord, alert_entries, wait_until
 from engine.services.kafka_cluster import KafkaCluster
 from engine.services.redis import RedisServer
 from engine.services.testing import ServiceHub

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from engine.bench.recovery import one_run
-from engine.chaos import FaultConfig
+from engine.faults.chaos import FaultConfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.slow]
 

@@ -7,8 +7,8 @@ import warnings
 import pytest
 
 from engine.config import Settings
+from engine.kafka.topics import INSTRUMENTS, ensure_topics
 from engine.services.kafka_admin import admin_client
-from engine.topics import INSTRUMENTS, ensure_topics
 
 pytestmark = [pytest.mark.integration]
 

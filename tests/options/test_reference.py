@@ -5,11 +5,11 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from engine.boundary.records import RawRecord
 from engine.errors import InputError
+from engine.kafka.topics import COMPACTED_TOPICS
+from engine.kafka.topics import INSTRUMENTS as TOPIC
 from engine.options.reference import INSTRUMENTS, decode_instruments, read_instrument_file
-from engine.records import RawRecord
-from engine.topics import COMPACTED_TOPICS
-from engine.topics import INSTRUMENTS as TOPIC
 
 OPTION = {
     "instrument": "SPX-C100",

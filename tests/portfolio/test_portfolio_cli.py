@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from engine.boundary.records import RawRecord, Reason
 from engine.cli import app
 from engine.errors import InputError
-from engine.portfolio import START_MS, Position, decode_positions, read_positions
-from engine.records import RawRecord, Reason
+from engine.portfolio.positions import START_MS, Position, decode_positions, read_positions
 
 runner = CliRunner()
 

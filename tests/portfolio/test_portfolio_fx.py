@@ -17,7 +17,7 @@ from engine.core.portfolio import PortfolioBook
 from engine.errors import InputError
 from engine.options.instruments import instrument_from_mapping
 from engine.options.reference import Listing
-from engine.portfolio import Position, apply_listings, run_portfolio
+from engine.portfolio.positions import Position, apply_listings, run_portfolio
 
 from .fx_data import btc_nvda, djia, garch_fx, long_frame
 

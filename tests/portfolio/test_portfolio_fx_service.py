@@ -29,16 +29,16 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
+from engine.boundary.schemas import PriceTick
 from engine.cli import app
 from engine.config import Settings
 from engine.core.portfolio import Allocation, PortfolioBook
-from engine.harness import produce
+from engine.faults.harness import produce
 from engine.options.greeks import UnderlyingMarket
 from engine.options.live import GreeksMonitor
 from engine.options.reference import read_instrument_file
-from engine.portfolio import START_MS, Position, apply_listings
-from engine.portfolio_service import GREEKS_PREFIX, HASH_PREFIX, PortfolioService
-from engine.schemas import PriceTick
+from engine.portfolio.positions import START_MS, Position, apply_listings
+from engine.portfolio.service import GREEKS_PREFIX, HASH_PREFIX, PortfolioService
 from engine.services.kafka_admin import create_topic
 
 from .fx_data import btc_nvda, djia, garch_fx, long_frame

@@ -19,17 +19,17 @@ import pandas as pd
 import pytest
 import redis
 
+from engine.boundary.records import RawRecord
+from engine.boundary.schemas import PriceTick
 from engine.config import Settings
 from engine.core.portfolio import PortfolioBook
-from engine.harness import produce, read_topic
+from engine.faults.harness import produce, read_topic
 from engine.options.greeks import GREEK_NAMES, GreeksSnapshot, UnderlyingMarket
 from engine.options.greeks_table import TOTAL, greeks_table
 from engine.options.live import GreeksMonitor, greeks_fields
 from engine.options.reference import decode_instruments
-from engine.portfolio import Position
-from engine.portfolio_service import ALERTS_STREAM, GREEKS_PREFIX, PortfolioService
-from engine.records import RawRecord
-from engine.schemas import PriceTick
+from engine.portfolio.positions import Position
+from engine.portfolio.service import ALERTS_STREAM, GREEKS_PREFIX, PortfolioService
 from engine.services.kafka_admin import create_topic
 from producers.sources import bundled_prices
 

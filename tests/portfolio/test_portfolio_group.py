@@ -26,17 +26,17 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
+from engine.boundary.schemas import PriceTick
+from engine.boundary.timeutil import format_ts
 from engine.cli import app
 from engine.core.portfolio import PortfolioBook
-from engine.harness import produce
-from engine.portfolio import Position
-from engine.portfolio_group import PREFIX
-from engine.portfolio_service import ALERTS_STREAM, HASH_PREFIX, STRESS_PREFIX
-from engine.schemas import PriceTick
+from engine.faults.harness import produce
+from engine.portfolio.group import PREFIX
+from engine.portfolio.positions import Position
+from engine.portfolio.service import ALERTS_STREAM, HASH_PREFIX, STRESS_PREFIX
 from engine.services.kafka_admin import create_topic
 from engine.stress.library import load_library
 from engine.stress.live import StressMonitor
-from engine.timeutil import format_ts
 from producers.sources import bundled_prices
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]

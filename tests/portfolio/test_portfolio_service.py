@@ -17,14 +17,14 @@ import pandas as pd
 import pytest
 import redis
 
+from engine.boundary.schemas import PriceTick
+from engine.boundary.timeutil import format_ts
 from engine.config import Settings
 from engine.core.portfolio import Allocation, PortfolioBook
-from engine.harness import produce, read_topic
-from engine.portfolio import Position, run_portfolio
-from engine.portfolio_service import HASH_PREFIX, PortfolioService
-from engine.schemas import PriceTick
+from engine.faults.harness import produce, read_topic
+from engine.portfolio.positions import Position, run_portfolio
+from engine.portfolio.service import HASH_PREFIX, PortfolioService
 from engine.services.kafka_admin import create_topic
-from engine.timeutil import format_ts
 from producers.sources import bundled_prices
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]

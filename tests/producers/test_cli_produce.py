@@ -10,11 +10,11 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from engine.boundary.timeutil import now_ms
 from engine.cli import app
 from engine.config import Settings
 from engine.errors import InputError
 from engine.pipeline import PricePipeline
-from engine.timeutil import now_ms
 from producers.messages import read_jsonl
 
 runner = CliRunner()

@@ -8,11 +8,11 @@ from itertools import islice
 
 import pytest
 
+from engine.boundary.records import Reason
+from engine.boundary.timeutil import now_ms
 from engine.config import Settings
 from engine.errors import InputError
 from engine.pipeline import PricePipeline, TransactionPipeline
-from engine.records import Reason
-from engine.timeutil import now_ms
 from producers.faults import PRICE_FAULTS, TRANSACTION_FAULTS, inject_bad
 from producers.messages import Message, price_messages, transaction_messages
 from producers.sources import fraud_handbook, sp500_1min, ticks_from_frame

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from engine.boundary.timeutil import now_ms
 from engine.cli import app
 from engine.config import Settings
 from engine.errors import ServiceUnavailableError
 from engine.pipeline import TransactionPipeline
-from engine.timeutil import now_ms
 from producers.faults import inject_bad
 from producers.kafka import KafkaSink, publish
 from producers.messages import Message, price_messages, transaction_messages

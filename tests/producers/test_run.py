@@ -8,8 +8,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from engine.boundary.records import Reason
 from engine.errors import InputError
-from engine.records import Reason
 from producers.messages import Message, message_line, read_jsonl
 from producers.run import JsonlSink, ProduceReport, paced, send_all
 

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from engine.boundary.timeutil import parse_ts
 from engine.errors import InputError
-from engine.timeutil import parse_ts
 from producers.sources import (
     frame_to_ticks,
     fraud_handbook,

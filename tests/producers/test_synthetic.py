@@ -9,8 +9,8 @@ from itertools import islice
 import numpy as np
 import pytest
 
+from engine.boundary.timeutil import now_ms
 from engine.errors import InputError
-from engine.timeutil import now_ms
 from producers.messages import price_messages, transaction_messages
 from producers.synthetic import DAY_MS, SyntheticPrices, SyntheticTransactions, symbol_names
 

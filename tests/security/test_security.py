@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.chaos import FaultConfig, fault_stream
-from engine.checker import check_prices
 from engine.config import Settings
-from engine.harness import WorkerProcess
+from engine.faults.chaos import FaultConfig, fault_stream
+from engine.faults.checker import check_prices
+from engine.faults.harness import WorkerProcess
 from engine.services.ports import free_port
 from engine.services.secure import SecureKafkaBroker, SecureRedisServer, make_tls
 

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from engine.config import Settings
-from engine.harness import wait_until
+from engine.faults.harness import wait_until
+from engine.kafka.topics import ensure_topics
 from engine.services import kafka_admin
 from engine.services.errors import ServiceStartError
 from engine.services.kafka import KafkaBroker
@@ -25,7 +26,6 @@ from engine.services.ports import free_port, port_open
 from engine.services.process import running_processes
 from engine.services.prometheus import PrometheusServer
 from engine.services.redis import RedisServer
-from engine.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 

@@ -23,8 +23,8 @@ from typer.testing import CliRunner
 from engine.cli import app
 from engine.config import Settings
 from engine.core.portfolio import PortfolioBook
-from engine.portfolio import Position
-from engine.portfolio_service import (
+from engine.portfolio.positions import Position
+from engine.portfolio.service import (
     ALERTS_STREAM,
     STATE_KEY,
     STRESS_PREFIX,

@@ -53,7 +53,7 @@ CANDIDATES = {
 
 def cache(sweep: Path, out: Path, every: int, zeros: str) -> Path:
     """Forecasts of every method on each development series; returns the cache directory."""
-    from engine.offline import run_prices
+    from engine.offline.runs import run_prices
     from producers.sources import read_price_csv
 
     target = out / f"every{every}_{zeros}"

@@ -20,7 +20,7 @@ from typing import Literal
 
 from engine.bench.peers.work import ALERTS_STREAM
 from engine.errors import InputError
-from engine.harness import wait_until
+from engine.faults.harness import wait_until
 
 PeerName = Literal["quix", "bytewax", "naive"]
 PEERS: tuple[PeerName, ...] = ("quix", "bytewax")

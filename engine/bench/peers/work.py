@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.alerts import Alert, alert_id
+from engine.boundary.timeutil import parse_ts
 from engine.core.riskmetrics import DEFAULT_LAMBDA, DEFAULT_WARMUP
 from engine.core.volatility.ewma import ewma_step
-from engine.timeutil import parse_ts
 
 LAMBDA = DEFAULT_LAMBDA
 WARMUP = DEFAULT_WARMUP

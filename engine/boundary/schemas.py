@@ -15,7 +15,7 @@ with optional ``terminal_id``, ``currency``, ``type`` and extra numeric or categ
 features.
 
 These classes *produce* valid messages. What the engine *accepts* is decided by
-:mod:`engine.validation`, which never trusts that a message came from here.
+:mod:`engine.boundary.validation`, which never trusts that a message came from here.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from typing import Any
 
 import orjson
 
-from engine.records import RawRecord
-from engine.timeutil import format_ts
+from engine.boundary.records import RawRecord
+from engine.boundary.timeutil import format_ts
 
 
 @dataclass(frozen=True, slots=True)

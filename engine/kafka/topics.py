@@ -17,7 +17,7 @@ from typing import Any
 
 from engine.config import Settings
 from engine.errors import ConfigError, ServiceUnavailableError
-from engine.kafka_config import (
+from engine.kafka.clients import (
     bootstrap_servers,
     kafka_python_config,
     refused_credentials_are_config_errors,

@@ -1,7 +1,7 @@
 """Validation at the boundary: raw records in, typed columns and dead letters out.
 
 Nothing here raises on bad input. Every record in comes out either as a row of the
-accepted columns or as a :class:`~engine.records.DeadLetter` with a :class:`Reason`
+accepted columns or as a :class:`~engine.boundary.records.DeadLetter` with a :class:`Reason`
 and a human-readable detail. Late and duplicate events are decided later, by the
 sequencer in the risk core, because only the per-key state knows them.
 
@@ -34,8 +34,8 @@ import msgspec
 import numpy as np
 import orjson
 
-from engine.records import DeadLetter, Reason, RecordLike
-from engine.timeutil import parse_ts
+from engine.boundary.records import DeadLetter, Reason, RecordLike
+from engine.boundary.timeutil import parse_ts
 
 MAX_ID_LEN = 128
 #: Default largest record value accepted, in bytes (``RISKSTREAM_MAX_RECORD_BYTES``). A

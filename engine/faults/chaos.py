@@ -10,10 +10,10 @@ The pieces the fault-injection tests (``tests/fault``) are built from:
   (idempotent producer, ``acks=all``), so faults happen while events flow;
 * :class:`WorkerGroup`: ``riskstream worker`` processes of one consumer group, started,
   SIGKILLed, SIGTERMed, added and removed;
-* :func:`record_report`: appends a run's :class:`~engine.checker.CheckReport` to the
+* :func:`record_report`: appends a run's :class:`~engine.faults.checker.CheckReport` to the
   JSON Lines file ``RISKSTREAM_FAULT_REPORT`` names (the figures of docs/operations/fault-suite.md).
 
-The judge is :mod:`engine.checker`, which knows nothing of any of this.
+The judge is :mod:`engine.faults.checker`, which knows nothing of any of this.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from typing import Any
 
 import orjson
 
-from engine.checker import CheckReport
 from engine.config import Settings
-from engine.harness import WorkerProcess
+from engine.faults.checker import CheckReport
+from engine.faults.harness import WorkerProcess
 from producers.faults import inject_bad
 from producers.messages import Message, price_messages
 from producers.synthetic import SyntheticPrices

@@ -48,7 +48,7 @@ in the same ``MULTI`` as hash ``riskstream:greeks:<id>`` (replaced whole), with
 
 Currencies (a book with a ``base_currency``, ``instruments=True``): the service reads the
 ``instruments`` topic the same way (with or without Greeks) and gives every listing to
-the book (:func:`~engine.portfolio.apply_listings`, as the offline command does): the
+the book (:func:`~engine.portfolio.positions.apply_listings`, as the offline command does): the
 symbols' currencies, the FX pairs and the 24/7 calendars. The hash then also holds
 ``currency`` and ``fx_missing`` (see :func:`portfolio_fields`).
 """
@@ -66,17 +66,17 @@ import numpy as np
 import orjson
 
 from engine.alerts import Alert
+from engine.boundary.timeutil import format_ts, now_ms
+from engine.boundary.validation import decode_prices
 from engine.config import Settings, level_label
 from engine.core.portfolio import Allocation, PortfolioBook
+from engine.kafka.topics import INSTRUMENTS, POSITIONS, PRICES
 from engine.options.greeks import GreeksSnapshot
 from engine.options.live import GreeksMonitor, greeks_fields
 from engine.options.reference import decode_instruments
-from engine.portfolio import Position, apply_listings, decode_positions
+from engine.portfolio.positions import Position, apply_listings, decode_positions
 from engine.stress.live import StressMonitor, StressSnapshot, snapshot_fields
 from engine.stress.option_pnl import OptionHoldings
-from engine.timeutil import format_ts, now_ms
-from engine.topics import INSTRUMENTS, POSITIONS, PRICES
-from engine.validation import decode_prices
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +251,7 @@ class PortfolioService:
     # ---- Kafka -------------------------------------------------------------------------
 
     def _clients(self) -> tuple[Any, Any, Any]:
-        from engine.kafka_config import kafka_python_config
+        from engine.kafka.clients import kafka_python_config
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -320,7 +320,7 @@ class PortfolioService:
         on_output: Callable[[list[Allocation]], None] | None = None,
     ) -> None:
         """Poll until ``stop()`` is true; every poll ends with outputs and state in Redis."""
-        from engine.topics import ensure_topics
+        from engine.kafka.topics import ensure_topics
 
         extra = (INSTRUMENTS, f"{INSTRUMENTS}.dlq") if self.read_instruments else ()
         ensure_topics(self.settings, (f"{POSITIONS}.dlq", *extra))

@@ -42,12 +42,12 @@ from typing import Any
 
 import numpy as np
 
+from engine.boundary.records import RawRecord
+from engine.boundary.timeutil import now_ms
 from engine.config import Settings
 from engine.core import Status
-from engine.harness import ConsumedRecord, alert_entries, read_topic
+from engine.faults.harness import ConsumedRecord, alert_entries, read_topic
 from engine.pipeline import PricePipeline
-from engine.records import RawRecord
-from engine.timeutil import now_ms
 
 TOLERANCE = 1e-9
 RISK_PREFIX = "riskstream:risk:"
@@ -73,7 +73,7 @@ class Expected:
 def expected_prices(
     records: Sequence[ConsumedRecord], settings: Settings, *, now: int | None = None
 ) -> Expected:
-    """Replay ``records`` (as :func:`~engine.harness.read_topic` returns them) through the pipeline.
+    """Replay ``records`` (as :func:`~engine.faults.harness.read_topic` returns them) through the pipeline.
 
     Each partition is replayed in offset order; a key lives in one partition, so the
     per-key order is Kafka's, whatever the micro-batch boundaries were in the stream.

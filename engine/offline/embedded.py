@@ -6,7 +6,7 @@ through its :class:`~engine.pipeline.TransactionPipeline`, in micro-batches, and
 alerts and dead letters to JSON Lines files (and to Redis as well when
 ``RISKSTREAM_REDIS_URL`` is set). Records get consecutive offsets on partition 0, so
 the state and alerts equal what a worker computes for the same input in the same
-per-key order. :mod:`engine.embedded_inputs` reads a user's own files and streams.
+per-key order. :mod:`engine.offline.embedded_inputs` reads a user's own files and streams.
 """
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.boundary.records import RawRecord, RecordLike
+from engine.boundary.schemas import PriceTick
+from engine.boundary.timeutil import now_ms
 from engine.config import Settings
+from engine.kafka.topics import PRICES, TRANSACTIONS
 from engine.metrics import Metrics, instrument_stages
 from engine.pipeline import PriceOutcome, PricePipeline, TransactionOutcome, TransactionPipeline
-from engine.records import RawRecord, RecordLike
-from engine.schemas import PriceTick
 from engine.sinks.base import Sink
 from engine.sinks.files import DeadLetterFile, JsonlSink
 from engine.sinks.redis import RedisSink
-from engine.timeutil import now_ms
-from engine.topics import PRICES, TRANSACTIONS
 
 Outcome = PriceOutcome | TransactionOutcome
 

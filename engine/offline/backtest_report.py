@@ -29,7 +29,7 @@ from engine.core.backtest.stats import (
     qlike,
     squared_error,
 )
-from engine.offline import OfflineRun, log_returns
+from engine.offline.runs import OfflineRun, log_returns
 
 
 @dataclass

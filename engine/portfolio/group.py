@@ -5,7 +5,7 @@
 by every portfolio, so every instance reads every ``prices`` partition (its own
 assignment) and keeps its own copy of the *market*: the grid, the EWMA covariance and the
 last closes of :class:`~engine.core.portfolio.PortfolioBook`, released by the same
-event-time watermark as the single-instance service (:mod:`engine.portfolio_service`). The
+event-time watermark as the single-instance service (:mod:`engine.portfolio.service`). The
 market is a function of the prices alone, so every instance's market is the same at the
 same grid close; a portfolio's numbers depend only on that market and its own positions,
 and are those of ``riskstream portfolio var`` / ``riskstream stress run``.
@@ -61,14 +61,14 @@ import numpy as np
 import orjson
 
 from engine.alerts import Alert
+from engine.boundary.timeutil import now_ms
+from engine.boundary.validation import decode_prices
 from engine.config import Settings
 from engine.core.portfolio import Allocation, PortfolioBook
-from engine.portfolio import START_MS, Position, decode_positions
-from engine.portfolio_service import StressMetrics, Watermark, queue_outputs
+from engine.kafka.topics import POSITIONS, PRICES
+from engine.portfolio.positions import START_MS, Position, decode_positions
+from engine.portfolio.service import StressMetrics, Watermark, queue_outputs
 from engine.stress.live import StressMonitor, StressSnapshot
-from engine.timeutil import now_ms
-from engine.topics import POSITIONS, PRICES
-from engine.validation import decode_prices
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ class PortfolioGroupService:
     # ---- Kafka -------------------------------------------------------------------------
 
     def _clients(self) -> tuple[Any, Any, Any, Any]:
-        from engine.kafka_config import kafka_python_config
+        from engine.kafka.clients import kafka_python_config
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -275,7 +275,7 @@ class PortfolioGroupService:
         Prices wait until the group has given this instance its first assignment (maybe
         empty: more instances than partitions) and its partitions are read to their end.
         """
-        from engine.topics import ensure_topics
+        from engine.kafka.topics import ensure_topics
 
         ensure_topics(self.settings, (f"{POSITIONS}.dlq",))
         kafka, members, prices, producer = self._clients()

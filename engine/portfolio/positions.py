@@ -31,15 +31,9 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from engine.core.fx import pair_currencies
-from engine.core.portfolio import Allocation, PortfolioBook
-from engine.core.riskmetrics import DEFAULT_LAMBDA
-from engine.errors import InputError
-from engine.options.reference import Listing
-from engine.records import DeadLetter, RecordLike
-from engine.timeutil import parse_ts
-from engine.topics import POSITIONS
-from engine.validation import (
+from engine.boundary.records import DeadLetter, RecordLike
+from engine.boundary.timeutil import parse_ts
+from engine.boundary.validation import (
     MAX_RECORD_BYTES,
     MAX_SYMBOL_LEN,
     Refused,
@@ -50,6 +44,12 @@ from engine.validation import (
     check_size,
     load_object,
 )
+from engine.core.fx import pair_currencies
+from engine.core.portfolio import Allocation, PortfolioBook
+from engine.core.riskmetrics import DEFAULT_LAMBDA
+from engine.errors import InputError
+from engine.kafka.topics import POSITIONS
+from engine.options.reference import Listing
 
 #: Effective time of positions given without one: before any price.
 START_MS = -(2**62)
@@ -65,7 +65,7 @@ class Position:
     ts: int = START_MS
 
     def to_json(self) -> bytes:
-        from engine.timeutil import format_ts
+        from engine.boundary.timeutil import format_ts
 
         return orjson.dumps(
             {

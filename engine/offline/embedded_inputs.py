@@ -23,8 +23,8 @@ from pathlib import Path
 import orjson
 import pandas as pd
 
+from engine.boundary.records import RawRecord
 from engine.errors import InputError
-from engine.records import RawRecord
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 STDIN = "-"
@@ -75,7 +75,7 @@ def price_records(source: str) -> tuple[Iterator[RawRecord], int | None]:
     """Records of a price file or stream, and their count when known in advance."""
     if is_jsonl(source):
         return jsonl_records(_lines(source), "symbol"), None
-    from engine.embedded import tick_records
+    from engine.offline.embedded import tick_records
     from producers.sources import frame_to_ticks, read_price_csv
 
     frame = read_price_csv(_existing(source))

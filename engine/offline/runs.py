@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from engine.boundary.records import RawRecord
+from engine.boundary.validation import PriceColumns
 from engine.core import PriceRiskBook, RiskSpec, Status
 from engine.core.volatility.fitting import Fitter
 from engine.pipeline import load_deep
-from engine.records import RawRecord
-from engine.validation import PriceColumns
 
 Progress = Callable[[int, int], None]
 
