@@ -2,12 +2,19 @@
 
 For a key's row after its previous one: :func:`clock_step` gives the time between them on
 the trading clock (:mod:`engine.anomaly.sessions`), switching an ``auto`` key to wall time
-for good when it moves while its exchange is closed, and tells a close followed by the
-next open (one ordinary step, not scored). :func:`log_gap` scores a step as
+for good when it moves while its exchange is closed. :func:`log_gap` scores a step as
 :math:`\\log(\\Delta t / \\bar{\\Delta t})` against the key's typical interval (an
 exponentially weighted mean of log intervals, weights :math:`1/n` up to ``halflife``
-rows) and updates that mean. Both are plain Python from Python and compiled inline in the
-feature kernels; they read and write the kernels' per-key state arrays at slot ``s``.
+rows) and updates that mean.
+
+A step with no elapsed time on the key's clock has no interval: its gap is NaN (not
+scored) and the typical interval does not learn it. That is a close followed by the next
+open (one ordinary step), a repeated or earlier timestamp, and two rows while the
+exchange is closed on an explicit calendar (extended hours on ``XNYS``, a weekend tick):
+none of them is a feed arriving early, and learning them as 1 ms intervals would make
+every later ordinary interval look like a gap.
+
+Both are plain Python from Python and compiled inline in the feature kernels; they read and write the kernels' per-key state arrays at slot ``s``.
 numba's on-disk cache of those kernels does not notice a change made here: after editing
 this module, delete the ``*.nbi``/``*.nbc`` files of ``prices.py`` and ``series.py``.
 """
@@ -31,31 +38,32 @@ def clock_step(
     last_in: np.ndarray,
     ld_n: np.ndarray,
     ld_m: np.ndarray,
-) -> tuple[float, bool]:
-    """``(dt, boundary)`` of a step of ``wall_dt`` ms of wall time and ``clock_dt`` of clock.
+) -> float:
+    """The step of ``wall_dt`` ms of wall time and ``clock_dt`` of clock, in milliseconds of
+    the key's clock (wall time once ``wall[s]`` is 1); 0 or less when no time passed on it.
 
-    ``dt`` is in milliseconds of the key's clock (wall time once ``wall[s]`` is 1);
-    ``boundary``: the previous row was at a close (inside a session) and this one is
-    inside the next session with no clock time between them.
+    An ``auto`` key that moves while its exchange is closed is switched to wall time first
+    (and its typical interval restarted); a row at a close followed by one inside the next
+    session is not such a move (one ordinary step, no clock time between them).
     """
     dt = clock_dt
-    boundary = False
-    if wall[s] == 0 and wall_dt > 0 and dt <= 0.0:
-        if inside_now and last_in[s] == 1:
-            boundary = True  # a close, then the next open: one ordinary step
-        elif auto:
-            wall[s] = 1  # moves while its exchange is closed: wall time from now on
-            ld_n[s] = 0.0
-            ld_m[s] = 0.0
+    at_open_after_close = inside_now and last_in[s] == 1
+    if wall[s] == 0 and auto and wall_dt > 0 and dt <= 0.0 and not at_open_after_close:
+        wall[s] = 1  # moves while its exchange is closed: wall time from now on
+        ld_n[s] = 0.0
+        ld_m[s] = 0.0
     if wall[s] == 1:
         dt = float(wall_dt)
-    return dt, boundary
+    return dt
 
 
 @register_jitable
 def log_gap(dt: float, s: int, ld_n: np.ndarray, ld_m: np.ndarray, halflife: float) -> float:
-    """The ``gap`` feature of a step of ``dt`` ms (at least 1 ms), then the typical log
-    interval updated with it; 0 for a key's first step."""
+    """The ``gap`` feature of a step of ``dt`` ms of the key's clock (at least 1 ms), then
+    the typical log interval updated with it; 0 for a key's first step; NaN, and nothing
+    learnt, when ``dt`` is 0 or less (no time passed on the clock: see the module)."""
+    if not dt > 0.0:
+        return np.nan
     dt = dt if dt > 1.0 else 1.0
     x = math.log(dt / 1000.0)
     gap = x - ld_m[s] if ld_n[s] > 0 else 0.0

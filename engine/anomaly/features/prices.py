@@ -27,8 +27,10 @@ made before the return was seen; this module keeps no volatility model of its ow
     geometric mean of past intervals): 0 on schedule, :math:`\log 10` after ten
     intervals of silence (a gap in the feed). Time is measured on the symbol's trading
     clock (``calendar``, :mod:`engine.anomaly.sessions`): a weekend, a holiday or a
-    night between two sessions is no gap; NaN for a tick at an open after a tick at the
-    close before it.
+    night between two sessions is no gap. NaN, and not learnt, when no time passed on
+    that clock: a tick at an open after a tick at the close before it, a repeated
+    timestamp, two ticks while the exchange of an explicit calendar is closed
+    (:mod:`engine.anomaly.features.gap`).
 ``dt_s``
     :math:`\Delta t` in seconds, the time since the symbol's previous tick.
 ``frozen``
@@ -44,7 +46,10 @@ Weights of the exponentially weighted statistics are :math:`1/n` up to ``halflif
 observations, then :math:`1/\mathrm{halflife}`. Every feature of a tick uses that
 tick and the symbol's earlier ticks only. NaN where a feature is not yet defined (the
 first tick of a symbol has no return; ``z`` needs the book's forecast, which starts
-after its warm-up).
+after its warm-up). A forecast of 0 (a price that has not moved since the book's
+warm-up: a constant or stale series) is no scale: ``z``, the moves and ``burst``
+standardised by it are NaN, no evidence rather than infinite surprise, as in
+:mod:`engine.anomaly.features.series`.
 """
 
 from __future__ import annotations
@@ -137,7 +142,8 @@ def _features(
             first = sring[s, (n[s] - _BURST_TICKS + 1) % _RING]
             for back in range(_BURST_TICKS):
                 window[back] = abs(ring[s, (n[s] - back) % _RING])
-            out[i, 3] = np.median(window) / first  # NaN in the warm-up
+            # no scale before the window (a zero forecast: a stale history) is no evidence
+            out[i, 3] = np.median(window) / first if first > 0.0 else np.nan
         else:
             out[i, 3] = np.nan
         # --- volume ------------------------------------------------------------------
@@ -165,14 +171,11 @@ def _features(
         if prev >= 0:
             # the gap on the trading clock (engine.anomaly.sessions); dt_s stays wall time
             wall_dt = ts[i] - prev
-            dt, boundary = clock_step(
+            dt = clock_step(
                 wall_dt, clock[i] - last_clock[s], inside[i], auto, s, wall, last_in, ld_n, ld_m
             )
             out[i, 6] = (wall_dt if wall_dt > 1 else 1) / 1000.0
-            if boundary or wall_dt <= 0:
-                out[i, 5] = np.nan if boundary else 0.0
-            else:
-                out[i, 5] = log_gap(dt, s, ld_n, ld_m, halflife)
+            out[i, 5] = log_gap(dt, s, ld_n, ld_m, halflife)  # NaN when no clock time passed
         else:
             out[i, 5] = np.nan
             out[i, 6] = np.nan

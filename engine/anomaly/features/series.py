@@ -188,7 +188,7 @@ def _series(
             else:
                 out[i, 4] = np.nan
             # time, on the trading clock (engine.anomaly.sessions)
-            dt, boundary = clock_step(
+            dt = clock_step(
                 ts[i] - last_ts[s],
                 clock[i] - last_clock[s],
                 inside[i],
@@ -199,7 +199,7 @@ def _series(
                 ld_n,
                 ld_m,
             )
-            out[i, 5] = np.nan if boundary else log_gap(dt, s, ld_n, ld_m, halflife)
+            out[i, 5] = log_gap(dt, s, ld_n, ld_m, halflife)  # NaN when no clock time passed
             # frozen: the run against the rate of unchanged values before it started
             unchanged = d == 0.0
             if unchanged and run[s] == 0:
