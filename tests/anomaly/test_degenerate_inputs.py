@@ -24,9 +24,9 @@ import pytest
 
 from engine.anomaly.features.prices import PRICE_FEATURES, PriceFeatures
 from engine.anomaly.features.series import SERIES_FEATURES, SeriesFeatures
+from engine.boundary.schemas import PriceTick
 from engine.config import Settings
 from engine.pipeline import PricePipeline
-from engine.schemas import PriceTick
 
 START = int(pd.Timestamp("2024-01-02 14:30", tz="UTC").value // 1_000_000)
 """The XNYS open of 2 January 2024, epoch ms: one-minute ticks from here are in session."""
