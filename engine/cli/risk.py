@@ -167,7 +167,7 @@ def var_forecast(
     run = _run(prices, _spec(settings, vol_models=models, method=name), quiet, frame)
     j = run.method_index(name)
     if not np.isfinite(run.var[:, j, :]).any():
-        raise InputError(_no_forecast(prices, run, name, vol, settings))
+        raise InputError(_warming_up(prices, run, f"--method {name}", vol, settings))
     stamps, symbols = _iso(run.frame), run.frame["symbol"]
     parts = []
     for level in settings.var_levels:
@@ -237,7 +237,7 @@ def vol_forecast(
             )
     run = _run(prices, _spec(settings, vol_models=models, method=f"{name}-normal"), quiet, frame)
     if not np.isfinite(run.sigma[name]).any():
-        raise InputError(_no_forecast(prices, run, f"--model {name}", name, settings))
+        raise InputError(_warming_up(prices, run, f"--model {name}", name, settings))
     table = pd.DataFrame(
         {
             "timestamp": _iso(run.frame),
@@ -278,7 +278,7 @@ def _engine_rv(prices: Path, settings: Settings, what: str) -> pd.DataFrame:
     return closes.frame
 
 
-def _no_forecast(
+def _warming_up(
     prices: Path, run: OfflineRun, what: str, vol: str | None, settings: Settings
 ) -> str:
     """Why a command has no forecast at any row: the model's warm-up against the file."""
