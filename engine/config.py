@@ -155,6 +155,14 @@ class Settings(BaseSettings):
     refit_delay: int = Field(5, ge=0)
     """``RISKSTREAM_REFIT_DELAY``: returns between a fit's request and its use (0: immediate,
     which makes the stream wait for every fit; fits run off the hot path otherwise)."""
+    rv_calendar: str = "auto"
+    """``RISKSTREAM_RV_CALENDAR``: trading sessions the engine computes realised variance over
+    when the input carries none (engine/intraday.py): auto (per symbol: XNYS while it ticks
+    only in NYSE sessions, else 24/5 with no weekend tick, else 24/7), 24/7, 24/5 (whole UTC
+    days) or an exchange-calendars code such as XNYS or XLON."""
+    rv_min_returns: int = Field(10, ge=1)
+    """``RISKSTREAM_RV_MIN_RETURNS``: fewest intraday returns for a session to have a realised
+    variance; sparser sessions have none, and HAR-RV and the deep models skip them."""
     backtest_methods: Names = ()
     """``RISKSTREAM_BACKTEST_METHODS``: methods backtested in the stream over rolling windows
     besides the published one, which always is (comma-separated names, or ``all``)."""

@@ -87,6 +87,18 @@ def _sessions(code: str, first_year: int, last_year: int) -> tuple[np.ndarray, .
     return opens, closes, before, dates
 
 
+def session_bounds(code: str, first_ms: int, last_ms: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Opens and closes (epoch ms) of ``code``'s sessions in the years around two timestamps.
+
+    ``code`` is any ``exchange_calendars`` name, ``24/7`` and ``24/5`` included (their
+    sessions are whole UTC days); ``None`` when the calendar does not cover those years.
+    """
+    first = np.datetime64(int(first_ms) - 10 * _DAY_MS, "ms").astype("datetime64[Y]")
+    last = np.datetime64(int(last_ms) + 10 * _DAY_MS, "ms").astype("datetime64[Y]")
+    table = _sessions(code, int(first.astype(int)) + 1970, int(last.astype(int)) + 1970)
+    return None if table is None else (table[0], table[1])
+
+
 def trading_clock(ts: np.ndarray, calendar: str) -> np.ndarray:
     """Milliseconds of open market up to each timestamp (wall ms for ``24/7``).
 

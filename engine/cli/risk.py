@@ -160,8 +160,14 @@ def var_forecast(
     else:
         combining = vol is not None and vol_model(vol).needs == "forecasts"
         models = vol_model_names() if combining else (vol,) if vol else spec.vol_models[:1]
-    run = _run(prices, _spec(settings, vol_models=models, method=name), quiet)
+    frame = None
+    rv_models = vol_model_names(needs=("rv", "returns+rv"))
+    if name != CHAMPION and vol in rv_models and not _has_rv_column(prices):
+        frame = _engine_rv(prices, settings, f"--method {name}")
+    run = _run(prices, _spec(settings, vol_models=models, method=name), quiet, frame)
     j = run.method_index(name)
+    if not np.isfinite(run.var[:, j, :]).any():
+        raise InputError(_warming_up(prices, run, f"--method {name}", vol, settings))
     stamps, symbols = _iso(run.frame), run.frame["symbol"]
     parts = []
     for level in settings.var_levels:
@@ -196,10 +202,14 @@ def vol_forecast(
 ) -> None:
     """At each row: the standard deviation of the log return from that row to the symbol's next one.
 
-    HAR, LSTM and Transformer need an 'rv' column (realized variance, decimal^2); the deep
+    HAR, LSTM and Transformer forecast from realized variance (decimal^2): the file's 'rv'
+    column, or else the engine computes it per trading session from intraday rows
+    (RISKSTREAM_RV_CALENDAR, RISKSTREAM_RV_MIN_RETURNS) and they forecast at session closes,
+    one row per symbol and session, for the return to the next session's close. The deep
     models are the ONNX models in onnx/deep (RISKSTREAM_DEEP_MODEL_DIR); combo is the
     equal-weight average of the variances of all the others.
     """
+    import numpy as np
     import pandas as pd
 
     from engine.core.volatility.registry import vol_model, vol_model_names
@@ -211,16 +221,13 @@ def vol_forecast(
         raise InputError(f"--model {name!r}: choose from {', '.join(known)}")
     combining = vol_model(name).needs == "forecasts"
     models = known if combining else (name,)
+    frame = None
     if not _has_rv_column(prices):
         rv_models = vol_model_names(needs=("rv", "returns+rv"))
         needy = [m for m in models if m in rv_models]
         if name in rv_models:
-            raise InputError(
-                f"--model {name} forecasts from realized variance, and {prices} has no 'rv' "
-                "column (each row's realized variance, decimal^2); use ewma, garch or gjr, "
-                "or add the column"
-            )
-        if needy:
+            frame = _engine_rv(prices, settings, f"--model {name}")
+        elif needy:
             models = tuple(m for m in models if m not in rv_models)
             typer.echo(
                 f"riskstream: warning: {prices} has no 'rv' column: {name} averages "
@@ -228,7 +235,9 @@ def vol_forecast(
                 f"{', '.join(needy)}",
                 err=True,
             )
-    run = _run(prices, _spec(settings, vol_models=models, method=f"{name}-normal"), quiet)
+    run = _run(prices, _spec(settings, vol_models=models, method=f"{name}-normal"), quiet, frame)
+    if not np.isfinite(run.sigma[name]).any():
+        raise InputError(_warming_up(prices, run, f"--model {name}", name, settings))
     table = pd.DataFrame(
         {
             "timestamp": _iso(run.frame),
@@ -238,6 +247,62 @@ def vol_forecast(
         }
     )
     _write(table, out)
+
+
+def _engine_rv(prices: Path, settings: Settings, what: str) -> pd.DataFrame:
+    """The session closes of an intraday file without ``rv``, with the engine's realised
+    variance (engine/intraday.py); :class:`InputError` when no session has one."""
+    from engine.intraday import session_closes
+
+    frame = _read_prices(prices)
+    try:
+        closes = session_closes(
+            frame, calendar=settings.rv_calendar, min_returns=settings.rv_min_returns
+        )
+    except ValueError as exc:
+        raise InputError(f"RISKSTREAM_RV_CALENDAR={settings.rv_calendar}: {exc}") from None
+    if closes.with_rv == 0:
+        raise InputError(
+            f"{what} forecasts from realized variance, and {prices} has no 'rv' column (each "
+            "row's realized variance, decimal^2) nor the intraday rows to compute it from "
+            f"(at most {closes.most_ticks} rows in a session, and two sessions with "
+            f"{settings.rv_min_returns + 1} or more are needed, RISKSTREAM_RV_MIN_RETURNS); "
+            "use ewma, garch or gjr, or add the column"
+        )
+    typer.echo(
+        f"riskstream: {prices} has no 'rv' column: {closes.describe()}; {what} forecasts at "
+        "session closes: one row per symbol and session, at its last row, for the log return "
+        "to the next session's last row",
+        err=True,
+    )
+    return closes.frame
+
+
+def _warming_up(
+    prices: Path, run: OfflineRun, what: str, vol: str | None, settings: Settings
+) -> str:
+    """Why a command has no forecast at any row: the model's warm-up against the file."""
+    from engine.core.volatility.registry import vol_model
+
+    counts = run.frame.groupby("symbol", sort=False).size()
+    longest = int(counts.max()) if len(counts) else 0
+    text = f"{what}: no forecast at any of the {len(run.frame)} rows of {prices}"
+    if vol is None:
+        return f"{text}: the longest symbol has {longest} rows; RISKSTREAM_VAR_MIN_OBS is {settings.var_min_obs} returns"
+    cls = vol_model(vol)
+    if cls.needs in ("rv", "returns+rv") and "rv" in run.frame:
+        have = int(run.frame.groupby("symbol", sort=False)["rv"].count().max())
+        unit = f"observations with realized variance (the longest symbol has {have})"
+    else:
+        unit = f"returns (the longest symbol has {max(longest - 1, 0)})"
+    if cls.fitted:
+        need = settings.refit_first + settings.refit_delay
+        why = f"{vol} first forecasts after RISKSTREAM_REFIT_FIRST + RISKSTREAM_REFIT_DELAY = {need} {unit}"
+    elif cls.needs == "returns+rv":
+        why = f"{vol} first forecasts once its window and burn-in are filled, in {unit}"
+    else:
+        why = f"{vol} is still warming up after {unit}"
+    return f"{text}: {why}; give it a longer file"
 
 
 def _has_rv_column(prices: Path) -> bool:
