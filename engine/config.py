@@ -157,7 +157,7 @@ class Settings(BaseSettings):
     which makes the stream wait for every fit; fits run off the hot path otherwise)."""
     rv_calendar: str = "auto"
     """``RISKSTREAM_RV_CALENDAR``: trading sessions the engine computes realised variance over
-    when the input carries none (engine/intraday.py): auto (per symbol: XNYS while it ticks
+    when the input carries none (engine/offline/intraday.py): auto (per symbol: XNYS while it ticks
     only in NYSE sessions, else 24/5 with no weekend tick, else 24/7), 24/7, 24/5 (whole UTC
     days) or an exchange-calendars code such as XNYS or XLON."""
     rv_min_returns: int = Field(10, ge=1)

@@ -251,8 +251,8 @@ def vol_forecast(
 
 def _engine_rv(prices: Path, settings: Settings, what: str) -> pd.DataFrame:
     """The session closes of an intraday file without ``rv``, with the engine's realised
-    variance (engine/intraday.py); :class:`InputError` when no session has one."""
-    from engine.intraday import session_closes
+    variance (engine/offline/intraday.py); :class:`InputError` when no session has one."""
+    from engine.offline.intraday import session_closes
 
     frame = _read_prices(prices)
     try:

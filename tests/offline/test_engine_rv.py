@@ -2,7 +2,7 @@
 
 A price file without an ``rv`` column but with intraday rows no longer makes HAR-RV and
 the deep models refuse: the engine computes each session's realised variance from the
-rows (engine/intraday.py) and they forecast at session closes. A model that still cannot
+rows (engine/offline/intraday.py) and they forecast at session closes. A model that still cannot
 forecast (too few sessions) says why with exit status 2, never an empty column.
 """
 
@@ -19,8 +19,8 @@ from engine.cli import app
 from engine.core import RiskSpec
 from engine.core.volatility.fitting import RefitSchedule
 from engine.errors import InputError
-from engine.intraday import session_closes
-from engine.offline import run_prices
+from engine.offline.intraday import session_closes
+from engine.offline.runs import run_prices
 from producers.sources import read_price_csv, sp500_1min
 
 #: HAR's first fit after 50 sessions with realised variance (the smallest RISKSTREAM_REFIT_FIRST).
