@@ -29,6 +29,7 @@ from typing import Any
 import numba
 import numpy as np
 import orjson
+import pandas as pd
 import pytest
 
 import engine
@@ -36,7 +37,7 @@ from engine.anomaly.calibration import TailCalibrator
 from engine.anomaly.features.prices import PriceFeatures
 from engine.anomaly.features.transactions import CustomerWindows
 from engine.anomaly.policy import AlertState
-from engine.boundary.validation import PriceColumns, TransactionColumns
+from engine.boundary.validation import TransactionColumns
 from engine.core.backtest import BreachCounters
 from engine.core.backtest.rolling import RollingBacktests
 from engine.core.book import PriceRiskBook
@@ -54,6 +55,7 @@ from engine.core.volatility.fitting import FitResult, RefitSchedule
 from engine.core.volatility.refitted import RefittedVolatility
 from engine.core.volatility.registry import register, unregister, vol_model, vol_model_names
 from engine.core.windows import RingHistory, RollingWindow
+from engine.offline.runs import columns_from_frame
 
 N_SLOTS = 4
 NEVER = RefitSchedule(first=10**9, every=1, delay=0)
@@ -572,17 +574,9 @@ def test_a_toy_model_registered_in_one_class_is_checked_and_runs() -> None:
         rng = np.random.default_rng(7)
         n = 400
         price = 100 * np.exp(rng.standard_t(5, n).cumsum() * 0.01)
-        cols = PriceColumns(
-            symbols=["A", "B"] * (n // 2),
-            ts=np.arange(n, dtype=np.int64) * 1000,
-            price=price,
-            volume=np.full(n, np.nan),
-            rv=np.full(n, np.nan),
-            event_ids=[None] * n,
-            event_hash=np.zeros(n, np.int64),
-            partition=np.zeros(n, np.int32),
-            offset=np.arange(n, dtype=np.int64),
-            source=[None] * n,  # type: ignore[list-item]
+        stamps = pd.to_datetime(np.arange(n) * 1000, unit="ms", utc=True)
+        cols = columns_from_frame(
+            pd.DataFrame({"timestamp": stamps, "symbol": ["A", "B"] * (n // 2), "price": price})
         )
         step = book.step(cols)
     assert book.model_name == "toy-t" and book.model_version == "1"

@@ -10,12 +10,14 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pandas as pd
 
 from engine.boundary.validation import PriceColumns
 from engine.core.book import PriceRiskBook
 from engine.core.spec import RiskSpec
 from engine.core.var.registry import distribution_names, unregister_distribution
 from engine.core.volatility.registry import unregister, vol_model_names
+from engine.offline.runs import columns_from_frame
 
 from .helpers import DOCS
 
@@ -31,18 +33,8 @@ def example(page: str, heading: str) -> str:
 def one_symbol(returns: np.ndarray) -> PriceColumns:
     n = returns.size + 1
     price = 100.0 * np.exp(np.concatenate([[0.0], returns.cumsum()]))
-    return PriceColumns(
-        symbols=["A"] * n,
-        ts=np.arange(n, dtype=np.int64) * 1000,
-        price=price,
-        volume=np.full(n, np.nan),
-        rv=np.full(n, np.nan),
-        event_ids=[None] * n,
-        event_hash=np.zeros(n, np.int64),
-        partition=np.zeros(n, np.int32),
-        offset=np.arange(n, dtype=np.int64),
-        source=[None] * n,  # type: ignore[list-item]
-    )
+    stamps = pd.to_datetime(np.arange(n) * 1000, unit="ms", utc=True)
+    return columns_from_frame(pd.DataFrame({"timestamp": stamps, "symbol": "A", "price": price}))
 
 
 def test_the_model_example_registers_and_runs_in_the_book_by_name() -> None:
