@@ -100,11 +100,31 @@ def _verdict_letters(
     return letters
 
 
+# --- outcomes -----------------------------------------------------------------------------
+
+
+class _StatusCounts:
+    """``accepted`` and ``replayed`` counts of an outcome's per-record ``status`` array."""
+
+    __slots__ = ()
+    status: np.ndarray
+
+    @property
+    def accepted(self) -> int:
+        """Records of the batch applied to their key's state (:attr:`Status.ACCEPTED`)."""
+        return int(np.count_nonzero(self.status == Status.ACCEPTED))
+
+    @property
+    def replayed(self) -> int:
+        """Records Kafka redelivered that were already applied (:attr:`Status.REPLAY`), skipped."""
+        return int(np.count_nonzero(self.status == Status.REPLAY))
+
+
 # --- prices -------------------------------------------------------------------------------
 
 
 @dataclass(slots=True)
-class PriceOutcome:
+class PriceOutcome(_StatusCounts):
     """Everything one price micro-batch produced."""
 
     received: int
@@ -128,14 +148,6 @@ class PriceOutcome:
     def touched(self) -> np.ndarray:
         """Slots of the symbols whose state changed (what :attr:`rows` persists)."""
         return self.step.touched
-
-    @property
-    def accepted(self) -> int:
-        return int(np.count_nonzero(self.status == Status.ACCEPTED))
-
-    @property
-    def replayed(self) -> int:
-        return int(np.count_nonzero(self.status == Status.REPLAY))
 
 
 class PricePipeline:
@@ -456,7 +468,7 @@ class PricePipeline:
 
 
 @dataclass(slots=True)
-class TransactionOutcome:
+class TransactionOutcome(_StatusCounts):
     """Everything one transaction micro-batch produced."""
 
     received: int
@@ -471,14 +483,6 @@ class TransactionOutcome:
     alerts: list[Alert] = field(default_factory=list)
     latest: list[LatestState] = field(default_factory=list)
     """Latest-state hashes from stages (the snapshots' own are :meth:`CustomerSnapshot.latest`)."""
-
-    @property
-    def accepted(self) -> int:
-        return int(np.count_nonzero(self.status == Status.ACCEPTED))
-
-    @property
-    def replayed(self) -> int:
-        return int(np.count_nonzero(self.status == Status.REPLAY))
 
 
 class TransactionPipeline:
