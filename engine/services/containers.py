@@ -13,7 +13,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import warnings
-from collections.abc import Mapping
 from typing import Any, Self
 
 from engine.services import kafka_admin
@@ -90,7 +89,7 @@ class _Container:
         self.stop()
 
 
-class DockerKafka(_Container):
+class DockerKafka(_Container, kafka_admin.SingleBrokerTopics):
     """A single-node KRaft Kafka container with topic auto-creation off."""
 
     def __init__(self, image: str = KAFKA_IMAGE) -> None:
@@ -116,25 +115,6 @@ class DockerKafka(_Container):
         if self._container is None:
             raise ServiceStartError("DockerKafka is not started")
         return str(self._container.get_bootstrap_server())
-
-    def create_topic(
-        self,
-        name: str,
-        *,
-        partitions: int = 1,
-        replication_factor: int = 1,
-        config: Mapping[str, str] | None = None,
-        timeout: float = 30.0,
-    ) -> None:
-        """Create a topic (existing is fine) and wait until all its partitions have leaders."""
-        kafka_admin.create_topic(
-            self.bootstrap,
-            name,
-            partitions=partitions,
-            replication_factor=replication_factor,
-            config=config,
-            timeout=timeout,
-        )
 
 
 class DockerRedis(_Container):

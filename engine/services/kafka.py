@@ -51,7 +51,7 @@ def _render(value: PropertyValue) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-class KafkaBroker(ManagedProcess):
+class KafkaBroker(ManagedProcess, kafka_admin.SingleBrokerTopics):
     """One KRaft node (broker and controller in one JVM) on 127.0.0.1.
 
     Parameters
@@ -244,24 +244,6 @@ class KafkaBroker(ManagedProcess):
         return self.node_id in kafka_admin.broker_ids(self.bootstrap, timeout_ms=2_000)
 
     # --- Conveniences ---------------------------------------------------------------------
-    def create_topic(
-        self,
-        name: str,
-        *,
-        partitions: int = 1,
-        replication_factor: int = 1,
-        config: Mapping[str, str] | None = None,
-        timeout: float = 30.0,
-    ) -> None:
-        """Create a topic (existing is fine) and wait until all its partitions have leaders."""
-        kafka_admin.create_topic(
-            self.bootstrap,
-            name,
-            partitions=partitions,
-            replication_factor=replication_factor,
-            config=config,
-            timeout=timeout,
-        )
 
     def close(self) -> None:
         """Stop, and delete the state directory if this object created it."""

@@ -146,6 +146,39 @@ def create_topic(
         wait_for_leader(bootstrap, name, partition, timeout=max(1.0, deadline - time.monotonic()))
 
 
+class SingleBrokerTopics:
+    """:meth:`create_topic` for a handle of one Kafka broker reached at its ``bootstrap``.
+
+    The native broker (:class:`engine.services.kafka.KafkaBroker`) and the container
+    (:class:`engine.services.containers.DockerKafka`) both inherit it; each defines
+    ``bootstrap`` itself.
+    """
+
+    @property
+    def bootstrap(self) -> str:
+        """``host:port`` of the broker's client listener (defined by the handle)."""
+        raise NotImplementedError
+
+    def create_topic(
+        self,
+        name: str,
+        *,
+        partitions: int = 1,
+        replication_factor: int = 1,
+        config: Mapping[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        """Create a topic (existing is fine) and wait until all its partitions have leaders."""
+        create_topic(
+            self.bootstrap,
+            name,
+            partitions=partitions,
+            replication_factor=replication_factor,
+            config=config,
+            timeout=timeout,
+        )
+
+
 def partition_state(bootstrap: str, topic: str, partition: int = 0) -> dict[str, Any] | None:
     """Metadata of one partition, ``None`` if unknown.
 
