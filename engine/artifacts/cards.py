@@ -40,6 +40,39 @@ def write_card(doc: Mapping[str, Any], directory: Path) -> Path:
     return path
 
 
+def card_json(
+    schema: str,
+    *,
+    name: str,
+    kind: str,
+    version: str,
+    fields: Mapping[str, Any],
+    artifacts: Mapping[str, Mapping[str, Any]],
+    extra: Mapping[str, Any],
+) -> dict[str, Any]:
+    """A card's JSON document: ``schema``, ``name``, ``kind``, ``version``, then the kind's
+    own ``fields``, then one section per artifact, then the rest of ``extra``.
+
+    Each artifact section (e.g. ``{"onnx": {"file": "model.onnx"}}``) is laid over the
+    ``extra`` entry of the same name, so what training recorded there (``sha256``, sizes)
+    is kept and the card's own keys win.
+
+    >>> card_json("riskstream.x.card/1", name="m", kind="k", version="1", fields={},
+    ...           artifacts={"onnx": {"file": "m.onnx"}},
+    ...           extra={"onnx": {"sha256": "ab"}, "metrics": {}})["onnx"]
+    {'sha256': 'ab', 'file': 'm.onnx'}
+    """
+    return {
+        "schema": schema,
+        "name": name,
+        "kind": kind,
+        "version": version,
+        **fields,
+        **{key: {**extra.get(key, {}), **own} for key, own in artifacts.items()},
+        **{k: v for k, v in extra.items() if k not in artifacts},
+    }
+
+
 def read_card(directory: Path | str, what: str) -> tuple[Path, Any]:
     """``(path, parsed JSON)`` of ``DIR/card.json``; ``what`` names the model kind in errors."""
     directory = Path(directory)

@@ -35,6 +35,7 @@ from typing import Any, Literal
 import numpy as np
 
 from engine.artifacts.cards import (
+    card_json,
     check_schema,
     read_card,
     verify_artifact,
@@ -196,19 +197,20 @@ class ModelCard:
     # --- files ----------------------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "schema": CARD_SCHEMA,
-            "name": self.name,
-            "kind": self.kind,
-            "version": self.version,
-            "inputs": [f.to_json() for f in self.inputs],
-            "id_column": self.id_column,
-            "target": self.target,
-            "onnx": {**self.extra.get("onnx", {}), "file": self.onnx_file},
-            "native": {**self.extra.get("native", {}), "file": self.native_file},
-            "output": self.output,
-            **{k: v for k, v in self.extra.items() if k not in ("onnx", "native")},
-        }
+        return card_json(
+            CARD_SCHEMA,
+            name=self.name,
+            kind=self.kind,
+            version=self.version,
+            fields={
+                "inputs": [f.to_json() for f in self.inputs],
+                "id_column": self.id_column,
+                "target": self.target,
+                "output": self.output,
+            },
+            artifacts={"onnx": {"file": self.onnx_file}, "native": {"file": self.native_file}},
+            extra=self.extra,
+        )
 
     def save(self, directory: Path) -> Path:
         return write_card(self.to_json(), directory)

@@ -24,7 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from engine.artifacts.cards import check_schema, read_card, verify_artifact, write_card
+from engine.artifacts.cards import (
+    card_json,
+    check_schema,
+    read_card,
+    verify_artifact,
+    write_card,
+)
 from engine.core.volatility.deep_features import FEATURES, FeatureParams
 from engine.errors import ModelMismatchError
 
@@ -83,34 +89,36 @@ class DeepCard:
     # --- files ----------------------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "schema": CARD_SCHEMA,
-            "name": self.name,
-            "kind": self.kind,
-            "version": self.version,
-            "inputs": [
-                {"name": n, "mean": m, "std": s}
-                for n, m, s in zip(self.inputs, self.mean, self.std, strict=True)
-            ],
-            "input_tensor": {
-                "name": INPUT_NAME,
-                "dtype": "float32",
-                "shape": ["batch", self.window, len(self.inputs)],
-                "scaling": "(x - mean) / std per input",
+        return card_json(
+            CARD_SCHEMA,
+            name=self.name,
+            kind=self.kind,
+            version=self.version,
+            fields={
+                "inputs": [
+                    {"name": n, "mean": m, "std": s}
+                    for n, m, s in zip(self.inputs, self.mean, self.std, strict=True)
+                ],
+                "input_tensor": {
+                    "name": INPUT_NAME,
+                    "dtype": "float32",
+                    "shape": ["batch", self.window, len(self.inputs)],
+                    "scaling": "(x - mean) / std per input",
+                },
+                "output_tensor": {
+                    "name": OUTPUT_NAME,
+                    "dtype": "float32",
+                    "shape": ["batch"],
+                    "meaning": "log RV_{t+1} = target_mean + target_std * y (decimal^2)",
+                },
+                "target_mean": self.target_mean,
+                "target_std": self.target_std,
+                "window": self.window,
+                "features": self.features.to_json(),
             },
-            "output_tensor": {
-                "name": OUTPUT_NAME,
-                "dtype": "float32",
-                "shape": ["batch"],
-                "meaning": "log RV_{t+1} = target_mean + target_std * y (decimal^2)",
-            },
-            "target_mean": self.target_mean,
-            "target_std": self.target_std,
-            "window": self.window,
-            "features": self.features.to_json(),
-            "onnx": {**self.extra.get("onnx", {}), "file": self.onnx_file, "opset": self.opset},
-            **{k: v for k, v in self.extra.items() if k != "onnx"},
-        }
+            artifacts={"onnx": {"file": self.onnx_file, "opset": self.opset}},
+            extra=self.extra,
+        )
 
     def save(self, directory: Path) -> Path:
         return write_card(self.to_json(), directory)
