@@ -7,9 +7,28 @@ the sum of squared 5-minute returns of a day), the next period's variance foreca
 
 with coefficients from least squares on the last ``window`` observations, refitted on a
 :class:`~engine.core.volatility.fitting.RefitSchedule` like the GARCH family. The
-volatility forecast is the square root of the variance forecast (floored at a tiny
-positive value). Ticks without realized variance leave the model unchanged, and a
-symbol that never supplies it never gets a HAR forecast (NaN).
+volatility forecast is the square root of the variance forecast. Ticks without realized
+variance leave the model unchanged, and a symbol that never supplies it never gets a HAR
+forecast (NaN). Forecasts use realized variances up to and including the current tick's.
+
+Non-negativity. Least squares does not keep ``RV_{t+1}`` positive: a fit with a negative
+monthly coefficient forecasts below zero when the daily variance collapses after a spike
+that still lifts the monthly mean (the S&P 500 in late August 2015, on a 100-session
+window). Two rules keep such a number from being published:
+
+* at fit time, a fit whose fitted variances in its window, or whose forecast after it,
+  are ``<= 0`` is rejected (reason ``negative_variance``,
+  :func:`~engine.core.volatility.validation.check_har`) and falls back like every
+  rejected fit: the last good fit, else the 22-observation mean of realized variance
+  (:data:`HAR_FALLBACK`, HAR's counterpart of EWMA);
+* at forecast time, an accepted fit can still meet regressors it never saw. When its
+  variance forecast is ``<= 0`` the tick's forecast is that same fallback, the
+  22-observation mean, and :meth:`HARVolatility.fit_status` reports ``fallback`` with
+  reason ``negative_variance`` while it lasts. A fallback rather than a floor: a floor
+  would publish a volatility of about zero, a VaR of about zero, exactly when the
+  series has just moved most; the fallback is the forecast the model already trusts
+  whenever a fit cannot be used. Only a series whose last 22 realized variances are all
+  zero gets the floor (:data:`FLOOR`), the fallback's own value.
 """
 
 from __future__ import annotations
@@ -22,12 +41,13 @@ import numpy as np
 from engine.core.slots import Column
 from engine.core.volatility.base import Build
 from engine.core.volatility.fitting import FitResult, RefitSchedule
-from engine.core.volatility.refitted import RefittedVolatility
+from engine.core.volatility.refitted import FALLBACK, STATUSES, RefittedVolatility
 from engine.core.volatility.registry import register
 from engine.core.volatility.validation import REASONS, check_har
 
 HISTORY = 22
 FLOOR = 1e-12
+"""Smallest variance forecast (decimal^2): only reached when 22 realized variances are 0."""
 
 
 def har_features(rv: np.ndarray) -> np.ndarray:
@@ -60,10 +80,11 @@ def fit_har(rv: np.ndarray) -> FitResult:
 
 
 @numba.njit(cache=True, nogil=True)
-def _forecast(coef, hist, pos, count):  # pragma: no cover - compiled
-    """HAR forecast from the last 22 RVs (ring ``hist``, newest at ``pos - 1``)."""
+def _variance(coef, hist, pos, count):  # pragma: no cover - compiled
+    """``(HAR variance forecast, 22-observation mean)`` from the last 22 RVs (ring
+    ``hist``, newest at ``pos - 1``); NaNs before 22 observations. Either may be <= 0."""
     if count < HISTORY:
-        return np.nan
+        return np.nan, np.nan
     day = hist[(pos - 1) % HISTORY]
     week = 0.0
     for j in range(1, 6):
@@ -71,8 +92,18 @@ def _forecast(coef, hist, pos, count):  # pragma: no cover - compiled
     month = 0.0
     for j in range(HISTORY):
         month += hist[j]
-    f = coef[0] + coef[1] * day + coef[2] * week / 5.0 + coef[3] * month / HISTORY
-    return np.sqrt(max(f, FLOOR))
+    month /= HISTORY
+    return coef[0] + coef[1] * day + coef[2] * week / 5.0 + coef[3] * month, month
+
+
+@numba.njit(cache=True, nogil=True)
+def _forecast(coef, hist, pos, count):  # pragma: no cover - compiled
+    """HAR sigma forecast; a variance forecast ``<= 0`` is replaced by the 22-observation
+    mean (the fallback, see the module's non-negativity rules), floored at :data:`FLOOR`."""
+    f, month = _variance(coef, hist, pos, count)
+    if not f > 0:
+        f = month  # NaN stays NaN: no forecast before 22 observations
+    return np.sqrt(max(f, FLOOR)) if not np.isnan(f) else np.nan
 
 
 @numba.njit(cache=True, nogil=True)
@@ -175,6 +206,19 @@ class HARVolatility(RefittedVolatility):
     def switch_now(self, slot: int, result: FitResult) -> None:
         self.state["params"][slot] = result.params
         self.state["has"][slot] = 1
+
+    def fit_status(self, slot: int) -> tuple[str, str]:
+        """As :meth:`RefittedVolatility.fit_status`, except that while the installed
+        parameters forecast a variance ``<= 0`` (so the 22-observation mean is published
+        instead) it is ``("fallback", "negative_variance")``."""
+        st = self.state
+        params = st["params"][slot]
+        if st["has"][slot] and not np.array_equal(params, HAR_FALLBACK):
+            n = int(st["nobs"][slot])
+            f, _ = _variance(params, st["hist"][slot], n, n)
+            if f <= 0:
+                return STATUSES[FALLBACK], "negative_variance"
+        return super().fit_status(slot)
 
     def forecast(self, slot: int) -> tuple[float, float]:
         st = self.state

@@ -35,6 +35,14 @@ Fit rules (all in decimal units, for a window of decimal log returns ``r``):
                     dynamics explain the window worse than the model we fall back to;
 ``out_of_band``     the fit's next-return sigma is outside ``[1 / BAND, BAND]`` times
                     the EWMA sigma at the window's end (recent realised moves).
+
+HAR fits (least squares on realized variances ``RV``, decimal^2) have their own rules,
+:func:`check_har`: ``no_convergence``, then ``negative_variance`` (a fitted variance in the
+window, or the forecast after it, is ``<= 0``: ordinary least squares does not keep a
+linear combination of variances positive, and after a spike a negative monthly
+coefficient can take it below zero), ``persistence`` and ``out_of_band``. The same
+non-negativity rule holds at forecast time, for fits that passed: see
+:mod:`engine.core.volatility.har`.
 """
 
 from __future__ import annotations
@@ -68,6 +76,7 @@ REASONS: Final = (
     "out_of_band",
     "too_few_returns",
     "unresponsive",
+    "negative_variance",
 )
 
 
@@ -154,14 +163,30 @@ def check_garch(
 
 
 def check_har(rv: np.ndarray, features: np.ndarray, coef: np.ndarray) -> str | None:
-    """The first rule a HAR fit breaks, or ``None``: finite, positive fitted variances,
-    persistence ``b_day + b_week + b_month < 1``, and a next forecast within ``BAND`` of
-    the mean realized variance of the last 22 observations (in sigma terms)."""
+    """The first rule a HAR fit breaks, or ``None``.
+
+    ``rv``: the window's realized variances (decimal^2, oldest first); ``features``: its
+    HAR regressors (:func:`~engine.core.volatility.har.har_features`; row ``i`` uses
+    ``rv`` up to and including observation ``i + 21``, so the last row gives the forecast
+    for the observation after the window); ``coef``: b0, b_day, b_week, b_month.
+
+    Rules, in order: finite coefficients (``no_convergence``); every fitted variance in
+    the window and the forecast after it ``> 0`` (``negative_variance``: a variance
+    forecast at or below zero is never usable, and a fit that produced one on its own
+    window is not trusted); persistence ``b_day + b_week + b_month < 1``
+    (``persistence``); the next forecast within ``BAND`` of the mean realized variance
+    of the last 22 observations, in sigma terms (``out_of_band``).
+
+    >>> rv = np.array([1e-4] * 30 + [9e-4] + [1e-4] * 5)
+    >>> from engine.core.volatility.har import har_features
+    >>> check_har(rv, har_features(rv), np.array([2e-4, 0.5, 0.0, -2.0]))
+    'negative_variance'
+    """
     if not np.isfinite(coef).all():
         return "no_convergence"
     fitted = features @ coef
-    if np.any(fitted <= 0):
-        return "not_positive"
+    if np.any(fitted <= 0):  # fitted[:-1] in the window, fitted[-1] the next forecast
+        return "negative_variance"
     if float(np.sum(coef[1:])) >= 1.0:
         return "persistence"
     recent = float(np.mean(rv[-22:]))
