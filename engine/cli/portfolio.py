@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 import typer
 
 from engine.cli.app import app
-from engine.cli.risk import PRICES_HELP, _day_option, _iso, _levels, _write
+from engine.cli.params import POSITIONS_HELP, PositionsFile, PricesFile
+from engine.cli.risk import _day_option, _iso, _levels, _write
 from engine.core.riskmetrics import DEFAULT_LAMBDA
 from engine.errors import InputError
 
@@ -31,16 +32,12 @@ INSTRUMENTS_HELP = (
     "(kind fx, named <foreign><currency>, e.g. EURUSD), and align 24/7 symbols on the "
     "session symbols' grid."
 )
-POSITIONS_HELP = (
-    "Positions: CSV portfolio,symbol,quantity[,timestamp] (quantity in units, negative = short; "
-    'a timestamp makes it effective from then) or JSON {"<portfolio>": {"<symbol>": quantity}}.'
-)
 
 
 @portfolio_app.command("var")
 def portfolio_var(
-    prices: Path = typer.Option(..., "--prices", help=PRICES_HELP),
-    positions: Path = typer.Option(..., "--positions", help=POSITIONS_HELP),
+    prices: PricesFile,
+    positions: PositionsFile,
     out: Path = typer.Option(
         ...,
         "--out",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from engine.cli.app import app, load_settings
+from engine.cli.params import PricesFile
 from engine.errors import InputError
 
 if TYPE_CHECKING:
@@ -32,11 +33,6 @@ data_app = typer.Typer(
 app.add_typer(var_app, name="var")
 app.add_typer(vol_app, name="vol")
 app.add_typer(data_app, name="data")
-
-PRICES_HELP = (
-    "Price CSV: a 'timestamp' column plus 'symbol' and 'price' columns (long; optional 'rv' realized "
-    "variance) or one price column per symbol (wide)."
-)
 
 
 def _levels(text: str | None) -> tuple[float, ...] | None:
@@ -123,7 +119,7 @@ def _iso(frame: pd.DataFrame) -> pd.Series:
 
 @var_app.command("forecast")
 def var_forecast(
-    prices: Path = typer.Option(..., "--prices", help=PRICES_HELP),
+    prices: PricesFile,
     out: Path = typer.Option(
         ..., "--out", help="Output CSV: timestamp,symbol,method,level,var,es."
     ),
@@ -191,7 +187,7 @@ def var_forecast(
 
 @vol_app.command("forecast")
 def vol_forecast(
-    prices: Path = typer.Option(..., "--prices", help=PRICES_HELP),
+    prices: PricesFile,
     out: Path = typer.Option(..., "--out", help="Output CSV: timestamp,symbol,model,sigma."),
     model: str = typer.Option(
         None,
@@ -317,7 +313,7 @@ def _has_rv_column(prices: Path) -> bool:
 
 @app.command()
 def backtest(
-    prices: Path = typer.Option(..., "--prices", help=PRICES_HELP),
+    prices: PricesFile,
     report: Path = typer.Option(
         ..., "--report", help="Directory for the report (Markdown, CSV, PNG)."
     ),

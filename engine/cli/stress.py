@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
 from engine.cli.app import app
-from engine.cli.portfolio import POSITIONS_HELP
-from engine.cli.risk import PRICES_HELP, _write
+from engine.cli.params import PositionsFile, PricesFile, ScenariosPath
+from engine.cli.risk import _write
 from engine.core.riskmetrics import DEFAULT_LAMBDA
 from engine.errors import InputError
 
@@ -33,8 +33,16 @@ stress_app = typer.Typer(
 )
 app.add_typer(stress_app, name="stress")
 
-SCENARIOS_HELP = "A scenario TOML file or a directory of them (default: the bundled library)."
-INTERVAL_HELP = "Grid interval of the engine's EWMA covariance (betas, propagation): 1d, 4h, ..."
+CovInterval = Annotated[
+    str,
+    typer.Option(
+        "--interval",
+        help="Grid interval of the engine's EWMA covariance (betas, propagation): 1d, 4h, ...",
+    ),
+]
+CovLambda = Annotated[
+    float, typer.Option("--lambda", help="EWMA decay of the covariance (RiskMetrics).")
+]
 CLASSES_HELP = "CSV symbol,asset_class for asset-class shocks."
 
 
@@ -159,12 +167,12 @@ def _option_symbols(instruments: Path | None) -> frozenset[str]:
 
 @stress_app.command("run")
 def stress_run(
-    prices: Path = typer.Option(..., "--prices", help=PRICES_HELP),
-    positions: Path = typer.Option(..., "--positions", help=POSITIONS_HELP),
+    prices: PricesFile,
+    positions: PositionsFile,
     out: Path = typer.Option(
         ..., "--out", help="Output CSV portfolio,scenario,pnl (currency units, negative = loss)."
     ),
-    scenarios: Path = typer.Option(None, "--scenarios", help=SCENARIOS_HELP),
+    scenarios: ScenariosPath = None,
     shock: list[str] = typer.Option(
         None,
         "--shock",
@@ -192,10 +200,8 @@ def stress_run(
         "--report",
         help="Directory for a report: P&L-by-scenario bars, spot x vol heatmap, contributions by position.",
     ),
-    interval: str = typer.Option("1d", "--interval", help=INTERVAL_HELP),
-    lam: float = typer.Option(
-        DEFAULT_LAMBDA, "--lambda", help="EWMA decay of the covariance (RiskMetrics)."
-    ),
+    interval: CovInterval = "1d",
+    lam: CovLambda = DEFAULT_LAMBDA,
     min_obs: int = typer.Option(
         20, "--min-obs", min=1, help="Grid returns a symbol needs for its beta to be estimated."
     ),
@@ -369,8 +375,8 @@ def _detail(
 
 @stress_app.command("reverse")
 def stress_reverse(
-    prices: Path = typer.Option(..., "--prices", help=PRICES_HELP),
-    positions: Path = typer.Option(..., "--positions", help=POSITIONS_HELP),
+    prices: PricesFile,
+    positions: PositionsFile,
     loss: float = typer.Option(
         ...,
         "--loss",
@@ -389,10 +395,8 @@ def stress_reverse(
         "--summary",
         help="Also write portfolio,loss,horizon,sigma,mahalanobis,tail_probability,chi2_probability,feasible.",
     ),
-    interval: str = typer.Option("1d", "--interval", help=INTERVAL_HELP),
-    lam: float = typer.Option(
-        DEFAULT_LAMBDA, "--lambda", help="EWMA decay of the covariance (RiskMetrics)."
-    ),
+    interval: CovInterval = "1d",
+    lam: CovLambda = DEFAULT_LAMBDA,
     min_obs: int = typer.Option(
         20, "--min-obs", min=1, help="Grid returns each held symbol needs in the covariance."
     ),
@@ -467,8 +471,8 @@ def stress_reverse(
 
 @stress_app.command("svar")
 def stress_svar(
-    prices: Path = typer.Option(..., "--prices", help=PRICES_HELP),
-    positions: Path = typer.Option(..., "--positions", help=POSITIONS_HELP),
+    prices: PricesFile,
+    positions: PositionsFile,
     out: Path = typer.Option(
         ...,
         "--out",
@@ -527,7 +531,7 @@ def stress_svar(
 
 @stress_app.command("list")
 def stress_list(
-    scenarios: Path = typer.Option(None, "--scenarios", help=SCENARIOS_HELP),
+    scenarios: ScenariosPath = None,
 ) -> None:
     """The scenarios of the library: id, version, kind, status, P&L columns, summary."""
     from engine.stress.library import load_library
@@ -544,7 +548,7 @@ def stress_list(
 @stress_app.command("show")
 def stress_show(
     scenario_id: str = typer.Argument(..., metavar="ID", help="A scenario id (see stress list)."),
-    scenarios: Path = typer.Option(None, "--scenarios", help=SCENARIOS_HELP),
+    scenarios: ScenariosPath = None,
 ) -> None:
     """One scenario in full: its fields and moves, and the file it comes from."""
     from engine.stress.library import load_library
