@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -12,6 +13,24 @@ bench_app = typer.Typer(
     help="Benchmarks (they start their own local Kafka and Redis).", no_args_is_help=True
 )
 app.add_typer(bench_app, name="bench")
+
+
+JsonOut = Annotated[Path | None, typer.Option(help="Write the results as JSON here too.")]
+"""``--out FILE``: a benchmark's results as JSON, besides the Markdown on stdout."""
+Batch = Annotated[int, typer.Option(min=1, help="Records per micro-batch.")]
+StreamSymbols = Annotated[int, typer.Option(min=1, help="Symbols in the synthetic stream.")]
+BrokerScratch = Annotated[Path, typer.Option(help="Scratch directory for brokers and logs.")]
+
+
+def _progress(message: str) -> None:
+    """A benchmark's progress line, on stderr (stdout holds the results)."""
+    typer.echo(message, err=True)
+
+
+def _report(result: Any, out: Path | None) -> None:
+    """Print a benchmark result's Markdown and save its ``to_dict()`` to ``--out``, if given."""
+    typer.echo(result.markdown())
+    _save(out, result.to_dict())
 
 
 def _save(out: Path | None, result: object) -> None:
@@ -29,7 +48,7 @@ def e2e(
     ticks: int = typer.Option(
         1_000_000, min=10_000, help="Ticks pre-produced for the throughput runs."
     ),
-    symbols: int = typer.Option(1000, min=1, help="Symbols in the synthetic stream."),
+    symbols: StreamSymbols = 1000,
     partitions: int = typer.Option(8, min=1, help="Partitions of the prices topic."),
     latency_rate: float = typer.Option(
         5000.0, min=1.0, help="Ticks per second in the latency run."
@@ -38,10 +57,8 @@ def e2e(
     latency_warmup_seconds: float = typer.Option(
         15.0, min=0.0, help="Paced ticks sent first and reported apart (the processes warm up)."
     ),
-    workdir: Path = typer.Option(
-        Path(".run/bench-e2e"), help="Scratch directory for brokers and logs."
-    ),
-    out: Path = typer.Option(None, help="Write the results as JSON here too."),
+    workdir: BrokerScratch = Path(".run/bench-e2e"),
+    out: JsonOut = None,
 ) -> None:
     """Raw aiokafka consume vs the worker's consumer path (no work, then decoding) vs the worker, and produce-to-Redis latency."""
 
@@ -55,16 +72,15 @@ def e2e(
         latency_seconds=latency_seconds,
         latency_warmup_seconds=latency_warmup_seconds,
         workdir=workdir,
-        progress=lambda m: typer.echo(m, err=True),
+        progress=_progress,
     )
-    typer.echo(result.markdown())
-    _save(out, result.to_dict())
+    _report(result, out)
 
 
 @bench_app.command("compare")
 def compare(
     ticks: int = typer.Option(500_000, min=10_000, help="Ticks pre-produced for throughput."),
-    symbols: int = typer.Option(1000, min=1, help="Symbols in the synthetic stream."),
+    symbols: StreamSymbols = 1000,
     partitions: int = typer.Option(8, min=2, help="Partitions of the prices topic."),
     latency_rates: str = typer.Option(
         "1000,5000", help="Fixed rates of the latency runs (ticks/s)."
@@ -84,10 +100,8 @@ def compare(
         help="Peer rows doing the same work (quix, bytewax; needs pip install "
         "'riskstream[peers]'), comma-separated, or 'none'.",
     ),
-    workdir: Path = typer.Option(
-        Path(".run/bench-compare"), help="Scratch directory for brokers and logs."
-    ),
-    out: Path = typer.Option(None, help="Write the results as JSON here too."),
+    workdir: BrokerScratch = Path(".run/bench-compare"),
+    out: JsonOut = None,
 ) -> None:
     """Raw aiokafka consume vs the worker's consumer path vs a naive per-event Faust agent vs Quix Streams and bytewax vs riskstream (1 and 2 workers): throughput, alerts checked equal, latency, memory per symbol."""
 
@@ -107,17 +121,16 @@ def compare(
         var_method=var_method,
         peers=parse_peers(peers),
         workdir=workdir,
-        progress=lambda m: typer.echo(m, err=True),
+        progress=_progress,
     )
-    typer.echo(result.markdown())
-    _save(out, result.to_dict())
+    _report(result, out)
 
 
 @bench_app.command("core")
 def core(
-    symbols: int = typer.Option(1000, min=1, help="Symbols in the synthetic stream."),
+    symbols: StreamSymbols = 1000,
     ticks: int = typer.Option(500_000, min=1000, help="Ticks timed (after the warm-up)."),
-    batch: int = typer.Option(20_000, min=1, help="Records per micro-batch."),
+    batch: Batch = 20_000,
     warm: int = typer.Option(
         300,
         min=1,
@@ -134,7 +147,7 @@ def core(
 def memory(
     symbols: int = typer.Option(10_000, min=1, help="Symbols admitted."),
     ticks: int = typer.Option(30, min=1, help="Ticks per symbol."),
-    batch: int = typer.Option(20_000, min=1, help="Records per micro-batch."),
+    batch: Batch = 20_000,
     warm_symbols: int = typer.Option(
         4, min=0, help="Symbols stepped past the first model fits before measuring."
     ),
@@ -143,7 +156,7 @@ def memory(
         True, help="Trace the Python heap too (tracemalloc's bookkeeping then adds to RSS)."
     ),
     top: int = typer.Option(25, min=1, help="State columns listed (largest first)."),
-    out: Path = typer.Option(None, help="Write the results as JSON here too."),
+    out: JsonOut = None,
 ) -> None:
     """Worker memory per symbol (RSS and Python heap) with the environment's settings, and
     the bytes per slot of every state column."""
@@ -165,18 +178,15 @@ def memory(
 def anomaly(
     symbols: int = typer.Option(200, min=1, help="Price symbols."),
     ticks: int = typer.Option(5000, min=2000, help="Ticks per symbol (the first 1,000 untimed)."),
-    batch: int = typer.Option(20_000, min=1, help="Records per micro-batch."),
-    out: Path = typer.Option(None, help="Write the results as JSON here too."),
+    batch: Batch = 20_000,
+    out: JsonOut = None,
 ) -> None:
     """Microseconds per event of the default anomaly detectors in the stream, features included."""
 
     from engine.bench.anomaly import run
 
-    result = run(
-        symbols=symbols, ticks=ticks, batch=batch, progress=lambda m: typer.echo(m, err=True)
-    )
-    typer.echo(result.markdown())
-    _save(out, result.to_dict())
+    result = run(symbols=symbols, ticks=ticks, batch=batch, progress=_progress)
+    _report(result, out)
 
 
 @bench_app.command("credit")
@@ -184,7 +194,7 @@ def credit(
     passes: int = typer.Option(
         4, min=1, help="Replays of the 30,000 Taiwan reviews for the scoring run."
     ),
-    batch: int = typer.Option(20_000, min=1, help="Records per micro-batch."),
+    batch: Batch = 20_000,
     customers: int = typer.Option(
         1000, min=1, help="Alerting customers in the explanation replay."
     ),
@@ -197,7 +207,7 @@ def credit(
     workdir: Path = typer.Option(
         Path(".run/bench-credit"), help="Scratch directory for services and logs."
     ),
-    out: Path = typer.Option(None, help="Write the results as JSON here too."),
+    out: JsonOut = None,
 ) -> None:
     """Credit scoring per event through ONNX batches; SHAP latency uncached and cached; cache hit ratio."""
 
@@ -210,10 +220,9 @@ def credit(
         repeats=repeats,
         worker_reviews=worker_reviews,
         workdir=workdir,
-        progress=lambda m: typer.echo(m, err=True),
+        progress=_progress,
     )
-    typer.echo(result.markdown())
-    _save(out, result.to_dict())
+    _report(result, out)
 
 
 @bench_app.command("deep")
@@ -225,7 +234,7 @@ def deep(
         None,
         help="Root of the model directories [default: RISKSTREAM_DEEP_MODEL_DIR or onnx/deep].",
     ),
-    out: Path = typer.Option(None, help="Write the results as JSON here too."),
+    out: JsonOut = None,
 ) -> None:
     """Deep volatility serving on one core: batched µs per tick (1,000 symbols) and single-tick latency."""
 
@@ -252,10 +261,8 @@ def recovery(
         "--first-tick",
         help="Instead: time a worker's start, with an empty numba cache and a filled one.",
     ),
-    workdir: Path = typer.Option(
-        Path(".run/bench-recovery"), help="Scratch directory for brokers and logs."
-    ),
-    out: Path = typer.Option(None, help="Write the results as JSON here too."),
+    workdir: BrokerScratch = Path(".run/bench-recovery"),
+    out: JsonOut = None,
 ) -> None:
     """Seconds from kill -9 of a worker to the first alert of a tick produced after the kill, and the processes it left behind."""
     from engine.bench import recovery as bench
@@ -271,7 +278,7 @@ def recovery(
         static=not dynamic,
         workdir=workdir,
         env={},
-        progress=lambda m: typer.echo(m, err=True),
+        progress=_progress,
     )
     typer.echo(result.markdown())
     _save(out, result.to_json())
@@ -283,7 +290,7 @@ def stress(
     positions: int = typer.Option(100, min=1, help="Positions per portfolio."),
     symbols: int = typer.Option(2000, min=4, help="Symbols in the synthetic market."),
     repeat: int = typer.Option(20, min=1, help="Timed recomputations."),
-    out: Path = typer.Option(None, help="Write the results as JSON here too."),
+    out: JsonOut = None,
 ) -> None:
     """CPU milliseconds to recompute the whole scenario library over every portfolio, one core."""
     from engine.bench.stress import run
@@ -292,8 +299,7 @@ def stress(
     if positions > symbols:
         raise InputError(f"--positions {positions} exceeds --symbols {symbols}")
     result = run(portfolios=portfolios, positions=positions, symbols=symbols, repeat=repeat)
-    typer.echo(result.markdown())
-    _save(out, result.to_dict())
+    _report(result, out)
 
 
 @bench_app.command("breadth")
@@ -350,7 +356,7 @@ def options(
     full_repeats: int = typer.Option(
         5, min=1, help="Timed full revaluations (the median is reported, with the range)."
     ),
-    out: Path = typer.Option(None, help="Write the results as JSON here too."),
+    out: JsonOut = None,
 ) -> None:
     """Options risk core on one core: Greeks after a tick, full-revaluation VaR, delta-gamma's gap (no services)."""
     from engine.bench.options import run
@@ -363,5 +369,4 @@ def options(
         repeats=repeats,
         full_repeats=full_repeats,
     )
-    typer.echo(result.markdown())
-    _save(out, result.to_dict())
+    _report(result, out)
