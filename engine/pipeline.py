@@ -150,6 +150,27 @@ class PriceOutcome(_StatusCounts):
         return self.step.touched
 
 
+def _tick_alert(
+    cols: PriceColumns, i: int, kind: str, rule: str, **fields: Any
+) -> tuple[int, Alert]:
+    """``(i, alert)``: an alert of ``kind`` raised by tick ``i`` of the batch, tagged with
+    ``i`` so alerts of all kinds come out in the order of their triggering ticks.
+
+    Its subject is the tick's symbol, its time the tick's, and its id is deterministic in
+    (kind, symbol, ``rule``, the tick's ``event_id`` or else its timestamp): a replayed
+    tick raises no second alert. ``fields`` are the rest of :class:`Alert`.
+    """
+    symbol = cols.symbols[i]
+    tick = cols.event_ids[i] or str(int(cols.ts[i]))
+    return i, Alert(
+        alert_id=alert_id(kind, symbol, rule, tick),
+        kind=kind,
+        subject=symbol,
+        ts=int(cols.ts[i]),
+        **fields,
+    )
+
+
 class PricePipeline:
     """Validate, sequence and risk-model price ticks; raise VaR-breach alerts.
 
@@ -295,31 +316,26 @@ class PricePipeline:
             li = book.var_levels.index(level)
             for j in np.flatnonzero(step.hits[:, pub, li]):
                 i = int(step.accepted[j])
-                symbol = cols.symbols[i]
-                event = cols.event_ids[i] or str(int(cols.ts[i]))
                 loss = float(-step.returns[j])
                 es_before = float(step.es_before[j, pub, es_i])
                 alerts.append(
-                    (
+                    _tick_alert(
+                        cols,
                         i,
-                        Alert(
-                            alert_id=alert_id("var_breach", symbol, f"{model}@{level:g}", event),
-                            kind="var_breach",
-                            subject=symbol,
-                            ts=int(cols.ts[i]),
-                            severity="critical" if loss > es_before else "warning",
-                            value=loss,
-                            threshold=float(step.var_before[j, pub, book.level_index(level)]),
-                            model=model,
-                            model_version=version,
-                            details={
-                                "level": level,
-                                "event_id": cols.event_ids[i],
-                                "price": float(cols.price[i]),
-                                "sigma": float(sigma_before[j]),
-                                "es": es_before,
-                            },
-                        ),
+                        "var_breach",
+                        f"{model}@{level:g}",
+                        severity="critical" if loss > es_before else "warning",
+                        value=loss,
+                        threshold=float(step.var_before[j, pub, book.level_index(level)]),
+                        model=model,
+                        model_version=version,
+                        details={
+                            "level": level,
+                            "event_id": cols.event_ids[i],
+                            "price": float(cols.price[i]),
+                            "sigma": float(sigma_before[j]),
+                            "es": es_before,
+                        },
                     )
                 )
         return alerts
@@ -329,41 +345,36 @@ class PricePipeline:
         alerts = []
         for event in step.backtest_events:
             i = int(step.accepted[event.row])
-            symbol = cols.symbols[i]
-            tick = cols.event_ids[i] or str(int(cols.ts[i]))
             rule = f"{event.method}@{event.level:g}:{event.test}"
             if event.zone is not None:
                 rule += f":{event.zone}"
             vol = self.book.spec.vol_of(event.method)
             alerts.append(
-                (
+                _tick_alert(
+                    cols,
                     i,
-                    Alert(
-                        alert_id=alert_id("backtest", symbol, rule, tick),
-                        kind="backtest",
-                        subject=symbol,
-                        ts=int(cols.ts[i]),
-                        severity="critical" if event.zone == "red" else "warning",
-                        value=event.result.p_value,
-                        threshold=significance,
-                        model=event.method,
-                        model_version=(
-                            f"hs-window{self.book.spec.window}"
-                            if vol is None
-                            else self.book.vols[vol].model_version
-                        ),
-                        details={
-                            "test": event.test,
-                            "level": event.level,
-                            "p_value": event.result.p_value,
-                            "statistic": event.result.statistic,
-                            "window": event.window,
-                            "violations": event.violations,
-                            "expected": event.expected,
-                            "zone": event.zone,
-                            "event_id": cols.event_ids[i],
-                        },
+                    "backtest",
+                    rule,
+                    severity="critical" if event.zone == "red" else "warning",
+                    value=event.result.p_value,
+                    threshold=significance,
+                    model=event.method,
+                    model_version=(
+                        f"hs-window{self.book.spec.window}"
+                        if vol is None
+                        else self.book.vols[vol].model_version
                     ),
+                    details={
+                        "test": event.test,
+                        "level": event.level,
+                        "p_value": event.result.p_value,
+                        "statistic": event.result.statistic,
+                        "window": event.window,
+                        "violations": event.violations,
+                        "expected": event.expected,
+                        "zone": event.zone,
+                        "event_id": cols.event_ids[i],
+                    },
                 )
             )
         return alerts
@@ -377,34 +388,28 @@ class PricePipeline:
         alerts = []
         for switch in step.switches:
             i = int(step.accepted[switch.row])
-            symbol = cols.symbols[i]
-            tick = cols.event_ids[i] or str(int(cols.ts[i]))
-            rule = f"{switch.previous}->{switch.live}:{switch.reason}"
             alerts.append(
-                (
+                _tick_alert(
+                    cols,
                     i,
-                    Alert(
-                        alert_id=alert_id("model_switch", symbol, rule, tick),
-                        kind="model_switch",
-                        subject=symbol,
-                        ts=int(cols.ts[i]),
-                        severity="critical" if switch.reason == "red_zone" else "info",
-                        value=switch.live_loss,
-                        threshold=switch.previous_loss,
-                        model=switch.live,
-                        model_version=book.method_version(switch.live),
-                        details={
-                            "previous": switch.previous,
-                            "live": switch.live,
-                            "reason": switch.reason,
-                            "loss": champion.loss,
-                            "window": champion.window,
-                            "violations_previous": switch.previous_violations,
-                            "violations_live": switch.live_violations,
-                            "red_at": champion.red_at,
-                            "event_id": cols.event_ids[i],
-                        },
-                    ),
+                    "model_switch",
+                    f"{switch.previous}->{switch.live}:{switch.reason}",
+                    severity="critical" if switch.reason == "red_zone" else "info",
+                    value=switch.live_loss,
+                    threshold=switch.previous_loss,
+                    model=switch.live,
+                    model_version=book.method_version(switch.live),
+                    details={
+                        "previous": switch.previous,
+                        "live": switch.live,
+                        "reason": switch.reason,
+                        "loss": champion.loss,
+                        "window": champion.window,
+                        "violations_previous": switch.previous_violations,
+                        "violations_live": switch.live_violations,
+                        "red_at": champion.red_at,
+                        "event_id": cols.event_ids[i],
+                    },
                 )
             )
         return alerts
