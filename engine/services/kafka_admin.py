@@ -210,22 +210,14 @@ def wait_for_partition(
     broker may not know yet what another already reports. Raises
     :class:`~engine.errors.ServiceUnavailableError` after ``timeout`` seconds.
     """
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while True:
-        try:
-            state = partition_state(bootstrap, topic, partition)
-            last = state
-            if state is not None and until(state):
-                return state
-        except Exception as exc:  # brokers going away mid-request: keep polling
-            last = exc
-        if time.monotonic() >= deadline:
-            raise ServiceUnavailableError(
-                f"{topic}-{partition} did not reach the expected state within {timeout:.0f} s "
-                f"(last answer: {last!r})"
-            )
-        time.sleep(0.25)
+    state = _poll(
+        lambda: partition_state(bootstrap, topic, partition),
+        lambda state: state is not None and until(state),
+        timeout=timeout,
+        failure=f"{topic}-{partition} did not reach the expected state within {timeout:.0f} s",
+    )
+    assert state is not None
+    return state
 
 
 def partition_leader(bootstrap: str, topic: str, partition: int = 0) -> int | None:
@@ -249,19 +241,34 @@ def wait_for_leader(
 
     Raises :class:`~engine.errors.ServiceUnavailableError` after ``timeout`` seconds.
     """
+    leader = _poll(
+        lambda: partition_leader(bootstrap, topic, partition),
+        lambda leader: leader is not None and leader not in exclude,
+        timeout=timeout,
+        failure=f"{topic}-{partition} has no leader outside {sorted(exclude)} after "
+        f"{timeout:.0f} s",
+    )
+    assert leader is not None
+    return leader
+
+
+def _poll(read: Callable[[], T], done: Callable[[T], bool], *, timeout: float, failure: str) -> T:
+    """Call ``read`` every 0.25 s until ``done`` holds for its answer; return that answer.
+
+    An exception from ``read`` (a broker going away mid-request) is an answer that is not
+    done. After ``timeout`` seconds: :class:`~engine.errors.ServiceUnavailableError`
+    with ``failure`` and the last answer.
+    """
     deadline = time.monotonic() + timeout
     last: object = None
     while True:
         try:
-            leader = partition_leader(bootstrap, topic, partition)
-            last = leader
-            if leader is not None and leader not in exclude:
-                return leader
+            answer = read()
+            last = answer
+            if done(answer):
+                return answer
         except Exception as exc:  # brokers going away mid-request: keep polling
             last = exc
         if time.monotonic() >= deadline:
-            raise ServiceUnavailableError(
-                f"{topic}-{partition} has no leader outside {sorted(exclude)} after "
-                f"{timeout:.0f} s (last answer: {last!r})"
-            )
+            raise ServiceUnavailableError(f"{failure} (last answer: {last!r})")
         time.sleep(0.25)
