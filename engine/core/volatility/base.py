@@ -36,6 +36,11 @@ class VolOutput:
     nu_before: np.ndarray
     nu_after: np.ndarray
 
+    @classmethod
+    def without_nu(cls, before: np.ndarray, after: np.ndarray) -> VolOutput:
+        """The forecasts of a model that estimates no ``nu`` (both ``nu`` arrays NaN)."""
+        return cls(before, after, np.full(before.shape[0], np.nan), np.full(after.shape[0], np.nan))
+
 
 @dataclass(frozen=True, slots=True)
 class Build:
@@ -99,5 +104,4 @@ class VolatilityModel(OnlineComponent):
         default feeds :meth:`update` with ``returns`` or ``rv`` as :attr:`needs` says.
         """
         before, after = self.update(slots, rv if self.needs == "rv" else returns)
-        nan = np.full(slots.shape[0], np.nan)
-        return VolOutput(before, after, nan, nan.copy())
+        return VolOutput.without_nu(before, after)

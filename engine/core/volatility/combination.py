@@ -72,8 +72,7 @@ class CombinationVolatility(VolatilityModel):
         others: Mapping[str, VolOutput],
     ) -> VolOutput:
         before, after = self.combine(others)
-        nan = np.full(slots.shape[0], np.nan)
-        return VolOutput(before, after, nan, nan.copy())
+        return VolOutput.without_nu(before, after)
 
     def update(self, slots: np.ndarray, returns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise TypeError("combo is computed from the other models: call combine")

@@ -134,8 +134,7 @@ class DeepVolatility(VolatilityModel):
         others: Mapping[str, VolOutput],
     ) -> VolOutput:
         before, after = self.update_rv(slots, returns, rv)
-        nan = np.full(slots.shape[0], np.nan)
-        return VolOutput(before, after, nan, nan.copy())
+        return VolOutput.without_nu(before, after)
 
     def update(self, slots: np.ndarray, returns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise TypeError("deep volatility needs realized variance: call update_rv")
