@@ -11,7 +11,7 @@ be used (not JSON, another schema, an artifact missing or changed since it was w
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,26 @@ def card_json(
         **{key: {**extra.get(key, {}), **own} for key, own in artifacts.items()},
         **{k: v for k, v in extra.items() if k not in artifacts},
     }
+
+
+def card_fields(
+    doc: Mapping[str, Any], schema: str, what: str, own: Iterable[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The inverse of :func:`card_json`: ``(header, extra)`` of a parsed card.
+
+    Checks the ``schema`` tag (:func:`check_schema`; ``what`` names the model kind in the
+    error); ``header`` is ``name``, ``kind`` and ``version``; ``extra`` every other key
+    but the kind's ``own`` fields (artifact sections stay in it, with what training
+    recorded there). A missing header key raises :class:`KeyError`, as a missing field.
+
+    >>> card_fields({"schema": "s/1", "name": "m", "kind": "k", "version": "1", "w": 2,
+    ...              "onnx": {"file": "m.onnx"}}, "s/1", "x", ("w",))
+    ({'name': 'm', 'kind': 'k', 'version': '1'}, {'onnx': {'file': 'm.onnx'}})
+    """
+    check_schema(doc, schema, what)
+    header = {key: doc[key] for key in ("name", "kind", "version")}
+    skip = {"schema", *header, *own}
+    return header, {k: v for k, v in doc.items() if k not in skip}
 
 
 def read_card(directory: Path | str, what: str) -> tuple[Path, Any]:

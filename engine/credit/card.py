@@ -35,8 +35,8 @@ from typing import Any, Literal
 import numpy as np
 
 from engine.artifacts.cards import (
+    card_fields,
     card_json,
-    check_schema,
     read_card,
     verify_artifact,
     write_card,
@@ -217,19 +217,18 @@ class ModelCard:
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> ModelCard:
-        check_schema(doc, CARD_SCHEMA, "credit")
-        known = {"schema", "name", "kind", "version", "inputs", "id_column", "target", "output"}
+        header, extra = card_fields(
+            doc, CARD_SCHEMA, "credit", ("inputs", "id_column", "target", "output")
+        )
         return cls(
-            name=doc["name"],
-            kind=doc["kind"],
-            version=doc["version"],
+            **header,
             inputs=tuple(FeatureSpec.from_json(f) for f in doc["inputs"]),
             onnx_file=doc["onnx"]["file"],
             native_file=doc["native"]["file"],
             output=doc.get("output", "log-odds"),
             id_column=doc.get("id_column"),
             target=doc.get("target"),
-            extra={k: v for k, v in doc.items() if k not in known},
+            extra=extra,
         )
 
     @classmethod

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from engine.artifacts.cards import (
+    card_fields,
     card_json,
-    check_schema,
     read_card,
     verify_artifact,
     write_card,
@@ -38,6 +38,18 @@ ONNX_FILE = "model.onnx"
 CARD_SCHEMA = "riskstream.deep.card/1"
 INPUT_NAME = "window"
 OUTPUT_NAME = "y"
+
+
+#: The deep card's own top-level fields (besides the header and the ``onnx`` section).
+DEEP_FIELDS = (
+    "inputs",
+    "input_tensor",
+    "output_tensor",
+    "target_mean",
+    "target_std",
+    "window",
+    "features",
+)
 
 
 @dataclass(slots=True)
@@ -125,16 +137,12 @@ class DeepCard:
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> DeepCard:
-        check_schema(doc, CARD_SCHEMA, "deep")
-        known = {"schema", "name", "kind", "version", "inputs", "target_mean", "target_std"}
-        known |= {"features", "input_tensor", "output_tensor", "window"}
+        header, extra = card_fields(doc, CARD_SCHEMA, "deep", DEEP_FIELDS)
         features = FeatureParams.from_json(doc["features"])
         if doc.get("window", features.window) != features.window:
             raise ModelMismatchError("the card's window differs from its features' window")
         return cls(
-            name=doc["name"],
-            kind=doc["kind"],
-            version=doc["version"],
+            **header,
             inputs=tuple(f["name"] for f in doc["inputs"]),
             mean=tuple(float(f["mean"]) for f in doc["inputs"]),
             std=tuple(float(f["std"]) for f in doc["inputs"]),
@@ -143,7 +151,7 @@ class DeepCard:
             features=features,
             opset=int(doc["onnx"]["opset"]),
             onnx_file=doc["onnx"]["file"],
-            extra={k: v for k, v in doc.items() if k not in known},
+            extra=extra,
         )
 
     @classmethod
