@@ -62,12 +62,11 @@ import orjson
 
 from engine.alerts import Alert
 from engine.boundary.timeutil import now_ms
-from engine.boundary.validation import decode_prices
 from engine.config import Settings
 from engine.core.portfolio import Allocation, PortfolioBook
 from engine.kafka.topics import POSITIONS, PRICES
 from engine.portfolio.positions import START_MS, Position, decode_positions
-from engine.portfolio.service import StressMetrics, Watermark, queue_outputs
+from engine.portfolio.service import StressMetrics, Watermark, buffer_prices, queue_outputs
 from engine.stress.live import StressMonitor, StressSnapshot
 
 log = logging.getLogger(__name__)
@@ -387,22 +386,15 @@ class PortfolioGroupService:
             if not messages:
                 continue
             self.price_offsets[tp.partition] = messages[-1].offset + 1
-            cols, dead = decode_prices(
+            self.refused_prices += buffer_prices(
                 messages,
-                now_ms=now_ms(),
-                max_future_skew_ms=skew,
+                tp.partition,
+                self.buffer,
+                self.watermark,
+                now,
+                skew_ms=skew,
                 max_bytes=self.settings.max_record_bytes,
             )
-            self.refused_prices += len(dead)
-            for ts, offset, symbol, price in zip(
-                cols.ts.tolist(),
-                cols.offset.tolist(),
-                cols.symbols,
-                cols.price.tolist(),
-                strict=True,
-            ):
-                self.buffer.append((ts, tp.partition, offset, symbol, price))
-                self.watermark.advance(tp.partition, ts, now)
         return self._release(self.watermark.value(now, self.idle_s))
 
     def _release(

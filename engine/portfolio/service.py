@@ -116,6 +116,34 @@ class Watermark:
         return min(ts for ts in active if ts is not None)
 
 
+def buffer_prices(
+    messages: Sequence[Any],
+    partition: int,
+    buffer: list[tuple[int, int, int, str, float]],
+    watermark: Watermark,
+    now: float,
+    *,
+    skew_ms: int,
+    max_bytes: int,
+) -> int:
+    """Decode one price partition's polled records into ``buffer`` and move the watermark.
+
+    Each valid tick is appended as ``(ts, partition, offset, symbol, price)`` (epoch ms,
+    Kafka offset) and advances ``watermark`` for ``partition`` (``now``: monotonic
+    seconds). Returns the number of records refused by validation: skipped and counted
+    here, since the workers already dead-letter them.
+    """
+    cols, dead = decode_prices(
+        messages, now_ms=now_ms(), max_future_skew_ms=skew_ms, max_bytes=max_bytes
+    )
+    for ts, offset, symbol, price in zip(
+        cols.ts.tolist(), cols.offset.tolist(), cols.symbols, cols.price.tolist(), strict=True
+    ):
+        buffer.append((ts, partition, offset, symbol, price))
+        watermark.advance(partition, ts, now)
+    return len(dead)
+
+
 @dataclass
 class ServiceState:
     """What survives a restart: the book, ticks waiting for the watermark, next offsets."""
@@ -374,19 +402,15 @@ class PortfolioService:
                     )
                 self.dead_letters += len(dead)
             else:
-                cols, dead = decode_prices(
-                    messages, now_ms=now_ms(), max_future_skew_ms=skew, max_bytes=max_bytes
+                self.refused_prices += buffer_prices(
+                    messages,
+                    tp.partition,
+                    self.state.buffer,
+                    self.watermark,
+                    now,
+                    skew_ms=skew,
+                    max_bytes=max_bytes,
                 )
-                self.refused_prices += len(dead)
-                for ts, offset, symbol, price in zip(
-                    cols.ts.tolist(),
-                    cols.offset.tolist(),
-                    cols.symbols,
-                    cols.price.tolist(),
-                    strict=True,
-                ):
-                    self.state.buffer.append((ts, tp.partition, offset, symbol, price))
-                    self.watermark.advance(tp.partition, ts, now)
         for p in positions:
             self._set_position(p)
         self.state.latest = {str(p): ts for p, ts in self.watermark.latest.items()}
