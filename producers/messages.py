@@ -25,7 +25,7 @@ from typing import IO, Any
 
 import orjson
 
-from engine.boundary.records import RawRecord, Reason
+from engine.boundary.records import RawRecord, Reason, utf8_text
 from engine.boundary.schemas import PriceTick, Transaction
 from engine.errors import InputError
 
@@ -80,10 +80,10 @@ def transaction_messages(transactions: Iterable[Transaction]) -> Iterator[Messag
 
 def message_line(message: Message, topic: str) -> bytes:
     """One JSON Lines line (with its ``\\n``) for ``message`` sent to ``topic``."""
-    doc: dict[str, Any] = {"topic": topic, "key": _text(message.key)}
+    doc: dict[str, Any] = {"topic": topic, "key": utf8_text(message.key)}
     if message.key is not None and doc["key"] is None:
         doc["key_b64"] = base64.b64encode(message.key).decode("ascii")
-    text = _text(message.value)
+    text = utf8_text(message.value)
     if message.value is not None and text is None:
         doc["value_b64"] = base64.b64encode(message.value).decode("ascii")
     else:
@@ -132,15 +132,6 @@ def read_jsonl(path: Path) -> Iterator[tuple[str, Message]]:
                 yield str(doc["topic"]), message
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                 raise InputError(f"{path}:{number}: not a message line ({exc})") from None
-
-
-def _text(data: bytes | None) -> str | None:
-    if data is None:
-        return None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
 
 
 def _bytes(doc: dict[str, Any], name: str) -> bytes | None:

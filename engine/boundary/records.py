@@ -113,7 +113,7 @@ class DeadLetter:
             "detail": self.detail,
             "key_b64": _b64(self.key),
             "value_b64": _b64(self.value),
-            "value_text": _text(self.value),
+            "value_text": utf8_text(self.value),
         }
 
 
@@ -121,7 +121,12 @@ def _b64(data: bytes | None) -> str | None:
     return None if data is None else base64.b64encode(data).decode("ascii")
 
 
-def _text(data: bytes | None) -> str | None:
+def utf8_text(data: bytes | None) -> str | None:
+    """``data`` as text when it is valid UTF-8; ``None`` when it is not, or is ``None``.
+
+    >>> utf8_text(b"SPX"), utf8_text(b"\\xff"), utf8_text(None)
+    ('SPX', None, None)
+    """
     if data is None:
         return None
     try:
