@@ -42,7 +42,7 @@ import numba
 import numpy as np
 
 from engine.core.online import OnlineComponent
-from engine.core.slots import Column, ring_capacity
+from engine.core.slots import Column, SlotArrays, ring_capacity
 
 MIN_MOMENT_OBS = 30
 
@@ -269,6 +269,18 @@ def _append(slots, values, ring, pushed):  # pragma: no cover - compiled
             pushed[s] += 1
 
 
+def _ring_last(state: SlotArrays, slot: int, count: int, skip: int) -> np.ndarray:
+    """A copy of up to ``count`` values of ``slot``'s ring (``state["ring"]``, written
+    ``state["pushed"]`` times) ending ``skip`` values before the newest, oldest first;
+    as many as the ring still holds, empty before its first value."""
+    if not state.materialized("ring"):
+        return np.empty(0)
+    cap = state["ring"].shape[1]
+    end = int(state["pushed"][slot]) - skip
+    count = max(0, min(count, end, cap - skip))
+    return state["ring"][slot, np.arange(end - count, end) % cap].copy()
+
+
 class RingHistory(OnlineComponent):
     """The last ``size`` values per slot, nothing else (model fits that need history).
 
@@ -307,13 +319,7 @@ class RingHistory(OnlineComponent):
 
     def last(self, slot: int, count: int, skip: int = 0) -> np.ndarray:
         """``count`` values ending ``skip`` values before the newest, oldest first."""
-        if not self.state.materialized("ring"):
-            return np.empty(0)
-        pushed = int(self.state["pushed"][slot])
-        cap = self.state["ring"].shape[1]
-        end = pushed - skip
-        count = max(0, min(count, end, cap - skip))
-        return self.state["ring"][slot, np.arange(end - count, end) % cap].copy()
+        return _ring_last(self.state, slot, count, skip)
 
 
 @dataclass(slots=True)
@@ -440,14 +446,7 @@ class RollingWindow(OnlineComponent):
 
     def last(self, slot: int, count: int, skip: int = 0) -> np.ndarray:
         """``count`` values ending ``skip`` values before the newest, oldest first (from the ring)."""
-        if not self.state.materialized("ring"):
-            return np.empty(0)
-        pushed = int(self.state["pushed"][slot])
-        cap = self.state["ring"].shape[1]
-        end = pushed - skip
-        count = min(count, end, cap - skip)
-        positions = np.arange(end - count, end) % cap
-        return self.state["ring"][slot, positions].copy()
+        return _ring_last(self.state, slot, count, skip)
 
     def rebuild(self, slot: int) -> None:
         """Select the window's lower tail from the ring again (the sums are persisted state)."""
