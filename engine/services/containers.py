@@ -17,6 +17,7 @@ from typing import Any, Self
 
 from engine.services import kafka_admin
 from engine.services.errors import ServiceStartError
+from engine.services.redis import RedisByUrl
 
 KAFKA_IMAGE = "confluentinc/cp-kafka:7.9.1"  # Kafka 3.9, like the native broker
 REDIS_IMAGE = "redis:7.0"
@@ -117,7 +118,7 @@ class DockerKafka(_Container, kafka_admin.SingleBrokerTopics):
         return str(self._container.get_bootstrap_server())
 
 
-class DockerRedis(_Container):
+class DockerRedis(_Container, RedisByUrl):
     """A Redis container without persistence."""
 
     def __init__(self, image: str = REDIS_IMAGE) -> None:
@@ -139,22 +140,3 @@ class DockerRedis(_Container):
         host = self._container.get_container_host_ip()
         port = self._container.get_exposed_port(self._container.port)
         return f"redis://{host}:{port}/{db}"
-
-    @property
-    def url(self) -> str:
-        """URL of database 0."""
-        return self.url_for(0)
-
-    def client(self, db: int = 0, **kwargs: Any) -> Any:
-        """A ``redis.Redis`` client (the caller closes it)."""
-        import redis
-
-        return redis.Redis.from_url(self.url_for(db), **kwargs)
-
-    def flush(self) -> None:
-        """``FLUSHALL``."""
-        client = self.client(socket_timeout=5.0)
-        try:
-            client.flushall()
-        finally:
-            client.close()

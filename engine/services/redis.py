@@ -26,7 +26,41 @@ from engine.services.ports import LOOPBACK, free_port, port_open
 from engine.services.process import ManagedProcess
 
 
-class RedisServer(ManagedProcess):
+class RedisByUrl:
+    """``url``, :meth:`client` and :meth:`flush` for a handle of one Redis server.
+
+    The native server (:class:`RedisServer`) and the container
+    (:class:`engine.services.containers.DockerRedis`) inherit them; each defines
+    :meth:`url_for` itself.
+    """
+
+    def url_for(self, db: int = 0) -> str:
+        """``redis://...`` of database ``db`` (defined by the handle)."""
+        raise NotImplementedError
+
+    @property
+    def url(self) -> str:
+        """URL of database 0, for ``RISKSTREAM_REDIS_URL``."""
+        return self.url_for(0)
+
+    def client(self, db: int = 0, **kwargs: Any) -> Any:
+        """A ``redis.Redis`` client of database ``db`` (the caller closes it)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import redis
+
+        return redis.Redis.from_url(self.url_for(db), **kwargs)
+
+    def flush(self) -> None:
+        """Delete every key in every database (``FLUSHALL``)."""
+        client = self.client(socket_timeout=5.0)
+        try:
+            client.flushall()
+        finally:
+            client.close()
+
+
+class RedisServer(ManagedProcess, RedisByUrl):
     """``redis-server`` on ``127.0.0.1:port``.
 
     Parameters
@@ -76,11 +110,6 @@ class RedisServer(ManagedProcess):
         return f"redis://{auth}{LOOPBACK}:{self.port}/{db}"
 
     @property
-    def url(self) -> str:
-        """URL of database 0, for ``RISKSTREAM_REDIS_URL``."""
-        return self.url_for(0)
-
-    @property
     def config_path(self) -> Path:
         return self.state_dir / "redis.conf"
 
@@ -109,28 +138,12 @@ class RedisServer(ManagedProcess):
     def command(self) -> list[str]:
         return [str(find_binary(self.binary)), str(self.config_path)]
 
-    def client(self, db: int = 0, **kwargs: Any) -> Any:
-        """A ``redis.Redis`` client of database ``db`` (the caller closes it)."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            import redis
-
-        return redis.Redis.from_url(self.url_for(db), **kwargs)
-
     def probe(self) -> bool:
         if not port_open(self.port):
             return False
         client = self.client(socket_timeout=1.0, socket_connect_timeout=1.0)
         try:
             return bool(client.ping())
-        finally:
-            client.close()
-
-    def flush(self) -> None:
-        """Delete every key in every database (``FLUSHALL``)."""
-        client = self.client(socket_timeout=5.0)
-        try:
-            client.flushall()
         finally:
             client.close()
 
