@@ -27,12 +27,11 @@ import orjson
 import typer
 
 from engine.alerts import Alert
-from engine.cli.app import app, load_settings
+from engine.cli.app import command_group, load_settings
 
 ALERTS_STREAM = "riskstream:alerts"
 
-alerts_app = typer.Typer(help="Follow the alert stream (riskstream:alerts).", no_args_is_help=True)
-app.add_typer(alerts_app, name="alerts")
+alerts_app = command_group("alerts", "Follow the alert stream (riskstream:alerts).")
 
 Entry = tuple[str, dict[str, str]]
 

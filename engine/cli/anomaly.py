@@ -11,13 +11,11 @@ from pathlib import Path
 
 import typer
 
-from engine.cli.app import app
+from engine.cli.app import command_group
 
-anomaly_app = typer.Typer(
-    help="Anomaly detection: score any univariate series, train the served models, evaluate.",
-    no_args_is_help=True,
+anomaly_app = command_group(
+    "anomaly", "Anomaly detection: score any univariate series, train the served models, evaluate."
 )
-app.add_typer(anomaly_app, name="anomaly")
 
 
 @anomaly_app.command("score")

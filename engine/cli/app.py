@@ -23,6 +23,16 @@ app = typer.Typer(
 )
 
 
+def command_group(name: str, help: str) -> typer.Typer:
+    """A ``riskstream <name> ...`` group of commands, attached to :data:`app`.
+
+    It shows its help when called without a command, like the root.
+    """
+    group = typer.Typer(help=help, no_args_is_help=True)
+    app.add_typer(group, name=name)
+    return group
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read :class:`Settings` from the environment; a bad value becomes one clear line.
 

@@ -7,12 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from engine.cli.app import app
+from engine.cli.app import command_group
 
-bench_app = typer.Typer(
-    help="Benchmarks (they start their own local Kafka and Redis).", no_args_is_help=True
-)
-app.add_typer(bench_app, name="bench")
+bench_app = command_group("bench", "Benchmarks (they start their own local Kafka and Redis).")
 
 
 JsonOut = Annotated[Path | None, typer.Option(help="Write the results as JSON here too.")]

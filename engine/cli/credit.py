@@ -11,13 +11,11 @@ from pathlib import Path
 
 import typer
 
-from engine.cli.app import app
+from engine.cli.app import command_group
 
-credit_app = typer.Typer(
-    help="Credit default models: train one on any CSV with a binary target, score a CSV.",
-    no_args_is_help=True,
+credit_app = command_group(
+    "credit", "Credit default models: train one on any CSV with a binary target, score a CSV."
 )
-app.add_typer(credit_app, name="credit")
 
 
 @credit_app.command("train")

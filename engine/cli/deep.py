@@ -9,14 +9,12 @@ from pathlib import Path
 
 import typer
 
-from engine.cli.app import app
+from engine.cli.app import command_group
 from engine.errors import InputError
 
-deep_app = typer.Typer(
-    help="Deep volatility models: train and export (LSTM, Transformer), compare with GARCH.",
-    no_args_is_help=True,
+deep_app = command_group(
+    "deep", "Deep volatility models: train and export (LSTM, Transformer), compare with GARCH."
 )
-app.add_typer(deep_app, name="deep")
 
 
 def _names(text: str, allowed: tuple[str, ...], option: str) -> tuple[str, ...]:

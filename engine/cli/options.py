@@ -11,13 +11,12 @@ from pathlib import Path
 
 import typer
 
-from engine.cli.app import app
+from engine.cli.app import command_group
 
-options_app = typer.Typer(
-    help="Listed options: prices and Greeks (European closed form, American by Barone-Adesi–Whaley).",
-    no_args_is_help=True,
+options_app = command_group(
+    "options",
+    "Listed options: prices and Greeks (European closed form, American by Barone-Adesi–Whaley).",
 )
-app.add_typer(options_app, name="options")
 
 
 @options_app.command("price")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from engine.cli.app import app
+from engine.cli.app import command_group
 from engine.cli.params import POSITIONS_HELP, PositionsFile, PricesFile
 from engine.cli.risk import _day_option, _iso, _levels, _write
 from engine.core.riskmetrics import DEFAULT_LAMBDA
@@ -20,11 +20,9 @@ from engine.errors import InputError
 if TYPE_CHECKING:
     from engine.options.reference import Listing
 
-portfolio_app = typer.Typer(
-    help="Portfolio risk: EWMA covariance, VaR/ES, component and marginal VaR.",
-    no_args_is_help=True,
+portfolio_app = command_group(
+    "portfolio", "Portfolio risk: EWMA covariance, VaR/ES, component and marginal VaR."
 )
-app.add_typer(portfolio_app, name="portfolio")
 
 INSTRUMENTS_HELP = (
     "Instruments CSV (instrument,kind,currency,calendar[,...], the options instruments file "

@@ -20,18 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from engine.cli.app import app, load_settings
+from engine.cli.app import command_group, load_settings
 
 if TYPE_CHECKING:
     from engine.boundary.schemas import PriceTick, Transaction
     from producers.messages import Message
     from producers.run import ProduceReport
 
-produce_app = typer.Typer(
-    help="Send real or seeded synthetic prices and transactions to Kafka (or to JSON Lines).",
-    no_args_is_help=True,
+produce_app = command_group(
+    "produce", "Send real or seeded synthetic prices and transactions to Kafka (or to JSON Lines)."
 )
-app.add_typer(produce_app, name="produce")
 
 
 class PriceSource(StrEnum):

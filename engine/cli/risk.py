@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from engine.cli.app import app, load_settings
+from engine.cli.app import app, command_group, load_settings
 from engine.cli.params import PricesFile
 from engine.errors import InputError
 
@@ -23,16 +23,9 @@ if TYPE_CHECKING:
     from engine.core import RiskSpec
     from engine.offline.runs import OfflineRun
 
-var_app = typer.Typer(
-    help="Value-at-Risk and expected shortfall forecasts from a price file.", no_args_is_help=True
-)
-vol_app = typer.Typer(help="Volatility forecasts from a price file.", no_args_is_help=True)
-data_app = typer.Typer(
-    help="Export real data sets as price files for the offline commands.", no_args_is_help=True
-)
-app.add_typer(var_app, name="var")
-app.add_typer(vol_app, name="vol")
-app.add_typer(data_app, name="data")
+var_app = command_group("var", "Value-at-Risk and expected shortfall forecasts from a price file.")
+vol_app = command_group("vol", "Volatility forecasts from a price file.")
+data_app = command_group("data", "Export real data sets as price files for the offline commands.")
 
 
 def _levels(text: str | None) -> tuple[float, ...] | None:

@@ -15,16 +15,14 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from engine.cli.app import app
+from engine.cli.app import command_group
 
 if TYPE_CHECKING:
     from engine.services.process import ManagedProcess
 
-services_app = typer.Typer(
-    help="Local Kafka, Redis and Prometheus for development and tests (127.0.0.1 only).",
-    no_args_is_help=True,
+services_app = command_group(
+    "services", "Local Kafka, Redis and Prometheus for development and tests (127.0.0.1 only)."
 )
-app.add_typer(services_app, name="services")
 
 KAFKA_ENV = "RISKSTREAM_KAFKA_BOOTSTRAP"
 REDIS_ENV = "RISKSTREAM_REDIS_URL"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
-from engine.cli.app import app
+from engine.cli.app import command_group
 from engine.cli.params import PositionsFile, PricesFile, ScenariosPath
 from engine.cli.risk import _write
 from engine.core.riskmetrics import DEFAULT_LAMBDA
@@ -27,11 +27,9 @@ if TYPE_CHECKING:
     from engine.stress.pnl import BookStress
     from engine.stress.scenarios import Propagation, Shock
 
-stress_app = typer.Typer(
-    help="Stress testing: scenario P&L, reverse stress, stressed VaR/ES, the scenario library.",
-    no_args_is_help=True,
+stress_app = command_group(
+    "stress", "Stress testing: scenario P&L, reverse stress, stressed VaR/ES, the scenario library."
 )
-app.add_typer(stress_app, name="stress")
 
 CovInterval = Annotated[
     str,
