@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -40,33 +40,46 @@ def write_card(doc: Mapping[str, Any], directory: Path) -> Path:
     return path
 
 
+class Card(Protocol):
+    """What every model card object has: its header and the fields it does not interpret."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def extra(self) -> Mapping[str, Any]: ...
+
+
 def card_json(
     schema: str,
+    card: Card,
     *,
-    name: str,
-    kind: str,
-    version: str,
     fields: Mapping[str, Any],
     artifacts: Mapping[str, Mapping[str, Any]],
-    extra: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """A card's JSON document: ``schema``, ``name``, ``kind``, ``version``, then the kind's
-    own ``fields``, then one section per artifact, then the rest of ``extra``.
+    """A card's JSON document: ``schema``, the card's ``name``, ``kind``, ``version``,
+    then the kind's own ``fields``, then one section per artifact, then the rest of the
+    card's ``extra``.
 
     Each artifact section (e.g. ``{"onnx": {"file": "model.onnx"}}``) is laid over the
     ``extra`` entry of the same name, so what training recorded there (``sha256``, sizes)
     is kept and the card's own keys win.
 
-    >>> card_json("riskstream.x.card/1", name="m", kind="k", version="1", fields={},
-    ...           artifacts={"onnx": {"file": "m.onnx"}},
-    ...           extra={"onnx": {"sha256": "ab"}, "metrics": {}})["onnx"]
-    {'sha256': 'ab', 'file': 'm.onnx'}
+    >>> from types import SimpleNamespace
+    >>> card = SimpleNamespace(name="m", kind="k", version="1",
+    ...                        extra={"onnx": {"sha256": "ab"}, "metrics": {}})
+    >>> card_json("riskstream.x.card/1", card, fields={}, artifacts={"onnx": {"file": "m.onnx"}})
+    {'schema': 'riskstream.x.card/1', 'name': 'm', 'kind': 'k', 'version': '1', 'onnx': {'sha256': 'ab', 'file': 'm.onnx'}, 'metrics': {}}
     """
+    extra = card.extra
     return {
         "schema": schema,
-        "name": name,
-        "kind": kind,
-        "version": version,
+        "name": card.name,
+        "kind": card.kind,
+        "version": card.version,
         **fields,
         **{key: {**extra.get(key, {}), **own} for key, own in artifacts.items()},
         **{k: v for k, v in extra.items() if k not in artifacts},

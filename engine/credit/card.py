@@ -199,9 +199,7 @@ class ModelCard:
     def to_json(self) -> dict[str, Any]:
         return card_json(
             CARD_SCHEMA,
-            name=self.name,
-            kind=self.kind,
-            version=self.version,
+            self,
             fields={
                 "inputs": [f.to_json() for f in self.inputs],
                 "id_column": self.id_column,
@@ -209,7 +207,6 @@ class ModelCard:
                 "output": self.output,
             },
             artifacts={"onnx": {"file": self.onnx_file}, "native": {"file": self.native_file}},
-            extra=self.extra,
         )
 
     def save(self, directory: Path) -> Path:

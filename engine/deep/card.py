@@ -103,9 +103,7 @@ class DeepCard:
     def to_json(self) -> dict[str, Any]:
         return card_json(
             CARD_SCHEMA,
-            name=self.name,
-            kind=self.kind,
-            version=self.version,
+            self,
             fields={
                 "inputs": [
                     {"name": n, "mean": m, "std": s}
@@ -129,7 +127,6 @@ class DeepCard:
                 "features": self.features.to_json(),
             },
             artifacts={"onnx": {"file": self.onnx_file, "opset": self.opset}},
-            extra=self.extra,
         )
 
     def save(self, directory: Path) -> Path:
