@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -107,7 +107,12 @@ class _StatusCounts:
     """``accepted`` and ``replayed`` counts of an outcome's per-record ``status`` array."""
 
     __slots__ = ()
-    status: np.ndarray
+
+    if TYPE_CHECKING:  # each outcome defines it (a field or a property)
+
+        @property
+        def status(self) -> np.ndarray:
+            """Per-record :class:`Status` codes of the batch."""
 
     @property
     def accepted(self) -> int:
