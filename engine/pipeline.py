@@ -191,8 +191,18 @@ class PricePipeline:
 
         drift = drift_stages(settings)
         stages = [*stages, *drift]
+        from engine.anomaly.sessions import session_table
+        from engine.core.volatility.session_rv import SessionRVTracker
+
+        realised = SessionRVTracker(
+            session_table, settings.rv_calendar, min_returns=settings.rv_min_returns
+        )
         book = PriceRiskBook(
-            settings.risk_spec(), fitter, extra=stage_components(stages), predictors=load_deep
+            settings.risk_spec(),
+            fitter,
+            extra=stage_components(stages),
+            predictors=load_deep,
+            realised=realised,
         )
         for stage in drift:
             stage.versions = {m: book.vols[m].model_version for m in stage.models}
@@ -429,6 +439,7 @@ class PricePipeline:
                 fitted.fit_status(slot) if isinstance(fitted, RefittedVolatility) else ("", "")
             )
         champion = book.champion if live is not None else None
+        intraday = book.realised.live(unique) if book.realised is not None else None
         return [
             RiskSnapshot(
                 symbol=keys[slot],
@@ -447,6 +458,11 @@ class PricePipeline:
                 fit_reason=fits[i][1],
                 live_method=live[i] if live is not None else "",
                 live_reason=champion.explain(slot) if champion is not None else "",
+                intraday=(
+                    {name: values[i] for name, values in intraday.items()}
+                    if intraday is not None
+                    else None
+                ),
             )
             for i, slot in enumerate(unique.tolist())
         ]
