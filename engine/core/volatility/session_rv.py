@@ -295,7 +295,9 @@ class SessionRVTracker(OnlineComponent):
             opens, closes, lo, hi, cover_lo, cover_hi = [], [], [], [], [], []
             at = 0
             for table in self._tables:
-                sessions, start, end = table if table is not None else (Sessions([], []), 0, 0)
+                sessions, start, end = (
+                    table if table is not None else (Sessions(np.empty(0), np.empty(0)), 0, 0)
+                )
                 opens.append(sessions.opens)
                 closes.append(sessions.closes)
                 lo.append(at)
