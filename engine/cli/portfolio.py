@@ -17,7 +17,10 @@ from engine.core.riskmetrics import DEFAULT_LAMBDA
 from engine.errors import InputError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from engine.options.reference import Listing
+    from engine.portfolio.positions import Position
 
 portfolio_app = typer.Typer(
     help="Portfolio risk: EWMA covariance, VaR/ES, component and marginal VaR.",
@@ -82,7 +85,8 @@ def portfolio_var(
     instruments: Path = typer.Option(
         None,
         "--instruments",
-        help=INSTRUMENTS_HELP,
+        help=INSTRUMENTS_HELP + " Positions in its options are left out of the linear book, "
+        "as the streaming service does.",
     ),
     base_currency: str = typer.Option(
         None,
@@ -108,6 +112,14 @@ def portfolio_var(
         raise InputError(f"--nu {nu}: Student-t needs more than 2 degrees of freedom")
     held = read_positions(positions)
     listings, base = _currency_reference(instruments, base_currency)
+    held, options = _linear_positions(held, listings)
+    if options:
+        typer.echo(
+            f"left out {len(options)} option position(s) ({', '.join(options)}): not price "
+            "series of the linear book; `riskstream options greeks` and `riskstream stress "
+            "run` value them",
+            err=True,
+        )
     frame = read_price_csv(prices)
     unknown = sorted({p.symbol for p in held} - set(frame["symbol"].astype(str)))
     if unknown:
@@ -132,6 +144,20 @@ def portfolio_var(
     typer.echo(_markdown(table), err=True)
     if backtest_out is not None:
         _write(table, backtest_out)
+
+
+def _linear_positions(
+    held: list[Position], listings: Sequence[Listing]
+) -> tuple[list[Position], list[str]]:
+    """The positions the linear book values, and the option symbols left out (sorted).
+
+    A symbol the instruments file calls an option has no price series: the streaming
+    service keeps it out of the book the same way (its Greeks monitor values it), so one
+    positions file serves the offline commands and the service alike.
+    """
+    options = {x.key for x in listings if x.instrument is not None and x.instrument.is_option}
+    kept = [p for p in held if p.symbol not in options]
+    return kept, sorted({p.symbol for p in held} - {p.symbol for p in kept})
 
 
 def _currency_reference(
