@@ -293,7 +293,8 @@ def portfolio_serve(
         "--instruments",
         envvar="RISKSTREAM_PORTFOLIO_INSTRUMENTS",
         help=INSTRUMENTS_HELP + " Known at start; the instruments topic updates them "
-        "(also the options of --greeks-market). Amounts in RISKSTREAM_BASE_CURRENCY.",
+        "(also the options of --greeks-market). Amounts, Greeks included, in "
+        "RISKSTREAM_BASE_CURRENCY.",
     ),
     greeks_every: str = typer.Option(
         "1m",
@@ -358,6 +359,9 @@ def portfolio_serve(
         from prometheus_client import CollectorRegistry, start_http_server
 
         registry = CollectorRegistry()
+    listings, base = _currency_reference(
+        instruments, settings.base_currency if instruments else None
+    )
     if greeks_market is not None:
         from engine.options.greeks_table import read_underlying_markets
         from engine.options.live import GreeksMonitor
@@ -375,6 +379,7 @@ def portfolio_serve(
                 vega_limit=vega_limit,
                 var_scenarios=greeks_var_scenarios,
                 var_level=max(chosen),
+                base_currency=base,
             )
         except ValueError as exc:
             raise InputError(str(exc)) from None
@@ -399,10 +404,6 @@ def portfolio_serve(
     if registry is not None:
         start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
     client = sync_client_from_settings(settings)
-
-    listings, base = _currency_reference(
-        instruments, settings.base_currency if instruments else None
-    )
 
     def book() -> PortfolioBook:
         fresh = PortfolioBook(

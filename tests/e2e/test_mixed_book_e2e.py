@@ -121,7 +121,7 @@ def offline(files: dict[str, Path], tmp_path: Path) -> dict[str, pd.DataFrame]:
          "--components", str(out["parts"])],
         ["options", "greeks", "--positions", str(files["positions"]),
          "--instruments", str(files["instruments"]), "--market", str(files["market"]),
-         "--out", str(out["greeks"])],
+         "--base-currency", BASE, "--out", str(out["greeks"])],
     ]  # fmt: skip
     for args in commands:
         result = runner.invoke(app, args)
@@ -282,6 +282,8 @@ def test_mixed_book_through_kafka_worker_and_portfolio_service_equals_offline(
     ]
     assert int(greeks["ts_ms"]) >= last_close and not table.empty
     total = table[table["underlying"] == "*"].iloc[0]
+    assert greeks["currency"] == BASE and greeks["fx_missing"] == ""
+    assert set(table["currency"]) == {BASE}
     assert (int(greeks["options"]), int(greeks["expired"]), int(greeks["unpriced"])) == (3, 0, 0)
     assert (total["options"], total["expired"], total["unpriced"]) == (3, 0, 0)
     for name in ("value", "delta", "gamma", "vega", "theta", "rho"):
