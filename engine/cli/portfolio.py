@@ -368,8 +368,6 @@ def portfolio_serve(
         from engine.options.reference import read_instrument_file
         from engine.portfolio.service import GreeksMetrics
 
-        if group:
-            raise InputError("--greeks-market is not supported with --group yet: run one instance")
         every = 0 if greeks_every.strip() in ("0", "0s", "0ms") else parse_interval(greeks_every)
         try:
             greeks_monitor = GreeksMonitor(
@@ -434,6 +432,9 @@ def portfolio_serve(
             stress_metrics=metrics,
             snapshot_every=snapshot_every,
             session_timeout_ms=round(session_timeout * 1000),
+            greeks=greeks_monitor,
+            greeks_metrics=greeks_metrics,
+            instruments=base is not None,
         )
     else:
         service = PortfolioService(

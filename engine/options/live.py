@@ -206,6 +206,29 @@ class GreeksMonitor:
             "breached": sorted(self.breached),
         }
 
+    def portfolio_state(self, portfolio: str) -> dict[str, Any]:
+        """One portfolio's part of :meth:`to_state` (held, pending, crossed limits), to move
+        it to another instance of a scaled-out service (:meth:`put_portfolio`)."""
+        return {
+            "positions": dict(self.positions.get(portfolio, {})),
+            "pending": [list(p) for p in self.pending if p[1] == portfolio],
+            "breached": sorted(t for t in self.breached if t.rsplit("|", 1)[0] == portfolio),
+        }
+
+    def put_portfolio(self, portfolio: str, state: Mapping[str, Any]) -> None:
+        """Take over a portfolio from :meth:`portfolio_state` (replacing what was held)."""
+        self.drop_portfolio(portfolio)
+        if state["positions"]:
+            self.positions[portfolio] = {str(s): float(q) for s, q in state["positions"].items()}
+        self.pending += [(int(t), portfolio, str(s), float(q)) for t, _, s, q in state["pending"]]
+        self.breached |= set(state["breached"])
+
+    def drop_portfolio(self, portfolio: str) -> None:
+        """Forget a portfolio: its holdings, pending positions and crossed limits."""
+        self.positions.pop(portfolio, None)
+        self.pending = [p for p in self.pending if p[1] != portfolio]
+        self.breached = {t for t in self.breached if t.rsplit("|", 1)[0] != portfolio}
+
     def restore(self, state: Mapping[str, Any] | None) -> None:
         """Continue from :meth:`to_state` (``None``: nothing saved yet)."""
         if state:
