@@ -179,3 +179,28 @@ def test_the_offline_command_converts_with_the_market_files_fx_spots(
     with pytest.raises(SystemExit) as done:
         main()
     assert done.value.code == 2
+
+
+def test_a_portfolio_moves_between_monitors_with_its_positions_and_breaches() -> None:
+    source = GreeksMonitor(MARKETS, delta_limit=1.0)
+    source.instruments.update(INSTRUMENTS)
+    for name, qty in HELD["desk"].items():
+        source.set_position("desk", name, qty, T0)
+    source.set_position("desk", "SAP-C", 0.0, T0 + 86_400_000)  # pending: closes later
+    source.set_position("other", "NVDA-C", 1.0, T0)
+    (snap, _), alerts = source.evaluate(SPOTS, T0)
+    assert [a.subject for a in alerts] == ["desk", "other"]
+    state = source.portfolio_state("desk")
+    assert state["breached"] == ["desk|delta"] and len(state["pending"]) == 1
+
+    target = GreeksMonitor(MARKETS, delta_limit=1.0)
+    target.instruments.update(INSTRUMENTS)
+    target.put_portfolio("desk", state)
+    source.drop_portfolio("desk")
+    assert set(source.positions) == {"other"} and source.breached == {"other|delta"}
+    (moved,), again = target.evaluate(SPOTS, T0)
+    assert again == []  # still beyond its limit: no second alert after the move
+    for name in GREEK_NAMES:
+        assert np.array_equal(moved.by_underlying[name], snap.by_underlying[name])
+    (later,), _ = target.evaluate(SPOTS, T0 + 86_400_000)
+    assert "SAP" not in later.underlyings  # the pending close came along
