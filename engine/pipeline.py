@@ -29,6 +29,7 @@ from engine.core import CustomerBook, PriceRiskBook, PriceStep, Status
 from engine.core.keyed import LoadRow
 from engine.core.volatility.fitting import Fitter
 from engine.core.volatility.refitted import RefittedVolatility
+from engine.core.volatility.session_rv import SessionRVTracker
 from engine.snapshots import CustomerSnapshot, RiskSnapshot
 from engine.stages import LatestState, Stage, StageInput
 
@@ -45,6 +46,17 @@ def load_deep(kind: str, model_dir: str | None) -> Any:
     from engine.deep.model import load_cached
 
     return load_cached(kind, model_dir)
+
+
+def session_rv(settings: Settings) -> SessionRVTracker:
+    """The realised variance the books compute from ticks that carry none
+    (:mod:`engine.core.volatility.session_rv`): sessions of ``RISKSTREAM_RV_CALENDAR`` from
+    ``exchange-calendars``, ``RISKSTREAM_RV_MIN_RETURNS`` intraday returns at least."""
+    from engine.anomaly.sessions import session_table
+
+    return SessionRVTracker(
+        session_table, settings.rv_calendar, min_returns=settings.rv_min_returns
+    )
 
 
 def _check_stage_state(book: Any, stages: Sequence[Stage]) -> None:
@@ -230,7 +242,11 @@ class PricePipeline:
         drift = drift_stages(settings)
         stages = [*stages, *drift]
         book = PriceRiskBook(
-            settings.risk_spec(), fitter, extra=stage_components(stages), predictors=load_deep
+            settings.risk_spec(),
+            fitter,
+            extra=stage_components(stages),
+            predictors=load_deep,
+            realised=session_rv(settings),
         )
         for stage in drift:
             stage.versions = {m: book.vols[m].model_version for m in stage.models}
@@ -451,6 +467,7 @@ class PricePipeline:
                 fitted.fit_status(slot) if isinstance(fitted, RefittedVolatility) else ("", "")
             )
         champion = book.champion if live is not None else None
+        intraday = book.realised.live(unique) if book.realised is not None else None
         return [
             RiskSnapshot(
                 symbol=keys[slot],
@@ -469,6 +486,11 @@ class PricePipeline:
                 fit_reason=fits[i][1],
                 live_method=live[i] if live is not None else "",
                 live_reason=champion.explain(slot) if champion is not None else "",
+                intraday=(
+                    {name: values[i] for name, values in intraday.items()}
+                    if intraday is not None
+                    else None
+                ),
             )
             for i, slot in enumerate(unique.tolist())
         ]

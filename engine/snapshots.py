@@ -46,6 +46,12 @@ class RiskSnapshot:
     """With the ``champion`` method: the candidate whose VaR and ES are published now."""
     live_reason: str = ""
     """Why it is live (``initial``, ``lower_loss`` or ``red_zone``, with the scores behind it)."""
+    intraday: dict[str, float] | None = None
+    """Live realised-variance state of the symbol's trading session, after the tick at ``ts``
+    (:meth:`engine.core.volatility.session_rv.SessionRVTracker.live`): ``rv_session`` (sum
+    of squared intraday log returns so far, decimal^2), ``rv_session_returns``, ``rv_gap``
+    (log return into the session) and ``rv_last`` (the last closed session's realised
+    variance, decimal^2, as fed to HAR-RV and the deep models; NaN: it had none)."""
 
     def fields(self) -> dict[str, str]:
         """Flat text fields for the Redis hash."""
@@ -71,6 +77,8 @@ class RiskSnapshot:
             out["fit_reason"] = self.fit_reason
         if self.live_method:
             out["live_method"], out["live_reason"] = self.live_method, self.live_reason
+        for name, value in (self.intraday or {}).items():
+            out[name] = str(int(value)) if name == "rv_session_returns" else repr(float(value))
         return out
 
     def latest(self) -> LatestState:
@@ -96,6 +104,8 @@ class RiskSnapshot:
             doc["fit_status"], doc["fit_reason"] = self.fit_status, self.fit_reason
         if self.live_method:
             doc["live_method"], doc["live_reason"] = self.live_method, self.live_reason
+        for name, value in (self.intraday or {}).items():
+            doc[name] = int(value) if name == "rv_session_returns" else _num(float(value))
         doc["backtest"] = {
             level_label(k): {"tested": t, "breaches": x, "zone": zones.get(k) or None}
             for k, (t, x) in self.backtest.items()

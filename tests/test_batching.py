@@ -298,3 +298,29 @@ def test_only_partitions_held_in_an_earlier_generation_are_rewound_when_nothing_
     # the next generation's seek reads the committed offsets back (faust's perform_seek)
     consumer._committed_offset.update({PRICES_0: 40, prices_1: None, transactions_0: None})
     assert consumer.to_rewind() == [prices_1]  # held before, nothing committed
+
+
+def test_clearing_a_full_channel_lets_the_waiting_fetcher_put_instead_of_cancelling_it(
+    loop: asyncio.AbstractEventLoop, worker: RiskWorker
+) -> None:
+    """A rebalance clears the channel while the fetcher may wait to put into it (the
+    channel is full under load). The waiting put must complete: a cancelled fetcher
+    during a rebalance crashes a faust worker (it has no supervisor to restart it)."""
+
+    async def scenario() -> tuple[int, BaseException | None, list[int]]:
+        channel = BatchChannel(worker.app, "prices", max_chunks=2)
+        await channel.put(chunk(0, 3))
+        await channel.put(chunk(3, 3))
+        waiting = asyncio.ensure_future(channel.put(chunk(6, 3)))
+        await asyncio.sleep(0.05)
+        assert not waiting.done(), "the third put should wait for room"
+        dropped = channel.clear()
+        async with asyncio.timeout(5):
+            await asyncio.wait([waiting])
+        left = [offsets([channel.queue.get_nowait()]) for _ in range(channel.queue.qsize())]
+        return dropped, waiting.exception(), [o for chunk_ in left for o in chunk_]
+
+    dropped, error, left = loop.run_until_complete(scenario())
+    assert dropped == 2
+    assert error is None
+    assert left == [6, 7, 8]  # the waiting chunk; take() drops it if its generation is old

@@ -159,3 +159,28 @@ def clock_and_open(ts: np.ndarray, calendar: str) -> tuple[np.ndarray, np.ndarra
     inside = np.zeros(t.size, dtype=bool)
     inside[~early] = t[~early] <= closes[kk]
     return out, inside
+
+
+def session_table(code: str, first_ms: int, last_ms: int) -> tuple[Any, int, int] | None:
+    """``code``'s sessions around two timestamps, with the span they are complete over.
+
+    The session source of the online realised-variance tracker
+    (:class:`engine.core.volatility.session_rv.SessionRVTracker`): returns
+    ``(Sessions, start_ms, end_ms)``, where every session of the calendar that begins in
+    ``[start_ms, end_ms)`` is in the table (whole calendar years around the two
+    timestamps), or ``None`` when ``exchange-calendars`` does not cover those years.
+
+    >>> table, start, end = session_table("24/7", 1704067200000, 1704067200000)
+    >>> table.size, np.datetime64(start, "ms"), np.datetime64(end, "ms")
+    (731, np.datetime64('2023-01-01T00:00:00.000'), np.datetime64('2025-01-01T00:00:00.000'))
+    """
+    from engine.core.volatility.realised import Sessions
+
+    first = np.datetime64(int(first_ms) - 10 * _DAY_MS, "ms").astype("datetime64[Y]")
+    last = np.datetime64(int(last_ms) + 10 * _DAY_MS, "ms").astype("datetime64[Y]")
+    table = _sessions(code, int(first.astype(int)) + 1970, int(last.astype(int)) + 1970)
+    if table is None:
+        return None
+    start = int(first.astype("datetime64[ms]").astype(np.int64))
+    end = int((last + 1).astype("datetime64[ms]").astype(np.int64))
+    return Sessions(table[0], table[1]), start, end

@@ -6,12 +6,14 @@ The contract is DESIGN.md's "Options" section; the reading, validation and prici
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
 import typer
 
 from engine.cli.app import command_group
+from engine.errors import InputError
 
 options_app = command_group(
     "options",
@@ -74,6 +76,13 @@ def greeks(
         help="Output CSV: timestamp,portfolio,underlying,value,delta,delta_units,gamma,vega,"
         "theta,rho,options,expired,unpriced (underlying * is the portfolio total).",
     ),
+    base_currency: str = typer.Option(
+        None,
+        "--base-currency",
+        help="Every amount in this currency (the portfolio service's RISKSTREAM_BASE_CURRENCY), "
+        "converted at the spots of the FX pairs (kind fx, named <foreign><currency>) in "
+        "--market; adds the columns currency,missing_fx. Default: each price currency.",
+    ),
 ) -> None:
     """Portfolio Greeks in currency at every market timestamp: what the portfolio service streams.
 
@@ -85,8 +94,13 @@ def greeks(
     from engine.options.tables import read_market
     from engine.portfolio.positions import read_positions
 
+    if base_currency is not None and not re.fullmatch(r"[A-Z][A-Z0-9]{2,4}", base_currency):
+        raise InputError(f"--base-currency {base_currency!r}: expected a currency code such as USD")
     table = greeks_table(
-        read_positions(positions), read_instrument_file(instruments), read_market(market)
+        read_positions(positions),
+        read_instrument_file(instruments),
+        read_market(market),
+        base_currency=base_currency,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)

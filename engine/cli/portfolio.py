@@ -18,7 +18,10 @@ from engine.core.riskmetrics import DEFAULT_LAMBDA
 from engine.errors import InputError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from engine.options.reference import Listing
+    from engine.portfolio.positions import Position
 
 portfolio_app = command_group(
     "portfolio", "Portfolio risk: EWMA covariance, VaR/ES, component and marginal VaR."
@@ -77,7 +80,8 @@ def portfolio_var(
     instruments: Path = typer.Option(
         None,
         "--instruments",
-        help=INSTRUMENTS_HELP,
+        help=INSTRUMENTS_HELP + " Positions in its options are left out of the linear book, "
+        "as the streaming service does.",
     ),
     base_currency: str = typer.Option(
         None,
@@ -103,6 +107,14 @@ def portfolio_var(
         raise InputError(f"--nu {nu}: Student-t needs more than 2 degrees of freedom")
     held = read_positions(positions)
     listings, base = _currency_reference(instruments, base_currency)
+    held, options = _linear_positions(held, listings)
+    if options:
+        typer.echo(
+            f"left out {len(options)} option position(s) ({', '.join(options)}): not price "
+            "series of the linear book; `riskstream options greeks` and `riskstream stress "
+            "run` value them",
+            err=True,
+        )
     frame = read_price_csv(prices)
     unknown = sorted({p.symbol for p in held} - set(frame["symbol"].astype(str)))
     if unknown:
@@ -127,6 +139,20 @@ def portfolio_var(
     typer.echo(_markdown(table), err=True)
     if backtest_out is not None:
         _write(table, backtest_out)
+
+
+def _linear_positions(
+    held: list[Position], listings: Sequence[Listing]
+) -> tuple[list[Position], list[str]]:
+    """The positions the linear book values, and the option symbols left out (sorted).
+
+    A symbol the instruments file calls an option has no price series: the streaming
+    service keeps it out of the book the same way (its Greeks monitor values it), so one
+    positions file serves the offline commands and the service alike.
+    """
+    options = {x.key for x in listings if x.instrument is not None and x.instrument.is_option}
+    kept = [p for p in held if p.symbol not in options]
+    return kept, sorted({p.symbol for p in held} - {p.symbol for p in kept})
 
 
 def _currency_reference(
@@ -262,7 +288,8 @@ def portfolio_serve(
         "--instruments",
         envvar="RISKSTREAM_PORTFOLIO_INSTRUMENTS",
         help=INSTRUMENTS_HELP + " Known at start; the instruments topic updates them "
-        "(also the options of --greeks-market). Amounts in RISKSTREAM_BASE_CURRENCY.",
+        "(also the options of --greeks-market). Amounts, Greeks included, in "
+        "RISKSTREAM_BASE_CURRENCY.",
     ),
     greeks_every: str = typer.Option(
         "1m",
@@ -327,14 +354,15 @@ def portfolio_serve(
         from prometheus_client import CollectorRegistry, start_http_server
 
         registry = CollectorRegistry()
+    listings, base = _currency_reference(
+        instruments, settings.base_currency if instruments else None
+    )
     if greeks_market is not None:
         from engine.options.greeks_table import read_underlying_markets
         from engine.options.live import GreeksMonitor
         from engine.options.reference import read_instrument_file
         from engine.portfolio.service import GreeksMetrics
 
-        if group:
-            raise InputError("--greeks-market is not supported with --group yet: run one instance")
         every = 0 if greeks_every.strip() in ("0", "0s", "0ms") else parse_interval(greeks_every)
         try:
             greeks_monitor = GreeksMonitor(
@@ -344,6 +372,7 @@ def portfolio_serve(
                 vega_limit=vega_limit,
                 var_scenarios=greeks_var_scenarios,
                 var_level=max(chosen),
+                base_currency=base,
             )
         except ValueError as exc:
             raise InputError(str(exc)) from None
@@ -368,10 +397,6 @@ def portfolio_serve(
     if registry is not None:
         start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
     client = sync_client_from_settings(settings)
-
-    listings, base = _currency_reference(
-        instruments, settings.base_currency if instruments else None
-    )
 
     def book() -> PortfolioBook:
         fresh = PortfolioBook(
@@ -402,6 +427,9 @@ def portfolio_serve(
             stress_metrics=metrics,
             snapshot_every=snapshot_every,
             session_timeout_ms=round(session_timeout * 1000),
+            greeks=greeks_monitor,
+            greeks_metrics=greeks_metrics,
+            instruments=base is not None,
         )
     else:
         service = PortfolioService(

@@ -67,12 +67,14 @@ def _run(
 
     from engine.gctune import tune_for_streaming
     from engine.offline.runs import run_prices
+    from engine.pipeline import session_rv
 
     if frame is None:
         frame = _read_prices(prices)
     tune_for_streaming()
+    realised = session_rv(load_settings())  # realised variance from the rows, as the stream
     if quiet:
-        run = run_prices(frame, spec)
+        run = run_prices(frame, spec, realised=realised)
     else:
         with Progress(
             TextColumn("forecasting"),
@@ -84,7 +86,10 @@ def _run(
         ) as bar:
             task = bar.add_task("rows", total=len(frame))
             run = run_prices(
-                frame, spec, progress=lambda done, total: bar.update(task, completed=done)
+                frame,
+                spec,
+                progress=lambda done, total: bar.update(task, completed=done),
+                realised=realised,
             )
     if len(run.refused):
         reasons = run.refused["reason"].value_counts().to_dict()

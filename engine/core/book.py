@@ -43,6 +43,7 @@ from engine.core.volatility.deep import PredictorLoader
 from engine.core.volatility.fitting import Fitter, SyncFitter
 from engine.core.volatility.refitted import RefittedVolatility
 from engine.core.volatility.registry import build_models
+from engine.core.volatility.session_rv import SessionRVTracker
 from engine.core.windows import RingHistory, RollingWindow, WindowStats
 
 if TYPE_CHECKING:  # the decoded columns' type; the core never imports the boundary
@@ -143,6 +144,12 @@ class PriceRiskBook(KeyedBook):
     predictors : PredictorLoader, optional
         Builds the predictor of each deep model in ``spec`` (the pipeline passes
         :func:`engine.deep.model.load_cached`); needed only when ``spec`` has one.
+    realised : SessionRVTracker, optional
+        Realised variance per trading session from the ticks
+        (:mod:`engine.core.volatility.session_rv`): a session's value feeds the
+        session-level models (HAR-RV, the deep models) at the first tick of the next
+        session, where a tick carries no ``rv`` of its own. Without it, only the records'
+        ``rv`` does.
     """
 
     def __init__(
@@ -151,8 +158,10 @@ class PriceRiskBook(KeyedBook):
         fitter: Fitter | None = None,
         extra: tuple[OnlineComponent, ...] = (),
         predictors: PredictorLoader | None = None,
+        realised: SessionRVTracker | None = None,
     ) -> None:
         self.spec = spec = spec if spec is not None else RiskSpec()
+        self.realised = realised
         self.fitter = fitter if fitter is not None else SyncFitter()
         probs = spec.tail_probs
         self.sequencer = PriceSequencer()
@@ -201,6 +210,8 @@ class PriceRiskBook(KeyedBook):
             spec.backtest_significance,
         )
         components: list[OnlineComponent] = [self.sequencer, self.returns]
+        if realised is not None:
+            components.append(realised)
         if self.rv is not None:
             components.append(self.rv)
         components += [
@@ -277,6 +288,8 @@ class PriceRiskBook(KeyedBook):
         accepted = np.flatnonzero(status == Status.ACCEPTED)
         s, r = slots[accepted], returns[accepted]
         rv = cols.rv[accepted] if cols.rv.size else np.full(s.size, np.nan)
+        if self.realised is not None:  # the record's rv wins; else a closed session's
+            rv = self.realised.update(s, cols.ts[accepted], cols.price[accepted], rv).rv
         n, m, k = s.size, len(self.methods), len(self.levels)
         sig_b = {v: np.empty(n) for v in self.vols}
         sig_a = {v: np.empty(n) for v in self.vols}

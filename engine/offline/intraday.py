@@ -2,18 +2,22 @@
 
 A live feed, or an intraday price file, carries no realised variance. The session-level
 models (HAR-RV, the deep models) need one per session: :func:`session_closes` computes it
-with :func:`engine.core.volatility.realised.realised_variance` (the rules are that
-module's) and returns one row per symbol and session, at the session's last tick, with
+by replaying the file through the stream's online accumulator
+(:func:`engine.core.volatility.session_rv.replay_sessions`; the rules are
+:mod:`engine.core.volatility.realised`'s), so a file and a live feed of the same ticks
+give the same numbers, and returns one row per symbol and session, at the session's last tick, with
 ``rv`` = the whole-session realised variance (the squared gap plus the intraday sum), the
 input those models forecast the next session's close-to-close variance from.
 
-Sessions come from ``exchange-calendars`` (:func:`engine.anomaly.sessions.session_bounds`),
+Sessions come from ``exchange-calendars`` (:func:`engine.anomaly.sessions.session_table`),
 outside the pure core, by calendar name:
 
 ``auto`` (the default, per symbol)
     ``XNYS`` when every tick of the symbol lies in an NYSE session; otherwise ``24/5``
     (weekdays, whole UTC days: FX) when none falls on a Saturday or Sunday (UTC);
-    otherwise ``24/7`` (whole UTC days: crypto);
+    otherwise ``24/7`` (whole UTC days: crypto). The replay decides it causally, as the
+    stream does (:mod:`engine.core.volatility.session_rv`), and ends on the calendar
+    :func:`auto_calendar` picks from all the ticks;
 ``24/7``, ``24/5``, ``XNYS``, ``XLON``, ... (any ``exchange_calendars`` code)
     that calendar for every symbol.
 """
@@ -25,8 +29,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from engine.anomaly.sessions import AUTO, AUTO_EXCHANGE, check_calendar, session_bounds
-from engine.core.volatility.realised import MIN_RETURNS, SessionRV, Sessions, realised_variance
+from engine.anomaly.sessions import (
+    AUTO,
+    AUTO_EXCHANGE,
+    check_calendar,
+    session_bounds,
+    session_table,
+)
+from engine.core.volatility.realised import MIN_RETURNS, SessionRV, Sessions
+from engine.core.volatility.session_rv import replay_sessions
 
 _DAY_MS = 86_400_000
 
@@ -112,34 +123,25 @@ def session_closes(
     ts = frame["timestamp"].to_numpy(dtype="datetime64[ms]").astype(np.int64)
     symbols = frame["symbol"].astype(str).to_numpy()
     price = frame["price"].to_numpy(dtype=float)
-    codes, names = pd.factorize(symbols)
-    chosen: dict[str, str] = {}
-    for k, name in enumerate(names):
-        mine = ts[codes == k]
-        chosen[str(name)] = auto_calendar(mine) if calendar == AUTO else calendar
-    tables: list[SessionRV] = []
-    parts: list[pd.DataFrame] = []
-    most = 0
-    for cal in dict.fromkeys(chosen.values()):
-        rows = np.isin(symbols, [s for s, c in chosen.items() if c == cal])
-        bounds = session_bounds(cal, int(ts[rows].min()), int(ts[rows].max()))
-        if bounds is None:
-            raise ValueError(f"calendar {cal} does not cover the file's timestamps")
-        table = realised_variance(
-            symbols[rows], ts[rows], price[rows], Sessions(*bounds), min_returns=min_returns
-        )
-        tables.append(table)
-        most = max(most, int(table.n_returns.max(initial=-1)) + 1)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "timestamp": pd.to_datetime(table.close_ts, unit="ms", utc=True),
-                    "symbol": table.symbol,
-                    "price": table.close_price,
-                    "rv": table.rv_whole,
-                }
-            )
-        )
-    out = pd.concat(parts, ignore_index=True) if parts else frame.iloc[:0].assign(rv=[])
+    if (
+        calendar != AUTO
+        and ts.size
+        and session_table(calendar, int(ts.min()), int(ts.max())) is None
+    ):
+        raise ValueError(f"calendar {calendar} does not cover the file's timestamps")
+    table, tracker = replay_sessions(
+        symbols, ts, price, session_table, calendar, min_returns=min_returns
+    )
+    names = pd.unique(symbols)
+    chosen = {str(name): tracker.calendar_of(slot) for slot, name in enumerate(names)}
+    out = pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(table.close_ts, unit="ms", utc=True),
+            "symbol": table.symbol,
+            "price": table.close_price,
+            "rv": table.rv_whole,
+        }
+    )
     out = out.sort_values("timestamp", kind="stable").reset_index(drop=True)
-    return SessionCloses(out, chosen, tables, min_returns, most)
+    most = int(table.n_returns.max(initial=-1)) + 1
+    return SessionCloses(out, chosen, [table], min_returns, most)

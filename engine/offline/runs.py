@@ -21,6 +21,7 @@ from engine.boundary.records import RawRecord
 from engine.boundary.validation import PriceColumns
 from engine.core import PriceRiskBook, RiskSpec, Status
 from engine.core.volatility.fitting import Fitter
+from engine.core.volatility.session_rv import SessionRVTracker
 from engine.pipeline import load_deep
 
 Progress = Callable[[int, int], None]
@@ -84,9 +85,15 @@ def run_prices(
     fitter: Fitter | None = None,
     chunk: int = 2000,
     progress: Progress | None = None,
+    realised: SessionRVTracker | None = None,
 ) -> OfflineRun:
-    """Run the book over ``frame`` (long format, in the order the stream would see it)."""
-    book = PriceRiskBook(spec, fitter, predictors=load_deep)
+    """Run the book over ``frame`` (long format, in the order the stream would see it).
+
+    ``realised`` computes realised variance from the rows, as the stream does
+    (:func:`engine.pipeline.session_rv`); without it only the frame's ``rv`` feeds HAR-RV
+    and the deep models.
+    """
+    book = PriceRiskBook(spec, fitter, predictors=load_deep, realised=realised)
     n, m, k = len(frame), len(book.methods), len(book.levels)
     keep: list[np.ndarray] = []
     sigma = {v: [] for v in book.vols}

@@ -17,8 +17,10 @@ Valuation of a position of ``q`` contracts of an instrument with multiplier ``m`
   rest 0, so a portfolio's delta includes its hedges. Futures positions are not valued
   here (counted in ``unpriced``).
 
-Greeks in currency (the price currency of the instruments; no FX conversion yet), with
-``S`` the underlying's spot and per-unit Greeks in QuantLib's units:
+Greeks in currency, with ``S`` the underlying's spot and per-unit Greeks in QuantLib's
+units; without a base currency, each position's amounts are in its instrument's price
+currency (add only same-currency books); with ``base_currency`` (see "Base currency"
+below), every amount is in the base currency:
 
 - ``value`` = sum q m price;
 - ``delta`` = sum q m Delta S: currency per 1.00 relative move of the underlying (0.01 of
@@ -26,6 +28,19 @@ Greeks in currency (the price currency of the instruments; no FX conversion yet)
 - ``gamma`` = sum q m Gamma S^2: currency per (1.00 relative move)^2, so the P&L of a
   relative move ``x`` is about ``delta x + gamma x^2 / 2``;
 - ``vega`` = sum q m vega per 1.00 of vol; ``theta`` per year; ``rho`` per 1.00 of rate.
+
+Base currency (``base_currency`` set): each position's ``value``, ``delta``, ``gamma``,
+``vega``, ``theta`` and ``rho`` are multiplied by ``X``, the live rate from its price
+currency into the base (:class:`~engine.options.currency.BaseRates`: the FX pairs of the
+reference data at their latest prices in ``spots``, the rates the portfolio book values
+with); ``delta_units`` stays in units of the underlying. So delta is the base-currency
+P&L of a 1.00 relative move of the underlying *at today's rate, FX held fixed* (a dollar
+delta of 1,000 is a euro delta of 1,000 / EURUSD), and likewise for the others. The
+currency risk of the options' value is not a Greek here (for an option on the pair that
+converts, such as a EURUSD call in a euro book, the delta is the dollar delta converted,
+without the conversion's own sensitivity to EURUSD). A position whose currency has no
+rate (no route, or a pair without a price) is left out, counted in ``unpriced``, and its
+currency listed in the snapshot's ``missing_fx``; no rate is ever assumed to be 1.
 
 >>> from datetime import date
 >>> from engine.options.instruments import Instrument, option_terms
@@ -46,6 +61,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from engine.options.currency import BaseRates
 from engine.options.instruments import Instrument, expiry_timestamp
 from engine.options.pricing import price_vanilla
 
@@ -101,6 +117,10 @@ class GreeksSnapshot:
     var: OptionsVar | None = None
     """The options part's delta-gamma VaR and its gap to full revaluation, when computed
     (:mod:`engine.options.live_var`)."""
+    currency: str | None = None
+    """The base currency of every amount (None: each position's price currency)."""
+    missing_fx: tuple[str, ...] = ()
+    """Currencies without a rate into the base (their positions are left out), sorted."""
 
     def total(self, name: str) -> float:
         """The portfolio total of one of :data:`GREEK_NAMES`."""
@@ -125,6 +145,7 @@ def portfolio_greeks(
     markets: Mapping[str, UnderlyingMarket],
     *,
     ts_ms: int,
+    base_currency: str | None = None,
 ) -> list[GreeksSnapshot]:
     """Greeks of every portfolio that holds at least one option instrument.
 
@@ -142,6 +163,9 @@ def portfolio_greeks(
         :class:`UnderlyingMarket` by underlying.
     ts_ms : int
         Evaluation time, epoch milliseconds.
+    base_currency : str, optional
+        Convert every amount into this currency through the FX pairs of ``instruments``
+        at their prices in ``spots`` (see the module docstring).
 
     Returns
     -------
@@ -150,6 +174,7 @@ def portfolio_greeks(
         visited in sorted symbol order, so the sums do not depend on insertion order.
     """
     out = []
+    rates = None if base_currency is None else BaseRates(instruments, spots, base_currency)
     for portfolio in sorted(positions):
         held = positions[portfolio]
         options = [
@@ -157,7 +182,7 @@ def portfolio_greeks(
         ]
         if not options:
             continue
-        out.append(_one(portfolio, held, options, instruments, vols, spots, markets, ts_ms))
+        out.append(_one(portfolio, held, options, instruments, vols, spots, markets, ts_ms, rates))
     return out
 
 
@@ -170,12 +195,26 @@ def _one(
     spots: Mapping[str, float],
     markets: Mapping[str, UnderlyingMarket],
     ts_ms: int,
+    rates: BaseRates | None = None,
 ) -> GreeksSnapshot:
     # one row per valued position: (underlying, value, delta, delta_units, gamma, vega, theta, rho)
     rows: list[tuple[str, float, float, float, float, float, float, float]] = []
     # (underlying, q x m, spot, strike, t, rate, yield, vol, call, american, on a future)
     priced: list[tuple[str, float, float, float, float, float, float, float, bool, bool, bool]] = []
+    fx: list[float] = []  # per priced option: its price currency's rate into the base
+    missing: set[str] = set()
     expired = unpriced = 0
+
+    def to_base(currency: str) -> float | None:
+        """The rate of ``currency`` (1 without a base), or None when it is missing."""
+        if rates is None:
+            return 1.0
+        x = rates(currency)
+        if math.isfinite(x) and x > 0.0:
+            return x
+        missing.add(currency)
+        return None
+
     for symbol in options:
         inst = instruments[symbol]
         assert inst.option is not None
@@ -189,6 +228,11 @@ def _one(
         if spot is None or not math.isfinite(spot) or market is None or vol is None:
             unpriced += 1
             continue
+        fx_option = to_base(inst.currency)
+        if fx_option is None:
+            unpriced += 1
+            continue
+        fx.append(fx_option)
         on_future = u in instruments and instruments[u].kind == "future"
         priced.append(
             (
@@ -208,7 +252,7 @@ def _one(
     valued = 0
     if priced:
         cols = list(zip(*priced, strict=True))
-        qm, s = np.array(cols[1]), np.array(cols[2])
+        qm, s, xs = np.array(cols[1]), np.array(cols[2]), np.array(fx)
         g = price_vanilla(s, cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9])
         rho = np.where(np.array(cols[10]), g.rho + g.dividend_rho, g.rho)
         ok = np.isfinite(g.price)
@@ -218,13 +262,13 @@ def _one(
             rows.append(
                 (
                     str(cols[0][k]),
-                    float(qm[k] * g.price[k]),
-                    float(qm[k] * g.delta[k] * s[k]),
+                    float(qm[k] * g.price[k] * xs[k]),
+                    float(qm[k] * g.delta[k] * s[k] * xs[k]),
                     float(qm[k] * g.delta[k]),
-                    float(qm[k] * g.gamma[k] * s[k] * s[k]),
-                    float(qm[k] * g.vega[k]),
-                    float(qm[k] * g.theta[k]),
-                    float(qm[k] * rho[k]),
+                    float(qm[k] * g.gamma[k] * s[k] * s[k] * xs[k]),
+                    float(qm[k] * g.vega[k] * xs[k]),
+                    float(qm[k] * g.theta[k] * xs[k]),
+                    float(qm[k] * rho[k] * xs[k]),
                 )
             )
     for symbol in sorted(held):
@@ -238,8 +282,14 @@ def _one(
             unpriced += 1
             continue
         m = 1.0 if ref is None else ref.multiplier
+        # a symbol without reference data is quoted in the base currency, as in the book
+        fx_spot = 1.0 if ref is None else to_base(ref.currency)
+        if fx_spot is None:
+            unpriced += 1
+            continue
         units = held[symbol] * m
-        rows.append((symbol, units * spot, units * spot, units, 0.0, 0.0, 0.0, 0.0))
+        worth = units * spot * fx_spot
+        rows.append((symbol, worth, worth, units, 0.0, 0.0, 0.0, 0.0))
     names = tuple(sorted({r[0] for r in rows}))
     index = {u: i for i, u in enumerate(names)}
     sums = np.zeros((len(GREEK_NAMES), len(names)))
@@ -253,6 +303,8 @@ def _one(
         valued,
         expired,
         unpriced,
+        currency=None if rates is None else rates.base,
+        missing_fx=tuple(sorted(missing)),
     )
 
 

@@ -18,6 +18,11 @@ and portfolio holding options, a total row (``underlying`` ``*``, ``delta_units`
 units of different underlyings do not add up) then one row per underlying, sorted; units
 as :mod:`engine.options.greeks` states (currency; delta per 1.00 relative move, gamma per
 (1.00 relative move)^2, vega and rho per 1.00, theta per year).
+
+With a base currency, every amount is in that currency, converted at the FX pairs' spots
+of the market file (so it needs rows for the pairs, as it does for every held symbol),
+and two more columns follow: ``currency`` and ``missing_fx`` (``;``-separated, empty
+when every rate was known).
 """
 
 from __future__ import annotations
@@ -61,14 +66,18 @@ class PositionLike(Protocol):
 
 
 def greeks_table(
-    positions: Iterable[PositionLike], listings: Sequence[Listing], market: pd.DataFrame
+    positions: Iterable[PositionLike],
+    listings: Sequence[Listing],
+    market: pd.DataFrame,
+    base_currency: str | None = None,
 ) -> pd.DataFrame:
     """The Greeks table (see the module docstring).
 
     ``market`` as :func:`engine.options.tables.read_market` returns it.
     """
     markets: dict[str, UnderlyingMarket] = {}
-    monitor = GreeksMonitor(markets)
+    monitor = GreeksMonitor(markets, base_currency=base_currency)
+    currencies: list[tuple[str, str]] = []
     monitor.apply(listings)
     for p in positions:
         monitor.set_position(p.portfolio, p.symbol, p.quantity, p.ts)
@@ -94,7 +103,12 @@ def greeks_table(
             for k, u in enumerate(snap.underlyings):
                 values = [float(snap.by_underlying[n][k]) for n in GREEK_NAMES]
                 rows.append((ts, snap.portfolio, u, *values, *counts))
+            currency = (snap.currency or "", ";".join(snap.missing_fx))
+            currencies += [currency] * (1 + len(snap.underlyings))
     table = pd.DataFrame(rows, columns=list(COLUMNS))
+    if base_currency is not None:
+        table["currency"] = [c for c, _ in currencies]
+        table["missing_fx"] = [m for _, m in currencies]
     table["timestamp"] = iso_utc(pd.to_datetime(table["timestamp"], unit="ms", utc=True))
     return table
 

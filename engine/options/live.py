@@ -64,6 +64,9 @@ class GreeksMonitor:
     """Scenarios of the options VaR (:mod:`engine.options.live_var`); 0 turns it off."""
     var_level: float = 0.99
     var_seed: int = 0
+    base_currency: str | None = None
+    """Greeks and options VaR in this currency, through the reference data's FX pairs at
+    their latest prices (:mod:`engine.options.greeks`); None: each price currency."""
 
     def __post_init__(self) -> None:
         if self.var_scenarios < 0:
@@ -133,7 +136,13 @@ class GreeksMonitor:
         self.last_ms = ts_ms
         held = self.held(ts_ms)
         snapshots = portfolio_greeks(
-            held, self.instruments, self.vols, spots, self.markets, ts_ms=ts_ms
+            held,
+            self.instruments,
+            self.vols,
+            spots,
+            self.markets,
+            ts_ms=ts_ms,
+            base_currency=self.base_currency,
         )
         if self.var_scenarios and covariance is not None and horizon_ms is not None:
             snapshots = [
@@ -151,6 +160,7 @@ class GreeksMonitor:
                         level=self.var_level,
                         n_scenarios=self.var_scenarios,
                         seed=self.var_seed,
+                        base_currency=self.base_currency,
                     ),
                 )
                 for snap in snapshots
@@ -196,6 +206,29 @@ class GreeksMonitor:
             "breached": sorted(self.breached),
         }
 
+    def portfolio_state(self, portfolio: str) -> dict[str, Any]:
+        """One portfolio's part of :meth:`to_state` (held, pending, crossed limits), to move
+        it to another instance of a scaled-out service (:meth:`put_portfolio`)."""
+        return {
+            "positions": dict(self.positions.get(portfolio, {})),
+            "pending": [list(p) for p in self.pending if p[1] == portfolio],
+            "breached": sorted(t for t in self.breached if t.rsplit("|", 1)[0] == portfolio),
+        }
+
+    def put_portfolio(self, portfolio: str, state: Mapping[str, Any]) -> None:
+        """Take over a portfolio from :meth:`portfolio_state` (replacing what was held)."""
+        self.drop_portfolio(portfolio)
+        if state["positions"]:
+            self.positions[portfolio] = {str(s): float(q) for s, q in state["positions"].items()}
+        self.pending += [(int(t), portfolio, str(s), float(q)) for t, _, s, q in state["pending"]]
+        self.breached |= set(state["breached"])
+
+    def drop_portfolio(self, portfolio: str) -> None:
+        """Forget a portfolio: its holdings, pending positions and crossed limits."""
+        self.positions.pop(portfolio, None)
+        self.pending = [p for p in self.pending if p[1] != portfolio]
+        self.breached = {t for t in self.breached if t.rsplit("|", 1)[0] != portfolio}
+
     def restore(self, state: Mapping[str, Any] | None) -> None:
         """Continue from :meth:`to_state` (``None``: nothing saved yet)."""
         if state:
@@ -211,7 +244,9 @@ def greeks_fields(snap: GreeksSnapshot) -> dict[str, str]:
     ``ts``, ``ts_ms``, the totals ``value``, ``delta``, ``gamma``, ``vega``, ``theta``,
     ``rho`` (currency; see :mod:`engine.options.greeks`), the counts ``options``,
     ``expired``, ``unpriced``, and per underlying ``<greek>:<underlying>`` for every
-    greek including ``delta_units:<underlying>`` (units of the underlying). With an
+    greek including ``delta_units:<underlying>`` (units of the underlying). With a base
+    currency, ``currency`` (of every amount) and ``fx_missing`` (the currencies without a
+    rate, ``;``-separated, empty when every rate is known), as in the portfolio hash. With an
     options VaR: ``var_method``, ``var_level``, ``var_horizon_ms``, ``var_scenarios``,
     ``var`` (the method's VaR of the options part), ``var_full`` (full revaluation),
     ``var_gap`` (``var - var_full``) and ``var_excluded``.
@@ -225,6 +260,9 @@ def greeks_fields(snap: GreeksSnapshot) -> dict[str, str]:
         "expired": str(snap.expired),
         "unpriced": str(snap.unpriced),
     }
+    if snap.currency is not None:
+        fields["currency"] = snap.currency
+        fields["fx_missing"] = ";".join(snap.missing_fx)
     for name in GREEK_NAMES:
         if name != "delta_units":
             fields[name] = repr(snap.total(name))

@@ -12,7 +12,9 @@ On those scenarios:
 - ``var_full`` the full-revaluation VaR (:func:`engine.options.book.revalue`),
 - ``var_gap = var - var_full`` (positive: the approximation overstates the risk).
 
-VaR is a positive loss in the price currency at confidence ``level``: the lower
+VaR is a positive loss in the price currency (with ``base_currency``: in the base
+currency, each option's P&L converted at its currency's live rate, FX held fixed, as the
+Greeks are; a missing rate gives no VaR) at confidence ``level``: the lower
 ``1 - level`` empirical quantile of P&L (numpy's linear interpolation), as in
 :mod:`engine.options.var`. Options left out (``excluded``): American ones (the full
 revaluation kernel is European) and those expiring within the horizon. Draws are seeded
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.options.book import OptionBook, revalue, sensitivities
+from engine.options.currency import BaseRates
 from engine.options.greeks import UnderlyingMarket, expiry_ms
 from engine.options.instruments import Instrument
 from engine.options.var import quadratic_pnl
@@ -66,6 +69,7 @@ def options_var(
     level: float = 0.99,
     n_scenarios: int = 2_000,
     seed: int = 0,
+    base_currency: str | None = None,
 ) -> OptionsVar | None:
     """The options VaR of one portfolio's holdings, or ``None`` when it cannot be computed.
 
@@ -80,6 +84,7 @@ def options_var(
     index = {s: i for i, s in enumerate(names)}
     rows = []
     excluded = 0
+    rates = None if base_currency is None else BaseRates(instruments, spots, base_currency)
     for symbol in sorted(held):
         inst = instruments.get(symbol)
         if inst is None or inst.option is None or not held[symbol]:
@@ -95,9 +100,11 @@ def options_var(
         if market is None or spot is None or not math.isfinite(spot) or u not in index:
             return None
         vol = vols.get(symbol, market.vol)
-        rows.append(
-            (u, held[symbol] * inst.multiplier, inst.option.strike, t, inst.option.is_call, vol)
-        )
+        fx = 1.0 if rates is None else rates(inst.currency)
+        if not (math.isfinite(fx) and fx > 0.0):
+            return None
+        units = held[symbol] * inst.multiplier * fx  # P&L per unit of price, in the base
+        rows.append((u, units, inst.option.strike, t, inst.option.is_call, vol))
     if not rows:
         return None
     underlyings = sorted({r[0] for r in rows})

@@ -42,7 +42,19 @@ any price, as at start.
 Stress is evaluated at grid closes (throttled to one every ``every_ms`` of event time,
 counted from the first close), not at polls, so which closes are evaluated, the snapshots
 and the ``stress_limit`` alert ids (portfolio, limit, close) do not depend on poll
-boundaries, restarts or which instance computed them. Nothing is lost or doubled across a
+boundaries, restarts or which instance computed them.
+
+Greeks (optional, a :class:`~engine.options.live.GreeksMonitor`) follow the same rule: at
+a grid close (throttled in event time, the throttle saved with the market snapshots),
+every owned portfolio holding options gets its ``riskstream:greeks:<id>`` hash at the
+newest released tick, on the market's latest prices, as the single-instance service
+computes it; option positions stay out of the linear book, and each portfolio's option
+holdings, pending positions and crossed ``greek_limit`` limits move with its partition
+state. Reference data (with Greeks or a base currency): every instance reads the whole
+compacted ``instruments`` topic (its own assignment) before anything else at start, then
+follows it; listings go to the monitor and to the market's book (currencies, FX pairs,
+calendars), and are applied again to a market loaded from a snapshot. Each instance
+dead-letters a refused instrument record (at least once per instance). Nothing is lost or doubled across a
 rebalance or a ``kill -9``: the outputs of a close are written with the state that
 follows it, in one transaction, by the partition's current owner only.
 """
@@ -64,9 +76,20 @@ from engine.alerts import Alert
 from engine.boundary.timeutil import now_ms
 from engine.config import Settings
 from engine.core.portfolio import Allocation, PortfolioBook
-from engine.kafka.topics import POSITIONS, PRICES
-from engine.portfolio.positions import START_MS, Position, decode_positions
-from engine.portfolio.service import StressMetrics, Watermark, buffer_prices, queue_outputs
+from engine.kafka.topics import INSTRUMENTS, POSITIONS, PRICES
+from engine.options.greeks import GreeksSnapshot
+from engine.options.live import GreeksMonitor
+from engine.options.reference import Listing, decode_instruments
+from engine.portfolio.positions import START_MS, Position, apply_listings, decode_positions
+from engine.portfolio.service import (
+    GreeksMetrics,
+    StressMetrics,
+    Watermark,
+    book_covariance,
+    book_spots,
+    buffer_prices,
+    queue_outputs,
+)
 from engine.stress.live import StressMonitor, StressSnapshot
 
 log = logging.getLogger(__name__)
@@ -109,7 +132,22 @@ class Part:
 
 
 def _empty_portfolio() -> dict[str, Any]:
-    return {"book": {"positions": {}, "pending": [], "exposures": None}, "breached": False}
+    return {
+        "book": {"positions": {}, "pending": [], "exposures": None},
+        "breached": False,
+        "greeks": _empty_greeks(),
+    }
+
+
+def _empty_greeks() -> dict[str, Any]:
+    """A portfolio without options: :meth:`GreeksMonitor.portfolio_state`'s form."""
+    return {"positions": {}, "pending": [], "breached": []}
+
+
+#: What one release produced: allocations, stress and Greeks snapshots, alerts.
+Released = tuple[
+    list[Allocation], dict[str, StressSnapshot], dict[str, GreeksSnapshot], list[Alert]
+]
 
 
 class PortfolioGroupService:
@@ -146,6 +184,9 @@ class PortfolioGroupService:
         snapshot_every: int = 10,
         keep_snapshots: int = 20,
         session_timeout_ms: int = 10_000,
+        greeks: GreeksMonitor | None = None,
+        greeks_metrics: GreeksMetrics | None = None,
+        instruments: bool = False,
     ) -> None:
         if snapshot_every < 1 or keep_snapshots < 1:
             raise ValueError("snapshot_every and keep_snapshots must be at least 1")
@@ -160,6 +201,13 @@ class PortfolioGroupService:
         self.max_records = max_records
         self.stress = stress
         self.stress_metrics = stress_metrics
+        self.greeks = greeks
+        self.greeks_metrics = greeks_metrics
+        self.read_instruments = instruments or greeks is not None
+        self.listings: dict[str, Listing] = {}
+        """The latest ``instruments`` record of each key (applied again to a loaded market)."""
+        self.reference: Any = None
+        """The ``instruments`` consumer (own assignment), when reading reference data."""
         self.snapshot_every = snapshot_every
         self.keep_snapshots = keep_snapshots
         self.session_timeout_ms = session_timeout_ms
@@ -276,9 +324,12 @@ class PortfolioGroupService:
         """
         from engine.kafka.topics import ensure_topics
 
-        ensure_topics(self.settings, (f"{POSITIONS}.dlq",))
+        extra = (INSTRUMENTS, f"{INSTRUMENTS}.dlq") if self.read_instruments else ()
+        ensure_topics(self.settings, (f"{POSITIONS}.dlq", *extra))
         kafka, members, prices, producer = self._clients()
         try:
+            if self.read_instruments:
+                self._load_reference(kafka, producer)
             self._seek_prices(kafka, prices)
             while not stop():
                 out = self._iterate(kafka, members, prices, producer)
@@ -288,6 +339,48 @@ class PortfolioGroupService:
             members.close()
             prices.close()
             producer.close()
+            if self.reference is not None:
+                self.reference.close()
+
+    # ---- reference data ----------------------------------------------------------------
+
+    def _load_reference(self, kafka: Any, producer: Any, timeout_s: float = 60.0) -> None:
+        """Read the whole ``instruments`` topic before anything else (then follow it)."""
+        from engine.kafka.clients import kafka_python_config
+
+        self.reference = kafka.KafkaConsumer(
+            **kafka_python_config(self.settings), group_id=None, enable_auto_commit=False
+        )
+        deadline = time.monotonic() + timeout_s
+        while not (parts := self.reference.partitions_for_topic(INSTRUMENTS)):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topic {INSTRUMENTS!r} does not exist")
+            time.sleep(0.5)
+        tps = [kafka.TopicPartition(INSTRUMENTS, p) for p in sorted(parts)]
+        self.reference.assign(tps)
+        self.reference.seek_to_beginning(*tps)
+        ends = self.reference.end_offsets(tps)
+        while any(self.reference.position(tp) < end for tp, end in ends.items()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"loading {INSTRUMENTS} took longer than {timeout_s}s")
+            self._follow_reference(producer, self.poll_ms)
+
+    def _follow_reference(self, producer: Any, timeout_ms: int = 0) -> None:
+        """New ``instruments`` records to the Greeks monitor and the market's book."""
+        polled = self.reference.poll(timeout_ms=timeout_ms)
+        for _, messages in sorted(polled.items(), key=lambda kv: kv[0].partition):
+            listings, dead = decode_instruments(messages, max_bytes=self.settings.max_record_bytes)
+            for listing in listings:
+                self.listings[listing.key] = listing
+            if self.greeks is not None:
+                self.greeks.apply(listings)
+            if self.book.base_currency is not None:
+                apply_listings(self.book, listings)
+            for letter in dead:
+                producer.send(
+                    letter.dlq_topic, key=letter.key, value=letter.value, headers=letter.headers()
+                )
+            self.dead_letters += len(dead)
 
     def _iterate(self, kafka: Any, members: Any, prices: Any, producer: Any) -> list[Allocation]:
         # while prices flow the group is only glanced at; a rebalance needs long polls (a
@@ -303,6 +396,8 @@ class PortfolioGroupService:
             self.ready = False  # nothing processed or written until the new assignment
         if not self.ready:
             return []
+        if self.reference is not None:
+            self._follow_reference(producer)
         changed = self._positions(polled, producer)
         if self.loading is not None:
             try:
@@ -315,24 +410,19 @@ class PortfolioGroupService:
             if done:
                 self.loading = None
             if changed:
-                self._commit(producer, [], {}, [])
+                self._commit(producer, ([], {}, {}, []))
             return []
         ticks = prices.poll(timeout_ms=self.poll_ms)
-        out, snapshots, alerts = self._prices(ticks)
+        released = self._prices(ticks)
         if changed or ticks:
-            self._commit(producer, out, snapshots, alerts)
-        return out
+            self._commit(producer, released)
+        return released[0]
 
-    def _commit(
-        self,
-        producer: Any,
-        out: list[Allocation],
-        snapshots: dict[str, StressSnapshot],
-        alerts: list[Alert],
-    ) -> None:
+    def _commit(self, producer: Any, released: Released) -> None:
+        out, snapshots, greeks, alerts = released
         producer.flush(30)
         try:
-            self._write(out, list(snapshots.values()), alerts)
+            self._write(out, list(snapshots.values()), alerts, list(greeks.values()))
         except Fenced as exc:
             log.warning("portfolio group %s: %s; waiting for the rebalance", self.group, exc)
             self._drop_all()
@@ -368,18 +458,25 @@ class PortfolioGroupService:
         return changed
 
     def _set_position(self, part: Part, p: Position) -> None:
+        """Every position to the Greeks monitor; to the linear book unless it is an option."""
         part.names.add(p.portfolio)
+        option = self.greeks is not None and self.greeks.is_option(p.symbol)
         if part.parked is None:
-            self.book.set_position(p.portfolio, p.symbol, p.quantity, p.ts)
+            if self.greeks is not None:
+                self.greeks.set_position(p.portfolio, p.symbol, p.quantity, p.ts)
+            if not option:
+                self.book.set_position(p.portfolio, p.symbol, p.quantity, p.ts)
         else:
             held = part.parked.setdefault(p.portfolio, _empty_portfolio())
-            held["book"]["pending"].append([p.ts, p.symbol, p.quantity])
+            if self.greeks is not None:
+                pending = held.setdefault("greeks", _empty_greeks())["pending"]
+                pending.append([p.ts, p.portfolio, p.symbol, p.quantity])
+            if not option:
+                held["book"]["pending"].append([p.ts, p.symbol, p.quantity])
 
     # ---- prices ------------------------------------------------------------------------
 
-    def _prices(
-        self, polled: dict[Any, list[Any]]
-    ) -> tuple[list[Allocation], dict[str, StressSnapshot], list[Alert]]:
+    def _prices(self, polled: dict[Any, list[Any]]) -> Released:
         now = time.monotonic()
         skew = int(self.settings.max_future_skew_s * 1000)
         for tp, messages in sorted(polled.items(), key=lambda kv: kv[0].partition):
@@ -397,24 +494,24 @@ class PortfolioGroupService:
             )
         return self._release(self.watermark.value(now, self.idle_s))
 
-    def _release(
-        self, watermark: int | None
-    ) -> tuple[list[Allocation], dict[str, StressSnapshot], list[Alert]]:
+    def _release(self, watermark: int | None) -> Released:
         """Ticks before the watermark's bucket to the book, one bucket at a time.
 
-        After each grid close: the stress of the portfolios in the book (when due), then
-        the parked partitions whose stamp the market has reached join the book.
+        After each grid close: the stress of the portfolios in the book and their Greeks
+        at the bucket's newest tick (each when due), then the parked partitions whose
+        stamp the market has reached join the book.
         """
         out: list[Allocation] = []
         snapshots: dict[str, StressSnapshot] = {}
+        greeks: dict[str, GreeksSnapshot] = {}
         alerts: list[Alert] = []
         interval = self.book.interval_ms
         if watermark is None or not self.buffer:
-            return out, snapshots, alerts
+            return out, snapshots, greeks, alerts
         edge = (watermark // interval) * interval
         ready = sorted(t for t in self.buffer if t[0] < edge)
         if not ready:
-            return out, snapshots, alerts
+            return out, snapshots, greeks, alerts
         self.buffer = [t for t in self.buffer if t[0] >= edge]
         ts = np.array([t[0] for t in ready], np.int64)
         cuts = np.flatnonzero(np.diff(ts // interval)) + 1
@@ -434,10 +531,24 @@ class PortfolioGroupService:
                 alerts += fired
                 if self.stress_metrics is not None:
                     self.stress_metrics.observe(snaps, fired, time.perf_counter() - start)
+            newest = int(ts[chunk[-1]])
+            if self.greeks is not None and self.greeks.due(newest):
+                start = time.perf_counter()
+                covariance = book_covariance(self.book) if self.greeks.var_scenarios else None
+                found, fired = self.greeks.evaluate(
+                    book_spots(self.book),
+                    newest,
+                    covariance=covariance,
+                    horizon_ms=self.book.interval_ms,
+                )
+                greeks.update((g.portfolio, g) for g in found)
+                alerts += fired
+                if self.greeks_metrics is not None:
+                    self.greeks_metrics.observe(found, fired, time.perf_counter() - start)
             for part in self.parts.values():
                 if part.parked is not None and self._bucket(part.stamp) <= self._bucket(close):
                     self._install(part)
-        return out, snapshots, alerts
+        return out, snapshots, greeks, alerts
 
     def _bucket(self, ts: int | None) -> int:
         return (START_MS if ts is None else ts) // self.book.interval_ms
@@ -456,6 +567,8 @@ class PortfolioGroupService:
             self.book.put_portfolio(name, held["book"])
             if held["breached"] and self.stress is not None:
                 self.stress.breached.add(name)
+            if self.greeks is not None:
+                self.greeks.put_portfolio(name, held.get("greeks") or _empty_greeks())
         part.parked = None
 
     # ---- rebalance ---------------------------------------------------------------------
@@ -469,6 +582,9 @@ class PortfolioGroupService:
                 self.stress_metrics.forget(name)
         if self.stress is not None:
             self.stress.breached.clear()
+        if self.greeks is not None:
+            for name in {*self.greeks.positions, *(p[1] for p in self.greeks.pending)}:
+                self.greeks.drop_portfolio(name)
 
     def _reassign(self, kafka: Any, members: Any, prices: Any) -> None:
         """Drop every portfolio, claim the assigned partitions, reload them from Redis."""
@@ -538,6 +654,9 @@ class PortfolioGroupService:
         self.snapshot_closes = -self.snapshot_every
         if self.stress is not None:
             self.stress.last_ms = None
+        if self.greeks is not None:
+            self.greeks.last_ms = None
+        self._reapply_listings()
         return True
 
     def _load_market(self, doc: dict[str, Any]) -> bool:
@@ -554,7 +673,15 @@ class PortfolioGroupService:
         self.closes = self.snapshot_closes = doc["closes"]
         if self.stress is not None:
             self.stress.last_ms = doc["stress_last_ms"]
+        if self.greeks is not None:
+            self.greeks.last_ms = doc.get("greeks_last_ms")
+        self._reapply_listings()
         return True
+
+    def _reapply_listings(self) -> None:
+        """The reference data read so far into a market just loaded or started afresh."""
+        if self.book.base_currency is not None and self.listings:
+            apply_listings(self.book, self.listings.values())
 
     # ---- state -------------------------------------------------------------------------
 
@@ -569,6 +696,7 @@ class PortfolioGroupService:
                 "latest": {str(p): ts for p, ts in self.watermark.latest.items()},
                 "closes": self.closes,
                 "stress_last_ms": None if self.stress is None else self.stress.last_ms,
+                "greeks_last_ms": None if self.greeks is None else self.greeks.last_ms,
             }
         )
 
@@ -578,7 +706,13 @@ class PortfolioGroupService:
         else:
             breached = self.stress.breached if self.stress is not None else set()
             portfolios = {
-                name: {"book": self.book.portfolio_state(name), "breached": name in breached}
+                name: {
+                    "book": self.book.portfolio_state(name),
+                    "breached": name in breached,
+                    "greeks": _empty_greeks()
+                    if self.greeks is None
+                    else self.greeks.portfolio_state(name),
+                }
                 for name in sorted(part.names)
             }
             stamp = START_MS if self.book.last_close_ms is None else self.book.last_close_ms
@@ -589,6 +723,7 @@ class PortfolioGroupService:
         allocations: Sequence[Allocation],
         snapshots: Sequence[StressSnapshot],
         alerts: Sequence[Alert],
+        greeks: Sequence[GreeksSnapshot] = (),
     ) -> None:
         """Outputs, the owned partitions' state and maybe a market snapshot, in one MULTI."""
         import redis
@@ -609,7 +744,9 @@ class PortfolioGroupService:
                             f"positions partitions {owned} were claimed by another instance"
                         )
                 pipe.multi()
-                queue_outputs(pipe, allocations, snapshots, alerts, self.settings.alerts_maxlen)
+                queue_outputs(
+                    pipe, allocations, snapshots, alerts, self.settings.alerts_maxlen, greeks
+                )
                 for p in owned:
                     pipe.set(self._part_key(p), self._part_json(self.parts[p]))
                 if snapshot:

@@ -105,10 +105,23 @@ class BatchChannel:
         await self.queue.put(chunk)
 
     def clear(self) -> int:
-        """Drop every queued chunk (after partitions were revoked); returns how many."""
-        dropped = self.queue.qsize()
-        self.queue.clear()
-        return dropped
+        """Drop every queued chunk (after partitions were revoked); returns how many.
+
+        The chunks are taken out one by one, never with the queue's own ``clear()``:
+        that cancels the puts waiting for room, and the fetcher waits in one whenever
+        the channel is full. faust reads a cancelled fetcher during a rebalance as a
+        fetcher to restart, finds no supervisor to restart it and crashes the worker
+        (seen in the kill -9 and rolling-restart fault tests on a loaded machine). Here a
+        waiting put completes instead; its chunk carries the old generation, so
+        :meth:`take` drops it like any chunk fetched before the rebalance.
+        """
+        dropped = 0
+        while True:
+            try:
+                self.queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return dropped
+            dropped += 1
 
     def _current(self, chunk: Chunk) -> bool:
         """Whether a chunk may be processed now: same generation, and no rebalance under way."""

@@ -52,8 +52,10 @@ from engine.core.volatility import EWMAVolatility, VolatilityModel
 from engine.core.volatility.base import Build, VolOutput
 from engine.core.volatility.deep_features import FeatureParams
 from engine.core.volatility.fitting import FitResult, RefitSchedule
+from engine.core.volatility.realised import Sessions
 from engine.core.volatility.refitted import RefittedVolatility
 from engine.core.volatility.registry import register, unregister, vol_model, vol_model_names
+from engine.core.volatility.session_rv import SessionRVTracker
 from engine.core.windows import RingHistory, RollingWindow
 from engine.offline.runs import columns_from_frame
 
@@ -151,6 +153,20 @@ def vol_inputs(rng: np.random.Generator, n: int, offset0: int) -> tuple[Any, ...
         for name in ("a", "b")
     }
     return slots, returns, rv, others
+
+
+def contract_sessions(calendar: str, first: int, last: int) -> tuple[Sessions, int, int]:
+    """Sessions of 600 ms starting every 1000 ms (the other 400 ms are a gap), around the span."""
+    start, end = (first // 1000 - 1) * 1000, (last // 1000 + 2) * 1000
+    opens = np.arange(start, end, 1000)
+    return Sessions(opens, opens + 600), start, end
+
+
+def session_rv_inputs(rng: np.random.Generator, n: int, offset0: int) -> tuple[Any, ...]:
+    """Ticks over several sessions per slot (some in the gaps), a few carrying their own rv."""
+    slots, ts, price, _, _ = price_inputs(rng, n, offset0)
+    rv = np.where(rng.random(n) < 0.02, rng.gamma(2.0, 5e-5, n), np.nan)
+    return slots, ts * 20, price, rv
 
 
 # --- volatility models, from the registry ----------------------------------------------------
@@ -259,6 +275,9 @@ OTHER_CASES: dict[str, Case] = {
     ),
     "price_features": Case(lambda: PriceFeatures(halflife=20), price_feature_inputs),
     "ring_history": Case(lambda: RingHistory("h", 40), returns_inputs),
+    "session_rv": Case(
+        lambda: SessionRVTracker(contract_sessions, "24/7", min_returns=3), session_rv_inputs
+    ),
 }
 
 #: Components whose state another object drives (they have no ``update`` of their own);

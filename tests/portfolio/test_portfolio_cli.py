@@ -89,6 +89,33 @@ def test_bad_positions_get_one_clear_line_and_exit_status_2(prices, tmp_path):
         assert isinstance(result.exception, InputError) and message in str(result.exception)
 
 
+def test_option_positions_are_left_out_of_the_linear_book_as_the_service_does(prices, tmp_path):
+    instruments = _write(
+        tmp_path / "inst.csv",
+        "instrument,kind,currency,calendar,underlying,strike,expiry,right,style,multiplier\n"
+        "AAA,equity,USD,XNYS,,,,,,\nBBB,equity,USD,XNYS,,,,,,\n"
+        "AAA-C,option,USD,XNYS,AAA,100,2022-06-17,call,european,100\n",
+    )
+    runs = {}
+    for name, extra in (("linear", ""), ("with-option", "book,AAA-C,5,\n")):
+        positions = _write(
+            tmp_path / f"{name}.csv",
+            f"portfolio,symbol,quantity,timestamp\nbook,AAA,10,\nbook,BBB,-4,\n{extra}",
+        )
+        out = tmp_path / f"{name}-var.csv"
+        result = runner.invoke(
+            app,
+            ["portfolio", "var", "--prices", str(prices), "--positions", str(positions),
+             "--instruments", str(instruments), "--out", str(out)],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        runs[name] = (pd.read_csv(out), result.output)
+    # the same numbers: the option is valued by the Greeks, not the linear book
+    pd.testing.assert_frame_equal(runs["linear"][0], runs["with-option"][0])
+    assert "left out 1 option position(s) (AAA-C)" in runs["with-option"][1]
+    assert "left out" not in runs["linear"][1]
+
+
 def test_positions_files_in_json_and_csv_read_alike(tmp_path):
     as_json = _write(tmp_path / "p.json", '{"book": {"AAA": 10, "BBB": -4.5}}')
     as_csv = _write(tmp_path / "p.csv", "portfolio,symbol,quantity\nbook,AAA,10\nbook,BBB,-4.5\n")

@@ -39,6 +39,11 @@ Rules (the same for every calendar):
 
 Everything about a session uses the ticks up to and including its last one (causal); the
 result row of a session is known at its last tick.
+
+:func:`realised_variance` is the batch formula of these rules, vectorised over a whole
+table. The stream and the offline path run the online accumulator of
+:mod:`engine.core.volatility.session_rv` instead (the offline path replays it), which the
+tests hold equal to this formula session by session.
 """
 
 from __future__ import annotations
