@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from engine.config import Settings
+from engine.config import Settings, env_variable
 from engine.errors import ConfigError
 
 app = typer.Typer(
@@ -40,7 +40,7 @@ def settings_error(exc: Exception) -> ConfigError:
     """One line naming each rejected setting by its environment variable."""
     errors = exc.errors() if hasattr(exc, "errors") else []
     problems = "; ".join(
-        (f"RISKSTREAM_{'_'.join(str(p) for p in err['loc']).upper()}: " if err["loc"] else "")
+        (f"{variable}: " if (variable := env_variable(tuple(err["loc"]))) else "")
         + err["msg"].removeprefix("Value error, ")
         for err in errors
     )
