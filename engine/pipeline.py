@@ -198,9 +198,9 @@ class PricePipeline:
             stage.versions = {m: book.vols[m].model_version for m in stage.models}
         return cls(
             book,
-            alert_levels=settings.alert_levels,
-            max_future_skew_ms=int(settings.max_future_skew_s * 1000),
-            max_record_bytes=settings.max_record_bytes,
+            alert_levels=settings.risk.alert_levels,
+            max_future_skew_ms=int(settings.validation.max_future_skew_s * 1000),
+            max_record_bytes=settings.validation.max_record_bytes,
             stages=stages,
         )
 
@@ -507,8 +507,8 @@ class TransactionPipeline:
         from engine.credit.stage import credit_stages
 
         return cls(
-            max_future_skew_ms=int(settings.max_future_skew_s * 1000),
-            max_record_bytes=settings.max_record_bytes,
+            max_future_skew_ms=int(settings.validation.max_future_skew_s * 1000),
+            max_record_bytes=settings.validation.max_record_bytes,
             stages=[*credit_stages(settings), *anomaly_stages(settings, "transactions")],
         )
 

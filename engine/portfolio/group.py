@@ -345,7 +345,7 @@ class PortfolioGroupService:
     def _positions(self, polled: dict[Any, list[Any]], producer: Any) -> bool:
         """Owned partitions' position messages into the book or their parked portfolios."""
         changed = False
-        skew = int(self.settings.max_future_skew_s * 1000)
+        skew = int(self.settings.validation.max_future_skew_s * 1000)
         for tp, messages in sorted(polled.items(), key=lambda kv: kv[0].partition):
             part = self.parts.get(tp.partition)
             messages = [m for m in messages if part is not None and m.offset >= part.offset]
@@ -357,7 +357,7 @@ class PortfolioGroupService:
                 messages,
                 now_ms=now_ms(),
                 max_future_skew_ms=skew,
-                max_bytes=self.settings.max_record_bytes,
+                max_bytes=self.settings.validation.max_record_bytes,
             )
             for p in accepted:
                 self._set_position(part, p)
@@ -382,7 +382,7 @@ class PortfolioGroupService:
         self, polled: dict[Any, list[Any]]
     ) -> tuple[list[Allocation], dict[str, StressSnapshot], list[Alert]]:
         now = time.monotonic()
-        skew = int(self.settings.max_future_skew_s * 1000)
+        skew = int(self.settings.validation.max_future_skew_s * 1000)
         for tp, messages in sorted(polled.items(), key=lambda kv: kv[0].partition):
             if not messages:
                 continue
@@ -391,7 +391,7 @@ class PortfolioGroupService:
                 messages,
                 now_ms=now_ms(),
                 max_future_skew_ms=skew,
-                max_bytes=self.settings.max_record_bytes,
+                max_bytes=self.settings.validation.max_record_bytes,
             )
             self.refused_prices += len(dead)
             for ts, offset, symbol, price in zip(
@@ -617,7 +617,9 @@ class PortfolioGroupService:
                             f"positions partitions {owned} were claimed by another instance"
                         )
                 pipe.multi()
-                queue_outputs(pipe, allocations, snapshots, alerts, self.settings.alerts_maxlen)
+                queue_outputs(
+                    pipe, allocations, snapshots, alerts, self.settings.stream.alerts_maxlen
+                )
                 for p in owned:
                     pipe.set(self._part_key(p), self._part_json(self.parts[p]))
                 if snapshot:
