@@ -3,11 +3,13 @@
     python docs/gen_config.py            # rewrite the page
     python docs/gen_config.py --check    # exit 1 if the page differs from Settings
 
-Every field of :class:`engine.config.Settings` becomes a row: its environment variable,
-type and bounds, default, and the field's docstring. Fields are grouped by the
-``# --- Section ---`` comments of the class body (and, for a nested settings model, by
-that model). ``tests/docs/test_config_reference.py`` fails when the committed page is
-stale, so the reference cannot drift from the code.
+Every setting of :class:`engine.config.Settings` becomes a row: its environment variable,
+type and bounds, default, and the field's docstring. Settings are grouped by concern, one
+section per group model (``settings.kafka``, ``settings.risk`` ...), titled and introduced
+by the first line of the group's docstring (``Title: what it holds.``); fields declared on
+``Settings`` itself, if any, go by the ``# --- Section ---`` comments above them.
+``tests/docs/test_config_reference.py`` fails when the committed page is stale, so the
+reference cannot drift from the code.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import sys
 import textwrap
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,7 +42,8 @@ class Row:
     """One documented setting."""
 
     section: str
-    field: str
+    field: str  # the flat name: the variable without its prefix, a keyword of Settings(...)
+    path: str  # the attribute: ``kafka.bootstrap``
     env: str
     doc_env: str | None  # the variable the docstring names, if it names one
     type: str
@@ -164,29 +167,48 @@ def render_description(doc: str) -> str:
     return "`".join(parts)
 
 
-def rows(settings: type[BaseModel], prefix: str | None = None, section: str = "") -> list[Row]:
-    """Every leaf setting of a (possibly nested) settings model, in declaration order."""
-    config = settings.model_config
-    env_prefix = prefix if prefix is not None else str(config.get("env_prefix", ""))
-    delimiter = config.get("env_nested_delimiter") or "__"
+def group_title(model: type[BaseModel]) -> tuple[str, str]:
+    """``(title, introduction)`` of a group of settings from its docstring's first line.
+
+    >>> class Kafka(BaseModel):
+    ...     'Kafka: brokers and security.'
+    >>> group_title(Kafka)
+    ('Kafka', 'Brokers and security.')
+    """
+    line = inspect.cleandoc(model.__doc__ or "").split("\n")[0]
+    title, _, intro = line.partition(": ")
+    return title, intro[:1].upper() + intro[1:]
+
+
+def rows(settings: type[BaseModel], prefix: str | None = None) -> list[Row]:
+    """Every leaf setting of a settings model grouped by concern, in declaration order.
+
+    A leaf's environment variable is the prefix (``RISKSTREAM_``) and its flat name: its
+    validation alias when it has one (a group's fields are aliased ``kafka_bootstrap``
+    ...), else its name.
+    """
+    env_prefix = prefix if prefix is not None else str(settings.model_config.get("env_prefix", ""))
     docs, sections = attribute_docstrings(settings)
     out: list[Row] = []
     for name, field in settings.model_fields.items():
         inner, _ = _unwrap(field.annotation)
-        alias = field.validation_alias if isinstance(field.validation_alias, str) else None
-        env = (alias or field.alias or f"{env_prefix}{name}").upper()
-        group = sections.get(name, section)
         if isinstance(inner, type) and issubclass(inner, BaseModel):
-            title = inspect.cleandoc(inner.__doc__ or "").split("\n")[0] or name
-            out.extend(rows(inner, prefix=f"{env}{delimiter}", section=title))
+            title, _ = group_title(inner)
+            out.extend(
+                replace(row, section=title, path=f"{name}.{row.path}")
+                for row in rows(inner, prefix=env_prefix)
+            )
             continue
+        alias = field.validation_alias if isinstance(field.validation_alias, str) else None
+        flat = alias or name
         doc = docs.get(name, "")
         match = _LEADING_ENV.match(doc)
         out.append(
             Row(
-                section=group,
-                field=name,
-                env=env,
+                section=sections.get(name, ""),
+                field=flat,
+                path=name,
+                env=f"{env_prefix}{flat}".upper(),
                 doc_env=match.group(1) if match else None,
                 type=render_type(field.annotation, list(field.metadata)),
                 default=render_default(field.get_default(call_default_factory=True)),
@@ -207,6 +229,12 @@ Every setting is an environment variable, read once when a command starts
 (`engine/config.py`, class `Settings`; frozen after that, and nothing below the entry point
 reads the environment). Lists are comma-separated (`RISKSTREAM_VAR_LEVELS=0.95,0.99`);
 booleans are `true` or `false`. Secrets print as `**********` and are never logged.
+
+In Python, settings are grouped by concern as the sections below are: each section names
+its group (`settings.kafka`), and a field's name is its variable's without the prefix and
+the group's name, so `RISKSTREAM_KAFKA_BOOTSTRAP` is `settings.kafka.bootstrap` and
+`RISKSTREAM_VAR_LEVELS` is `settings.risk.var_levels`. `Settings(...)` takes the flat names
+as keywords (`Settings(kafka_bootstrap="127.0.0.1:9092", partitions=3)`).
 
 A bad value stops the command with one line and exit status 2, for example:
 
@@ -235,11 +263,20 @@ Not settings of the engine, but read by the tools around it:
 
 def render(settings: type[BaseModel]) -> str:
     parts = [HEADER]
+    intros = {
+        title: (name, intro)
+        for name, field in settings.model_fields.items()
+        if isinstance(model := _unwrap(field.annotation)[0], type) and issubclass(model, BaseModel)
+        for title, intro in [group_title(model)]
+    }
     current: str | None = None
     for row in rows(settings):
         if row.section != current:
             current = row.section
             parts.append(f"## {current or 'Settings'}\n\n")
+            if current in intros:
+                name, intro = intros[current]
+                parts.append(f"`settings.{name}`: {render_description(intro)}\n\n")
             parts.append("| variable | type | default | meaning |\n|---|---|---|---|\n")
         parts.append(f"| `{row.env}` | {row.type} | {row.default} | {row.description} |\n")
     text = "".join(parts)
