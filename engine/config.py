@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
@@ -80,7 +80,7 @@ def level_label(level: float) -> str:
     return text.split(".", 1)[1]
 
 
-def _concern(prefix: str = "") -> ConfigDict:
+def _group_config(prefix: str = "") -> ConfigDict:
     """Config of a group of settings whose flat names are ``prefix + field``.
 
     The flat name is each field's validation alias (the group accepts either name), so a
@@ -95,10 +95,22 @@ def _concern(prefix: str = "") -> ConfigDict:
     )
 
 
-class KafkaSettings(BaseModel):
+class SettingsGroup(BaseModel):
+    """Base of the groups of :class:`Settings`; each sets its config with :func:`_group_config`."""
+
+
+_Group = TypeVar("_Group", bound=SettingsGroup)
+
+
+def _defaults(group: type[_Group]) -> Callable[[], _Group]:
+    """Factory of a group with every setting at its default (validated when called)."""
+    return lambda: group.model_validate({})
+
+
+class KafkaSettings(SettingsGroup):
     """Kafka: brokers, client security and consumer-group liveness."""
 
-    model_config = _concern("kafka_")
+    model_config = _group_config("kafka_")
 
     bootstrap: str | None = None
     """``RISKSTREAM_KAFKA_BOOTSTRAP``: ``host:port[,host:port]``. Unset means embedded mode."""
@@ -118,10 +130,10 @@ class KafkaSettings(BaseModel):
     of it, at most every 3 s. Lower it for faster fail-over (the broker's minimum is 6 s)."""
 
 
-class RedisSettings(BaseModel):
+class RedisSettings(SettingsGroup):
     """Redis: where outputs go, and its credentials."""
 
-    model_config = _concern("redis_")
+    model_config = _group_config("redis_")
 
     url: SecretStr | None = None
     """``RISKSTREAM_REDIS_URL``, e.g. ``redis://127.0.0.1:6379/0``. Unset: no Redis."""
@@ -139,10 +151,10 @@ class RedisSettings(BaseModel):
         return self.url.get_secret_value() if self.url else None
 
 
-class TopologySettings(BaseModel):
+class TopologySettings(SettingsGroup):
     """Topology: the consumer group, the topics riskstream creates, start-up."""
 
-    model_config = _concern()
+    model_config = _group_config()
 
     app_id: str = "riskstream"
     """``RISKSTREAM_APP_ID``: Kafka consumer group and prefix of state changelog topics."""
@@ -161,10 +173,10 @@ class TopologySettings(BaseModel):
     0 tries once."""
 
 
-class RiskSettings(BaseModel):
+class RiskSettings(SettingsGroup):
     """Risk model: volatility models, VaR methods, levels, windows, refits, champion."""
 
-    model_config = _concern()
+    model_config = _group_config()
 
     #: Fields the price book's :class:`~engine.core.spec.RiskSpec` does not hold: read by
     #: the alerting stage, the realised-variance sessions and the fit pool.
@@ -305,10 +317,10 @@ class RiskSettings(BaseModel):
         return RiskSpec.from_mapping(self.model_dump(exclude=set(self.NOT_IN_SPEC)))
 
 
-class DriftSettings(BaseModel):
+class DriftSettings(SettingsGroup):
     """Model drift: Page-Hinkley watch on volatility forecast losses (engine/deep/drift.py)."""
 
-    model_config = _concern("drift_")
+    model_config = _group_config("drift_")
 
     models: Names = ()
     """``RISKSTREAM_DRIFT_MODELS``: volatility models whose forecast losses (QLIKE against
@@ -327,10 +339,10 @@ class DriftSettings(BaseModel):
         return _split_names(value)
 
 
-class ValidationSettings(BaseModel):
+class ValidationSettings(SettingsGroup):
     """Validation: what input records are rejected as, before any processing."""
 
-    model_config = _concern()
+    model_config = _group_config()
 
     max_future_skew_s: float = Field(300.0, ge=0)
     """``RISKSTREAM_MAX_FUTURE_SKEW_S``: events stamped further ahead of now are rejected."""
@@ -339,10 +351,10 @@ class ValidationSettings(BaseModel):
     ``too_large`` without being parsed."""
 
 
-class StreamSettings(BaseModel):
+class StreamSettings(SettingsGroup):
     """Stream processing: micro-batches, fetches, checkpoints and the alert stream."""
 
-    model_config = _concern()
+    model_config = _group_config()
 
     batch_max: int = Field(20_000, ge=1)
     """``RISKSTREAM_BATCH_MAX``: most records in one micro-batch."""
@@ -373,10 +385,10 @@ class StreamSettings(BaseModel):
     """``RISKSTREAM_ALERTS_MAXLEN``: approximate cap of the ``riskstream:alerts`` stream."""
 
 
-class PortfolioSettings(BaseModel):
+class PortfolioSettings(SettingsGroup):
     """Portfolios: the reporting currency (engine/portfolio/positions.py, engine/core/portfolio.py)."""
 
-    model_config = _concern()
+    model_config = _group_config()
 
     base_currency: str = Field("USD", pattern=r"^[A-Z][A-Z0-9]{2,4}$")
     """``RISKSTREAM_BASE_CURRENCY``: the currency portfolio values, VaR and ES are reported in
@@ -387,10 +399,10 @@ class PortfolioSettings(BaseModel):
     taken at 1. ISO 4217 code (``USD``, ``EUR``, ``GBP``...)."""
 
 
-class CreditSettings(BaseModel):
+class CreditSettings(SettingsGroup):
     """Credit risk: the PD model and its alerts (engine/credit)."""
 
-    model_config = _concern("credit_")
+    model_config = _group_config("credit_")
 
     enabled: bool = True
     """``RISKSTREAM_CREDIT_ENABLED``: score ``credit_review`` transactions with the credit model."""
@@ -411,10 +423,10 @@ class CreditSettings(BaseModel):
     default (the credit line); a review without it uses its ``amount``."""
 
 
-class ShapSettings(BaseModel):
+class ShapSettings(SettingsGroup):
     """Explanations: SHAP attributions of alerts (engine/explain)."""
 
-    model_config = _concern("shap_")
+    model_config = _group_config("shap_")
 
     workers: int = Field(1, ge=1, le=16)
     """``RISKSTREAM_SHAP_WORKERS``: threads computing SHAP explanations for alerts."""
@@ -427,10 +439,10 @@ class ShapSettings(BaseModel):
     """``RISKSTREAM_SHAP_CACHE_TTL_S``: lifetime of cached explanations in Redis."""
 
 
-class AnomalySettings(BaseModel):
+class AnomalySettings(SettingsGroup):
     """Anomaly detection: price and transaction detectors (engine/anomaly)."""
 
-    model_config = _concern("anomaly_")
+    model_config = _group_config("anomaly_")
 
     enabled: bool = True
     """``RISKSTREAM_ANOMALY_ENABLED``: score prices and transactions for anomalies in the stream."""
@@ -460,10 +472,10 @@ class AnomalySettings(BaseModel):
     (field ``tx_fraud``) may feed terminal risk."""
 
 
-class OperationsSettings(BaseModel):
+class OperationsSettings(SettingsGroup):
     """Operations: metrics endpoint, logging and local state."""
 
-    model_config = _concern()
+    model_config = _group_config()
 
     metrics_host: str = "127.0.0.1"
     """``RISKSTREAM_METRICS_HOST``: Prometheus endpoint interface (loopback by default)."""
@@ -481,7 +493,7 @@ class OperationsSettings(BaseModel):
 
 
 #: The groups of :class:`Settings`, by attribute name (``settings.kafka`` ...).
-GROUPS: dict[str, type[BaseModel]] = {
+GROUPS: dict[str, type[SettingsGroup]] = {
     "kafka": KafkaSettings,
     "redis": RedisSettings,
     "topology": TopologySettings,
@@ -508,29 +520,31 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     for group, model in GROUPS.items()
     for name, field in model.model_fields.items()
 }
-assert len(FLAT_NAMES) == sum(len(m.model_fields) for m in GROUPS.values()), "flat names clash"
+if len(FLAT_NAMES) != sum(len(model.model_fields) for model in GROUPS.values()):
+    raise TypeError("two settings share a flat name (and so an environment variable)")
 
 
 def env_variable(loc: tuple[int | str, ...]) -> str | None:
     """The environment variable a validation error's location names, if it names a setting.
 
-    >>> env_variable(("risk", "ewma_lambda")), env_variable(("kafka", "kafka_bootstrap"))
+    >>> env_variable(("risk", "ewma_lambda")), env_variable(("kafka", "bootstrap"))
     ('RISKSTREAM_EWMA_LAMBDA', 'RISKSTREAM_KAFKA_BOOTSTRAP')
+    >>> env_variable(("kafka", "kafka_bootstrap")), env_variable(("risk", "var_levels", 0))
+    ('RISKSTREAM_KAFKA_BOOTSTRAP', 'RISKSTREAM_VAR_LEVELS')
     >>> env_variable(("risk",)) is None
     True
     """
     if len(loc) >= 2 and loc[0] in GROUPS:
-        model = GROUPS[str(loc[0])]
-        name = str(loc[1])
-        field = model.model_fields.get(name)
-        flat = _flat_name(field, name) if field is not None else name
-        if flat in FLAT_NAMES:
+        group, name = str(loc[0]), str(loc[1])
+        field = GROUPS[group].model_fields.get(name)
+        flat = _flat_name(field, name) if field is not None else name  # given by flat name
+        if FLAT_NAMES.get(flat, ("",))[0] == group:
             return f"{ENV_PREFIX}{flat.upper()}"
     return None
 
 
 class _FlatEnvironment(PydanticBaseSettingsSource):
-    """Reads ``RISKSTREAM_<FLAT_NAME>`` (any case) into ``{group: {flat_name: text}}``.
+    """Reads ``RISKSTREAM_<FLAT_NAME>`` (any case) into ``{group: {field: text}}``.
 
     Only the settings' own variables are read; the text is parsed by the groups' fields
     and validators (lists are comma-separated).
@@ -542,10 +556,10 @@ class _FlatEnvironment(PydanticBaseSettingsSource):
     def __call__(self) -> dict[str, Any]:
         environ = {key.upper(): value for key, value in os.environ.items()}
         out: dict[str, dict[str, str]] = {}
-        for flat, (group, _) in FLAT_NAMES.items():
+        for flat, (group, name) in FLAT_NAMES.items():
             value = environ.get(f"{ENV_PREFIX}{flat.upper()}")
             if value is not None:
-                out.setdefault(group, {})[flat] = value
+                out.setdefault(group, {})[name] = value
         return out
 
 
@@ -554,18 +568,22 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
 
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    redis: RedisSettings = Field(default_factory=RedisSettings)
-    topology: TopologySettings = Field(default_factory=TopologySettings)
-    risk: RiskSettings = Field(default_factory=RiskSettings)
-    drift: DriftSettings = Field(default_factory=DriftSettings)
-    validation: ValidationSettings = Field(default_factory=ValidationSettings)
-    stream: StreamSettings = Field(default_factory=StreamSettings)
-    portfolio: PortfolioSettings = Field(default_factory=PortfolioSettings)
-    credit: CreditSettings = Field(default_factory=CreditSettings)
-    shap: ShapSettings = Field(default_factory=ShapSettings)
-    anomaly: AnomalySettings = Field(default_factory=AnomalySettings)
-    operations: OperationsSettings = Field(default_factory=OperationsSettings)
+    kafka: KafkaSettings = Field(default_factory=_defaults(KafkaSettings))
+    redis: RedisSettings = Field(default_factory=_defaults(RedisSettings))
+    topology: TopologySettings = Field(default_factory=_defaults(TopologySettings))
+    risk: RiskSettings = Field(default_factory=_defaults(RiskSettings))
+    drift: DriftSettings = Field(default_factory=_defaults(DriftSettings))
+    validation: ValidationSettings = Field(default_factory=_defaults(ValidationSettings))
+    stream: StreamSettings = Field(default_factory=_defaults(StreamSettings))
+    portfolio: PortfolioSettings = Field(default_factory=_defaults(PortfolioSettings))
+    credit: CreditSettings = Field(default_factory=_defaults(CreditSettings))
+    shap: ShapSettings = Field(default_factory=_defaults(ShapSettings))
+    anomaly: AnomalySettings = Field(default_factory=_defaults(AnomalySettings))
+    operations: OperationsSettings = Field(default_factory=_defaults(OperationsSettings))
+
+    if TYPE_CHECKING:  # keywords are flat names as well as groups (_route_flat_names)
+
+        def __init__(self, **values: Any) -> None: ...
 
     @classmethod
     def settings_customise_sources(
@@ -582,18 +600,23 @@ class Settings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _route_flat_names(cls, data: object) -> object:
-        """Move each flat name (``kafka_bootstrap=...``) into its group; flat names win over
-        the group's own values (keyword arguments come flat, the environment grouped)."""
+        """Move each flat name (``kafka_bootstrap=...``) into its group, by field name.
+
+        A flat keyword wins over the same setting in its group's values: keywords arrive
+        flat, the environment's variables grouped, and pydantic-settings merges the
+        environment beneath the keywords before this runs.
+        """
         if not isinstance(data, Mapping):
             return data
         out: dict[str, Any] = {}
-        flat: dict[str, dict[str, Any]] = {}
+        routed: dict[str, dict[str, Any]] = {}
         for key, value in data.items():
-            if key in FLAT_NAMES and key not in GROUPS:
-                flat.setdefault(FLAT_NAMES[key][0], {})[key] = value
+            if key in FLAT_NAMES:
+                group, name = FLAT_NAMES[key]
+                routed.setdefault(group, {})[name] = value
             else:
                 out[key] = value
-        for group, values in flat.items():
+        for group, values in routed.items():
             given = out.get(group, {})
             if isinstance(given, BaseModel):
                 given = given.model_dump(exclude_unset=True)
