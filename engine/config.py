@@ -131,7 +131,7 @@ class KafkaSettings(SettingsGroup):
 
 
 class RedisSettings(SettingsGroup):
-    """Redis: where outputs go, and its credentials."""
+    """Redis: the output store and the credentials to reach it."""
 
     model_config = _group_config("redis_")
 
@@ -152,7 +152,7 @@ class RedisSettings(SettingsGroup):
 
 
 class TopologySettings(SettingsGroup):
-    """Topology: the consumer group, the topics riskstream creates, start-up."""
+    """Topology: the consumer group, the topics riskstream creates, and start-up."""
 
     model_config = _group_config()
 
@@ -340,7 +340,7 @@ class DriftSettings(SettingsGroup):
 
 
 class ValidationSettings(SettingsGroup):
-    """Validation: what input records are rejected as, before any processing."""
+    """Validation: the limits past which input records are rejected (dead-lettered)."""
 
     model_config = _group_config()
 
