@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from engine.core.champion import LOSSES, Loss
@@ -161,9 +161,7 @@ class RiskSpec:
             else:
                 kwargs[SETTING_NAMES.get(key, key)] = value
         if refit:
-            defaults = {f.name: getattr(DEFAULT_REFIT, f.name) for f in fields(RefitSchedule)}
-            schedule = RefitSchedule(**{**defaults, **refit})
-            kwargs["garch_refit"] = kwargs["har_refit"] = schedule
+            kwargs["garch_refit"] = kwargs["har_refit"] = replace(DEFAULT_REFIT, **refit)
         return cls(**kwargs)
 
     def __post_init__(self) -> None:
