@@ -23,7 +23,7 @@ import functools
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
@@ -38,7 +38,6 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
-    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -50,8 +49,9 @@ if TYPE_CHECKING:
 
 ENV_PREFIX = "RISKSTREAM_"
 
-Levels = Annotated[tuple[float, ...], NoDecode]
-Names = Annotated[tuple[str, ...], NoDecode]
+#: Lists: the environment's comma-separated text is split by the groups' validators.
+Levels = tuple[float, ...]
+Names = tuple[str, ...]
 
 
 def _split_levels(value: object) -> object:
