@@ -1,8 +1,16 @@
 """Settings, read from the environment once, at the entry point.
 
-Every setting is an environment variable named ``RISKSTREAM_<FIELD>`` (upper case).
-:class:`Settings` is frozen: build it in the CLI and pass it down; nothing below the
-entry point reads the environment.
+Settings are grouped by concern: ``settings.kafka.bootstrap``, ``settings.risk.var_levels``,
+``settings.anomaly.tx_threshold``. Every setting is still one environment variable named by
+its *flat name*, ``RISKSTREAM_<FLAT_NAME>`` (upper case): the group's prefix (``kafka_``,
+``redis_``, ``drift_``, ``credit_``, ``shap_``, ``anomaly_``; none for the others) followed
+by the field's name, so ``settings.kafka.bootstrap`` is ``RISKSTREAM_KAFKA_BOOTSTRAP`` and
+``settings.risk.var_levels`` is ``RISKSTREAM_VAR_LEVELS``. ``Settings(kafka_bootstrap=...,
+partitions=3)`` takes flat names too and routes each into its group; unknown names are
+ignored, as they are in the environment.
+
+:class:`Settings` and its groups are frozen: build it in the CLI and pass it down; nothing
+below the entry point reads the environment.
 
 Secrets (Kafka SASL password, Redis password, a Redis URL carrying credentials) are
 :class:`pydantic.SecretStr`: their ``repr`` and ``str`` print ``**********`` and
@@ -12,20 +20,38 @@ Secrets (Kafka SASL password, Redis password, a Redis URL carrying credentials) 
 from __future__ import annotations
 
 import functools
+import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import (
+    AliasGenerator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from engine.core.riskmetrics import DEFAULT_LAMBDA, DEFAULT_WARMUP
 
 if TYPE_CHECKING:
     from engine.core.spec import RiskSpec
 
-Levels = Annotated[tuple[float, ...], NoDecode]
-Names = Annotated[tuple[str, ...], NoDecode]
+ENV_PREFIX = "RISKSTREAM_"
+
+#: Lists: the environment's comma-separated text is split by the groups' validators.
+Levels = tuple[float, ...]
+Names = tuple[str, ...]
 
 
 def _split_levels(value: object) -> object:
@@ -33,6 +59,13 @@ def _split_levels(value: object) -> object:
     if isinstance(value, str):
         text = value.strip().strip("[]")
         return tuple(float(part) for part in text.split(",") if part.strip())
+    return value
+
+
+def _split_names(value: object) -> object:
+    """Accept ``"ewma,garch"`` as well as a JSON list or a tuple."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.strip("[]").split(",") if part.strip())
     return value
 
 
@@ -47,35 +80,82 @@ def level_label(level: float) -> str:
     return text.split(".", 1)[1]
 
 
-class Settings(BaseSettings):
-    """riskstream configuration. Each field's environment variable is given in its docstring."""
+def _group_config(prefix: str = "") -> ConfigDict:
+    """Config of a group of settings whose flat names are ``prefix + field``.
 
-    model_config = SettingsConfigDict(env_prefix="RISKSTREAM_", frozen=True, extra="ignore")
+    The flat name is each field's validation alias (the group accepts either name), so a
+    validation error's location names the environment variable's suffix.
+    """
+    return ConfigDict(
+        frozen=True,
+        extra="forbid",
+        validate_by_name=True,
+        validate_by_alias=True,
+        alias_generator=AliasGenerator(validation_alias=lambda name: prefix + name),
+    )
 
-    # --- Services ---------------------------------------------------------------------------
-    kafka_bootstrap: str | None = None
+
+class SettingsGroup(BaseModel):
+    """Base of the groups of :class:`Settings`; each sets its config with :func:`_group_config`."""
+
+
+_Group = TypeVar("_Group", bound=SettingsGroup)
+
+
+def _defaults(group: type[_Group]) -> Callable[[], _Group]:
+    """Factory of a group with every setting at its default (validated when called)."""
+    return lambda: group.model_validate({})
+
+
+class KafkaSettings(SettingsGroup):
+    """Kafka: brokers, client security and consumer-group liveness."""
+
+    model_config = _group_config("kafka_")
+
+    bootstrap: str | None = None
     """``RISKSTREAM_KAFKA_BOOTSTRAP``: ``host:port[,host:port]``. Unset means embedded mode."""
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     """``RISKSTREAM_KAFKA_SECURITY_PROTOCOL``."""
-    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     """``RISKSTREAM_KAFKA_SASL_MECHANISM``."""
-    kafka_sasl_username: str | None = None
+    sasl_username: str | None = None
     """``RISKSTREAM_KAFKA_SASL_USERNAME``."""
-    kafka_sasl_password: SecretStr | None = None
+    sasl_password: SecretStr | None = None
     """``RISKSTREAM_KAFKA_SASL_PASSWORD``: never logged."""
-    kafka_ssl_cafile: Path | None = None
+    ssl_cafile: Path | None = None
     """``RISKSTREAM_KAFKA_SSL_CAFILE``: CA bundle for SSL and SASL_SSL."""
-    redis_url: SecretStr | None = None
+    session_timeout_s: float = Field(60.0, ge=6.0, le=300.0)
+    """``RISKSTREAM_KAFKA_SESSION_TIMEOUT_S``: how long the group waits for a silent worker
+    (crashed, paused) before its partitions move to the others; heartbeats go every third
+    of it, at most every 3 s. Lower it for faster fail-over (the broker's minimum is 6 s)."""
+
+
+class RedisSettings(SettingsGroup):
+    """Redis: the output store and the credentials to reach it."""
+
+    model_config = _group_config("redis_")
+
+    url: SecretStr | None = None
     """``RISKSTREAM_REDIS_URL``, e.g. ``redis://127.0.0.1:6379/0``. Unset: no Redis."""
-    redis_username: str | None = None
+    username: str | None = None
     """``RISKSTREAM_REDIS_USERNAME``: ACL user, overrides the URL's."""
-    redis_password: SecretStr | None = None
+    password: SecretStr | None = None
     """``RISKSTREAM_REDIS_PASSWORD``: overrides the URL's password; never logged."""
-    redis_ssl_cafile: Path | None = None
+    ssl_cafile: Path | None = None
     """``RISKSTREAM_REDIS_SSL_CAFILE``: CA bundle that verifies a ``rediss://`` server
     (default: the system CAs)."""
 
-    # --- Topology ---------------------------------------------------------------------------
+    @property
+    def dsn(self) -> str | None:
+        """The Redis URL with credentials, for the client only. Never log it."""
+        return self.url.get_secret_value() if self.url else None
+
+
+class TopologySettings(SettingsGroup):
+    """Topology: the consumer group, the topics riskstream creates, and start-up."""
+
+    model_config = _group_config()
+
     app_id: str = "riskstream"
     """``RISKSTREAM_APP_ID``: Kafka consumer group and prefix of state changelog topics."""
     partitions: int = Field(8, ge=1, le=1024)
@@ -91,12 +171,19 @@ class Settings(BaseSettings):
     """``RISKSTREAM_STARTUP_TIMEOUT_S``: how long a starting worker waits for Kafka and Redis,
     asking again with backoff and one log line per attempt, before it exits with status 3;
     0 tries once."""
-    kafka_session_timeout_s: float = Field(60.0, ge=6.0, le=300.0)
-    """``RISKSTREAM_KAFKA_SESSION_TIMEOUT_S``: how long the group waits for a silent worker
-    (crashed, paused) before its partitions move to the others; heartbeats go every third
-    of it, at most every 3 s. Lower it for faster fail-over (the broker's minimum is 6 s)."""
 
-    # --- Risk model -------------------------------------------------------------------------
+
+class RiskSettings(SettingsGroup):
+    """Risk model: volatility models, VaR methods, levels, windows, refits, champion."""
+
+    model_config = _group_config()
+
+    #: Fields the price book's :class:`~engine.core.spec.RiskSpec` does not hold: read by
+    #: the alerting stage, the realised-variance sessions and the fit pool.
+    NOT_IN_SPEC: ClassVar[frozenset[str]] = frozenset(
+        {"alert_levels", "rv_calendar", "rv_min_returns", "fit_workers"}
+    )
+
     ewma_lambda: float = DEFAULT_LAMBDA
     """``RISKSTREAM_EWMA_LAMBDA``: RiskMetrics decay, strictly between 0 and 1."""
     warmup: int = Field(DEFAULT_WARMUP, ge=2)
@@ -172,25 +259,103 @@ class Settings(BaseSettings):
     """``RISKSTREAM_BACKTEST_SIGNIFICANCE``: a rolling test rejects, and alerts, below this p-value."""
     fit_workers: int = Field(1, ge=1, le=64)
     """``RISKSTREAM_FIT_WORKERS``: processes fitting models in the worker."""
-    drift_models: Names = ()
+
+    @field_validator("var_levels", "alert_levels", mode="before")
+    @classmethod
+    def _parse_levels(cls, value: object) -> object:
+        return _split_levels(value)
+
+    @field_validator("vol_models", "backtest_methods", "champion_methods", mode="before")
+    @classmethod
+    def _parse_names(cls, value: object) -> object:
+        return _split_names(value)
+
+    @field_validator("ewma_lambda")
+    @classmethod
+    def _check_lambda(cls, value: float) -> float:
+        if not 0.0 < value < 1.0:
+            raise ValueError("ewma_lambda must be strictly between 0 and 1")
+        return value
+
+    @field_validator("var_levels", "alert_levels")
+    @classmethod
+    def _check_levels(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        for level in value:
+            if not 0.5 < level < 1.0:
+                raise ValueError(f"confidence level {level} must be strictly between 0.5 and 1")
+        return tuple(sorted(set(value)))
+
+    @field_validator("es_level")
+    @classmethod
+    def _check_es_level(cls, value: float) -> float:
+        if not 0.5 < value < 1.0:
+            raise ValueError(f"es_level {value} must be strictly between 0.5 and 1")
+        return value
+
+    @model_validator(mode="after")
+    def _risk_spec_is_valid(self) -> RiskSettings:
+        if self.refit_delay > self.refit_every:
+            raise ValueError(
+                f"refit_delay {self.refit_delay} must not exceed refit_every {self.refit_every}"
+            )
+        self.spec()  # the spec validates models, method and windows (ValueError)
+        return self
+
+    @model_validator(mode="after")
+    def _alert_levels_are_var_levels(self) -> RiskSettings:
+        missing = set(self.alert_levels) - set(self.var_levels)
+        if missing:
+            raise ValueError(
+                f"alert_levels {sorted(missing)} are not among var_levels {list(self.var_levels)}"
+            )
+        return self
+
+    def spec(self) -> RiskSpec:
+        """The price book's :class:`~engine.core.spec.RiskSpec` from these settings."""
+        from engine.core.spec import RiskSpec
+
+        return RiskSpec.from_mapping(self.model_dump(exclude=set(self.NOT_IN_SPEC)))
+
+
+class DriftSettings(SettingsGroup):
+    """Model drift: Page-Hinkley watch on volatility forecast losses (engine/deep/drift.py)."""
+
+    model_config = _group_config("drift_")
+
+    models: Names = ()
     """``RISKSTREAM_DRIFT_MODELS``: volatility models whose forecast losses (QLIKE against
     realized variance) are watched for drift per symbol (Page-Hinkley); a detection raises a
     ``drift`` alert and marks the model for refit. Empty: no drift detection."""
-    drift_threshold: float = Field(25.0, gt=0.0)
+    threshold: float = Field(25.0, gt=0.0)
     """``RISKSTREAM_DRIFT_THRESHOLD``: Page-Hinkley threshold on the cumulative QLIKE excess."""
-    drift_delta: float = Field(0.05, ge=0.0)
+    delta: float = Field(0.05, ge=0.0)
     """``RISKSTREAM_DRIFT_DELTA``: Page-Hinkley tolerance (QLIKE units per observation)."""
-    drift_min_obs: int = Field(30, ge=1)
+    min_obs: int = Field(30, ge=1)
     """``RISKSTREAM_DRIFT_MIN_OBS``: observations before the detector may fire."""
 
-    # --- Validation -------------------------------------------------------------------------
+    @field_validator("models", mode="before")
+    @classmethod
+    def _parse_names(cls, value: object) -> object:
+        return _split_names(value)
+
+
+class ValidationSettings(SettingsGroup):
+    """Validation: the limits past which input records are rejected (dead-lettered)."""
+
+    model_config = _group_config()
+
     max_future_skew_s: float = Field(300.0, ge=0)
     """``RISKSTREAM_MAX_FUTURE_SKEW_S``: events stamped further ahead of now are rejected."""
     max_record_bytes: int = Field(65_536, ge=1_024, le=16 * 1024 * 1024)
     """``RISKSTREAM_MAX_RECORD_BYTES``: longer record values are dead-lettered as
     ``too_large`` without being parsed."""
 
-    # --- Stream processing ------------------------------------------------------------------
+
+class StreamSettings(SettingsGroup):
+    """Stream processing: micro-batches, fetches, checkpoints and the alert stream."""
+
+    model_config = _group_config()
+
     batch_max: int = Field(20_000, ge=1)
     """``RISKSTREAM_BATCH_MAX``: most records in one micro-batch."""
     batch_within_ms: float = Field(5.0, gt=0)
@@ -219,7 +384,12 @@ class Settings(BaseSettings):
     alerts_maxlen: int = Field(1_000_000, ge=1000)
     """``RISKSTREAM_ALERTS_MAXLEN``: approximate cap of the ``riskstream:alerts`` stream."""
 
-    # --- Portfolios (engine/portfolio/positions.py, engine/core/portfolio.py) -------------------------
+
+class PortfolioSettings(SettingsGroup):
+    """Portfolios: the reporting currency (engine/portfolio/positions.py, engine/core/portfolio.py)."""
+
+    model_config = _group_config()
+
     base_currency: str = Field("USD", pattern=r"^[A-Z][A-Z0-9]{2,4}$")
     """``RISKSTREAM_BASE_CURRENCY``: the currency portfolio values, VaR and ES are reported in
     when the portfolio commands have instruments reference data (``--instruments``): every
@@ -228,63 +398,85 @@ class Settings(BaseSettings):
     factors of the VaR. A currency without a rate is reported (``fx_missing``), never
     taken at 1. ISO 4217 code (``USD``, ``EUR``, ``GBP``...)."""
 
-    # --- Credit risk (engine/credit) and explanations (engine/explain) ----------------------
-    credit_enabled: bool = True
+
+class CreditSettings(SettingsGroup):
+    """Credit risk: the PD model and its alerts (engine/credit)."""
+
+    model_config = _group_config("credit_")
+
+    enabled: bool = True
     """``RISKSTREAM_CREDIT_ENABLED``: score ``credit_review`` transactions with the credit model."""
-    credit_model_dir: Path | None = None
+    model_dir: Path | None = None
     """``RISKSTREAM_CREDIT_MODEL_DIR``: a ``riskstream credit train --out`` directory. Unset: the
     committed ``onnx/credit`` model when present (else credit scoring is off, with a warning)."""
-    credit_lgd: float = Field(0.45, gt=0.0, le=1.0)
+    lgd: float = Field(0.45, gt=0.0, le=1.0)
     """``RISKSTREAM_CREDIT_LGD``: loss given default, a fraction of the exposure (expected loss
     = PD x LGD x exposure). Default 0.45, the Basel foundation-IRB value for senior unsecured claims."""
-    credit_pd_limit: float = Field(0.5, gt=0.0, lt=1.0)
+    pd_limit: float = Field(0.5, gt=0.0, lt=1.0)
     """``RISKSTREAM_CREDIT_PD_LIMIT``: a ``credit_pd`` alert fires when a customer's PD rises
     above this probability."""
-    credit_el_limit: float = Field(50_000.0, gt=0.0)
+    el_limit: float = Field(50_000.0, gt=0.0)
     """``RISKSTREAM_CREDIT_EL_LIMIT``: a ``credit_el`` alert fires when a customer's expected
     loss rises above this amount (the exposure's currency units)."""
-    credit_exposure_field: str = "exposure"
+    exposure_field: str = "exposure"
     """``RISKSTREAM_CREDIT_EXPOSURE_FIELD``: the transaction field holding the exposure at
     default (the credit line); a review without it uses its ``amount``."""
-    shap_workers: int = Field(1, ge=1, le=16)
+
+
+class ShapSettings(SettingsGroup):
+    """Explanations: SHAP attributions of alerts (engine/explain)."""
+
+    model_config = _group_config("shap_")
+
+    workers: int = Field(1, ge=1, le=16)
     """``RISKSTREAM_SHAP_WORKERS``: threads computing SHAP explanations for alerts."""
-    shap_max_pending: int = Field(10_000, ge=1)
+    max_pending: int = Field(10_000, ge=1)
     """``RISKSTREAM_SHAP_MAX_PENDING``: alerts that may wait for explanations before the
     worker slows consumption (backpressure; nothing is dropped)."""
-    shap_top_k: int = Field(5, ge=1, le=100)
+    top_k: int = Field(5, ge=1, le=100)
     """``RISKSTREAM_SHAP_TOP_K``: attributions carried by an alert (largest |SHAP| first)."""
-    shap_cache_ttl_s: int = Field(7 * 86400, ge=60)
+    cache_ttl_s: int = Field(7 * 86400, ge=60)
     """``RISKSTREAM_SHAP_CACHE_TTL_S``: lifetime of cached explanations in Redis."""
 
-    # --- Anomaly detection (engine/anomaly) ------------------------------------------------
-    anomaly_enabled: bool = True
+
+class AnomalySettings(SettingsGroup):
+    """Anomaly detection: price and transaction detectors (engine/anomaly)."""
+
+    model_config = _group_config("anomaly_")
+
+    enabled: bool = True
     """``RISKSTREAM_ANOMALY_ENABLED``: score prices and transactions for anomalies in the stream."""
-    anomaly_price_detector: str = "robust"
+    price_detector: str = "robust"
     """``RISKSTREAM_ANOMALY_PRICE_DETECTOR``: robust (default, the evaluation's choice),
     iforest, lof, autoencoder, hst or ensemble."""
-    anomaly_tx_detector: str = "gbm"
+    tx_detector: str = "gbm"
     """``RISKSTREAM_ANOMALY_TX_DETECTOR``: gbm (default: gradient-boosted trees on delayed
     labels, the evaluation's choice), robust, iforest, lof, autoencoder or ensemble."""
-    anomaly_price_threshold: float = Field(0.9999, ge=0.5, lt=1.0)
+    price_threshold: float = Field(0.9999, ge=0.5, lt=1.0)
     """``RISKSTREAM_ANOMALY_PRICE_THRESHOLD``: alert when a tick's calibrated score reaches
     this (0.9999: one calm tick in 10,000); one alert per episode."""
-    anomaly_tx_threshold: float = Field(0.99, ge=0.5, lt=1.0)
+    tx_threshold: float = Field(0.99, ge=0.5, lt=1.0)
     """``RISKSTREAM_ANOMALY_TX_THRESHOLD``: alert when a transaction's calibrated score
     reaches this (0.99: the top 1% of the training week's traffic, about 100 a day on the
     fraud-handbook data)."""
-    anomaly_model_dir: Path | None = None
+    model_dir: Path | None = None
     """``RISKSTREAM_ANOMALY_MODEL_DIR``: root of ``riskstream anomaly train`` model
     directories. Unset: the committed ``onnx/anomaly`` (without it, detectors that need a
     model are off, with a warning)."""
-    anomaly_calendar: str = "auto"
+    calendar: str = "auto"
     """``RISKSTREAM_ANOMALY_CALENDAR``: trading calendar the price anomaly features measure
     gaps on (engine/anomaly/sessions.py): auto (XNYS while a symbol ticks only in its
     sessions, then 24/7), 24/7, or an exchange-calendars code such as XNYS or XLON."""
-    anomaly_label_delay_days: int = Field(7, ge=1, le=90)
+    label_delay_days: int = Field(7, ge=1, le=90)
     """``RISKSTREAM_ANOMALY_LABEL_DELAY_DAYS``: days before a transaction's fraud label
     (field ``tx_fraud``) may feed terminal risk."""
 
-    # --- Operations -------------------------------------------------------------------------
+
+class OperationsSettings(SettingsGroup):
+    """Operations: metrics endpoint, logging and local state."""
+
+    model_config = _group_config()
+
     metrics_host: str = "127.0.0.1"
     """``RISKSTREAM_METRICS_HOST``: Prometheus endpoint interface (loopback by default)."""
     metrics_port: int = Field(9308, ge=0, le=65535)
@@ -299,103 +491,153 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".run/worker")
     """``RISKSTREAM_DATA_DIR``: the Faust worker's local data directory."""
 
-    @field_validator("var_levels", "alert_levels", mode="before")
+
+#: The groups of :class:`Settings`, by attribute name (``settings.kafka`` ...).
+GROUPS: dict[str, type[SettingsGroup]] = {
+    "kafka": KafkaSettings,
+    "redis": RedisSettings,
+    "topology": TopologySettings,
+    "risk": RiskSettings,
+    "drift": DriftSettings,
+    "validation": ValidationSettings,
+    "stream": StreamSettings,
+    "portfolio": PortfolioSettings,
+    "credit": CreditSettings,
+    "shap": ShapSettings,
+    "anomaly": AnomalySettings,
+    "operations": OperationsSettings,
+}
+
+
+def _flat_name(field: FieldInfo, name: str) -> str:
+    alias = field.validation_alias
+    return alias if isinstance(alias, str) else name
+
+
+#: Every setting's flat name (``RISKSTREAM_<FLAT_NAME>`` in upper case) -> (group, field).
+FLAT_NAMES: dict[str, tuple[str, str]] = {
+    _flat_name(field, name): (group, name)
+    for group, model in GROUPS.items()
+    for name, field in model.model_fields.items()
+}
+if len(FLAT_NAMES) != sum(len(model.model_fields) for model in GROUPS.values()):
+    raise TypeError("two settings share a flat name (and so an environment variable)")
+
+
+def env_variable(loc: tuple[int | str, ...]) -> str | None:
+    """The environment variable a validation error's location names, if it names a setting.
+
+    >>> env_variable(("risk", "ewma_lambda")), env_variable(("kafka", "bootstrap"))
+    ('RISKSTREAM_EWMA_LAMBDA', 'RISKSTREAM_KAFKA_BOOTSTRAP')
+    >>> env_variable(("kafka", "kafka_bootstrap")), env_variable(("risk", "var_levels", 0))
+    ('RISKSTREAM_KAFKA_BOOTSTRAP', 'RISKSTREAM_VAR_LEVELS')
+    >>> env_variable(("risk",)) is None
+    True
+    """
+    if len(loc) >= 2 and loc[0] in GROUPS:
+        group, name = str(loc[0]), str(loc[1])
+        field = GROUPS[group].model_fields.get(name)
+        flat = _flat_name(field, name) if field is not None else name  # given by flat name
+        if FLAT_NAMES.get(flat, ("",))[0] == group:
+            return f"{ENV_PREFIX}{flat.upper()}"
+    return None
+
+
+class _FlatEnvironment(PydanticBaseSettingsSource):
+    """Reads ``RISKSTREAM_<FLAT_NAME>`` (any case) into ``{group: {field: text}}``.
+
+    Only the settings' own variables are read; the text is parsed by the groups' fields
+    and validators (lists are comma-separated).
+    """
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads every group at once
+
+    def __call__(self) -> dict[str, Any]:
+        environ = {key.upper(): value for key, value in os.environ.items()}
+        out: dict[str, dict[str, str]] = {}
+        for flat, (group, name) in FLAT_NAMES.items():
+            value = environ.get(f"{ENV_PREFIX}{flat.upper()}")
+            if value is not None:
+                out.setdefault(group, {})[name] = value
+        return out
+
+
+class Settings(BaseSettings):
+    """riskstream configuration, by concern; each field's docstring names its variable."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    kafka: KafkaSettings = Field(default_factory=_defaults(KafkaSettings))
+    redis: RedisSettings = Field(default_factory=_defaults(RedisSettings))
+    topology: TopologySettings = Field(default_factory=_defaults(TopologySettings))
+    risk: RiskSettings = Field(default_factory=_defaults(RiskSettings))
+    drift: DriftSettings = Field(default_factory=_defaults(DriftSettings))
+    validation: ValidationSettings = Field(default_factory=_defaults(ValidationSettings))
+    stream: StreamSettings = Field(default_factory=_defaults(StreamSettings))
+    portfolio: PortfolioSettings = Field(default_factory=_defaults(PortfolioSettings))
+    credit: CreditSettings = Field(default_factory=_defaults(CreditSettings))
+    shap: ShapSettings = Field(default_factory=_defaults(ShapSettings))
+    anomaly: AnomalySettings = Field(default_factory=_defaults(AnomalySettings))
+    operations: OperationsSettings = Field(default_factory=_defaults(OperationsSettings))
+
+    if TYPE_CHECKING:  # keywords are flat names as well as groups (_route_flat_names)
+
+        def __init__(self, **values: Any) -> None: ...
+
     @classmethod
-    def _parse_levels(cls, value: object) -> object:
-        return _split_levels(value)
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keyword arguments first, then the flat environment variables."""
+        return init_settings, _FlatEnvironment(settings_cls)
 
-    @field_validator(
-        "vol_models", "backtest_methods", "drift_models", "champion_methods", mode="before"
-    )
+    @model_validator(mode="before")
     @classmethod
-    def _parse_names(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.strip("[]").split(",") if part.strip())
-        return value
+    def _route_flat_names(cls, data: object) -> object:
+        """Move each flat name (``kafka_bootstrap=...``) into its group, by field name.
 
-    @field_validator("ewma_lambda")
-    @classmethod
-    def _check_lambda(cls, value: float) -> float:
-        if not 0.0 < value < 1.0:
-            raise ValueError("ewma_lambda must be strictly between 0 and 1")
-        return value
-
-    @field_validator("var_levels", "alert_levels")
-    @classmethod
-    def _check_levels(cls, value: tuple[float, ...]) -> tuple[float, ...]:
-        for level in value:
-            if not 0.5 < level < 1.0:
-                raise ValueError(f"confidence level {level} must be strictly between 0.5 and 1")
-        return tuple(sorted(set(value)))
-
-    @field_validator("es_level")
-    @classmethod
-    def _check_es_level(cls, value: float) -> float:
-        if not 0.5 < value < 1.0:
-            raise ValueError(f"es_level {value} must be strictly between 0.5 and 1")
-        return value
-
-    @model_validator(mode="after")
-    def _risk_spec_is_valid(self) -> Settings:
-        if self.refit_delay > self.refit_every:
-            raise ValueError(
-                f"refit_delay {self.refit_delay} must not exceed refit_every {self.refit_every}"
-            )
-        self.risk_spec()  # the spec validates models, method and windows (ValueError)
-        return self
-
-    def risk_spec(self) -> RiskSpec:
-        """The price book's :class:`~engine.core.spec.RiskSpec` from these settings."""
-        from engine.core.spec import RiskSpec
-        from engine.core.volatility.fitting import RefitSchedule
-
-        schedule = RefitSchedule(
-            first=self.refit_first, every=self.refit_every, delay=self.refit_delay
-        )
-        return RiskSpec(
-            var_levels=self.var_levels,
-            es_level=self.es_level,
-            vol_models=self.vol_models,
-            ewma_lambda=self.ewma_lambda,
-            warmup=self.warmup,
-            window=self.var_window,
-            min_obs=self.var_min_obs,
-            garch_window=self.garch_window,
-            garch_refit=schedule,
-            har_window=self.har_window,
-            har_refit=schedule,
-            method=self.var_method,
-            backtest_methods=self.backtest_methods,
-            backtest_window=self.backtest_window,
-            backtest_significance=self.backtest_significance,
-            champion_methods=self.champion_methods,
-            champion_loss=self.champion_loss,
-            champion_window=self.champion_window,
-            champion_margin=self.champion_margin,
-            champion_patience=self.champion_patience,
-            residual_zeros=self.residual_zeros,
-            deep_model_dir=None if self.deep_model_dir is None else str(self.deep_model_dir),
-        )
-
-    @model_validator(mode="after")
-    def _alert_levels_are_var_levels(self) -> Settings:
-        missing = set(self.alert_levels) - set(self.var_levels)
-        if missing:
-            raise ValueError(
-                f"alert_levels {sorted(missing)} are not among var_levels {list(self.var_levels)}"
-            )
-        return self
+        A flat keyword wins over the same setting in its group's values: keywords arrive
+        flat, the environment's variables grouped, and pydantic-settings merges the
+        environment beneath the keywords before this runs.
+        """
+        if not isinstance(data, Mapping):
+            return data
+        out: dict[str, Any] = {}
+        routed: dict[str, dict[str, Any]] = {}
+        for key, value in data.items():
+            if key in FLAT_NAMES:
+                group, name = FLAT_NAMES[key]
+                routed.setdefault(group, {})[name] = value
+            else:
+                out[key] = value
+        for group, values in routed.items():
+            given = out.get(group, {})
+            if isinstance(given, BaseModel):
+                given = given.model_dump(exclude_unset=True)
+            out[group] = {**given, **values}
+        return out
 
     # --- Derived views ----------------------------------------------------------------------
-    @property
-    def redis_dsn(self) -> str | None:
-        """The Redis URL with credentials, for the client only. Never log it."""
-        return self.redis_url.get_secret_value() if self.redis_url else None
+    def risk_spec(self) -> RiskSpec:
+        """The price book's :class:`~engine.core.spec.RiskSpec` from these settings."""
+        return self.risk.spec()
+
+    def flat(self) -> dict[str, object]:
+        """Every setting by its flat name (``RISKSTREAM_<NAME>`` in lower case), in order."""
+        return {
+            flat: getattr(getattr(self, group), name) for flat, (group, name) in FLAT_NAMES.items()
+        }
 
     def describe(self) -> dict[str, object]:
-        """Settings as a dict that is safe to log: secrets and URL credentials redacted."""
+        """Settings by flat name, safe to log: secrets and URL credentials redacted."""
         out: dict[str, object] = {}
-        for name, value in self.model_dump().items():
+        for name, value in self.flat().items():
             if isinstance(value, SecretStr):
                 out[name] = (
                     redact_url(value.get_secret_value()) if name == "redis_url" else "**********"

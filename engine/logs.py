@@ -25,11 +25,11 @@ REDACTED = "*****"
 def secrets_of(settings: Settings) -> list[str]:
     """Every secret value the settings hold (never empty strings)."""
     found: list[str] = []
-    for secret in (settings.kafka_sasl_password, settings.redis_password):
+    for secret in (settings.kafka.sasl_password, settings.redis.password):
         if secret is not None:
             found.append(secret.get_secret_value())
-    if settings.redis_url is not None:
-        password = urlsplit(settings.redis_url.get_secret_value()).password
+    if settings.redis.url is not None:
+        password = urlsplit(settings.redis.url.get_secret_value()).password
         if password:
             found.append(password)
     return [s for s in found if s]
@@ -97,7 +97,7 @@ def worker_logging_config(settings: Settings, level: int | str) -> dict[str, Any
     handler instead of its coloured text one. Secrets stay scrubbed either way (the
     record factory of :func:`configure_logging` is not touched).
     """
-    if settings.log_format != "json":
+    if settings.operations.log_format != "json":
         return None
     return {
         "version": 1,
@@ -117,7 +117,7 @@ def worker_logging_config(settings: Settings, level: int | str) -> dict[str, Any
 def configure_logging(settings: Settings, stream: object = None) -> logging.Handler:
     """Route all logging through one scrubbing handler in the configured format."""
     handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
-    if settings.log_format == "json":
+    if settings.operations.log_format == "json":
         formatter: logging.Formatter = json_formatter()
     else:
         formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -127,5 +127,5 @@ def configure_logging(settings: Settings, stream: object = None) -> logging.Hand
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(settings.log_level)
+    root.setLevel(settings.operations.log_level)
     return handler

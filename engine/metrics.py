@@ -264,7 +264,7 @@ class Metrics:
 
     @classmethod
     def from_settings(cls, settings: Any, registry: CollectorRegistry | None = None) -> Metrics:
-        return cls(registry, max_symbols=settings.metrics_max_symbols)
+        return cls(registry, max_symbols=settings.operations.metrics_max_symbols)
 
     def describe(
         self,

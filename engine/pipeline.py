@@ -55,7 +55,7 @@ def session_rv(settings: Settings) -> SessionRVTracker:
     from engine.anomaly.sessions import session_table
 
     return SessionRVTracker(
-        session_table, settings.rv_calendar, min_returns=settings.rv_min_returns
+        session_table, settings.risk.rv_calendar, min_returns=settings.risk.rv_min_returns
     )
 
 
@@ -252,9 +252,9 @@ class PricePipeline:
             stage.versions = {m: book.vols[m].model_version for m in stage.models}
         return cls(
             book,
-            alert_levels=settings.alert_levels,
-            max_future_skew_ms=int(settings.max_future_skew_s * 1000),
-            max_record_bytes=settings.max_record_bytes,
+            alert_levels=settings.risk.alert_levels,
+            max_future_skew_ms=int(settings.validation.max_future_skew_s * 1000),
+            max_record_bytes=settings.validation.max_record_bytes,
             stages=stages,
         )
 
@@ -543,8 +543,8 @@ class TransactionPipeline:
         from engine.credit.stage import credit_stages
 
         return cls(
-            max_future_skew_ms=int(settings.max_future_skew_s * 1000),
-            max_record_bytes=settings.max_record_bytes,
+            max_future_skew_ms=int(settings.validation.max_future_skew_s * 1000),
+            max_record_bytes=settings.validation.max_record_bytes,
             stages=[*credit_stages(settings), *anomaly_stages(settings, "transactions")],
         )
 

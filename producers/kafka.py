@@ -80,7 +80,7 @@ class KafkaSink:
         self.flush_timeout_s = flush_timeout_s
         options: dict[str, Any] = {
             **kafka_python_config(settings),
-            "client_id": f"{settings.app_id}-producer",
+            "client_id": f"{settings.topology.app_id}-producer",
             "acks": "all",
             "enable_idempotence": True,
             "linger_ms": linger_ms,
@@ -93,7 +93,7 @@ class KafkaSink:
             self._producer = kafka.KafkaProducer(**options)
         except kafka.errors.KafkaError as exc:
             raise ServiceUnavailableError(
-                f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}"
+                f"cannot reach Kafka at {settings.kafka.bootstrap}: {exc}"
             ) from None
         self._errors = kafka.errors
         self._lock = threading.Lock()
@@ -186,7 +186,7 @@ def publish(
 ) -> ProduceReport:
     """Send ``messages`` to ``topic`` and report once all are acknowledged or failed.
 
-    Creates ``topic`` and ``<topic>.dlq`` with ``settings.partitions`` partitions when
+    Creates ``topic`` and ``<topic>.dlq`` with ``settings.topology.partitions`` partitions when
     missing. Pacing (``rate`` in events/s or ``speed`` as a multiple of event time) and
     the progress bar are those of :func:`producers.run.send_all`.
 

@@ -178,7 +178,7 @@ def test_the_consumer_long_polls_quiet_partitions_only_as_long_as_configured(
             await consumer.stop()
 
     assert loop.run_until_complete(configured_wait_ms()) == 42
-    assert Settings(kafka_bootstrap="127.0.0.1:9").fetch_max_wait_ms == 1500
+    assert Settings(kafka_bootstrap="127.0.0.1:9").stream.fetch_max_wait_ms == 1500
 
 
 def test_aiokafka_keeps_the_fetch_wait_where_the_worker_sets_it(

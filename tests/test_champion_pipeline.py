@@ -69,7 +69,7 @@ def test_the_default_method_is_the_champion_and_the_hash_says_what_is_live(strea
     assert p.book.model_name == "champion"
     fields = outcomes[-1].snapshots[0].fields()
     assert fields["model"] == "champion"
-    assert fields["live_method"] in Settings().champion_methods
+    assert fields["live_method"] in Settings().risk.champion_methods
     assert fields["live_reason"].split(":")[0] in ("initial", "lower_loss", "red_zone")
     doc = outcomes[-1].snapshots[0].to_json()
     assert doc["live_method"] == fields["live_method"]

@@ -17,7 +17,7 @@ CANARY = "canary-s3cr3t-7f9a"
 
 def test_levels_from_comma_separated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RISKSTREAM_VAR_LEVELS", "0.99, 0.95,0.975")
-    assert Settings().var_levels == (0.95, 0.975, 0.99)
+    assert Settings().risk.var_levels == (0.95, 0.975, 0.99)
 
 
 @pytest.mark.parametrize(

@@ -103,7 +103,7 @@ def test_a_daily_close_feed_keeps_todays_numbers_exactly() -> None:
     assert with_tracker.book.realised is not None
     without = PricePipeline(
         PriceRiskBook(settings.risk_spec(), predictors=load_deep),
-        alert_levels=settings.alert_levels,
+        alert_levels=settings.risk.alert_levels,
     )
     a, b = feed(with_tracker, daily, batch=97), feed(without, daily, batch=97)
     for x, y in zip(a, b, strict=True):

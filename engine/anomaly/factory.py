@@ -228,10 +228,10 @@ def anomaly_stages(settings: Any, stream: str) -> list[Any]:
     from engine.anomaly.stages import PriceAnomalyStage, TransactionAnomalyStage
     from engine.errors import ModelMismatchError
 
-    if not settings.anomaly_enabled:
+    if not settings.anomaly.enabled:
         return []
-    root = settings.anomaly_model_dir
-    name = settings.anomaly_price_detector if stream == "prices" else settings.anomaly_tx_detector
+    root = settings.anomaly.model_dir
+    name = settings.anomaly.price_detector if stream == "prices" else settings.anomaly.tx_detector
     try:
         detector = make_detector(stream, name, root=root)
     except ModelMismatchError as exc:
@@ -245,12 +245,12 @@ def anomaly_stages(settings: Any, stream: str) -> list[Any]:
         from engine.anomaly.features.prices import PriceFeatures
 
         try:
-            features = PriceFeatures(calendar=getattr(settings, "anomaly_calendar", "auto"))
+            features = PriceFeatures(calendar=settings.anomaly.calendar)
         except ValueError as exc:
             raise ConfigError(f"RISKSTREAM_ANOMALY_CALENDAR: {exc}") from None
         return [
             PriceAnomalyStage(
-                detector, AlertPolicy(settings.anomaly_price_threshold), features=features
+                detector, AlertPolicy(settings.anomaly.price_threshold), features=features
             )
         ]
     from engine.anomaly.features.terminals import TerminalRiskTable
@@ -258,7 +258,7 @@ def anomaly_stages(settings: Any, stream: str) -> list[Any]:
     return [
         TransactionAnomalyStage(
             detector,
-            AlertPolicy(settings.anomaly_tx_threshold, rearm=0),
-            terminals=TerminalRiskTable(settings.anomaly_label_delay_days),
+            AlertPolicy(settings.anomaly.tx_threshold, rearm=0),
+            terminals=TerminalRiskTable(settings.anomaly.label_delay_days),
         )
     ]

@@ -174,20 +174,20 @@ def run(
     settings = Settings(vol_models=("ewma",), var_method="ewma-normal")
     load = os.getloadavg()[0]
     tune_for_streaming()
-    progress(f"prices: {symbols} symbols x {ticks} ticks ({settings.anomaly_price_detector})")
+    progress(f"prices: {symbols} symbols x {ticks} ticks ({settings.anomaly.price_detector})")
     price_us, price_cpu, price_n, price_alerts = bench_prices(settings, symbols, ticks, batch, warm)
-    progress(f"transactions: {tx_start}..{tx_end} ({settings.anomaly_tx_detector})")
+    progress(f"transactions: {tx_start}..{tx_end} ({settings.anomaly.tx_detector})")
     tx_us, tx_cpu, tx_n, tx_alerts = bench_transactions(
         settings, tx_start, tx_end, tx_warm_days, batch
     )
     return AnomalyBenchResult(
-        price_detector=settings.anomaly_price_detector,
+        price_detector=settings.anomaly.price_detector,
         symbols=symbols,
         price_ticks=price_n,
         price_us=price_us,
         price_cpu_us=price_cpu,
         price_alerts=price_alerts,
-        tx_detector=settings.anomaly_tx_detector,
+        tx_detector=settings.anomaly.tx_detector,
         tx_rows=tx_n,
         tx_us=tx_us,
         tx_cpu_us=tx_cpu,

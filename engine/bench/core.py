@@ -128,7 +128,7 @@ def run(
     chunks = lambda rs: [rs[i : i + batch] for i in range(0, len(rs), batch)]  # noqa: E731
     tune_for_streaming()
     now = now_ms()
-    skew = int(settings.max_future_skew_s * 1000)
+    skew = int(settings.validation.max_future_skew_s * 1000)
     decode = lambda b: decode_prices(b, now_ms=now, max_future_skew_ms=skew)[0]  # noqa: E731
 
     decode(warmup[:batch])

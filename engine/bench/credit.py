@@ -163,7 +163,7 @@ def scoring(settings: Settings, *, passes: int, batch: int) -> Scoring:
     # The credit stage alone: other transaction stages (anomaly detectors) are not timed here.
     stage = CreditStage.from_settings(settings)
     pipeline = TransactionPipeline(
-        max_future_skew_ms=int(settings.max_future_skew_s * 1000), stages=[stage]
+        max_future_skew_ms=int(settings.validation.max_future_skew_s * 1000), stages=[stage]
     )
     model = stage.model
     cpu = time.process_time
@@ -218,7 +218,7 @@ async def _explain_replay(
 
     metrics = ExplainMetrics()
     service = ExplanationService(
-        aioredis.from_url(redis_url), metrics=metrics, ttl_s=settings.shap_cache_ttl_s
+        aioredis.from_url(redis_url), metrics=metrics, ttl_s=settings.shap.cache_ttl_s
     )
     for model in CreditStage.from_settings(settings).explainable_models():
         service.register(model)
@@ -275,7 +275,7 @@ def shap_alone(alerts: list[Any], settings: Settings, rows: int = 500) -> np.nda
     """Seconds of one single-row SHAP computation (TreeExplainer, LightGBM's TreeSHAP)."""
     from engine.credit.model import CreditModel
 
-    explainer = CreditModel(settings.credit_model_dir or _default_dir()).explainer()
+    explainer = CreditModel(settings.credit.model_dir or _default_dir()).explainer()
     vectors = [a.explain_input.vector for a in alerts[:rows]]
     explainer.explain(vectors[0])
     out = []

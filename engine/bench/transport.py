@@ -142,14 +142,14 @@ def main(argv: list[str] | None = None) -> None:
     app.batch_channels = {PRICES: channel}
     app.topics.add(app.topic(PRICES, key_serializer="raw", value_serializer="raw"))
     decode = args.stage == "decode"
-    skew_ms = int(settings.max_future_skew_s * 1000)
+    skew_ms = int(settings.validation.max_future_skew_s * 1000)
 
     async def take() -> None:
         tune_for_streaming()  # as the worker does once started
         consumer: Any = app.consumer
         count, first, first_count = 0, 0.0, 0
-        within = settings.batch_within_ms / 1000.0
-        async with aclosing(channel.take(settings.batch_max, within)) as batches:
+        within = settings.stream.batch_within_ms / 1000.0
+        async with aclosing(channel.take(settings.stream.batch_max, within)) as batches:
             async for batch in batches:
                 following: dict[Any, int] = {}
                 records: list[Any] = []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from engine.config import Settings
+from engine.config import Settings, env_variable
 from engine.errors import ConfigError
 
 app = typer.Typer(
@@ -41,7 +41,7 @@ def load_settings(**overrides: object) -> Settings:
     from pydantic import ValidationError
 
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         raise settings_error(exc) from None
 
@@ -50,7 +50,7 @@ def settings_error(exc: Exception) -> ConfigError:
     """One line naming each rejected setting by its environment variable."""
     errors = exc.errors() if hasattr(exc, "errors") else []
     problems = "; ".join(
-        (f"RISKSTREAM_{'_'.join(str(p) for p in err['loc']).upper()}: " if err["loc"] else "")
+        (f"{variable}: " if (variable := env_variable(tuple(err["loc"]))) else "")
         + err["msg"].removeprefix("Value error, ")
         for err in errors
     )

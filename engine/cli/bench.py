@@ -238,7 +238,7 @@ def deep(
     from engine.bench.deep import markdown, run
     from engine.cli.app import load_settings
 
-    root = model_dir or load_settings().deep_model_dir
+    root = model_dir or load_settings().risk.deep_model_dir
     names = tuple(m.strip() for m in models.split(",") if m.strip())
     results = run(names, symbols=symbols, batches=batches, root=root)
     typer.echo(markdown(results))

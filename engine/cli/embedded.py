@@ -84,12 +84,12 @@ def run(
     if metrics:
         from engine.metrics import serve
 
-        serve(runner.metrics, settings.metrics_host, settings.metrics_port)
+        serve(runner.metrics, settings.operations.metrics_host, settings.operations.metrics_port)
     tune_for_streaming()
     for topic, records, total, where in inputs:
         size = f"{total:,} " if total is not None else ""
         if topic == PRICES:
-            levels = ", ".join(f"{a:.0%}" for a in settings.alert_levels)
+            levels = ", ".join(f"{a:.0%}" for a in settings.risk.alert_levels)
             console.print(
                 f"[bold]riskstream[/bold] embedded run: {size}prices of {where}, "
                 f"model {runner.pipeline.book.model_name}, alerts at VaR {levels}"
@@ -101,7 +101,7 @@ def run(
         else:
             report = asyncio.run(runner.run(records, topic=topic))  # type: ignore[arg-type]
         if topic == PRICES:
-            _print_report(console, report, settings.var_levels)
+            _print_report(console, report, settings.risk.var_levels)
         else:
             _print_transactions(console, report)
 

@@ -103,7 +103,7 @@ def explain(
     explanation = Explanation.from_json(stored)
     to_pd = None
     if out is not None and plot is Plot.waterfall:
-        to_pd = _calibration_of(explanation, model or settings.credit_model_dir)
+        to_pd = _calibration_of(explanation, model or settings.credit.model_dir)
     _render(explanation, to_pd, plot, out, alert_id, max_display)
 
 

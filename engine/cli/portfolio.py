@@ -168,7 +168,7 @@ def _currency_reference(
     from engine.cli.app import load_settings
     from engine.options.reference import read_instrument_file
 
-    base = base_currency if base_currency is not None else load_settings().base_currency
+    base = base_currency if base_currency is not None else load_settings().portfolio.base_currency
     if not re.fullmatch(r"[A-Z][A-Z0-9]{2,4}", base):
         raise InputError(f"--base-currency {base!r}: expected a currency code such as USD")
     return read_instrument_file(instruments), base
@@ -338,7 +338,7 @@ def portfolio_serve(
     from engine.sinks.redis import sync_client_from_settings
 
     settings = load_settings()
-    if settings.redis_dsn is None or not settings.kafka_bootstrap:
+    if settings.redis.dsn is None or not settings.kafka.bootstrap:
         raise ConfigError(
             "portfolio serve needs RISKSTREAM_KAFKA_BOOTSTRAP and RISKSTREAM_REDIS_URL"
         )
@@ -355,7 +355,7 @@ def portfolio_serve(
 
         registry = CollectorRegistry()
     listings, base = _currency_reference(
-        instruments, settings.base_currency if instruments else None
+        instruments, settings.portfolio.base_currency if instruments else None
     )
     if greeks_market is not None:
         from engine.options.greeks_table import read_underlying_markets

@@ -140,7 +140,7 @@ def var_forecast(
 
     chosen = _levels(levels)
     settings = load_settings(var_levels=chosen, alert_levels=chosen and (chosen[-1],))
-    name = method or settings.var_method
+    name = method or settings.risk.var_method
     from engine.core.spec import CHAMPION, method_names
     from engine.core.volatility.registry import vol_model, vol_model_names
 
@@ -164,7 +164,7 @@ def var_forecast(
         raise InputError(_warming_up(prices, run, f"--method {name}", vol, settings))
     stamps, symbols = _iso(run.frame), run.frame["symbol"]
     parts = []
-    for level in settings.var_levels:
+    for level in settings.risk.var_levels:
         li = run.level_index(level)
         parts.append(
             pd.DataFrame(
@@ -209,7 +209,7 @@ def vol_forecast(
     from engine.core.volatility.registry import vol_model, vol_model_names
 
     settings = load_settings()
-    name = model or settings.risk_spec().vol_of(settings.var_method) or "ewma"
+    name = model or settings.risk_spec().vol_of(settings.risk.var_method) or "ewma"
     known = vol_model_names()
     if name not in known:
         raise InputError(f"--model {name!r}: choose from {', '.join(known)}")
@@ -251,16 +251,16 @@ def _engine_rv(prices: Path, settings: Settings, what: str) -> pd.DataFrame:
     frame = _read_prices(prices)
     try:
         closes = session_closes(
-            frame, calendar=settings.rv_calendar, min_returns=settings.rv_min_returns
+            frame, calendar=settings.risk.rv_calendar, min_returns=settings.risk.rv_min_returns
         )
     except ValueError as exc:
-        raise InputError(f"RISKSTREAM_RV_CALENDAR={settings.rv_calendar}: {exc}") from None
+        raise InputError(f"RISKSTREAM_RV_CALENDAR={settings.risk.rv_calendar}: {exc}") from None
     if closes.with_rv == 0:
         raise InputError(
             f"{what} forecasts from realized variance, and {prices} has no 'rv' column (each "
             "row's realized variance, decimal^2) nor the intraday rows to compute it from "
             f"(at most {closes.most_ticks} rows in a session, and two sessions with "
-            f"{settings.rv_min_returns + 1} or more are needed, RISKSTREAM_RV_MIN_RETURNS); "
+            f"{settings.risk.rv_min_returns + 1} or more are needed, RISKSTREAM_RV_MIN_RETURNS); "
             "use ewma, garch or gjr, or add the column"
         )
     typer.echo(
@@ -282,7 +282,7 @@ def _warming_up(
     longest = int(counts.max()) if len(counts) else 0
     text = f"{what}: no forecast at any of the {len(run.frame)} rows of {prices}"
     if vol is None:
-        return f"{text}: the longest symbol has {longest} rows; RISKSTREAM_VAR_MIN_OBS is {settings.var_min_obs} returns"
+        return f"{text}: the longest symbol has {longest} rows; RISKSTREAM_VAR_MIN_OBS is {settings.risk.var_min_obs} returns"
     cls = vol_model(vol)
     if cls.needs in ("rv", "returns+rv") and "rv" in run.frame:
         have = int(run.frame.groupby("symbol", sort=False)["rv"].count().max())
@@ -290,7 +290,7 @@ def _warming_up(
     else:
         unit = f"returns (the longest symbol has {max(longest - 1, 0)})"
     if cls.fitted:
-        need = settings.refit_first + settings.refit_delay
+        need = settings.risk.refit_first + settings.risk.refit_delay
         why = f"{vol} first forecasts after RISKSTREAM_REFIT_FIRST + RISKSTREAM_REFIT_DELAY = {need} {unit}"
     elif cls.needs == "returns+rv":
         why = f"{vol} first forecasts once its window and burn-in are filled, in {unit}"

@@ -38,6 +38,6 @@ def worker(
     settings = load_settings(app_id=app_id, partitions=partitions, metrics_port=metrics_port)
     configure_logging(settings)
     metrics = Metrics.from_settings(settings)
-    serve(metrics, settings.metrics_host, settings.metrics_port)
+    serve(metrics, settings.operations.metrics_host, settings.operations.metrics_port)
     wait_for_services(settings, lambda service, up: metrics.service_up.labels(service).set(up))
     RiskWorker(settings, metrics).run(loglevel=loglevel)

@@ -10,7 +10,7 @@ from typing import Final
 
 DEFAULT_LAMBDA: Final = 0.94
 """The daily decay :math:`\\lambda` of the EWMA variance and covariance: the default of the
-volatility model, ``Settings.ewma_lambda``, the ``--lambda`` options, the portfolio
+volatility model, ``settings.risk.ewma_lambda``, the ``--lambda`` options, the portfolio
 covariance and the anomaly features."""
 
 DEFAULT_WARMUP: Final = 20

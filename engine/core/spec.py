@@ -34,8 +34,10 @@ the spec accepts whatever is registered. Adding either is one class in one file
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 from engine.core.champion import LOSSES, Loss
 from engine.core.riskmetrics import DEFAULT_LAMBDA, DEFAULT_WARMUP
@@ -46,6 +48,14 @@ from engine.core.volatility.registry import vol_model, vol_model_names
 #: The volatility models of the default spec (any registered name may be chosen).
 VOL_MODELS = ("ewma", "garch", "gjr", "har")
 ResidualZeros = Literal["keep", "skip"]
+
+#: When GARCH-family and HAR models refit by default (returns; a month on daily series).
+DEFAULT_REFIT = RefitSchedule(first=250, every=20, delay=5)
+
+#: Settings names (``RISKSTREAM_<NAME>``) that differ from the spec field they set.
+SETTING_NAMES = {"var_window": "window", "var_min_obs": "min_obs", "var_method": "method"}
+#: Settings that make the refit schedule shared by ``garch_refit`` and ``har_refit``.
+REFIT_SETTINGS = ("refit_first", "refit_every", "refit_delay")
 
 #: The governed method: the live one of the champion candidates, per symbol.
 CHAMPION = "champion"
@@ -89,13 +99,9 @@ class RiskSpec:
     min_obs: int = 250
     """Returns (or residuals) needed before empirical quantiles are reported."""
     garch_window: int = 1000
-    garch_refit: RefitSchedule = field(
-        default_factory=lambda: RefitSchedule(first=250, every=20, delay=5)
-    )
+    garch_refit: RefitSchedule = DEFAULT_REFIT
     har_window: int = 1000
-    har_refit: RefitSchedule = field(
-        default_factory=lambda: RefitSchedule(first=250, every=20, delay=5)
-    )
+    har_refit: RefitSchedule = DEFAULT_REFIT
     method: str = DEFAULT_METHOD
     """The published method (Redis, ``risk.updates``, alerts)."""
     backtest_methods: tuple[str, ...] = ()
@@ -129,6 +135,34 @@ class RiskSpec:
     residual distribution; a stale stretch would otherwise pile zeros into the window,
     shrink its spread and inflate its kurtosis). The returns window (``hs``) and the
     volatility models always see every return."""
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> RiskSpec:
+        """The spec from settings named as their environment variables name them.
+
+        ``var_window``, ``var_min_obs`` and ``var_method`` set :attr:`window`,
+        :attr:`min_obs` and :attr:`method`; ``refit_first``, ``refit_every`` and
+        ``refit_delay`` make one schedule for both :attr:`garch_refit` and
+        :attr:`har_refit` (missing ones from :data:`DEFAULT_REFIT`); a path becomes a
+        string. Every other key must be a field of the spec (``TypeError`` otherwise);
+        absent fields keep their defaults.
+
+        >>> spec = RiskSpec.from_mapping({"var_window": 500, "refit_every": 50})
+        >>> spec.window, spec.garch_refit.every, spec.har_refit.first
+        (500, 50, 250)
+        """
+        kwargs: dict[str, Any] = {}
+        refit: dict[str, int] = {}
+        for key, value in values.items():
+            if key in REFIT_SETTINGS:
+                refit[key.removeprefix("refit_")] = value
+            elif key == "deep_model_dir" and value is not None:
+                kwargs[key] = os.fspath(value)
+            else:
+                kwargs[SETTING_NAMES.get(key, key)] = value
+        if refit:
+            kwargs["garch_refit"] = kwargs["har_refit"] = replace(DEFAULT_REFIT, **refit)
+        return cls(**kwargs)
 
     def __post_init__(self) -> None:
         known = vol_model_names()

@@ -144,11 +144,11 @@ class CreditStage:
     @classmethod
     def from_settings(cls, settings: Settings, model: CreditModel | None = None) -> CreditStage:
         return cls(
-            model or CreditModel(settings.credit_model_dir or DEFAULT_MODEL_DIR),
-            lgd=settings.credit_lgd,
-            pd_limit=settings.credit_pd_limit,
-            el_limit=settings.credit_el_limit,
-            exposure_field=settings.credit_exposure_field,
+            model or CreditModel(settings.credit.model_dir or DEFAULT_MODEL_DIR),
+            lgd=settings.credit.lgd,
+            pd_limit=settings.credit.pd_limit,
+            el_limit=settings.credit.el_limit,
+            exposure_field=settings.credit.exposure_field,
         )
 
     def components(self) -> tuple[OnlineComponent, ...]:
@@ -380,9 +380,9 @@ def credit_stages(settings: Settings) -> list[CreditStage]:
     """
     import logging
 
-    if not settings.credit_enabled:
+    if not settings.credit.enabled:
         return []
-    if settings.credit_model_dir is None and not (DEFAULT_MODEL_DIR / "card.json").is_file():
+    if settings.credit.model_dir is None and not (DEFAULT_MODEL_DIR / "card.json").is_file():
         logging.getLogger(__name__).warning(
             "no credit model at %s: credit scoring is off (set RISKSTREAM_CREDIT_MODEL_DIR)",
             DEFAULT_MODEL_DIR,

@@ -123,19 +123,19 @@ class DriftStage:
 
 def drift_stages(settings: Settings) -> list[DriftStage]:
     """The drift stage the settings ask for (``RISKSTREAM_DRIFT_MODELS``), or none."""
-    if not settings.drift_models:
+    if not settings.drift.models:
         return []
-    unknown = set(settings.drift_models) - set(settings.vol_models)
+    unknown = set(settings.drift.models) - set(settings.risk.vol_models)
     if unknown:
         raise ConfigError(
             f"RISKSTREAM_DRIFT_MODELS: {sorted(unknown)} are not among RISKSTREAM_VOL_MODELS "
-            f"{list(settings.vol_models)}"
+            f"{list(settings.risk.vol_models)}"
         )
     return [
         DriftStage(
-            settings.drift_models,
-            min_instances=settings.drift_min_obs,
-            delta=settings.drift_delta,
-            threshold=settings.drift_threshold,
+            settings.drift.models,
+            min_instances=settings.drift.min_obs,
+            delta=settings.drift.delta,
+            threshold=settings.drift.threshold,
         )
     ]

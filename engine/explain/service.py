@@ -358,12 +358,12 @@ def explanation_service(
     from engine.sinks.redis import client_from_settings
 
     service = ExplanationService(
-        client_from_settings(settings) if settings.redis_dsn else None,
+        client_from_settings(settings) if settings.redis.dsn else None,
         metrics=ExplainMetrics(registry),
-        workers=settings.shap_workers,
-        max_pending=settings.shap_max_pending,
-        top_k=settings.shap_top_k,
-        ttl_s=settings.shap_cache_ttl_s,
+        workers=settings.shap.workers,
+        max_pending=settings.shap.max_pending,
+        top_k=settings.shap.top_k,
+        ttl_s=settings.shap.cache_ttl_s,
     )
     for model in models:
         service.register(model)

@@ -20,35 +20,35 @@ from engine.errors import ConfigError
 
 
 def bootstrap_servers(settings: Settings) -> list[str]:
-    if not settings.kafka_bootstrap:
+    if not settings.kafka.bootstrap:
         raise ConfigError("RISKSTREAM_KAFKA_BOOTSTRAP is not set (e.g. 127.0.0.1:9092)")
-    return [part.strip() for part in settings.kafka_bootstrap.split(",") if part.strip()]
+    return [part.strip() for part in settings.kafka.bootstrap.split(",") if part.strip()]
 
 
 def ssl_context(settings: Settings) -> ssl.SSLContext | None:
     """A verifying TLS context for SSL/SASL_SSL, trusting ``RISKSTREAM_KAFKA_SSL_CAFILE`` if set."""
-    if "SSL" not in settings.kafka_security_protocol:
+    if "SSL" not in settings.kafka.security_protocol:
         return None
-    cafile = str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+    cafile = str(settings.kafka.ssl_cafile) if settings.kafka.ssl_cafile else None
     return ssl.create_default_context(cafile=cafile)
 
 
 def _sasl(settings: Settings) -> dict[str, Any]:
-    if "SASL" not in settings.kafka_security_protocol:
+    if "SASL" not in settings.kafka.security_protocol:
         return {}
     if not (
-        settings.kafka_sasl_mechanism
-        and settings.kafka_sasl_username
-        and settings.kafka_sasl_password
+        settings.kafka.sasl_mechanism
+        and settings.kafka.sasl_username
+        and settings.kafka.sasl_password
     ):
         raise ConfigError(
             "SASL needs RISKSTREAM_KAFKA_SASL_MECHANISM, RISKSTREAM_KAFKA_SASL_USERNAME "
             "and RISKSTREAM_KAFKA_SASL_PASSWORD"
         )
     return {
-        "sasl_mechanism": settings.kafka_sasl_mechanism,
-        "sasl_plain_username": settings.kafka_sasl_username,
-        "sasl_plain_password": settings.kafka_sasl_password.get_secret_value(),
+        "sasl_mechanism": settings.kafka.sasl_mechanism,
+        "sasl_plain_username": settings.kafka.sasl_username,
+        "sasl_plain_password": settings.kafka.sasl_password.get_secret_value(),
     }
 
 
@@ -56,7 +56,7 @@ def kafka_python_config(settings: Settings) -> dict[str, Any]:
     """Keyword arguments common to kafka-python 3.x clients (producer, consumer, admin)."""
     config: dict[str, Any] = {
         "bootstrap_servers": bootstrap_servers(settings),
-        "security_protocol": settings.kafka_security_protocol,
+        "security_protocol": settings.kafka.security_protocol,
         "bootstrap_timeout_ms": 10_000,
         **_sasl(settings),
     }
@@ -70,7 +70,7 @@ def aiokafka_config(settings: Settings) -> dict[str, Any]:
     """Keyword arguments common to aiokafka clients."""
     config: dict[str, Any] = {
         "bootstrap_servers": bootstrap_servers(settings),
-        "security_protocol": settings.kafka_security_protocol,
+        "security_protocol": settings.kafka.security_protocol,
         **_sasl(settings),
     }
     context = ssl_context(settings)
@@ -85,7 +85,7 @@ def faust_broker_options(settings: Settings) -> dict[str, Any]:
 
     brokers = ";".join(f"kafka://{server}" for server in bootstrap_servers(settings))
     options: dict[str, Any] = {"broker": brokers}
-    protocol = settings.kafka_security_protocol
+    protocol = settings.kafka.security_protocol
     if "SASL" in protocol:
         sasl = _sasl(settings)
         mechanism = sasl["sasl_mechanism"]
@@ -153,7 +153,7 @@ def refused_credentials_are_config_errors(settings: Settings) -> Iterator[None]:
     Without this, kafka-python reports wrong SASL credentials as a bootstrap timeout.
     Does nothing unless SASL is configured.
     """
-    if "SASL" not in settings.kafka_security_protocol:
+    if "SASL" not in settings.kafka.security_protocol:
         yield
         return
     floor = logging.getLogger("kafka").getEffectiveLevel()
@@ -169,8 +169,8 @@ def refused_credentials_are_config_errors(settings: Settings) -> Iterator[None]:
         reason = handler.diagnosis()
         if reason is not None:
             raise ConfigError(
-                f"Kafka refused the credentials of user {settings.kafka_sasl_username!r} "
-                f"({settings.kafka_sasl_mechanism}): {reason}"
+                f"Kafka refused the credentials of user {settings.kafka.sasl_username!r} "
+                f"({settings.kafka.sasl_mechanism}): {reason}"
             ) from None
         raise
     finally:

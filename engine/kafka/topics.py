@@ -66,7 +66,7 @@ def _admin(settings: Settings) -> Any:
     return admin_client(
         ",".join(bootstrap_servers(settings)),
         timeout_ms=10_000,
-        client_id=f"{settings.app_id}-admin",
+        client_id=f"{settings.topology.app_id}-admin",
         **security,
     )
 
@@ -84,15 +84,15 @@ def _create_missing(admin: Any, settings: Settings, wanted: list[str]) -> dict[s
         topics = [
             NewTopic(
                 n,
-                settings.partitions,
-                settings.replication_factor,
+                settings.topology.partitions,
+                settings.topology.replication_factor,
                 topic_configs={"cleanup.policy": "compact"} if n in COMPACTED_TOPICS else {},
             )
             for n in missing
         ]
         try:
             admin.create_topics(topics)
-            log.info("created topics %s with %d partitions", missing, settings.partitions)
+            log.info("created topics %s with %d partitions", missing, settings.topology.partitions)
         except TopicAlreadyExistsError:
             pass
     return _partition_counts(admin, wanted)
@@ -101,7 +101,7 @@ def _create_missing(admin: Any, settings: Settings, wanted: list[str]) -> dict[s
 def ensure_topics(
     settings: Settings, names: Iterable[str] = ALL_TOPICS, *, timeout_s: float = 30.0
 ) -> dict[str, int]:
-    """Create missing topics with ``settings.partitions`` partitions; return every topic's count.
+    """Create missing topics with ``settings.topology.partitions`` partitions; return every topic's count.
 
     An existing input topic whose partition count differs from the setting is an error:
     the worker's state is partitioned like its input and cannot follow a change.
@@ -130,7 +130,7 @@ def ensure_topics(
             if answered:
                 raise  # a refusal: retried if transient
             raise ServiceUnavailableError(
-                f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}"
+                f"cannot reach Kafka at {settings.kafka.bootstrap}: {exc}"
             ) from None
 
     def warn_once(exc: BaseException) -> None:
@@ -145,16 +145,16 @@ def ensure_topics(
         hint = ""
         if isinstance(exc, InvalidReplicationFactorError):
             hint = (
-                f"; RISKSTREAM_REPLICATION_FACTOR is {settings.replication_factor}: "
+                f"; RISKSTREAM_REPLICATION_FACTOR is {settings.topology.replication_factor}: "
                 "the cluster needs at least that many live brokers"
             )
         raise ServiceUnavailableError(
-            f"Kafka at {settings.kafka_bootstrap} did not create topics {wanted}: {exc}{hint}"
+            f"Kafka at {settings.kafka.bootstrap} did not create topics {wanted}: {exc}{hint}"
         ) from None
     for name in INPUT_TOPICS:
-        if name in counts and counts[name] != settings.partitions:
+        if name in counts and counts[name] != settings.topology.partitions:
             raise ConfigError(
-                f"topic {name!r} has {counts[name]} partitions but RISKSTREAM_PARTITIONS is {settings.partitions}; "
+                f"topic {name!r} has {counts[name]} partitions but RISKSTREAM_PARTITIONS is {settings.topology.partitions}; "
                 "set RISKSTREAM_PARTITIONS to match"
             )
     return counts

@@ -144,7 +144,7 @@ class EmbeddedRunner:
         files = JsonlSink(self.out_dir, truncate=fresh)
         dead = DeadLetterFile(report.dead_letters_path, truncate=fresh)
         sinks: list[Sink] = [files]
-        if self.settings.redis_dsn:
+        if self.settings.redis.dsn:
             redis_sink = RedisSink.from_settings(self.settings, self.metrics)
             await redis_sink.check()
             sinks.append(redis_sink)

@@ -369,7 +369,9 @@ class PortfolioGroupService:
         """New ``instruments`` records to the Greeks monitor and the market's book."""
         polled = self.reference.poll(timeout_ms=timeout_ms)
         for _, messages in sorted(polled.items(), key=lambda kv: kv[0].partition):
-            listings, dead = decode_instruments(messages, max_bytes=self.settings.max_record_bytes)
+            listings, dead = decode_instruments(
+                messages, max_bytes=self.settings.validation.max_record_bytes
+            )
             for listing in listings:
                 self.listings[listing.key] = listing
             if self.greeks is not None:
@@ -434,7 +436,7 @@ class PortfolioGroupService:
     def _positions(self, polled: dict[Any, list[Any]], producer: Any) -> bool:
         """Owned partitions' position messages into the book or their parked portfolios."""
         changed = False
-        skew = int(self.settings.max_future_skew_s * 1000)
+        skew = int(self.settings.validation.max_future_skew_s * 1000)
         for tp, messages in sorted(polled.items(), key=lambda kv: kv[0].partition):
             part = self.parts.get(tp.partition)
             messages = [m for m in messages if part is not None and m.offset >= part.offset]
@@ -446,7 +448,7 @@ class PortfolioGroupService:
                 messages,
                 now_ms=now_ms(),
                 max_future_skew_ms=skew,
-                max_bytes=self.settings.max_record_bytes,
+                max_bytes=self.settings.validation.max_record_bytes,
             )
             for p in accepted:
                 self._set_position(part, p)
@@ -478,7 +480,7 @@ class PortfolioGroupService:
 
     def _prices(self, polled: dict[Any, list[Any]]) -> Released:
         now = time.monotonic()
-        skew = int(self.settings.max_future_skew_s * 1000)
+        skew = int(self.settings.validation.max_future_skew_s * 1000)
         for tp, messages in sorted(polled.items(), key=lambda kv: kv[0].partition):
             if not messages:
                 continue
@@ -490,7 +492,7 @@ class PortfolioGroupService:
                 self.watermark,
                 now,
                 skew_ms=skew,
-                max_bytes=self.settings.max_record_bytes,
+                max_bytes=self.settings.validation.max_record_bytes,
             )
         return self._release(self.watermark.value(now, self.idle_s))
 
@@ -745,7 +747,7 @@ class PortfolioGroupService:
                         )
                 pipe.multi()
                 queue_outputs(
-                    pipe, allocations, snapshots, alerts, self.settings.alerts_maxlen, greeks
+                    pipe, allocations, snapshots, alerts, self.settings.stream.alerts_maxlen, greeks
                 )
                 for p in owned:
                     pipe.set(self._part_key(p), self._part_json(self.parts[p]))

@@ -367,8 +367,8 @@ class PortfolioService:
     def step(self, polled: dict[Any, list[Any]], producer: Any) -> list[Allocation]:
         """One poll's records through the book; returns the allocations it produced."""
         now = time.monotonic()
-        skew = int(self.settings.max_future_skew_s * 1000)
-        max_bytes = self.settings.max_record_bytes
+        skew = int(self.settings.validation.max_future_skew_s * 1000)
+        max_bytes = self.settings.validation.max_record_bytes
         positions: list[Position] = []
         for tp, messages in sorted(polled.items(), key=lambda kv: (kv[0].topic, kv[0].partition)):
             if not messages:
@@ -496,7 +496,9 @@ class PortfolioService:
         greeks: Sequence[GreeksSnapshot] = (),
     ) -> None:
         pipe = self.redis.pipeline(transaction=True)
-        queue_outputs(pipe, allocations, snapshots, alerts, self.settings.alerts_maxlen, greeks)
+        queue_outputs(
+            pipe, allocations, snapshots, alerts, self.settings.stream.alerts_maxlen, greeks
+        )
         pipe.set(STATE_KEY, self.state.to_json())
         pipe.execute()
 

@@ -62,12 +62,12 @@ def _lua(name: str) -> str:
 
 def client_from_settings(settings: Settings) -> aioredis.Redis:
     """An asyncio Redis client for ``RISKSTREAM_REDIS_URL`` (``rediss://`` for TLS)."""
-    if settings.redis_dsn is None:
+    if settings.redis.dsn is None:
         raise ConfigError("RISKSTREAM_REDIS_URL is not set")
     return aioredis.from_url(
-        settings.redis_dsn,
-        username=settings.redis_username,
-        password=settings.redis_password.get_secret_value() if settings.redis_password else None,
+        settings.redis.dsn,
+        username=settings.redis.username,
+        password=settings.redis.password.get_secret_value() if settings.redis.password else None,
         socket_timeout=5.0,
         socket_connect_timeout=5.0,
         health_check_interval=30,
@@ -77,12 +77,12 @@ def client_from_settings(settings: Settings) -> aioredis.Redis:
 
 def sync_client_from_settings(settings: Settings) -> redis.Redis:
     """A blocking Redis client with the same URL, credentials and TLS options (CLI commands)."""
-    if settings.redis_dsn is None:
+    if settings.redis.dsn is None:
         raise ConfigError("RISKSTREAM_REDIS_URL is not set")
     return redis.Redis.from_url(
-        settings.redis_dsn,
-        username=settings.redis_username,
-        password=settings.redis_password.get_secret_value() if settings.redis_password else None,
+        settings.redis.dsn,
+        username=settings.redis.username,
+        password=settings.redis.password.get_secret_value() if settings.redis.password else None,
         socket_connect_timeout=5.0,
         **tls_options(settings),
     )
@@ -90,11 +90,11 @@ def sync_client_from_settings(settings: Settings) -> redis.Redis:
 
 def tls_options(settings: Settings) -> dict[str, str]:
     """Client options for ``rediss://``: the CA of ``RISKSTREAM_REDIS_SSL_CAFILE`` (verified)."""
-    if settings.redis_dsn is None or not settings.redis_dsn.startswith("rediss://"):
+    if settings.redis.dsn is None or not settings.redis.dsn.startswith("rediss://"):
         return {}
-    if settings.redis_ssl_cafile is None:
+    if settings.redis.ssl_cafile is None:
         return {}
-    return {"ssl_ca_certs": str(settings.redis_ssl_cafile)}
+    return {"ssl_ca_certs": str(settings.redis.ssl_cafile)}
 
 
 class RedisSink:
@@ -124,8 +124,8 @@ class RedisSink:
         return cls(
             client_from_settings(settings),
             metrics=metrics,
-            alert_id_ttl_s=settings.alert_id_ttl_s,
-            alerts_maxlen=settings.alerts_maxlen,
+            alert_id_ttl_s=settings.stream.alert_id_ttl_s,
+            alerts_maxlen=settings.stream.alerts_maxlen,
         )
 
     async def check(self) -> None:

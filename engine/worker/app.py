@@ -77,10 +77,10 @@ class RiskApp(faust.App):
 
 def create_app(settings: Settings) -> RiskApp:
     """The faust app with riskstream's settings: loopback only, at-least-once, memory tables."""
-    datadir = Path(settings.data_dir)
+    datadir = Path(settings.operations.data_dir)
     datadir.mkdir(parents=True, exist_ok=True)
     app = RiskApp(
-        settings.app_id,
+        settings.topology.app_id,
         **faust_broker_options(settings),
         store="memory://",
         TableManager=RiskTableManager,
@@ -88,8 +88,8 @@ def create_app(settings: Settings) -> RiskApp:
         web_enabled=False,
         web_bind="127.0.0.1",
         web_host="127.0.0.1",
-        topic_partitions=settings.partitions,
-        topic_replication_factor=settings.replication_factor,
+        topic_partitions=settings.topology.partitions,
+        topic_replication_factor=settings.topology.replication_factor,
         topic_allow_declare=True,
         # No standby replicas: the memory store drops a standby partition's rows at the end of
         # every recovery, so standbys only lengthen recovery, and faust 0.15.3 crashes when a
@@ -97,17 +97,17 @@ def create_app(settings: Settings) -> RiskApp:
         table_standby_replicas=0,
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
-        broker_max_poll_records=settings.batch_max,
-        broker_session_timeout=settings.kafka_session_timeout_s,
-        broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_s / 3),
+        broker_max_poll_records=settings.stream.batch_max,
+        broker_session_timeout=settings.kafka.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.kafka.session_timeout_s / 3),
         stream_wait_empty=True,
         producer_linger_ms=0,  # micro-batches are already batched (writer.py)
         # Outputs go out as one aiokafka batch per partition per micro-batch (writer.py).
         producer_max_batch_size=512 * 1024,
         producer_max_request_size=1024 * 1024,
     )
-    app.fetch_max_wait_ms = settings.fetch_max_wait_ms
-    app.group_instance_id = settings.group_instance_id
+    app.fetch_max_wait_ms = settings.stream.fetch_max_wait_ms
+    app.group_instance_id = settings.topology.group_instance_id
     return app
 
 
@@ -119,10 +119,14 @@ class RiskWorker:
         self.metrics = metrics if metrics is not None else Metrics.from_settings(settings)
         self.app = create_app(settings)
         # Keys are str (JSON on the changelog), rows are opaque bytes (raw on the changelog).
-        table_options = {"partitions": settings.partitions, "key_type": str, "value_type": bytes}
+        table_options = {
+            "partitions": settings.topology.partitions,
+            "key_type": str,
+            "value_type": bytes,
+        }
         self.price_table = self.app.Table("prices-state", **table_options)
         self.customer_table = self.app.Table("transactions-state", **table_options)
-        self.fitter = PoolFitter(settings.fit_workers)
+        self.fitter = PoolFitter(settings.risk.fit_workers)
         self.price_pipeline = PricePipeline.from_settings(settings, fitter=self.fitter)
         self.transaction_pipeline = TransactionPipeline.from_settings(settings)
         for stage in self.transaction_pipeline.stages:
@@ -194,7 +198,7 @@ class RiskWorker:
             self.metrics.record_lag(tp.topic, tp.partition, lag)
 
     async def _open_sink(self) -> RedisSink | None:
-        if self.settings.redis_dsn is None:
+        if self.settings.redis.dsn is None:
             log.warning("RISKSTREAM_REDIS_URL is not set: results go to Kafka (risk.updates) only")
             return None
         sink = RedisSink.from_settings(self.settings, self.metrics)
@@ -221,7 +225,7 @@ class RiskWorker:
                 for topic in (PRICES, TRANSACTIONS)
             }
             dlq = {topic: await writers[topic].partitions(f"{topic}.dlq") for topic in writers}
-            checkpoint_s = self.settings.checkpoint_ms / 1000.0
+            checkpoint_s = self.settings.stream.checkpoint_ms / 1000.0
             prices = PriceProcessor(
                 self.price_pipeline,
                 table=self.price_table,
@@ -276,10 +280,10 @@ class RiskWorker:
         self, channel: BatchChannel, processor: TopicProcessor, writer: OrderedWriter
     ) -> None:
         settings = self.settings
-        within = settings.batch_within_ms / 1000.0
+        within = settings.stream.batch_within_ms / 1000.0
         # When the input goes quiet, the last checkpoint is written after at most about
         # two intervals (so offsets are committed and a restart replays nothing).
-        quiet = max(settings.checkpoint_ms / 1000.0, within)
+        quiet = max(settings.stream.checkpoint_ms / 1000.0, within)
 
         def build(batch: list[Chunk]) -> OutputJob | None:
             job = processor.handle(batch)
@@ -291,7 +295,7 @@ class RiskWorker:
         # Closed on the way out, also when building a batch raises: until the generator
         # is closed the channel stays busy, and a crashed worker's stop (wait_empty)
         # would wait for it forever.
-        async with aclosing(channel.take(settings.batch_max, within, quiet)) as batches:
+        async with aclosing(channel.take(settings.stream.batch_max, within, quiet)) as batches:
             async for batch in batches:
                 await writer.submit(partial(build, batch))
 

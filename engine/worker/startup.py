@@ -165,18 +165,18 @@ def redis_probe(settings: Settings) -> Probe:
 
 def wait_for_services(settings: Settings, on_state: Callable[[str, bool], None]) -> None:
     """Wait for Kafka, then for Redis when ``RISKSTREAM_REDIS_URL`` is set (module docstring)."""
-    timeout = settings.startup_timeout_s
+    timeout = settings.topology.startup_timeout_s
     wait_for(
         "Kafka",
-        settings.kafka_bootstrap or "",
+        settings.kafka.bootstrap or "",
         kafka_probe(settings),
         timeout_s=timeout,
         on_state=lambda up: on_state("kafka", up),
     )
-    if settings.redis_dsn is not None:
+    if settings.redis.dsn is not None:
         wait_for(
             "Redis",
-            redact_url(settings.redis_dsn),
+            redact_url(settings.redis.dsn),
             redis_probe(settings),
             timeout_s=timeout,
             on_state=lambda up: on_state("redis", up),

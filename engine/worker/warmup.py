@@ -60,7 +60,8 @@ def warm_up(settings: Settings) -> float:
 
     started = time.perf_counter()
     now = START_MS + 400 * 86_400_000
-    no_fits = settings.model_copy(update={"refit_first": 10 * TICKS})
+    risk = settings.risk.model_copy(update={"refit_first": 10 * TICKS})
+    no_fits = settings.model_copy(update={"risk": risk})
     PricePipeline.from_settings(no_fits).process(_prices(), now_ms=now)
     TransactionPipeline.from_settings(settings).process(_transactions(), now_ms=now)
     seconds = time.perf_counter() - started

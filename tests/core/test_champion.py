@@ -196,5 +196,5 @@ def test_the_settings_default_candidates_are_the_specs() -> None:
     from engine.config import Settings
     from engine.core.spec import CHAMPION_METHODS
 
-    assert Settings().champion_methods == CHAMPION_METHODS == RiskSpec().champion_methods
+    assert Settings().risk.champion_methods == CHAMPION_METHODS == RiskSpec().champion_methods
     assert "hs" not in CHAMPION_METHODS  # an order statistic: constant for long stretches

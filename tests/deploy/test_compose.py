@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.config import Settings
+from engine.config import FLAT_NAMES, Settings
 
 from .grafana import DEPLOY, dashboards
 
@@ -77,7 +77,7 @@ def test_kafka_runs_kraft_and_workers_reach_it(compose: dict[str, Any]) -> None:
 def test_every_riskstream_variable_is_a_valid_setting(
     compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    names = {f"RISKSTREAM_{field.upper()}" for field in Settings.model_fields}
+    names = {f"RISKSTREAM_{field.upper()}" for field in FLAT_NAMES}
     for service in compose["services"].values():
         env = {k: str(v) for k, v in service.get("environment", {}).items()}
         riskstream = {k: v for k, v in env.items() if k.startswith("RISKSTREAM_")}

@@ -62,7 +62,7 @@ def prices(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_recommended_method_is_the_settings_default() -> None:
-    assert Settings().var_method == DEFAULT_METHOD
+    assert Settings().risk.var_method == DEFAULT_METHOD
 
 
 def test_var_forecast_writes_the_contract_columns_one_row_per_input_row_and_level(

@@ -153,7 +153,10 @@ def test_mixed_currency_book_streams_as_offline(case, fresh_kafka, redis_url, tm
             settings,
             redis=client,
             book_factory=lambda: PortfolioBook(
-                interval_ms=DAY, levels=LEVELS, min_obs=20, base_currency=settings.base_currency
+                interval_ms=DAY,
+                levels=LEVELS,
+                min_obs=20,
+                base_currency=settings.portfolio.base_currency,
             ),
             max_records=250,
             poll_ms=100,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import Settings
+from engine.config import OperationsSettings, Settings
 from engine.faults.chaos import FaultConfig, fault_stream
 from engine.faults.checker import check_prices
 from engine.faults.harness import WorkerProcess
@@ -207,7 +207,7 @@ def test_plaintext_clients_are_turned_away(secured: Secured) -> None:
 
 
 def test_defaults_listen_on_loopback_only(tmp_path: Path) -> None:
-    assert Settings.model_fields["metrics_host"].default == "127.0.0.1"
+    assert OperationsSettings.model_fields["metrics_host"].default == "127.0.0.1"
     from engine.worker.app import create_app
 
     app = create_app(Settings(kafka_bootstrap="127.0.0.1:9", data_dir=tmp_path / "app"))

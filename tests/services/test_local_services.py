@@ -222,7 +222,7 @@ def test_topics_wait_for_a_cluster_node_that_is_still_starting(tmp_path: Path) -
             assert not asking.done(), asking.result()  # refused so far, and still asking
             late.launch()
             assert asking.result(timeout=100) == {name: 2}
-        state = kafka_admin.wait_for_partition(settings.kafka_bootstrap, name, timeout=20)
+        state = kafka_admin.wait_for_partition(settings.kafka.bootstrap, name, timeout=20)
         assert sorted(state["replica_nodes"]) == [1, 2, 3]
     finally:
         cluster.close()
