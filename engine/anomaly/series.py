@@ -22,10 +22,12 @@ Rules for what users bring:
   ``anomaly_score`` left empty, and it does not enter any statistic (the next row's
   change is taken from the last present value). ``inf`` or text is an error.
 * Level, scale and trend do not matter (features are robust z-scores of values and of
-  changes against rolling windows, with a floor of half the series' typical step);
+  changes against rolling windows of at least 50 values, with a floor of half the
+  series' quantum: its typical step or typical deviation from the typical change);
   degenerate series are handled: a history without variation is no evidence (a
-  constant series scores 0), stale runs are judged against the series' own rate of
-  unchanged values, and gaps are measured on a trading clock (``calendar``, default
+  constant series scores 0, a constant step is no scale for its first deviation),
+  stale runs are judged against the series' own rate of unchanged values (per class of
+  value, so the states of a quantised series keep their own rates), and gaps are measured on a trading clock (``calendar``, default
   ``auto``: :mod:`engine.anomaly.sessions`), so weekends, holidays and nights are no
   gaps (docs/models/anomaly.md, "Degenerate streams and session gaps").
 """
