@@ -98,3 +98,19 @@ def test_quiet_rows_exclude_every_row_a_move_stays_in_the_features() -> None:
     x[51:] *= 0.8
     assert quiet_returns(x)[50] and not quiet_returns(x)[51:61].any() and quiet_returns(x)[61]
     assert quiet_returns(x, rows=3)[54]
+
+
+def test_model_detectors_fit_on_complete_rows_only() -> None:
+    """Rows with a NaN input (the warm-up) are no evidence of normal rows: read as 0 they
+    were a cluster of identical rows, which broke LOF's densities (a duplicate cluster
+    larger than its 20 neighbours)."""
+    from engine.anomaly.series import FIT_ROWS, _model_fit
+
+    rng = np.random.default_rng(7)
+    complete = rng.normal(size=(FIT_ROWS + 50, len(SERIES_FEATURES)))
+    warm_up = np.full((80, len(SERIES_FEATURES)), np.nan)
+    fit = _model_fit("lof")
+    probe = rng.normal(size=(20, len(SERIES_FEATURES)))
+    with_warm_up = fit(np.vstack([warm_up, complete]))(probe)
+    without = fit(complete)(probe)
+    np.testing.assert_allclose(with_warm_up, without)
