@@ -22,10 +22,12 @@ Rules for what users bring:
   ``anomaly_score`` left empty, and it does not enter any statistic (the next row's
   change is taken from the last present value). ``inf`` or text is an error.
 * Level, scale and trend do not matter (features are robust z-scores of values and of
-  changes against rolling windows, with a floor of half the series' typical step);
+  changes against rolling windows of at least 50 values, with a floor of half the
+  series' quantum: its typical step or typical deviation from the typical change);
   degenerate series are handled: a history without variation is no evidence (a
-  constant series scores 0), stale runs are judged against the series' own rate of
-  unchanged values, and gaps are measured on a trading clock (``calendar``, default
+  constant series scores 0, a constant step is no scale for its first deviation),
+  stale runs are judged against the series' own rate of unchanged values (per class of
+  value, so the states of a quantised series keep their own rates), and gaps are measured on a trading clock (``calendar``, default
   ``auto``: :mod:`engine.anomaly.sessions`), so weekends, holidays and nights are no
   gaps (docs/models/anomaly.md, "Degenerate streams and session gaps").
 """
@@ -71,10 +73,13 @@ SERIES_MODEL_INPUTS = (
     "frozen_surprisal",
 )
 SERIES_ENSEMBLE = ("robust", "iforest", "hst")
-REFIT = {"window": 2000, "every": 500, "min_rows": 300, "background": True, "lag": 200}
+FIT_ROWS = 300
+"""Complete rows (every model input known) a model detector's fit needs."""
+REFIT = {"window": 2000, "every": 500, "min_rows": 400, "background": True, "lag": 200}
 """Sliding-window refits of the model detectors: the last 2,000 rows, every 500 rows,
-the first after 300; each fit runs in a background thread while scoring goes on and is
-installed exactly 200 rows after it was requested (so scores do not depend on timing)."""
+the first after 400 (``FIT_ROWS`` complete rows after the features' warm-up of about 70
+rows); each fit runs in a background thread while scoring goes on and is installed
+exactly 200 rows after it was requested (so scores do not depend on timing)."""
 
 
 def _model_fit(kind: str) -> Callable[[np.ndarray], Callable[[np.ndarray], np.ndarray]]:
@@ -86,6 +91,12 @@ def _model_fit(kind: str) -> Callable[[np.ndarray], Callable[[np.ndarray], np.nd
 
     def refit(window: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
         rows = window[:, cols]
+        # a row with a NaN input (the features' warm-up, a session open) is no evidence of
+        # what normal rows look like: read as 0 it would be a cluster the model learns as
+        # normal; fitted on the complete rows when there are as many as a first fit needs
+        complete = np.isfinite(rows).all(axis=1)
+        if int(complete.sum()) >= FIT_ROWS:
+            rows = rows[complete]
         center, scale = robust_scaling(rows)
         fitted = fit(np.nan_to_num((rows - center) / scale), seed=0, export=False)
 
