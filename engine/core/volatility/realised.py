@@ -160,14 +160,7 @@ def realised_variance(
     """
     if min_returns < 1:
         raise ValueError(f"min_returns must be at least 1, got {min_returns}")
-    symbols = np.asarray(symbols)
-    ts = np.asarray(ts, dtype=np.int64)
-    price = np.asarray(price, dtype=np.float64)
-    if not (symbols.shape == ts.shape == price.shape) or ts.ndim != 1:
-        raise ValueError("symbols, ts and price must be 1-d arrays of the same length")
-    bad = np.flatnonzero(~(np.isfinite(price) & (price > 0)))
-    if bad.size:
-        raise ValueError(f"price must be finite and positive; row {bad[0]} has {price[bad[0]]}")
+    symbols, ts, price = tick_columns(symbols, ts, price)
     where = sessions.locate(ts)
     keep = where >= 0
     outside = int(ts.size - keep.sum())
@@ -214,3 +207,20 @@ def realised_variance(
         reason=reason,
         outside=outside,
     )
+
+
+def tick_columns(
+    symbols: object, ts: object, price: object
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ticks as three 1-d arrays of one length: symbols, epoch milliseconds (int64) and
+    prices (float64). Raises ``ValueError`` on different lengths or a price that is not
+    finite and positive."""
+    symbols = np.asarray(symbols)
+    ts = np.asarray(ts, dtype=np.int64)
+    price = np.asarray(price, dtype=np.float64)
+    if not (symbols.shape == ts.shape == price.shape) or ts.ndim != 1:
+        raise ValueError("symbols, ts and price must be 1-d arrays of the same length")
+    bad = np.flatnonzero(~(np.isfinite(price) & (price > 0)))
+    if bad.size:
+        raise ValueError(f"price must be finite and positive; row {bad[0]} has {price[bad[0]]}")
+    return symbols, ts, price

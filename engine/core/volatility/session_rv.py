@@ -50,7 +50,13 @@ import numpy as np
 
 from engine.core.online import OnlineComponent
 from engine.core.slots import Column
-from engine.core.volatility.realised import MIN_RETURNS, RV_REASONS, SessionRV, Sessions
+from engine.core.volatility.realised import (
+    MIN_RETURNS,
+    RV_REASONS,
+    SessionRV,
+    Sessions,
+    tick_columns,
+)
 
 #: ``(calendar, first_ms, last_ms) -> (sessions, start_ms, end_ms)``: every session that
 #: begins in ``[start_ms, end_ms)`` (which holds the two timestamps) is in ``sessions``;
@@ -480,14 +486,7 @@ def replay_sessions(
     ValueError
         Arrays of different lengths, or a price that is not finite and positive.
     """
-    symbols = np.asarray(symbols)
-    ts = np.asarray(ts, dtype=np.int64)
-    price = np.asarray(price, dtype=np.float64)
-    if not (symbols.shape == ts.shape == price.shape) or ts.ndim != 1:
-        raise ValueError("symbols, ts and price must be 1-d arrays of the same length")
-    bad = np.flatnonzero(~(np.isfinite(price) & (price > 0)))
-    if bad.size:
-        raise ValueError(f"price must be finite and positive; row {bad[0]} has {price[bad[0]]}")
+    symbols, ts, price = tick_columns(symbols, ts, price)
     tracker = SessionRVTracker(source, calendar, min_returns=min_returns)
     _, first_seen, code = np.unique(symbols, return_index=True, return_inverse=True)
     rank = np.argsort(np.argsort(first_seen, kind="stable"), kind="stable")
