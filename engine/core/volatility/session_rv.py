@@ -36,7 +36,7 @@ before a switch is the same under the calendar switched to. The final calendar i
 one the offline rule (:func:`engine.offline.intraday.auto_calendar`) picks from all
 the ticks.
 
-State per symbol: ten scalars (62 bytes), in the slot arrays.
+State per symbol: eleven scalars (70 bytes), in the slot arrays.
 """
 
 from __future__ import annotations
@@ -92,6 +92,10 @@ class SessionOutput:
     closed_reason: np.ndarray
     outside: np.ndarray
     """Whether each tick lies outside every session of its symbol's calendar (in a gap only)."""
+    session: np.ndarray
+    """The symbol's session ordinal after each tick: how many sessions it has opened (a
+    tick outside every session belongs to the gap and leaves it unchanged). The clock of
+    the refit schedule (:mod:`engine.core.volatility.refit_clock`)."""
 
 
 @numba.njit(cache=True, nogil=True)
@@ -127,6 +131,7 @@ def _track(
     last_px,
     last_ts,
     rv_last,
+    opened,
     feed,
     closed,
     c_open,
@@ -139,6 +144,7 @@ def _track(
     c_whole,
     c_reason,
     outside,
+    session,
 ):  # pragma: no cover - compiled
     for i in range(slots.shape[0]):
         s = slots[i]
@@ -197,11 +203,13 @@ def _track(
                 else:
                     gap[s] = np.nan
                 open_[s] = opens[k]
+                opened[s] += 1
                 first_ts[s] = t
                 n[s] = 0
                 acc[s] = 0.0
             last_px[s] = price[i]
             last_ts[s] = t
+        session[i] = opened[s]
         if not np.isnan(record_rv[i]):
             producer[s] = 1
             feed[i] = record_rv[i]
@@ -227,7 +235,8 @@ class SessionRVTracker(OnlineComponent):
     records carry ``rv``, the current session's open (epoch ms), first tick, intraday
     return count and sum of squared intraday log returns (``acc``, decimal^2), the gap
     into it (log return), the last in-session log price and time, and ``rv_last``: the
-    whole-session realised variance of the last closed session (NaN: it had none).
+    whole-session realised variance of the last closed session (NaN: it had none), and
+    ``opened``: how many sessions the symbol has opened (the refit schedule's clock).
 
     Examples
     --------
@@ -269,6 +278,7 @@ class SessionRVTracker(OnlineComponent):
             Column("last_px", np.float64, np.nan),
             Column("last_ts", np.int64, _NONE),
             Column("rv_last", np.float64, np.nan),
+            Column("opened", np.int64, 0),
         )
 
     # --- calendars ----------------------------------------------------------------------------
@@ -362,6 +372,7 @@ class SessionRVTracker(OnlineComponent):
         c_int = [np.zeros(m, np.int64) for _ in range(5)]
         c_flt = [np.full(m, np.nan) for _ in range(4)]
         outside = np.zeros(m, dtype=np.bool_)
+        session = np.empty(m, np.int64)
         _track(
             slots,
             ts,
@@ -385,6 +396,7 @@ class SessionRVTracker(OnlineComponent):
             st["last_px"],
             st["last_ts"],
             st["rv_last"],
+            st["opened"],
             feed,
             closed,
             c_int[0],
@@ -397,6 +409,7 @@ class SessionRVTracker(OnlineComponent):
             c_flt[3],
             c_int[4],
             outside,
+            session,
         )
         return SessionOutput(
             rv=feed,
@@ -411,6 +424,7 @@ class SessionRVTracker(OnlineComponent):
             closed_whole=c_flt[3],
             closed_reason=c_int[4],
             outside=outside,
+            session=session,
         )
 
     def live(self, slots: np.ndarray) -> dict[str, np.ndarray]:
@@ -460,6 +474,7 @@ class SessionRVTracker(OnlineComponent):
             closed_whole=whole,
             closed_reason=reason,
             outside=np.zeros(slots.size, dtype=np.bool_),
+            session=st["opened"][slots].copy(),
         )
 
 
