@@ -207,11 +207,13 @@ class PoolFitter:
     workers : int
         Processes in the pool.
     timeout_s : float, optional
-        Longest the stream waits for a fit that is due (seconds, from the moment it is
-        asked for): a fit not done by then is rejected (:func:`timed_out`, counted in
-        :attr:`timeouts`) and cancelled if it has not started, so a slow fit or a long
-        queue never holds the stream up for longer. ``None`` waits for every fit (the
-        numbers then never depend on timing; the offline runs fit synchronously anyway).
+        Longest a fit may take, counted from its submission (seconds): a fit that is due
+        and not done by then is rejected (:func:`timed_out`, counted in :attr:`timeouts`)
+        and cancelled if it has not started. The stream therefore waits for a due fit at
+        most until that deadline, and not at all once it has passed, however many fits
+        are queued: a slow fit or a long queue never holds it up for longer. ``None``
+        waits for every fit (the numbers then never depend on timing; the offline runs
+        fit synchronously anyway).
     """
 
     def __init__(self, workers: int = 1, timeout_s: float | None = None) -> None:
@@ -225,7 +227,10 @@ class PoolFitter:
             initializer=_exit_with_parent,
             initargs=(os.getpid(),),
         )
-        self._pending: dict[tuple[Hashable, str], concurrent.futures.Future[FitResult]] = {}
+        #: Submitted fits and when (monotonic seconds), until their result is asked for.
+        self._pending: dict[
+            tuple[Hashable, str], tuple[concurrent.futures.Future[FitResult], float]
+        ] = {}
         self.fits = 0
         self.waits = 0
 
@@ -243,17 +248,21 @@ class PoolFitter:
     def submit(self, job: FitJob) -> None:
         key = (job.key, job.kind)
         if key not in self._pending:
-            self._pending[key] = self._pool.submit(fit, job)
+            self._pending[key] = (self._pool.submit(fit, job), time.monotonic())
 
     def result(self, job: FitJob) -> FitResult:
         key = (job.key, job.kind)
-        future = self._pending.pop(key, None)
-        if future is None:  # e.g. a pending fit restored after a restart
-            future = self._pool.submit(fit, job)
+        pending = self._pending.pop(key, None)
+        if pending is None:  # e.g. a pending fit restored after a restart
+            pending = (self._pool.submit(fit, job), time.monotonic())
+        future, submitted = pending
         if not future.done():
             self.waits += 1
+        wait = None
+        if self.timeout_s is not None:
+            wait = max(0.0, submitted + self.timeout_s - time.monotonic())
         try:
-            result = future.result(timeout=self.timeout_s)
+            result = future.result(timeout=wait)
         except concurrent.futures.TimeoutError:
             future.cancel()
             self.timeouts += 1
