@@ -48,7 +48,10 @@ REFIT_CLOCKS: tuple[RefitClock, ...] = ("returns", "sessions")
 
 #: Returns after a request by which the book builds the fit's job on the ``sessions``
 #: clock (the return window keeps that many beyond the fit window); at least ``delay``.
-JOB_REACH = 64
+#: Small, so that the default windows' return ring keeps its width (1,088 values: a
+#: checkpoint written before the session clock restores the window) and a micro-batch
+#: gains at most one split per request.
+JOB_REACH = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +224,7 @@ class PoolFitter:
             raise ValueError(f"fit timeout must be positive, got {timeout_s}")
         self.timeout_s = timeout_s
         self.timeouts = 0
+        self.submitted = 0
         self._pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
@@ -249,6 +253,7 @@ class PoolFitter:
         key = (job.key, job.kind)
         if key not in self._pending:
             self._pending[key] = (self._pool.submit(fit, job), time.monotonic())
+            self.submitted += 1
 
     def result(self, job: FitJob) -> FitResult:
         key = (job.key, job.kind)
