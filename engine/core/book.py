@@ -28,7 +28,7 @@ ordinals; every return counts as a session without one) or returns
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -48,7 +48,11 @@ from engine.core.volatility.fitting import FitJob, Fitter, SyncFitter
 from engine.core.volatility.refitted import RefittedVolatility
 from engine.core.volatility.registry import build_models
 from engine.core.volatility.session_rv import SessionRVTracker
+from engine.core.volatility.validation import REASONS as FIT_REASONS
 from engine.core.windows import RingHistory, RollingWindow, WindowStats
+
+#: A fit not done within the fit pool's bound (:class:`~engine.core.volatility.fitting.PoolFitter`).
+FIT_TIMEOUT = FIT_REASONS.index("fit_timeout")
 
 if TYPE_CHECKING:  # the decoded columns' type; the core never imports the boundary
     from engine.boundary.validation import PriceColumns
@@ -448,7 +452,12 @@ class PriceRiskBook(KeyedBook):
                 job = self._jobs.pop(key, None)
                 if job is None:  # e.g. a pending fit restored after a restart
                     job = self._job(name, model, slot)
-                model.install(slot, self.fitter.result(job))
+                result = self.fitter.result(job)
+                if result.reason == FIT_TIMEOUT and result.fallback is None:
+                    quick = model.quick_fallback(job.data)
+                    if quick is not None:  # EWMA rather than nothing for a first fit
+                        result = replace(result, fallback=quick[0], fallback_var=quick[1])
+                model.install(slot, result)
 
     def _switch_at_request(
         self, name: str, model: RefittedVolatility, slot: int, out: VolOutput

@@ -19,7 +19,13 @@ from engine.boundary.validation import PriceColumns
 from engine.config import Settings
 from engine.core import PriceRiskBook
 from engine.core.spec import RiskSpec
-from engine.core.volatility.fitting import FitJob, FitResult, PoolFitter, RefitSchedule
+from engine.core.volatility.fitting import (
+    FitJob,
+    FitResult,
+    PoolFitter,
+    RefitSchedule,
+    timed_out,
+)
 from engine.core.volatility.realised import Sessions
 from engine.core.volatility.session_rv import SessionRVTracker
 from engine.core.volatility.validation import REASONS
@@ -52,13 +58,20 @@ class StampingFitter:
         return FitResult(np.array([req * 1e-9, 0.05, 0.0, 0.9, 8.0]), 1e-4, True)
 
 
-def _book(clock: str) -> tuple[PriceRiskBook, StampingFitter]:
+class TimingOut(StampingFitter):
+    """Every fit comes back too late (as :class:`PoolFitter` reports it)."""
+
+    def result(self, job: FitJob) -> FitResult:
+        return timed_out()
+
+
+def _book(clock: str, fitter: StampingFitter | None = None) -> tuple[PriceRiskBook, StampingFitter]:
     spec = RiskSpec(
         vol_models=("garch",),
         method="garch-t",
         garch_refit=RefitSchedule(first=55, every=2, delay=1, clock=clock),  # type: ignore[arg-type]
     )
-    fitter = StampingFitter()
+    fitter = fitter if fitter is not None else StampingFitter()
     tracker = SessionRVTracker(ten_second_sessions, "24/7")
     return PriceRiskBook(spec, fitter, realised=tracker), fitter
 
@@ -176,6 +189,15 @@ def test_one_minute_bars_offline_equal_the_stream_and_refit_once_per_session() -
     firsts = np.flatnonzero(day[1:] != day[:-1]) + 1
     gjr = offline.sigma["gjr"]
     assert np.isnan(gjr[: firsts[0]]).all() and np.isfinite(gjr[firsts[0] :]).all()
+
+
+def test_a_first_fit_that_timed_out_falls_back_to_ewma_t_at_its_switch_instead_of_nothing() -> None:
+    book, _ = _book("sessions", TimingOut())
+    run = _in_turn(book, _ticks(70), batch=1)
+    garch = book.vols["garch"]
+    assert np.isnan(run["sigma"][:60]).all() and np.isfinite(run["sigma"][60:]).all()
+    assert garch.fit_status(0) == ("fallback", "fit_timeout")  # type: ignore[attr-defined]
+    np.testing.assert_allclose(garch.state["params"][0], [0.0, 0.06, 0.0, 0.94, 8.0], atol=1e-15)
 
 
 @pytest.mark.slow

@@ -51,6 +51,9 @@ from engine.core.volatility.validation import (
 
 #: Largest starting ``nu`` of a warm-started fit (the fitted ``nu`` is not capped).
 WARM_NU_CAP = 30.0
+#: Student-t ``nu`` of the EWMA fallback of a fit that timed out (no window to fit it on
+#: in time; the value the fitted fallback uses when its own fit fails).
+TIMEOUT_NU = 8.0
 
 
 def _ewma_fallback(raw: np.ndarray, clean: np.ndarray) -> tuple[np.ndarray, float]:
@@ -308,6 +311,15 @@ class GARCHVolatility(RefittedVolatility):
     ) -> VolOutput:
         before, after = self.update(slots, returns)
         return VolOutput(before, after, self.nu_before, self.nu_after)
+
+    def quick_fallback(self, data: np.ndarray) -> tuple[np.ndarray, float] | None:
+        """RiskMetrics as GARCH parameters with ``nu`` = :data:`TIMEOUT_NU` (no fit), and the
+        EWMA variance after the window: what a timed-out fit falls back to."""
+        raw = np.asarray(data, dtype=np.float64)
+        if raw.size < 2 or not np.isfinite(raw).all():
+            return None
+        params = np.array([0.0, 1.0 - EWMA_LAMBDA, 0.0, EWMA_LAMBDA, TIMEOUT_NU])
+        return params, float(ewma_variance(raw)[-1])
 
     def switch_now(self, slot: int, result: FitResult) -> None:
         st = self.state

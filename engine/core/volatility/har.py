@@ -208,6 +208,10 @@ class HARVolatility(RefittedVolatility):
             )
         return before, after
 
+    def quick_fallback(self, data: np.ndarray) -> tuple[np.ndarray, float] | None:
+        """The 22-observation mean (:data:`HAR_FALLBACK`), as for any rejected fit."""
+        return HAR_FALLBACK, float("nan")
+
     def switch_now(self, slot: int, result: FitResult) -> None:
         self.state["params"][slot] = result.params
         self.state["has"][slot] = 1

@@ -212,6 +212,11 @@ class RefittedVolatility(VolatilityModel):
             st["req"][slot] = -1
             st["ready"][slot] = 0
 
+    def quick_fallback(self, data: np.ndarray) -> tuple[np.ndarray, float] | None:
+        """The fallback parameters and variance for a window whose fit never came back
+        (``fit_timeout``), computed without fitting; ``None``: none."""
+        return None
+
     def fit_status(self, slot: int) -> tuple[str, str]:
         """``(status, reason)`` of the parameters in use: ``fitted``, ``last_good``,
         ``fallback`` (or ``none`` before the first fit) and the rule the latest rejected
