@@ -270,8 +270,8 @@ class RiskSettings(SettingsGroup):
     fit_timeout_ms: int = Field(2000, ge=1)
     """``RISKSTREAM_FIT_TIMEOUT_MS``: longest the worker waits for a fit that is due (from
     the moment it is needed): a fit not done by then is rejected with reason
-    ``fit_timeout`` and the model keeps its last good parameters, so a slow fit or a long
-    fit queue never holds the stream up for longer."""
+    ``fit_timeout`` and the model keeps its last good fit (else EWMA-t), so a slow fit or
+    a long fit queue never holds the stream up for longer."""
 
     @field_validator("var_levels", "alert_levels", mode="before")
     @classmethod
