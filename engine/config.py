@@ -465,8 +465,9 @@ class AnomalySettings(SettingsGroup):
     model are off, with a warning)."""
     calendar: str = "auto"
     """``RISKSTREAM_ANOMALY_CALENDAR``: trading calendar the price anomaly features measure
-    gaps on (engine/anomaly/sessions.py): auto (XNYS while a symbol ticks only in its
-    sessions, then 24/7), 24/7, or an exchange-calendars code such as XNYS or XLON."""
+    gaps on (engine/anomaly/sessions.py): auto (per symbol: XNYS while it ticks only in its
+    sessions, then 24/5 after a weekday tick outside them, then 24/7 after a weekend
+    tick), 24/5, 24/7, or an exchange-calendars code such as XNYS or XLON."""
     label_delay_days: int = Field(7, ge=1, le=90)
     """``RISKSTREAM_ANOMALY_LABEL_DELAY_DAYS``: days before a transaction's fraud label
     (field ``tx_fraud``) may feed terminal risk."""
