@@ -41,6 +41,8 @@ class BacktestTables:
     period: tuple[str, str]
     in_period: np.ndarray
     """Per row of the run: inside the evaluation period (the plots show only these rows)."""
+    horizon: int = 1
+    """Steps each VaR/ES in the tables is for (judged on non-overlapping windows when > 1)."""
 
 
 def _period_mask(run: OfflineRun, start: str | None, end: str | None) -> np.ndarray:
@@ -249,6 +251,24 @@ def _markdown(frame: pd.DataFrame, floats: str = "{:.4g}") -> str:
     return "\n".join([head, rule, *body])
 
 
+def _horizon_note(run: OfflineRun, tables: BacktestTables) -> list[str]:
+    """What one observation of the tables is, when it is not one row of the file."""
+    step = "session" if run.bars == "session" else "row"
+    lines = []
+    if run.bars == "session":
+        lines.append(
+            "Session bars: one observation per session close, its close-to-close log return."
+        )
+    if tables.horizon > 1:
+        lines.append(
+            f"Horizon {tables.horizon} {step}s: each VaR/ES (the one-step forecast times "
+            f"sqrt({tables.horizon})) is judged against the realised {tables.horizon}-{step} "
+            "return on non-overlapping windows; n counts windows. The plots show one-step "
+            "forecasts."
+        )
+    return lines
+
+
 def write_report(
     run: OfflineRun,
     tables: BacktestTables,
@@ -280,6 +300,7 @@ def write_report(
         "Each VaR is the forecast made before the return it is judged against. p-values below 0.05",
         f"reject; zone is the Basel traffic light over the whole period; green share is over rolling {rolling}-observation windows.",
         *_missing_note(run, tables),
+        *_horizon_note(run, tables),
         "",
         "## VaR",
         "",
