@@ -15,6 +15,8 @@ Causality, per symbol: the forecasts reported for tick ``t`` (``after``) use pri
 to and including ``t`` and are for the log return from ``t`` to the symbol's next tick;
 ``before`` is the forecast made at ``t - 1`` for the return ending at ``t``, against
 which a breach is judged.
+With session bars (:mod:`engine.core.bars`) read "session close" for "tick": the
+models step at each close, on its close-to-close return.
 
 Refits: a micro-batch is split into segments only where a model's fit must be in
 place before the batch goes on (a switch due within the same batch, or a delay of 0).
