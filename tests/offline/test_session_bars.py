@@ -161,3 +161,28 @@ def test_a_ten_session_backtest_counts_non_overlapping_windows(btc: pd.DataFrame
     # each window's realised return is the sum of its ten session returns
     r = log_returns(run)
     assert realised[0] == pytest.approx(r[first + 1 : first + 11].sum(), abs=1e-15)
+
+
+def test_har_in_session_mode_equals_har_on_the_engines_session_closes_table(
+    btc: pd.DataFrame,
+) -> None:
+    """The session bars feed HAR-RV each closed session's return and the engine's realised
+    variance: the same pairs as the offline session-closes table
+    (engine/offline/intraday.py) fed in tick mode, so the same forecasts."""
+    from engine.offline.intraday import session_closes
+
+    har = {
+        "vol_models": ("har",),
+        "var_method": "har-normal",
+        "refit_first": 50,
+        "refit_every": 10,
+        "refit_delay": 0,
+        "anomaly_enabled": False,
+        "rv_calendar": "24/7",
+    }
+    session = offline(btc, Settings(**har, bars="session"))
+    table = session_closes(btc, calendar="24/7").frame
+    tick = run_prices(table, Settings(**har).risk_spec())
+    assert len(session.frame) == len(tick.frame) - 1  # the last session is still open
+    assert np.isfinite(session.sigma["har"]).sum() > 30
+    np.testing.assert_array_equal(session.sigma["har"], tick.sigma["har"][:-1])
