@@ -181,7 +181,7 @@ class RiskSettings(SettingsGroup):
     #: Fields the price book's :class:`~engine.core.spec.RiskSpec` does not hold: read by
     #: the alerting stage, the realised-variance sessions and the fit pool.
     NOT_IN_SPEC: ClassVar[frozenset[str]] = frozenset(
-        {"alert_levels", "rv_calendar", "rv_min_returns", "fit_workers"}
+        {"alert_levels", "rv_calendar", "rv_min_returns", "fit_workers", "bars", "var_horizon"}
     )
 
     ewma_lambda: float = DEFAULT_LAMBDA
@@ -250,6 +250,18 @@ class RiskSettings(SettingsGroup):
     rv_min_returns: int = Field(10, ge=1)
     """``RISKSTREAM_RV_MIN_RETURNS``: fewest intraday returns for a session to have a realised
     variance; sparser sessions have none, and HAR-RV and the deep models skip them."""
+    bars: Literal["tick", "session"] = "tick"
+    """``RISKSTREAM_BARS``: what one step of the per-symbol models is. ``tick``: every record
+    is one return (right for daily-close feeds). ``session``: the models step on session
+    close-to-close log returns, sessions from ``RISKSTREAM_RV_CALENDAR``; a session closes at
+    the first tick of a later one, or at once on a tick at or after its scheduled close, and
+    intraday ticks are judged against the VaR published at the last close
+    (docs/models/horizon.md)."""
+    var_horizon: int = Field(1, ge=1, le=250)
+    """``RISKSTREAM_VAR_HORIZON``: the published VaR and ES are for the log return over the
+    next this many steps (sessions with ``RISKSTREAM_BARS=session``): EWMA and HS scale by the
+    square root of the horizon, GARCH/GJR by their h-step variance forecasts
+    (docs/models/horizon.md). Breach alerts and the stream's backtests stay one-step."""
     backtest_methods: Names = ()
     """``RISKSTREAM_BACKTEST_METHODS``: methods backtested in the stream over rolling windows
     besides the published one, which always is (comma-separated names, or ``all``)."""

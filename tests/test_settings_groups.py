@@ -56,6 +56,8 @@ VARIABLES = [
     "refit_delay",
     "rv_calendar",
     "rv_min_returns",
+    "bars",
+    "var_horizon",
     "backtest_methods",
     "backtest_window",
     "backtest_significance",
