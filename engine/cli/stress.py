@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from engine.stress.moves import Market, ScenarioMoves
     from engine.stress.option_pnl import OptionHoldings
     from engine.stress.pnl import BookStress
-    from engine.stress.scenarios import Propagation, Shock
+    from engine.stress.scenarios import Propagation, Scenario, Shock
 
 stress_app = command_group(
     "stress", "Stress testing: scenario P&L, reverse stress, stressed VaR/ES, the scenario library."
@@ -214,6 +214,12 @@ def stress_run(
         "--greeks-market",
         help="CSV underlying,rate,dividend_yield,vol for the options (as for portfolio serve).",
     ),
+    base_currency: str = typer.Option(
+        None,
+        "--base-currency",
+        help="Value and aggregate every P&L in this currency (needs --instruments: the symbols' "
+        "currencies and FX pairs), at the FX pairs' last prices, as portfolio serve does.",
+    ),
 ) -> None:
     """Each portfolio's P&L under every scenario, at each symbol's last price in the price file.
 
@@ -222,6 +228,9 @@ def stress_run(
     in --detail). P&L is quantity x price x move summed over spot positions; option
     positions (with --instruments) are repriced at their underlying's shocked price and
     vol, time to expiry from the price file's last timestamp (engine/stress/option_pnl.py).
+    With --base-currency, spot holdings are exposures per risk factor (FX pairs included)
+    and option values are converted at the live rate, which the scenario's FX moves move;
+    an option whose currency has no rate is left out and its currency named on stderr.
     """
     import numpy as np
 
@@ -231,6 +240,8 @@ def stress_run(
     from engine.stress.scenarios import PROPAGATIONS, HypotheticalScenario
 
     adhoc = parse_shocks(shock)
+    if base_currency is not None:
+        _check_base_currency(base_currency, instruments)
     if propagation not in PROPAGATIONS:
         raise InputError(f"--propagation {propagation}: choose from {', '.join(PROPAGATIONS)}")
     if report is not None and report.exists() and not report.is_dir():
@@ -270,8 +281,14 @@ def stress_run(
         options = _option_holdings(positions, instruments, greeks_market, frame)
         if not holdings and not options.portfolios():
             raise InputError(f"{positions}: every position is closed (all quantities are 0)")
-    moves = library_moves(chosen, market)
-    stress = book_stress(holdings, options, market, moves)
+    if base_currency is None:
+        moves = library_moves(chosen, market)
+        stress = book_stress(holdings, options, market, moves)
+    else:
+        stress, moves, market = _base_currency_stress(
+            frame, positions, instruments, base_currency, chosen, options,
+            interval, lam, min_obs, asset_classes, option_symbols,
+        )  # fmt: skip
     import pandas as pd
 
     table = pd.DataFrame(
@@ -288,7 +305,14 @@ def stress_run(
             "or Barone-Adesi-Whaley value for them)",
             err=True,
         )
-    rows = _detail(stress, moves, market, options)
+    missing = sorted({c for currencies in stress.fx_missing for c in currencies})
+    if missing:
+        typer.echo(
+            f"riskstream: no rate into {base_currency} for {', '.join(missing)}: option positions "
+            "in these currencies are left out (fx_missing)",
+            err=True,
+        )
+    rows = _detail(stress, moves, market, options, base_currency is not None)
     proxied = rows[rows["source"].isin(["beta", "unit-beta", "correlation"])]
     if len(proxied):
         kinds = proxied.groupby("source").size().to_dict()
@@ -307,14 +331,82 @@ def stress_run(
         typer.echo(f"wrote {len(files)} report files to {report}", err=True)
 
 
+def _check_base_currency(base_currency: str, instruments: Path | None) -> None:
+    import re
+
+    if instruments is None:
+        raise InputError("--base-currency needs --instruments (the symbols' currencies)")
+    if not re.fullmatch(r"[A-Z][A-Z0-9]{2,4}", base_currency):
+        raise InputError(f"--base-currency {base_currency!r}: expected a currency code such as USD")
+
+
+def _base_currency_stress(
+    frame: pd.DataFrame,
+    positions: Path,
+    instruments: Path | None,
+    base_currency: str,
+    chosen: list[Scenario],
+    options: OptionHoldings | None,
+    interval: str,
+    lam: float,
+    min_obs: int,
+    asset_classes: Path | None,
+    option_symbols: frozenset[str],
+) -> tuple[BookStress, ScenarioMoves, Market]:
+    """``stress run --base-currency``: the streaming service's computation on a book fed the
+    whole price file (:func:`engine.stress.live.stress_book`), so the numbers are the same."""
+    from engine.core.portfolio import PortfolioBook
+    from engine.options.reference import read_instrument_file
+    from engine.portfolio.positions import apply_listings, parse_interval, read_positions
+    from engine.stress.live import stress_book
+    from engine.stress.market import market_from_book, read_asset_classes
+
+    _check_base_currency(base_currency, instruments)
+    book = PortfolioBook(
+        interval_ms=parse_interval(interval), lam=lam, min_obs=min_obs, base_currency=base_currency
+    )
+    apply_listings(book, read_instrument_file(instruments))
+    for p in read_positions(positions):
+        if p.symbol not in option_symbols:
+            book.set_position(p.portfolio, p.symbol, p.quantity, p.ts)
+    ts = frame["timestamp"].to_numpy(dtype="datetime64[ms]").astype("int64")
+    book.on_ticks(frame["symbol"].astype(str), ts, frame["price"].to_numpy(float))
+    book.flush()
+    classes = read_asset_classes(str(asset_classes)) if asset_classes is not None else None
+    market = market_from_book(book, classes)
+    done = stress_book(book, chosen, market, options)
+    if done is None:
+        raise InputError(
+            f"{positions}: no portfolio can be valued in {base_currency} (no FX rate for its "
+            "currencies, or too little history for its exposures)"
+        )
+    stress, moves = done
+    held = {p for p, h in book.positions.items() if h}
+    dropped = sorted(held - set(stress.portfolios))
+    if dropped:
+        typer.echo(
+            f"riskstream: portfolios left out (a price or an FX rate into {base_currency} is "
+            f"missing at the last close): {', '.join(dropped)}",
+            err=True,
+        )
+    return stress, moves, market
+
+
 def _detail(
-    stress: BookStress, moves: ScenarioMoves, market: Market, options: OptionHoldings | None
+    stress: BookStress,
+    moves: ScenarioMoves,
+    market: Market,
+    options: OptionHoldings | None,
+    factors: bool = False,
 ) -> pd.DataFrame:
     """Per held position and scenario cell: quantity, price, move, its source and the P&L.
 
-    For an option, ``price`` is per contract (unit price x multiplier), ``move`` the
-    relative change of the option's price and ``source`` that of its underlying's move, so
-    quantity x price x move is its P&L as for a spot position.
+    For an option, ``price`` is per contract (unit price x multiplier, converted into the
+    base currency with ``--base-currency``), ``move`` the relative change of the option's
+    value and ``source`` that of its underlying's move, so quantity x price x move is its
+    P&L as for a spot position. With ``factors`` (a base-currency book), the linear rows
+    are risk factors (symbols and FX pairs) and ``quantity`` is the factor exposure in
+    the base currency divided by the factor's price.
     """
     import numpy as np
     import pandas as pd
@@ -328,13 +420,14 @@ def _detail(
     for row, name in enumerate(x.portfolios if x is not None else ()):
         assert x is not None
         held = x.held(row)
+        quantity = x.matrix[row, held] / market.prices[held] if factors else x.quantity[row, held]
         parts.append(
             pd.DataFrame(
                 {
                     "portfolio": name,
                     "scenario": np.repeat(moves.names, len(held)),
                     "symbol": np.tile(np.array(market.symbols, dtype=object)[held], cells),
-                    "quantity": np.tile(x.quantity[row, held], cells),
+                    "quantity": np.tile(quantity, cells),
                     "price": np.tile(market.prices[held], cells),
                     "move": moves.spot[:, held].ravel(),
                     "source": labels[moves.source[:, held].ravel()],
@@ -348,9 +441,11 @@ def _detail(
         underlying = [slot[options.instruments[s].underlying] for _, s in o.positions]
         contracts = np.array([options.positions[p][s] for p, s in o.positions])
         per_contract = o.units / contracts  # the multiplier
-        worth = np.broadcast_to(o.base[None, :] > 0.0, o.shocked.shape)
-        relative = np.zeros_like(o.shocked)  # an option worth 0 before: move 0 (pnl still in pnl)
-        np.divide(o.shocked, o.base[None, :], out=relative, where=worth)
+        before = o.base * o.fx  # unit value in the base currency (fx is 1 without one)
+        after = o.shocked * o.fx_shocked
+        worth = np.broadcast_to(before[None, :] > 0.0, after.shape)
+        relative = np.zeros_like(after)  # an option worth 0 before: move 0 (pnl still in pnl)
+        np.divide(after, before[None, :], out=relative, where=worth)
         relative[worth] -= 1.0
         parts.append(
             pd.DataFrame(
@@ -359,10 +454,10 @@ def _detail(
                     "scenario": np.repeat(moves.names, len(o.positions)),
                     "symbol": np.tile([s for _, s in o.positions], cells),
                     "quantity": np.tile(contracts, cells),
-                    "price": np.tile(o.base * per_contract, cells),
+                    "price": np.tile(before * per_contract, cells),
                     "move": relative.ravel(),
                     "source": labels[moves.source[:, underlying].ravel()],
-                    "pnl": ((o.shocked - o.base[None, :]) * o.units[None, :]).ravel(),
+                    "pnl": ((after - before[None, :]) * o.units[None, :]).ravel(),
                 }
             )
         )
