@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
     from engine.stress.moves import Market, ScenarioMoves
     from engine.stress.option_pnl import OptionHoldings
-    from engine.stress.pnl import BookStress
+    from engine.stress.pnl import BookStress, Exposures
+    from engine.stress.revalue import RevaluedBook
     from engine.stress.scenarios import Propagation, Scenario, Shock
 
 stress_app = command_group(
@@ -466,6 +467,38 @@ def _detail(
     return detail.iloc[order].reset_index(drop=True)
 
 
+def _revalued(
+    name: str, x: Exposures, market: Market, options: OptionHoldings | None
+) -> RevaluedBook:
+    """Portfolio ``name``'s book for reverse stress and SVaR: its spot exposures in ``x``
+    and its option positions, on the market's last prices."""
+    from engine.stress.revalue import revalued_book
+
+    spot: dict[str, float] = {}
+    if name in x.portfolios:
+        row = x.portfolios.index(name)
+        spot = {market.symbols[i]: float(x.matrix[row, i]) for i in x.held(row)}
+    return revalued_book(name, spot, options, market.symbols, market.prices)
+
+
+def _warn_left_out(books: dict[str, RevaluedBook]) -> None:
+    """One stderr line when option positions are left out (expired or unpriced)."""
+    import numpy as np
+
+    left = 0
+    for book in books.values():
+        if book.options is not None:
+            _, o = book.pnl_detail(np.zeros((1, len(book.symbols))))
+            assert o is not None
+            left += int(o.expired.sum() + o.unpriced.sum())
+    if left:
+        typer.echo(
+            f"riskstream: {left} option positions are left out (expired, or no price, market "
+            "or Barone-Adesi-Whaley value for them)",
+            err=True,
+        )
+
+
 @stress_app.command("reverse")
 def stress_reverse(
     prices: PricesFile,
@@ -493,61 +526,85 @@ def stress_reverse(
     min_obs: int = typer.Option(
         20, "--min-obs", min=1, help="Grid returns each held symbol needs in the covariance."
     ),
+    instruments: Path = typer.Option(
+        None,
+        "--instruments",
+        help="Instruments CSV (as for options greeks): positions in its option instruments are "
+        "revalued in full (engine/stress/revalue.py).",
+    ),
+    greeks_market: Path = typer.Option(
+        None,
+        "--greeks-market",
+        help="CSV underlying,rate,dividend_yield,vol for the options (as for portfolio serve).",
+    ),
 ) -> None:
     """The most plausible moves (smallest Mahalanobis norm under the engine's covariance) losing LOSS.
 
     For spot positions the sum of quantity x price x move is exactly -LOSS. Plausibility
     on stderr: the norm in standard deviations of the book's P&L and its normal tail
-    probability.
+    probability. A book holding options (with --instruments) is revalued in full: the
+    moves are the smallest shock along the delta book's most plausible direction whose
+    revalued P&L is -LOSS (to 1e-9 of LOSS; the search is in engine/stress/reverse.py),
+    and an underlying held only through options gets a move too.
     """
     import numpy as np
     import pandas as pd
 
     from engine.stress.pnl import exposures
-    from engine.stress.reverse import reverse_stress
+    from engine.stress.revalue import book_delta
+    from engine.stress.reverse import reverse_stress, reverse_stress_revalued
 
     if not math.isfinite(loss) or loss <= 0.0:
         raise InputError(f"--loss {loss}: expected a positive amount (the P&L will be minus it)")
     if not math.isfinite(horizon) or horizon <= 0.0:
         raise InputError(f"--horizon {horizon}: expected a positive number of grid intervals")
-    _, holdings, market = _inputs(prices, positions, interval, lam, min_obs)
+    option_symbols = _option_symbols(instruments)
+    frame, holdings, market = _inputs(
+        prices, positions, interval, lam, min_obs, option_symbols=option_symbols
+    )
+    options = (
+        _option_holdings(positions, instruments, greeks_market, frame)
+        if instruments is not None
+        else None
+    )
     x = exposures(holdings, market)
+    names = sorted(set(x.portfolios) | set(options.portfolios() if options else ()))
+    books = {name: _revalued(name, x, market, options) for name in names}
+    slot = {s: i for i, s in enumerate(market.symbols)}
     thin = sorted(
-        market.symbols[i]
-        for row in range(len(x.portfolios))
-        for i in x.held(row)
-        if not market.history[i]
+        {s for book in books.values() for s in book.symbols if not market.history[slot[s]]}
     )
     if thin:
         raise InputError(
-            f"{prices}: fewer than {min_obs} grid returns for {', '.join(sorted(set(thin)))}: "
+            f"{prices}: fewer than {min_obs} grid returns for {', '.join(thin)}: "
             "no covariance to stress (lower --min-obs or add history)"
         )
+    _warn_left_out(books)
     rows, stats = [], []
-    for row, name in enumerate(x.portfolios):
-        held = x.held(row)
-        symbols = tuple(market.symbols[i] for i in held)
-        result = reverse_stress(
-            name,
-            symbols,
-            x.matrix[row, held],
-            market.cov[np.ix_(held, held)],
-            loss,
-            horizon=horizon,
-        )
-        rows.append(pd.DataFrame({"portfolio": name, "symbol": symbols, "move": result.move}))
-        stats.append(
-            {
-                "portfolio": name,
-                "loss": loss,
-                "horizon": horizon,
-                "sigma": result.sigma,
-                "mahalanobis": result.mahalanobis,
-                "tail_probability": result.tail_probability,
-                "chi2_probability": result.chi2_probability,
-                "feasible": result.feasible,
-            }
-        )
+    for name, book in books.items():
+        held = [slot[s] for s in book.symbols]
+        cov = market.cov[np.ix_(held, held)]
+        if book.options is None:
+            result = reverse_stress(name, book.symbols, book.exposure, cov, loss, horizon=horizon)
+        else:
+            result = reverse_stress_revalued(
+                name, book.symbols, book_delta(book), book.pnl, cov, loss, horizon=horizon
+            )
+        rows.append(pd.DataFrame({"portfolio": name, "symbol": book.symbols, "move": result.move}))
+        stat = {
+            "portfolio": name,
+            "loss": loss,
+            "horizon": horizon,
+            "sigma": result.sigma,
+            "mahalanobis": result.mahalanobis,
+            "tail_probability": result.tail_probability,
+            "chi2_probability": result.chi2_probability,
+            "feasible": result.feasible,
+        }
+        if options is not None:
+            stat["scale"] = result.scale
+            stat["revalued_pnl"] = result.pnl if result.pnl is not None else -loss
+        stats.append(stat)
     table = pd.DataFrame(stats)
     for s in stats:
         typer.echo(
@@ -577,34 +634,60 @@ def stress_svar(
     horizon: int = typer.Option(
         10, "--horizon", min=1, help="Days the 1-day figures are scaled to (sqrt of time)."
     ),
+    instruments: Path = typer.Option(
+        None,
+        "--instruments",
+        help="Instruments CSV (as for options greeks): positions in its option instruments are "
+        "revalued in full (engine/stress/revalue.py).",
+    ),
+    greeks_market: Path = typer.Option(
+        None,
+        "--greeks-market",
+        help="CSV underlying,rate,dividend_yield,vol for the options (as for portfolio serve).",
+    ),
 ) -> None:
     """Stressed VaR 99% and ES 97.5% of today's positions on the worst window of the price history.
 
     Daily P&L: today's quantity x price revalued on every past day's returns (days on
     which every held symbol has a price). The stress window is the one with the largest
     1-day 99% VaR; figures are scaled by sqrt(horizon). A simplification of Basel 2.5 and
-    FRTB, documented in engine.stress.stressed.
+    FRTB, documented in engine.stress.stressed. Option positions (with --instruments) are
+    repriced in full at their underlying's price moved by each day's return, time to
+    expiry, vol and rates held at today's (engine/stress/revalue.py).
     """
+    import numpy as np
     import pandas as pd
 
     from engine.stress.market import daily_log_returns
     from engine.stress.pnl import exposures
     from engine.stress.stressed import linear_pnl, stressed_risk
 
-    frame, holdings, market = _inputs(prices, positions, "1d", DEFAULT_LAMBDA, 1)
+    option_symbols = _option_symbols(instruments)
+    frame, holdings, market = _inputs(
+        prices, positions, "1d", DEFAULT_LAMBDA, 1, option_symbols=option_symbols
+    )
+    options = (
+        _option_holdings(positions, instruments, greeks_market, frame)
+        if instruments is not None
+        else None
+    )
     x = exposures(holdings, market)
+    names = sorted(set(x.portfolios) | set(options.portfolios() if options else ()))
+    books = {name: _revalued(name, x, market, options) for name in names}
+    _warn_left_out(books)
     rows = []
-    for row, name in enumerate(x.portfolios):
-        held = x.held(row)
-        symbols = [market.symbols[i] for i in held]
+    for name, book in books.items():
+        symbols = list(book.symbols)
         days, returns = daily_log_returns(frame, symbols)
         if len(days) < window:
             raise InputError(
                 f"portfolio {name}: {len(days)} days of common history, fewer than --window {window}"
             )
-        result = stressed_risk(
-            linear_pnl(returns, x.matrix[row, held]), window=window, horizon=horizon
-        )
+        if book.options is None:
+            pnl = linear_pnl(returns, book.exposure)
+        else:
+            pnl = book.pnl(np.expm1(returns))  # each day's relative moves, options repriced
+        result = stressed_risk(pnl, window=window, horizon=horizon)
         rows.append(
             {
                 "portfolio": name,
