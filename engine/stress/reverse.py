@@ -31,7 +31,7 @@ smallest scale ``s > 0`` whose fully revalued P&L is ``-L``: ``pnl(s d) = -L``. 
    above -100%) and every move at most :data:`MAX_MOVE` (+1,000%);
 2. take the first grid interval on which ``pnl + L`` changes sign (the first crossing of
    the loss as the shock grows) and solve ``pnl(s d) = -L`` in it by Brent's method
-   (:func:`scipy.optimize.brentq`, ``xtol = 1e-15`` and ``rtol = 4.4e-16`` in ``s``);
+   (:func:`scipy.optimize.brentq`, ``xtol = 1e-15`` and ``rtol = 1e-15`` in ``s``);
 3. accept the answer when the revalued loss equals ``L`` within :data:`LOSS_TOLERANCE`
    of ``L`` (relative); it always does for a P&L continuous in the moves.
 
@@ -214,7 +214,7 @@ def reverse_stress_revalued(
             low,
             float(grid[first]),
             xtol=1e-15,
-            rtol=4.4e-16,
+            rtol=1e-15,
             maxiter=200,
         )
     move = s * direction
