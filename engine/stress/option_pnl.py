@@ -242,9 +242,15 @@ def _rates(
     n_cells = len(moves.names)
     fx = np.ones(len(routes))
     fx_shocked = np.ones((n_cells, len(routes)))
+    by_route: dict[Route, list[int]] = {}
     for k, legs in enumerate(routes):
+        by_route.setdefault(legs, []).append(k)
+    for legs, positions in by_route.items():  # a few currencies: one product per route
+        rate, shocked = 1.0, np.ones(n_cells)
         for pair, exponent in legs:
             i = slots[pair]
-            fx[k] *= float(prices[i]) ** exponent
-            fx_shocked[:, k] *= (float(prices[i]) * (1.0 + moves.spot[:, i])) ** exponent
+            rate *= float(prices[i]) ** exponent
+            shocked *= (float(prices[i]) * (1.0 + moves.spot[:, i])) ** exponent
+        fx[positions] = rate
+        fx_shocked[:, positions] = shocked[:, None]
     return fx, fx_shocked
