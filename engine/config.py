@@ -202,10 +202,14 @@ class RiskSettings(SettingsGroup):
     ``<dir>/transformer``, from ``riskstream deep train``). Unset: the committed ``onnx/deep``."""
     var_method: str = "champion"
     """``RISKSTREAM_VAR_METHOD``: the published VaR method (``<vol>-<normal|t|fhs|cf|mix>``,
-    ``hs`` or ``champion``). The default, ``champion``, publishes per symbol the candidate
+    ``hs``, ``avg`` or ``champion``). The default, ``champion``, publishes per symbol the candidate
     (``RISKSTREAM_CHAMPION_METHODS``, ``gjr-mix`` first) its rolling backtests judge best,
     and replaces one in the red zone at once (docs/benchmarks/breadth.md); keep it equal to
     ``engine.core.spec.DEFAULT_METHOD`` (a test checks)."""
+    average_methods: Names = ("gjr-mix", "ewma-fhs")
+    """``RISKSTREAM_AVERAGE_METHODS``: the methods the ``avg`` method averages (its VaR and
+    ES are the equal-weight means of theirs; comma-separated, two or more; equal to
+    ``engine.core.var.average.AVERAGE_METHODS``, a test checks)."""
     champion_methods: Names = ("gjr-mix", "gjr-fhs", "gjr-t")
     """``RISKSTREAM_CHAMPION_METHODS``: the candidates of the ``champion`` method, the first
     live until another is judged better (comma-separated; equal to
@@ -277,7 +281,9 @@ class RiskSettings(SettingsGroup):
     def _parse_levels(cls, value: object) -> object:
         return _split_levels(value)
 
-    @field_validator("vol_models", "backtest_methods", "champion_methods", mode="before")
+    @field_validator(
+        "vol_models", "backtest_methods", "average_methods", "champion_methods", mode="before"
+    )
     @classmethod
     def _parse_names(cls, value: object) -> object:
         return _split_names(value)

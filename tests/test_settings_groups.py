@@ -41,6 +41,7 @@ VARIABLES = [
     "vol_models",
     "deep_model_dir",
     "var_method",
+    "average_methods",
     "champion_methods",
     "champion_loss",
     "champion_window",

@@ -177,16 +177,18 @@ def var_forecast(
         var_horizon=horizon,
     )
     name = method or settings.risk.var_method
-    from engine.core.spec import CHAMPION, method_names
+    from engine.core.spec import AVERAGE, CHAMPION, method_names
     from engine.core.volatility.registry import vol_model, vol_model_names
 
     spec = settings.risk_spec()
-    known = (*method_names(vol_model_names()), CHAMPION)
+    known = (*method_names(vol_model_names()), AVERAGE, CHAMPION)
     if name not in known:
         raise InputError(f"--method {name!r}: choose from {', '.join(known)}")
     vol = spec.vol_of(name)
     if name == CHAMPION:  # the stream's book, with the models its candidates need
         models = spec.champion_vol_models
+    elif name == AVERAGE:
+        models = spec.average_vol_models
     else:
         combining = vol is not None and vol_model(vol).needs == "forecasts"
         models = vol_model_names() if combining else (vol,) if vol else spec.vol_models[:1]
