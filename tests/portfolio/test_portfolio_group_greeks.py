@@ -23,33 +23,26 @@ import subprocess
 import sys
 from pathlib import Path
 
-import orjson
 import pandas as pd
 import pytest
 import redis
 from typer.testing import CliRunner
 
-from engine.boundary.schemas import PriceTick
 from engine.cli import app
 from engine.faults.harness import produce, redis_hash, wait_until
 from engine.portfolio.group import partition_of
 from engine.portfolio.positions import Position
-from engine.services.kafka_admin import create_topic
 
-from .fx_data import btc_nvda, ecb_eurusd
+from ..helpers.mixed_book import (
+    create_book_topics,
+    mixed_prices,
+    write_book_files,
+)
+from ..helpers.streams import price_messages, tick_stamps
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 
 BASE = "EUR"
-INSTRUMENTS = """instrument,kind,currency,calendar,underlying,strike,expiry,right,style,multiplier
-EURUSD,fx,USD,24/5,,,,,,
-NVDA,equity,USD,XNYS,,,,,,
-BTCUSD,crypto,USD,24/7,,,,,,
-NVDA-C15,option,USD,XNYS,NVDA,15,2021-03-19,call,european,100
-NVDA-P12A,option,USD,XNYS,NVDA,12,2021-01-15,put,american,100
-EURUSD-C120,option,USD,24/5,EURUSD,1.20,2021-03-19,call,european,100000
-"""
-MARKET = {"NVDA": (0.001, 0.0005, 0.45), "EURUSD": (0.001, -0.005, 0.07), "BTCUSD": (0.001, 0.0, 0.8)}  # fmt: skip
 LATER = "2020-11-02T00:00:00Z"  # after the kill: pending at the hand-over
 HOLDINGS = [  # (slot, symbol, quantity, from)
     (0, "NVDA-C15", -30.0, ""), (0, "NVDA", 5000.0, ""),
@@ -68,18 +61,6 @@ def portfolio_names() -> list[str]:
         if len(by_partition[partition_of(name, 2)]) < 2:
             by_partition[partition_of(name, 2)].append(name)
     return [by_partition[0][0], by_partition[1][0], by_partition[0][1], by_partition[1][1]]
-
-
-def prices() -> pd.DataFrame:
-    eurusd = ecb_eurusd()
-    fx = pd.DataFrame({"timestamp": eurusd.index, "symbol": "EURUSD", "price": eurusd.to_numpy()})
-    frame = pd.concat([btc_nvda(), fx])
-    frame = frame[(frame["timestamp"] >= "2020-07-01") & (frame["timestamp"] < "2021-01-01")]
-    return frame.sort_values(["timestamp", "symbol"], kind="stable").reset_index(drop=True)
-
-
-def _iso(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.assign(timestamp=frame["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 class Instance:
@@ -107,30 +88,16 @@ def test_group_instances_stream_base_currency_greeks_equal_to_offline(
     fresh_kafka, redis_url: str, tmp_path: Path
 ) -> None:
     names = portfolio_names()
-    frame = prices()
+    frame = mixed_prices()
     files = {n: tmp_path / f"{n}.csv" for n in ("prices", "instruments", "start", "market", "pos")}
-    _iso(frame).to_csv(files["prices"], index=False)
-    files["instruments"].write_text(INSTRUMENTS)
-    files["start"].write_text("\n".join(INSTRUMENTS.splitlines()[:2]) + "\n")
-    market = frame.rename(columns={"symbol": "underlying", "price": "spot"})
-    for i, column in enumerate(("rate", "dividend_yield", "vol")):
-        market[column] = [MARKET[u][i] for u in market["underlying"]]
-    _iso(market).to_csv(files["market"], index=False)
+    write_book_files(frame, files)
     rows = [(names[k], s, q, t) for k, s, q, t in HOLDINGS]
     pd.DataFrame(rows, columns=["portfolio", "symbol", "quantity", "timestamp"]).to_csv(
         files["pos"], index=False
     )
 
     broker = fresh_kafka()
-    create_topic(broker.bootstrap, "prices", partitions=2)
-    create_topic(broker.bootstrap, "positions", partitions=2)
-    create_topic(broker.bootstrap, "instruments", config={"cleanup.policy": "compact"})
-    records = pd.read_csv(files["instruments"], dtype=str, keep_default_na=False)
-    produce(
-        broker.bootstrap,
-        "instruments",
-        [(r["instrument"].encode(), orjson.dumps(_record(r))) for r in records.to_dict("records")],
-    )
+    create_book_topics(broker.bootstrap, files["instruments"])
     produce(
         broker.bootstrap,
         "positions",
@@ -139,11 +106,8 @@ def test_group_instances_stream_base_currency_greeks_equal_to_offline(
             for p, s, q, t in rows
         ],
     )
-    stamps = frame["timestamp"].to_numpy(dtype="datetime64[ms]").astype("int64")
-    ticks = [
-        (s.encode(), PriceTick(s, int(t), float(p)).to_json())
-        for t, s, p in zip(stamps, frame["symbol"], frame["price"], strict=True)
-    ]
+    stamps = tick_stamps(frame)
+    ticks = price_messages(frame)
     half = int((stamps < _ms("2020-10-01T00:00:00Z")).sum())
     produce(broker.bootstrap, "prices", ticks[:half])
 
@@ -222,11 +186,6 @@ def test_group_instances_stream_base_currency_greeks_equal_to_offline(
     # the positions effective after the kill are in the survivor's Greeks
     later = redis_hash(client, f"riskstream:greeks:{names[1]}")
     assert float(later["delta_units:NVDA"]) < 0 and int(later["options"]) == 2
-
-
-def _record(row: dict[str, str]) -> dict[str, object]:
-    """A CSV row as an ``instruments`` message (empty cells left out, numbers as numbers)."""
-    return {k: float(v) if k in ("strike", "multiplier") else v for k, v in row.items() if v}
 
 
 def _ms(iso: str) -> int:
