@@ -21,8 +21,8 @@ from engine.faults.harness import produce, read_topic
 from engine.portfolio.positions import Position, run_portfolio
 from engine.portfolio.service import HASH_PREFIX, PortfolioService
 from engine.services.kafka_admin import create_topic
-from producers.sources import bundled_prices
 
+from ..helpers.prices import bundled_with_walks
 from ..helpers.streams import price_messages, run_service_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -33,19 +33,7 @@ LEVELS = (0.95, 0.99)
 
 def _prices() -> pd.DataFrame:
     """600 days of S&P 500 and NASDAQ closes plus a synthetic third symbol on the same days."""
-    real = bundled_prices()
-    real = real[real["timestamp"] < real["timestamp"].iloc[0] + pd.Timedelta(days=870)]
-    days = real["timestamp"].drop_duplicates()
-    rng = np.random.default_rng(9)
-    gold = pd.DataFrame(
-        {
-            "timestamp": days,
-            "symbol": "GOLD",
-            "price": 300 * np.exp(np.cumsum(rng.normal(0, 0.008, len(days)))),
-        }
-    )
-    frame = pd.concat([real[["timestamp", "symbol", "price"]], gold])
-    return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    return bundled_with_walks(870, 9, (("GOLD", 300.0, 0.008),))
 
 
 def _key(a: Allocation) -> tuple:
