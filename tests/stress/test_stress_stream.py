@@ -168,6 +168,19 @@ def offline_inputs(
     return price_file, positions_file
 
 
+def assert_streamed_pnl_equals(redis: FakeRedis, offline: pd.DataFrame) -> None:
+    """Each portfolio's ``pnl:<scenario>`` fields in Redis equal the offline ``stress run``
+    rows: the same scenarios, each P&L to 1e-12 relative (1e-9 absolute)."""
+    for name, rows in offline.groupby("portfolio"):
+        fields = redis.hashes[STRESS_PREFIX + name]
+        streamed = {
+            k.removeprefix("pnl:"): float(v) for k, v in fields.items() if k.startswith("pnl:")
+        }
+        assert set(streamed) == set(rows["scenario"])
+        for scenario, pnl in zip(rows["scenario"], rows["pnl"], strict=True):
+            assert streamed[scenario] == pytest.approx(pnl, rel=1e-12, abs=1e-9), (name, scenario)
+
+
 def test_streamed_stress_equals_the_offline_command_and_alerts_once_across_a_restart(
     tmp_path: Path,
 ):
@@ -200,14 +213,7 @@ def test_streamed_stress_equals_the_offline_command_and_alerts_once_across_a_res
     )
     assert result.exit_code == 0, result.output
     offline = pd.read_csv(out)
-    for name, rows in offline.groupby("portfolio"):
-        fields = redis.hashes[STRESS_PREFIX + name]
-        streamed = {
-            k.removeprefix("pnl:"): float(v) for k, v in fields.items() if k.startswith("pnl:")
-        }
-        assert set(streamed) == set(rows["scenario"])
-        for scenario, pnl in zip(rows["scenario"], rows["pnl"], strict=True):
-            assert streamed[scenario] == pytest.approx(pnl, rel=1e-12, abs=1e-9), (name, scenario)
+    assert_streamed_pnl_equals(redis, offline)
 
     # 'index' (100 x SPX ~ 130k) breaches a 20k limit in its worst scenario, once
     alerts = redis.streams[ALERTS_STREAM]
@@ -309,14 +315,7 @@ def test_streamed_stress_of_an_option_book_equals_the_offline_command(tmp_path: 
         summed.loc[indexed.index].to_numpy(), indexed.to_numpy(), rtol=1e-9, atol=1e-6
     )
     assert set(offline["portfolio"]) == {"index", "mixed", "puts", "nasdaq"}
-    for name, rows in offline.groupby("portfolio"):
-        fields = redis.hashes[STRESS_PREFIX + name]
-        streamed = {
-            k.removeprefix("pnl:"): float(v) for k, v in fields.items() if k.startswith("pnl:")
-        }
-        assert set(streamed) == set(rows["scenario"])
-        for scenario, pnl in zip(rows["scenario"], rows["pnl"], strict=True):
-            assert streamed[scenario] == pytest.approx(pnl, rel=1e-12, abs=1e-9), (name, scenario)
+    assert_streamed_pnl_equals(redis, offline)
     assert redis.hashes[STRESS_PREFIX + "puts"]["options"] == "3"
     assert redis.hashes[STRESS_PREFIX + "nasdaq"]["options"] == "1"
     assert "options" not in redis.hashes[STRESS_PREFIX + "index"]
