@@ -181,7 +181,7 @@ class RiskSettings(SettingsGroup):
     #: Fields the price book's :class:`~engine.core.spec.RiskSpec` does not hold: read by
     #: the alerting stage, the realised-variance sessions and the fit pool.
     NOT_IN_SPEC: ClassVar[frozenset[str]] = frozenset(
-        {"alert_levels", "rv_calendar", "rv_min_returns", "fit_workers"}
+        {"alert_levels", "rv_calendar", "rv_min_returns", "fit_workers", "bars", "var_horizon"}
     )
 
     ewma_lambda: float = DEFAULT_LAMBDA
@@ -202,10 +202,14 @@ class RiskSettings(SettingsGroup):
     ``<dir>/transformer``, from ``riskstream deep train``). Unset: the committed ``onnx/deep``."""
     var_method: str = "champion"
     """``RISKSTREAM_VAR_METHOD``: the published VaR method (``<vol>-<normal|t|fhs|cf|mix>``,
-    ``hs`` or ``champion``). The default, ``champion``, publishes per symbol the candidate
+    ``hs``, ``avg`` or ``champion``). The default, ``champion``, publishes per symbol the candidate
     (``RISKSTREAM_CHAMPION_METHODS``, ``gjr-mix`` first) its rolling backtests judge best,
     and replaces one in the red zone at once (docs/benchmarks/breadth.md); keep it equal to
     ``engine.core.spec.DEFAULT_METHOD`` (a test checks)."""
+    average_methods: Names = ("gjr-mix", "ewma-fhs")
+    """``RISKSTREAM_AVERAGE_METHODS``: the methods the ``avg`` method averages (its VaR and
+    ES are the equal-weight means of theirs; comma-separated, two or more; equal to
+    ``engine.core.var.average.AVERAGE_METHODS``, a test checks)."""
     champion_methods: Names = ("gjr-mix", "gjr-fhs", "gjr-t")
     """``RISKSTREAM_CHAMPION_METHODS``: the candidates of the ``champion`` method, the first
     live until another is judged better (comma-separated; equal to
@@ -250,6 +254,18 @@ class RiskSettings(SettingsGroup):
     rv_min_returns: int = Field(10, ge=1)
     """``RISKSTREAM_RV_MIN_RETURNS``: fewest intraday returns for a session to have a realised
     variance; sparser sessions have none, and HAR-RV and the deep models skip them."""
+    bars: Literal["tick", "session"] = "tick"
+    """``RISKSTREAM_BARS``: what one step of the per-symbol models is. ``tick``: every record
+    is one return (right for daily-close feeds). ``session``: the models step on session
+    close-to-close log returns, sessions from ``RISKSTREAM_RV_CALENDAR``; a session closes at
+    the first tick of a later one, or at once on a tick at or after its scheduled close, and
+    intraday ticks are judged against the VaR published at the last close
+    (docs/models/horizon.md)."""
+    var_horizon: int = Field(1, ge=1, le=250)
+    """``RISKSTREAM_VAR_HORIZON``: the published VaR and ES are for the log return over the
+    next this many steps (sessions with ``RISKSTREAM_BARS=session``): EWMA and HS scale by the
+    square root of the horizon, GARCH/GJR by their h-step variance forecasts
+    (docs/models/horizon.md). Breach alerts and the stream's backtests stay one-step."""
     backtest_methods: Names = ()
     """``RISKSTREAM_BACKTEST_METHODS``: methods backtested in the stream over rolling windows
     besides the published one, which always is (comma-separated names, or ``all``)."""
@@ -265,7 +281,9 @@ class RiskSettings(SettingsGroup):
     def _parse_levels(cls, value: object) -> object:
         return _split_levels(value)
 
-    @field_validator("vol_models", "backtest_methods", "champion_methods", mode="before")
+    @field_validator(
+        "vol_models", "backtest_methods", "average_methods", "champion_methods", mode="before"
+    )
     @classmethod
     def _parse_names(cls, value: object) -> object:
         return _split_names(value)
@@ -465,8 +483,9 @@ class AnomalySettings(SettingsGroup):
     model are off, with a warning)."""
     calendar: str = "auto"
     """``RISKSTREAM_ANOMALY_CALENDAR``: trading calendar the price anomaly features measure
-    gaps on (engine/anomaly/sessions.py): auto (XNYS while a symbol ticks only in its
-    sessions, then 24/7), 24/7, or an exchange-calendars code such as XNYS or XLON."""
+    gaps on (engine/anomaly/sessions.py): auto (per symbol: XNYS while it ticks only in its
+    sessions, then 24/5 after a weekday tick outside them, then 24/7 after a weekend
+    tick), 24/5, 24/7, or an exchange-calendars code such as XNYS or XLON."""
     label_delay_days: int = Field(7, ge=1, le=90)
     """``RISKSTREAM_ANOMALY_LABEL_DELAY_DAYS``: days before a transaction's fraud label
     (field ``tx_fraud``) may feed terminal risk."""

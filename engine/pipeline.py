@@ -26,7 +26,9 @@ from engine.boundary.validation import (
 )
 from engine.config import Settings
 from engine.core import CustomerBook, PriceRiskBook, PriceStep, Status
+from engine.core.bars import SessionBars
 from engine.core.keyed import LoadRow
+from engine.core.var.horizon import horizon_factor
 from engine.core.volatility.fitting import Fitter
 from engine.core.volatility.refitted import RefittedVolatility
 from engine.core.volatility.session_rv import SessionRVTracker
@@ -57,6 +59,14 @@ def session_rv(settings: Settings) -> SessionRVTracker:
     return SessionRVTracker(
         session_table, settings.risk.rv_calendar, min_returns=settings.risk.rv_min_returns
     )
+
+
+def session_bars(settings: Settings) -> SessionBars | None:
+    """The session bars ``RISKSTREAM_BARS=session`` puts in front of the models
+    (:mod:`engine.core.bars`); ``None`` for ``tick``."""
+    if settings.risk.bars != "session":
+        return None
+    return SessionBars(len(settings.risk.var_levels))
 
 
 def _check_stage_state(book: Any, stages: Sequence[Stage]) -> None:
@@ -200,6 +210,13 @@ class PricePipeline:
     of its live method raises a ``model_switch`` alert (``value`` the new method's mean
     loss over its window, ``threshold`` the replaced one's); severity ``critical`` when the
     replaced method was in the red zone, else ``info``.
+
+    With session bars (``RISKSTREAM_BARS=session``) a breach is judged at a session close,
+    on the close-to-close return against the VaR published at the previous close; an
+    intraday tick whose return since the last close is below that VaR's negative raises no
+    alert (the latest-risk hash shows it: ``session_return`` against ``var_99``), since the
+    session may recover before its close. ``horizon`` (``RISKSTREAM_VAR_HORIZON``) scales the
+    published VaR/ES only; breaches and the stream's backtests stay one-step.
     """
 
     def __init__(
@@ -211,8 +228,10 @@ class PricePipeline:
         max_record_bytes: int = MAX_RECORD_BYTES,
         topic: str = "prices",
         stages: Sequence[Stage] = (),
+        horizon: int = 1,
     ) -> None:
         _check_stage_state(book, stages)
+        horizon_factor(horizon)  # validates it
         unknown = set(alert_levels) - set(book.var_levels)
         if unknown:
             raise ValueError(
@@ -224,6 +243,7 @@ class PricePipeline:
         self.max_record_bytes = max_record_bytes
         self.topic = topic
         self.stages = tuple(stages)
+        self.horizon = horizon
 
     @classmethod
     def from_settings(
@@ -247,6 +267,7 @@ class PricePipeline:
             extra=stage_components(stages),
             predictors=load_deep,
             realised=session_rv(settings),
+            bars=session_bars(settings),
         )
         for stage in drift:
             stage.versions = {m: book.vols[m].model_version for m in stage.models}
@@ -256,6 +277,7 @@ class PricePipeline:
             max_future_skew_ms=int(settings.validation.max_future_skew_s * 1000),
             max_record_bytes=settings.validation.max_record_bytes,
             stages=stages,
+            horizon=settings.risk.var_horizon,
         )
 
     def process(
@@ -436,30 +458,62 @@ class PricePipeline:
         return alerts
 
     def _snapshots(self, step: PriceStep) -> list[RiskSnapshot]:
-        """The last accepted tick of each symbol in the batch, with its forecasts (gathered vectorised)."""
-        if step.slots.size == 0:
-            return []
+        """The last accepted tick of each symbol in the batch, with its forecasts (gathered vectorised).
+
+        Session bars: every symbol with an accepted tick, with the forecasts published at its
+        last session close and ``session_return`` (the log return since that close) besides
+        the realised-variance fields. The published VaR and ES are for the horizon
+        (``RISKSTREAM_VAR_HORIZON``, :func:`~engine.core.var.horizon.horizon_factor`).
+        """
         book = self.book
         pub = book.published
-        unique, first_from_end = np.unique(step.slots[::-1], return_index=True)
-        last = step.slots.size - 1 - first_from_end
-        seq = book.sequencer.state
         keys = book.index.keys
+        live: list[str] | None
+        session_return = None
+        if step.intraday is not None:  # session bars: the forecasts of the last close
+            ticks = step.intraday.slots
+            if ticks.size == 0:
+                return []
+            unique, first_from_end = np.unique(ticks[::-1], return_index=True)
+            last_tick = ticks.size - 1 - first_from_end
+            var_at, es_at, sigma_at = book.bars.published(unique)  # type: ignore[union-attr]
+            sigma = sigma_at.tolist()
+            es_values = es_at
+            var_values = {level: var_at[:, i] for i, level in enumerate(book.var_levels)}
+            session_return = step.intraday.session_return[last_tick].tolist()
+            live = (
+                [book.champion.live_method(slot) for slot in unique.tolist()]
+                if book.champion is not None
+                else None
+            )
+        else:
+            if step.slots.size == 0:
+                return []
+            unique, first_from_end = np.unique(step.slots[::-1], return_index=True)
+            last = step.slots.size - 1 - first_from_end
+            sigma = self._published_sigma(step)[1][last].tolist()
+            es_values = step.es[last, pub, book.level_index(book.es_level)]
+            var_values = {
+                level: step.var[last, pub, book.level_index(level)] for level in book.var_levels
+            }
+            live = (
+                [book.methods[j] for j in step.live[last].tolist()]
+                if step.live is not None
+                else None
+            )
+        if self.horizon > 1:
+            factor = horizon_factor(self.horizon)
+            es_values = es_values * factor
+            var_values = {level: values * factor for level, values in var_values.items()}
+        es = es_values.tolist()
+        var = {level: values.tolist() for level, values in var_values.items()}
+        seq = book.sequencer.state
         ts = seq["last_ts"][unique].tolist()
         price = seq["last_price"][unique].tolist()
         n_ticks = seq["n_ticks"][unique].tolist()
-        sigma = self._published_sigma(step)[1][last].tolist()
-        es = step.es[last, pub, book.level_index(book.es_level)].tolist()
-        var = {
-            level: step.var[last, pub, book.level_index(level)].tolist()
-            for level in book.var_levels
-        }
         tested, violated = book.backtest.counts_many(unique, pub)
         zones = book.rolling.zones(unique, book.model_name)
         model, version, es_level = book.model_name, book.model_version, book.es_level
-        live = (
-            [book.methods[j] for j in step.live[last].tolist()] if step.live is not None else None
-        )
         fits = []
         for i, slot in enumerate(unique.tolist()):
             fitted = book.vols.get(book.spec.vol_of(model if live is None else live[i]) or "")
@@ -468,6 +522,8 @@ class PricePipeline:
             )
         champion = book.champion if live is not None else None
         intraday = book.realised.live(unique) if book.realised is not None else None
+        if session_return is not None:
+            intraday = {**(intraday or {}), "session_return": np.asarray(session_return)}
         return [
             RiskSnapshot(
                 symbol=keys[slot],

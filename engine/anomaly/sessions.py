@@ -15,14 +15,17 @@ Calendars, by name:
 ``XNYS``, ``XLON``, ... (any ``exchange_calendars`` code)
     that exchange's sessions; a timestamp at exactly 00:00 UTC on a session's date (a
     daily series stamped with dates) counts as that session's close;
+``24/5``
+    whole UTC weekdays (FX, and the fallback below);
 ``auto`` (the default)
-    ``XNYS`` while the series fits it, then ``24/7``: the feature code switches a series
-    to wall time, for good, the first time two consecutive rows at different wall times
-    fall on the same trading-clock instant, one of them outside every session (the
-    series moves while the exchange is closed: a 24/7 market, extended hours, another
-    exchange's holiday). A row at a close followed by one at the next open is one
-    ordinary step (its gap is not scored). A series
-    stamped before or after what the calendar covers uses wall time.
+    ``XNYS`` while the series fits it, then ``24/5``, then ``24/7``: the feature code
+    moves a series down that ladder, for good, the first time two consecutive rows at
+    different wall times fall on the same instant of its clock, one of them outside
+    every session (the series moves while its clock is closed). A move on a weekday
+    (another exchange's holiday, extended hours) goes to ``24/5``; a move at a weekend
+    (a 24/7 market) goes to ``24/7``. A row at a close followed by one at the next open is
+    one ordinary step (its gap is not scored). A series stamped before or after what the
+    calendar covers uses wall time.
 
 Everything here is a pure function of the timestamps (causal by construction).
 """
@@ -36,6 +39,9 @@ from typing import Any, Final
 import numpy as np
 
 WALL: Final = "24/7"
+WEEKDAYS: Final = "24/5"
+"""Whole UTC weekdays: the clock ``auto`` falls back to for a series that trades on
+other exchanges' days (or hours) but never at weekends."""
 AUTO: Final = "auto"
 AUTO_EXCHANGE: Final = "XNYS"
 """The exchange ``auto`` assumes until a series shows it trades outside that exchange's sessions."""
@@ -43,7 +49,8 @@ _DAY_MS = 86_400_000
 
 
 def check_calendar(name: str) -> str:
-    """``name`` if it is ``auto``, ``24/7`` or an ``exchange_calendars`` code, else ValueError.
+    """``name`` if it is ``auto``, ``24/7`` or an ``exchange_calendars`` code (``24/5``
+    included), else ValueError.
 
     >>> check_calendar("XNYS"), check_calendar("24/7")
     ('XNYS', '24/7')
@@ -159,6 +166,19 @@ def clock_and_open(ts: np.ndarray, calendar: str) -> tuple[np.ndarray, np.ndarra
     inside = np.zeros(t.size, dtype=bool)
     inside[~early] = t[~early] <= closes[kk]
     return out, inside
+
+
+def auto_clocks(
+    ts: np.ndarray, calendar: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`clock_and_open` on ``calendar`` and, for ``auto``, on the weekday clock
+    (zeros and ``False`` otherwise): the two clocks an ``auto`` series may be on before
+    wall time (:func:`engine.anomaly.features.gap.clock_step` picks per row)."""
+    clock, inside = clock_and_open(ts, calendar)
+    if calendar != AUTO:
+        return clock, inside, np.zeros(clock.size), np.zeros(clock.size, dtype=bool)
+    weekday, weekday_in = clock_and_open(ts, WEEKDAYS)
+    return clock, inside, weekday, weekday_in
 
 
 def session_table(code: str, first_ms: int, last_ms: int) -> tuple[Any, int, int] | None:

@@ -34,7 +34,8 @@ def score(
         "auto",
         "--calendar",
         help="Trading calendar of gaps: auto (XNYS until the series trades outside it, "
-        "then 24/7), 24/7, or an exchange-calendars code such as XNYS or XLON.",
+        "then 24/5 if on a weekday, 24/7 at a weekend), 24/5, 24/7, or an "
+        "exchange-calendars code such as XNYS or XLON.",
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No summary line on stderr."),
 ) -> None:

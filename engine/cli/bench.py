@@ -299,6 +299,19 @@ def stress(
     _report(result, out)
 
 
+@bench_app.command("option-stress")
+def option_stress(
+    options: int = typer.Option(1000, min=1, help="Option positions."),
+    underlyings: int = typer.Option(50, min=4, help="Underlyings in the synthetic market."),
+    repeat: int = typer.Option(10, min=1, help="Timed runs."),
+    out: JsonOut = None,
+) -> None:
+    """CPU milliseconds of an option book under the library (own currency and GBP) and its reverse stress."""
+    from engine.bench.option_stress import run
+
+    _report(run(options=options, underlyings=underlyings, repeat=repeat), out)
+
+
 @bench_app.command("breadth")
 def breadth(
     out: Path = typer.Option(..., "--out", help="Directory for the tables, plots and CSVs."),

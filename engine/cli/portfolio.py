@@ -372,6 +372,7 @@ def portfolio_serve(
                 vega_limit=vega_limit,
                 var_scenarios=greeks_var_scenarios,
                 var_level=max(chosen),
+                es_level=settings.risk.es_level,
                 base_currency=base,
             )
         except ValueError as exc:

@@ -60,21 +60,28 @@ def _read_prices(prices: Path) -> pd.DataFrame:
 
 
 def _run(
-    prices: Path, spec: RiskSpec, quiet: bool, frame: pd.DataFrame | None = None
+    prices: Path,
+    spec: RiskSpec,
+    quiet: bool,
+    frame: pd.DataFrame | None = None,
+    settings: Settings | None = None,
 ) -> OfflineRun:
-    """Forecast every row of ``prices`` (or of ``frame``, already read from it)."""
+    """Forecast every row of ``prices`` (or of ``frame``, already read from it), with the
+    bars of ``settings`` (``RISKSTREAM_BARS``; default: the environment's)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from engine.gctune import tune_for_streaming
     from engine.offline.runs import run_prices
-    from engine.pipeline import session_rv
+    from engine.pipeline import session_bars, session_rv
 
     if frame is None:
         frame = _read_prices(prices)
     tune_for_streaming()
-    realised = session_rv(load_settings())  # realised variance from the rows, as the stream
+    settings = settings if settings is not None else load_settings()
+    realised = session_rv(settings)  # realised variance from the rows, as the stream
+    bars = session_bars(settings)
     if quiet:
-        run = run_prices(frame, spec, realised=realised)
+        run = run_prices(frame, spec, realised=realised, bars=bars)
     else:
         with Progress(
             TextColumn("forecasting"),
@@ -90,6 +97,7 @@ def _run(
                 spec,
                 progress=lambda done, total: bar.update(task, completed=done),
                 realised=realised,
+                bars=bars,
             )
     if len(run.refused):
         reasons = run.refused["reason"].value_counts().to_dict()
@@ -99,6 +107,23 @@ def _run(
             err=True,
         )
     return run
+
+
+BARS_HELP = (
+    "tick (every row is one return) or session (models step on session close-to-close "
+    "returns, sessions from RISKSTREAM_RV_CALENDAR) [default: RISKSTREAM_BARS]."
+)
+HORIZON_HELP = (
+    "VaR/ES horizon in steps (sessions with --bars session), at least 1 "
+    "[default: RISKSTREAM_VAR_HORIZON]."
+)
+
+
+def _bars_option(text: str | None) -> str | None:
+    """``--bars``: ``tick`` or ``session``; :class:`InputError` for anything else."""
+    if text is None or text in ("tick", "session"):
+        return text
+    raise InputError(f"--bars {text!r}: choose tick or session")
 
 
 def _stderr():  # type: ignore[no-untyped-def]
@@ -127,30 +152,43 @@ def var_forecast(
     levels: str = typer.Option(
         None, "--levels", help="Confidence levels, e.g. 0.95,0.99 [default: RISKSTREAM_VAR_LEVELS]."
     ),
+    bars: str = typer.Option(None, "--bars", help=BARS_HELP),
+    horizon: int = typer.Option(None, "--horizon", help=HORIZON_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """At each row: VaR and ES of the log return from that row to the symbol's next one.
 
     Forecasts use the rows up to and including the one they are written on. VaR and ES
     are positive losses in log-return units (0.02 is a 2% loss); empty while a method
-    warms up.
+    warms up. With --bars session, one row per symbol and session close (at the
+    session's last row), for the return to the next session's close; with --horizon h,
+    for the log return over the next h steps (docs/models/horizon.md).
     """
     import numpy as np
     import pandas as pd
 
+    from engine.core.var.horizon import horizon_factor
+
     chosen = _levels(levels)
-    settings = load_settings(var_levels=chosen, alert_levels=chosen and (chosen[-1],))
+    settings = load_settings(
+        var_levels=chosen,
+        alert_levels=chosen and (chosen[-1],),
+        bars=_bars_option(bars),
+        var_horizon=horizon,
+    )
     name = method or settings.risk.var_method
-    from engine.core.spec import CHAMPION, method_names
+    from engine.core.spec import AVERAGE, CHAMPION, method_names
     from engine.core.volatility.registry import vol_model, vol_model_names
 
     spec = settings.risk_spec()
-    known = (*method_names(vol_model_names()), CHAMPION)
+    known = (*method_names(vol_model_names()), AVERAGE, CHAMPION)
     if name not in known:
         raise InputError(f"--method {name!r}: choose from {', '.join(known)}")
     vol = spec.vol_of(name)
     if name == CHAMPION:  # the stream's book, with the models its candidates need
         models = spec.champion_vol_models
+    elif name == AVERAGE:
+        models = spec.average_vol_models
     else:
         combining = vol is not None and vol_model(vol).needs == "forecasts"
         models = vol_model_names() if combining else (vol,) if vol else spec.vol_models[:1]
@@ -158,8 +196,9 @@ def var_forecast(
     rv_models = vol_model_names(needs=("rv", "returns+rv"))
     if name != CHAMPION and vol in rv_models and not _has_rv_column(prices):
         frame = _engine_rv(prices, settings, f"--method {name}")
-    run = _run(prices, _spec(settings, vol_models=models, method=name), quiet, frame)
+    run = _run(prices, _spec(settings, vol_models=models, method=name), quiet, frame, settings)
     j = run.method_index(name)
+    scale = horizon_factor(settings.risk.var_horizon)
     if not np.isfinite(run.var[:, j, :]).any():
         raise InputError(_warming_up(prices, run, f"--method {name}", vol, settings))
     stamps, symbols = _iso(run.frame), run.frame["symbol"]
@@ -173,8 +212,8 @@ def var_forecast(
                     "symbol": symbols,
                     "method": name,
                     "level": level,
-                    "var": run.var[:, j, li],
-                    "es": run.es[:, j, li],
+                    "var": run.var[:, j, li] * scale,
+                    "es": run.es[:, j, li] * scale,
                     "_row": np.arange(len(stamps)),
                 }
             )
@@ -327,9 +366,15 @@ def backtest(
         "--learned-var/--no-learned-var",
         help="Add machine-learned quantile VaR (LightGBM refitted yearly, river online) to the VaR table.",
     ),
+    bars: str = typer.Option(None, "--bars", help=BARS_HELP),
+    horizon: int = typer.Option(None, "--horizon", help=HORIZON_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Compare every VaR method and volatility model on a price file: tests, zones, losses, plots.
+
+    With --bars session the methods are judged on session close-to-close returns; with
+    --horizon h each h-step forecast against the realised h-step return, on
+    non-overlapping windows (docs/models/horizon.md).
 
     Writes report.md, var_backtest.csv, es_backtest.csv, vol_forecasts.csv (when the file
     has realized variance) and plots of returns with VaR bands and of volatility against
@@ -345,7 +390,7 @@ def backtest(
         raise InputError(f"--rolling {rolling}: the rolling windows need at least 20 observations")
     if report.exists() and not report.is_dir():
         raise InputError(f"--report {report}: exists and is not a directory")
-    settings = load_settings()
+    settings = load_settings(bars=_bars_option(bars), var_horizon=horizon)
     spec = settings.risk_spec()
     frame = _read_prices(prices)
     covers = _covers(prices, frame)
@@ -354,8 +399,10 @@ def backtest(
         raise InputError(f"--start {first_day} is after the last row: {covers}")
     if last_day and _day_stamp(last_day, end_of_day=True) < stamps.iloc[0]:
         raise InputError(f"--end {last_day} is before the first row: {covers}")
-    run = _run(prices, spec, quiet, frame)
-    tables = evaluate(run, start=first_day, end=last_day, rolling=rolling)
+    run = _run(prices, spec, quiet, frame, settings)
+    tables = evaluate(
+        run, start=first_day, end=last_day, rolling=rolling, horizon=settings.risk.var_horizon
+    )
     if learned_var and not tables.var.empty:
         import pandas as pd
 

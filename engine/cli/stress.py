@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 
     from engine.stress.moves import Market, ScenarioMoves
     from engine.stress.option_pnl import OptionHoldings
-    from engine.stress.pnl import BookStress
-    from engine.stress.scenarios import Propagation, Shock
+    from engine.stress.pnl import BookStress, Exposures
+    from engine.stress.revalue import RevaluedBook
+    from engine.stress.scenarios import Propagation, Scenario, Shock
 
 stress_app = command_group(
     "stress", "Stress testing: scenario P&L, reverse stress, stressed VaR/ES, the scenario library."
@@ -214,6 +215,12 @@ def stress_run(
         "--greeks-market",
         help="CSV underlying,rate,dividend_yield,vol for the options (as for portfolio serve).",
     ),
+    base_currency: str = typer.Option(
+        None,
+        "--base-currency",
+        help="Value and aggregate every P&L in this currency (needs --instruments: the symbols' "
+        "currencies and FX pairs), at the FX pairs' last prices, as portfolio serve does.",
+    ),
 ) -> None:
     """Each portfolio's P&L under every scenario, at each symbol's last price in the price file.
 
@@ -222,6 +229,9 @@ def stress_run(
     in --detail). P&L is quantity x price x move summed over spot positions; option
     positions (with --instruments) are repriced at their underlying's shocked price and
     vol, time to expiry from the price file's last timestamp (engine/stress/option_pnl.py).
+    With --base-currency, spot holdings are exposures per risk factor (FX pairs included)
+    and option values are converted at the live rate, which the scenario's FX moves move;
+    an option whose currency has no rate is left out and its currency named on stderr.
     """
     import numpy as np
 
@@ -231,6 +241,8 @@ def stress_run(
     from engine.stress.scenarios import PROPAGATIONS, HypotheticalScenario
 
     adhoc = parse_shocks(shock)
+    if base_currency is not None:
+        _check_base_currency(base_currency, instruments)
     if propagation not in PROPAGATIONS:
         raise InputError(f"--propagation {propagation}: choose from {', '.join(PROPAGATIONS)}")
     if report is not None and report.exists() and not report.is_dir():
@@ -270,8 +282,14 @@ def stress_run(
         options = _option_holdings(positions, instruments, greeks_market, frame)
         if not holdings and not options.portfolios():
             raise InputError(f"{positions}: every position is closed (all quantities are 0)")
-    moves = library_moves(chosen, market)
-    stress = book_stress(holdings, options, market, moves)
+    if base_currency is None:
+        moves = library_moves(chosen, market)
+        stress = book_stress(holdings, options, market, moves)
+    else:
+        stress, moves, market = _base_currency_stress(
+            frame, positions, instruments, base_currency, chosen, options,
+            interval, lam, min_obs, asset_classes, option_symbols,
+        )  # fmt: skip
     import pandas as pd
 
     table = pd.DataFrame(
@@ -288,7 +306,14 @@ def stress_run(
             "or Barone-Adesi-Whaley value for them)",
             err=True,
         )
-    rows = _detail(stress, moves, market, options)
+    missing = sorted({c for currencies in stress.fx_missing for c in currencies})
+    if missing:
+        typer.echo(
+            f"riskstream: no rate into {base_currency} for {', '.join(missing)}: option positions "
+            "in these currencies are left out (fx_missing)",
+            err=True,
+        )
+    rows = _detail(stress, moves, market, options, base_currency is not None)
     proxied = rows[rows["source"].isin(["beta", "unit-beta", "correlation"])]
     if len(proxied):
         kinds = proxied.groupby("source").size().to_dict()
@@ -307,14 +332,82 @@ def stress_run(
         typer.echo(f"wrote {len(files)} report files to {report}", err=True)
 
 
+def _check_base_currency(base_currency: str, instruments: Path | None) -> None:
+    import re
+
+    if instruments is None:
+        raise InputError("--base-currency needs --instruments (the symbols' currencies)")
+    if not re.fullmatch(r"[A-Z][A-Z0-9]{2,4}", base_currency):
+        raise InputError(f"--base-currency {base_currency!r}: expected a currency code such as USD")
+
+
+def _base_currency_stress(
+    frame: pd.DataFrame,
+    positions: Path,
+    instruments: Path | None,
+    base_currency: str,
+    chosen: list[Scenario],
+    options: OptionHoldings | None,
+    interval: str,
+    lam: float,
+    min_obs: int,
+    asset_classes: Path | None,
+    option_symbols: frozenset[str],
+) -> tuple[BookStress, ScenarioMoves, Market]:
+    """``stress run --base-currency``: the streaming service's computation on a book fed the
+    whole price file (:func:`engine.stress.live.stress_book`), so the numbers are the same."""
+    from engine.core.portfolio import PortfolioBook
+    from engine.options.reference import read_instrument_file
+    from engine.portfolio.positions import apply_listings, parse_interval, read_positions
+    from engine.stress.live import stress_book
+    from engine.stress.market import market_from_book, read_asset_classes
+
+    _check_base_currency(base_currency, instruments)
+    book = PortfolioBook(
+        interval_ms=parse_interval(interval), lam=lam, min_obs=min_obs, base_currency=base_currency
+    )
+    apply_listings(book, read_instrument_file(instruments))
+    for p in read_positions(positions):
+        if p.symbol not in option_symbols:
+            book.set_position(p.portfolio, p.symbol, p.quantity, p.ts)
+    ts = frame["timestamp"].to_numpy(dtype="datetime64[ms]").astype("int64")
+    book.on_ticks(frame["symbol"].astype(str), ts, frame["price"].to_numpy(float))
+    book.flush()
+    classes = read_asset_classes(str(asset_classes)) if asset_classes is not None else None
+    market = market_from_book(book, classes)
+    done = stress_book(book, chosen, market, options)
+    if done is None:
+        raise InputError(
+            f"{positions}: no portfolio can be valued in {base_currency} (no FX rate for its "
+            "currencies, or too little history for its exposures)"
+        )
+    stress, moves = done
+    held = {p for p, h in book.positions.items() if h}
+    dropped = sorted(held - set(stress.portfolios))
+    if dropped:
+        typer.echo(
+            f"riskstream: portfolios left out (a price or an FX rate into {base_currency} is "
+            f"missing at the last close): {', '.join(dropped)}",
+            err=True,
+        )
+    return stress, moves, market
+
+
 def _detail(
-    stress: BookStress, moves: ScenarioMoves, market: Market, options: OptionHoldings | None
+    stress: BookStress,
+    moves: ScenarioMoves,
+    market: Market,
+    options: OptionHoldings | None,
+    factors: bool = False,
 ) -> pd.DataFrame:
     """Per held position and scenario cell: quantity, price, move, its source and the P&L.
 
-    For an option, ``price`` is per contract (unit price x multiplier), ``move`` the
-    relative change of the option's price and ``source`` that of its underlying's move, so
-    quantity x price x move is its P&L as for a spot position.
+    For an option, ``price`` is per contract (unit price x multiplier, converted into the
+    base currency with ``--base-currency``), ``move`` the relative change of the option's
+    value and ``source`` that of its underlying's move, so quantity x price x move is its
+    P&L as for a spot position. With ``factors`` (a base-currency book), the linear rows
+    are risk factors (symbols and FX pairs) and ``quantity`` is the factor exposure in
+    the base currency divided by the factor's price.
     """
     import numpy as np
     import pandas as pd
@@ -328,13 +421,14 @@ def _detail(
     for row, name in enumerate(x.portfolios if x is not None else ()):
         assert x is not None
         held = x.held(row)
+        quantity = x.matrix[row, held] / market.prices[held] if factors else x.quantity[row, held]
         parts.append(
             pd.DataFrame(
                 {
                     "portfolio": name,
                     "scenario": np.repeat(moves.names, len(held)),
                     "symbol": np.tile(np.array(market.symbols, dtype=object)[held], cells),
-                    "quantity": np.tile(x.quantity[row, held], cells),
+                    "quantity": np.tile(quantity, cells),
                     "price": np.tile(market.prices[held], cells),
                     "move": moves.spot[:, held].ravel(),
                     "source": labels[moves.source[:, held].ravel()],
@@ -348,9 +442,11 @@ def _detail(
         underlying = [slot[options.instruments[s].underlying] for _, s in o.positions]
         contracts = np.array([options.positions[p][s] for p, s in o.positions])
         per_contract = o.units / contracts  # the multiplier
-        worth = np.broadcast_to(o.base[None, :] > 0.0, o.shocked.shape)
-        relative = np.zeros_like(o.shocked)  # an option worth 0 before: move 0 (pnl still in pnl)
-        np.divide(o.shocked, o.base[None, :], out=relative, where=worth)
+        before = o.base * o.fx  # unit value in the base currency (fx is 1 without one)
+        after = o.shocked * o.fx_shocked
+        worth = np.broadcast_to(before[None, :] > 0.0, after.shape)
+        relative = np.zeros_like(after)  # an option worth 0 before: move 0 (pnl still in pnl)
+        np.divide(after, before[None, :], out=relative, where=worth)
         relative[worth] -= 1.0
         parts.append(
             pd.DataFrame(
@@ -359,16 +455,48 @@ def _detail(
                     "scenario": np.repeat(moves.names, len(o.positions)),
                     "symbol": np.tile([s for _, s in o.positions], cells),
                     "quantity": np.tile(contracts, cells),
-                    "price": np.tile(o.base * per_contract, cells),
+                    "price": np.tile(before * per_contract, cells),
                     "move": relative.ravel(),
                     "source": labels[moves.source[:, underlying].ravel()],
-                    "pnl": ((o.shocked - o.base[None, :]) * o.units[None, :]).ravel(),
+                    "pnl": ((after - before[None, :]) * o.units[None, :]).ravel(),
                 }
             )
         )
     detail = pd.concat(parts, ignore_index=True)
     order = np.argsort(detail["portfolio"].to_numpy(dtype=str), kind="stable")
     return detail.iloc[order].reset_index(drop=True)
+
+
+def _revalued(
+    name: str, x: Exposures, market: Market, options: OptionHoldings | None
+) -> RevaluedBook:
+    """Portfolio ``name``'s book for reverse stress and SVaR: its spot exposures in ``x``
+    and its option positions, on the market's last prices."""
+    from engine.stress.revalue import revalued_book
+
+    spot: dict[str, float] = {}
+    if name in x.portfolios:
+        row = x.portfolios.index(name)
+        spot = {market.symbols[i]: float(x.matrix[row, i]) for i in x.held(row)}
+    return revalued_book(name, spot, options, market.symbols, market.prices)
+
+
+def _warn_left_out(books: dict[str, RevaluedBook]) -> None:
+    """One stderr line when option positions are left out (expired or unpriced)."""
+    import numpy as np
+
+    left = 0
+    for book in books.values():
+        if book.options is not None:
+            _, o = book.pnl_detail(np.zeros((1, len(book.symbols))))
+            assert o is not None
+            left += int(o.expired.sum() + o.unpriced.sum())
+    if left:
+        typer.echo(
+            f"riskstream: {left} option positions are left out (expired, or no price, market "
+            "or Barone-Adesi-Whaley value for them)",
+            err=True,
+        )
 
 
 @stress_app.command("reverse")
@@ -398,61 +526,85 @@ def stress_reverse(
     min_obs: int = typer.Option(
         20, "--min-obs", min=1, help="Grid returns each held symbol needs in the covariance."
     ),
+    instruments: Path = typer.Option(
+        None,
+        "--instruments",
+        help="Instruments CSV (as for options greeks): positions in its option instruments are "
+        "revalued in full (engine/stress/revalue.py).",
+    ),
+    greeks_market: Path = typer.Option(
+        None,
+        "--greeks-market",
+        help="CSV underlying,rate,dividend_yield,vol for the options (as for portfolio serve).",
+    ),
 ) -> None:
     """The most plausible moves (smallest Mahalanobis norm under the engine's covariance) losing LOSS.
 
     For spot positions the sum of quantity x price x move is exactly -LOSS. Plausibility
     on stderr: the norm in standard deviations of the book's P&L and its normal tail
-    probability.
+    probability. A book holding options (with --instruments) is revalued in full: the
+    moves are the smallest shock along the delta book's most plausible direction whose
+    revalued P&L is -LOSS (to 1e-9 of LOSS; the search is in engine/stress/reverse.py),
+    and an underlying held only through options gets a move too.
     """
     import numpy as np
     import pandas as pd
 
     from engine.stress.pnl import exposures
-    from engine.stress.reverse import reverse_stress
+    from engine.stress.revalue import book_delta
+    from engine.stress.reverse import reverse_stress, reverse_stress_revalued
 
     if not math.isfinite(loss) or loss <= 0.0:
         raise InputError(f"--loss {loss}: expected a positive amount (the P&L will be minus it)")
     if not math.isfinite(horizon) or horizon <= 0.0:
         raise InputError(f"--horizon {horizon}: expected a positive number of grid intervals")
-    _, holdings, market = _inputs(prices, positions, interval, lam, min_obs)
+    option_symbols = _option_symbols(instruments)
+    frame, holdings, market = _inputs(
+        prices, positions, interval, lam, min_obs, option_symbols=option_symbols
+    )
+    options = (
+        _option_holdings(positions, instruments, greeks_market, frame)
+        if instruments is not None
+        else None
+    )
     x = exposures(holdings, market)
+    names = sorted(set(x.portfolios) | set(options.portfolios() if options else ()))
+    books = {name: _revalued(name, x, market, options) for name in names}
+    slot = {s: i for i, s in enumerate(market.symbols)}
     thin = sorted(
-        market.symbols[i]
-        for row in range(len(x.portfolios))
-        for i in x.held(row)
-        if not market.history[i]
+        {s for book in books.values() for s in book.symbols if not market.history[slot[s]]}
     )
     if thin:
         raise InputError(
-            f"{prices}: fewer than {min_obs} grid returns for {', '.join(sorted(set(thin)))}: "
+            f"{prices}: fewer than {min_obs} grid returns for {', '.join(thin)}: "
             "no covariance to stress (lower --min-obs or add history)"
         )
+    _warn_left_out(books)
     rows, stats = [], []
-    for row, name in enumerate(x.portfolios):
-        held = x.held(row)
-        symbols = tuple(market.symbols[i] for i in held)
-        result = reverse_stress(
-            name,
-            symbols,
-            x.matrix[row, held],
-            market.cov[np.ix_(held, held)],
-            loss,
-            horizon=horizon,
-        )
-        rows.append(pd.DataFrame({"portfolio": name, "symbol": symbols, "move": result.move}))
-        stats.append(
-            {
-                "portfolio": name,
-                "loss": loss,
-                "horizon": horizon,
-                "sigma": result.sigma,
-                "mahalanobis": result.mahalanobis,
-                "tail_probability": result.tail_probability,
-                "chi2_probability": result.chi2_probability,
-                "feasible": result.feasible,
-            }
-        )
+    for name, book in books.items():
+        held = [slot[s] for s in book.symbols]
+        cov = market.cov[np.ix_(held, held)]
+        if book.options is None:
+            result = reverse_stress(name, book.symbols, book.exposure, cov, loss, horizon=horizon)
+        else:
+            result = reverse_stress_revalued(
+                name, book.symbols, book_delta(book), book.pnl, cov, loss, horizon=horizon
+            )
+        rows.append(pd.DataFrame({"portfolio": name, "symbol": book.symbols, "move": result.move}))
+        stat = {
+            "portfolio": name,
+            "loss": loss,
+            "horizon": horizon,
+            "sigma": result.sigma,
+            "mahalanobis": result.mahalanobis,
+            "tail_probability": result.tail_probability,
+            "chi2_probability": result.chi2_probability,
+            "feasible": result.feasible,
+        }
+        if options is not None:
+            stat["scale"] = result.scale
+            stat["revalued_pnl"] = result.pnl if result.pnl is not None else -loss
+        stats.append(stat)
     table = pd.DataFrame(stats)
     for s in stats:
         typer.echo(
@@ -482,34 +634,60 @@ def stress_svar(
     horizon: int = typer.Option(
         10, "--horizon", min=1, help="Days the 1-day figures are scaled to (sqrt of time)."
     ),
+    instruments: Path = typer.Option(
+        None,
+        "--instruments",
+        help="Instruments CSV (as for options greeks): positions in its option instruments are "
+        "revalued in full (engine/stress/revalue.py).",
+    ),
+    greeks_market: Path = typer.Option(
+        None,
+        "--greeks-market",
+        help="CSV underlying,rate,dividend_yield,vol for the options (as for portfolio serve).",
+    ),
 ) -> None:
     """Stressed VaR 99% and ES 97.5% of today's positions on the worst window of the price history.
 
     Daily P&L: today's quantity x price revalued on every past day's returns (days on
     which every held symbol has a price). The stress window is the one with the largest
     1-day 99% VaR; figures are scaled by sqrt(horizon). A simplification of Basel 2.5 and
-    FRTB, documented in engine.stress.stressed.
+    FRTB, documented in engine.stress.stressed. Option positions (with --instruments) are
+    repriced in full at their underlying's price moved by each day's return, time to
+    expiry, vol and rates held at today's (engine/stress/revalue.py).
     """
+    import numpy as np
     import pandas as pd
 
     from engine.stress.market import daily_log_returns
     from engine.stress.pnl import exposures
     from engine.stress.stressed import linear_pnl, stressed_risk
 
-    frame, holdings, market = _inputs(prices, positions, "1d", DEFAULT_LAMBDA, 1)
+    option_symbols = _option_symbols(instruments)
+    frame, holdings, market = _inputs(
+        prices, positions, "1d", DEFAULT_LAMBDA, 1, option_symbols=option_symbols
+    )
+    options = (
+        _option_holdings(positions, instruments, greeks_market, frame)
+        if instruments is not None
+        else None
+    )
     x = exposures(holdings, market)
+    names = sorted(set(x.portfolios) | set(options.portfolios() if options else ()))
+    books = {name: _revalued(name, x, market, options) for name in names}
+    _warn_left_out(books)
     rows = []
-    for row, name in enumerate(x.portfolios):
-        held = x.held(row)
-        symbols = [market.symbols[i] for i in held]
+    for name, book in books.items():
+        symbols = list(book.symbols)
         days, returns = daily_log_returns(frame, symbols)
         if len(days) < window:
             raise InputError(
                 f"portfolio {name}: {len(days)} days of common history, fewer than --window {window}"
             )
-        result = stressed_risk(
-            linear_pnl(returns, x.matrix[row, held]), window=window, horizon=horizon
-        )
+        if book.options is None:
+            pnl = linear_pnl(returns, book.exposure)
+        else:
+            pnl = book.pnl(np.expm1(returns))  # each day's relative moves, options repriced
+        result = stressed_risk(pnl, window=window, horizon=horizon)
         rows.append(
             {
                 "portfolio": name,

@@ -15,6 +15,8 @@ Causality, per symbol: the forecasts reported for tick ``t`` (``after``) use pri
 to and including ``t`` and are for the log return from ``t`` to the symbol's next tick;
 ``before`` is the forecast made at ``t - 1`` for the return ending at ``t``, against
 which a breach is judged.
+With session bars (:mod:`engine.core.bars`) read "session close" for "tick": the
+models step at each close, on its close-to-close return.
 
 Refits: a micro-batch is split into segments only where a model's fit must be in
 place before the batch goes on (a switch due within the same batch, or a delay of 0).
@@ -31,6 +33,7 @@ import numpy as np
 
 from engine.core.backtest import BreachCounters
 from engine.core.backtest.rolling import Event, RollingBacktests
+from engine.core.bars import BarOutput, IntradayOutput, SessionBars
 from engine.core.champion import REASONS, ChampionSelector
 from engine.core.keyed import KeyedBook, LoadRow
 from engine.core.online import OnlineComponent
@@ -81,6 +84,11 @@ class PriceStep:
     method live after it."""
     switches: list[Switch] = field(default_factory=list)
     """Champion switches, in row order; ``switch.row`` indexes the accepted ticks."""
+    intraday: IntradayOutput | None = None
+    """Session bars only (:mod:`engine.core.bars`): every accepted tick (``accepted`` then
+    holds the session closes only), judged against the VaR published at its last close."""
+    bars: BarOutput | None = None
+    """Session bars only: the bar output of every accepted tick of the batch."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +158,12 @@ class PriceRiskBook(KeyedBook):
         session-level models (HAR-RV, the deep models) at the first tick of the next
         session, where a tick carries no ``rv`` of its own. Without it, only the records'
         ``rv`` does.
+    bars : SessionBars, optional
+        Session bars (``RISKSTREAM_BARS=session``, :mod:`engine.core.bars`; needs
+        ``realised`` for the sessions): the models step once per session close, on its
+        close-to-close log return, and every other tick is judged against the VaR
+        published at the last close. ``PriceStep``'s per-row arrays then hold the closes
+        only. Without it (``tick``), every accepted tick is one return.
     """
 
     def __init__(
@@ -159,9 +173,13 @@ class PriceRiskBook(KeyedBook):
         extra: tuple[OnlineComponent, ...] = (),
         predictors: PredictorLoader | None = None,
         realised: SessionRVTracker | None = None,
+        bars: SessionBars | None = None,
     ) -> None:
+        if bars is not None and realised is None:
+            raise ValueError("session bars need the realised-variance tracker's sessions")
         self.spec = spec = spec if spec is not None else RiskSpec()
         self.realised = realised
+        self.bars = bars
         self.fitter = fitter if fitter is not None else SyncFitter()
         probs = spec.tail_probs
         self.sequencer = PriceSequencer()
@@ -212,6 +230,8 @@ class PriceRiskBook(KeyedBook):
         components: list[OnlineComponent] = [self.sequencer, self.returns]
         if realised is not None:
             components.append(realised)
+        if bars is not None:
+            components.append(bars)
         if self.rv is not None:
             components.append(self.rv)
         components += [
@@ -225,6 +245,12 @@ class PriceRiskBook(KeyedBook):
         super().__init__(tuple(components))
         self._submitted: set[tuple[str, str, int]] = set()
         self._var_index = [spec.level_index(level) for level in spec.var_levels]
+
+    @property
+    def published_vol(self) -> str:
+        """The volatility model whose sigma is published: the published method's (for
+        ``champion``, its first candidate's; for ``hs``, the first model)."""
+        return self.spec.vol_of(self.spec.method) or next(iter(self.vols))
 
     @property
     def var_levels(self) -> tuple[float, ...]:
@@ -288,8 +314,17 @@ class PriceRiskBook(KeyedBook):
         accepted = np.flatnonzero(status == Status.ACCEPTED)
         s, r = slots[accepted], returns[accepted]
         rv = cols.rv[accepted] if cols.rv.size else np.full(s.size, np.nan)
+        bar: BarOutput | None = None
+        tick_slots = s
         if self.realised is not None:  # the record's rv wins; else a closed session's
-            rv = self.realised.update(s, cols.ts[accepted], cols.price[accepted], rv).rv
+            ts_a, px_a = cols.ts[accepted], cols.price[accepted]
+            sessions = self.realised.update(s, ts_a, px_a, rv)
+            if self.bars is None:
+                rv = sessions.rv
+            else:  # the models see the session closes only
+                bar = self.bars.update_from(s, ts_a, px_a, sessions, rv)
+                keep = np.flatnonzero(bar.closed)
+                accepted, s, r, rv = accepted[keep], s[keep], bar.returns[keep], bar.rv[keep]
         n, m, k = s.size, len(self.methods), len(self.levels)
         sig_b = {v: np.empty(n) for v in self.vols}
         sig_a = {v: np.empty(n) for v in self.vols}
@@ -321,6 +356,17 @@ class PriceRiskBook(KeyedBook):
             events = self.rolling.update(s, r, var_b, es_b)
             for v, out in vols.items():
                 sig_b[v], sig_a[v] = out.before, out.after
+        intraday = None
+        if bar is not None and self.bars is not None:
+            pub, vi = self.published, self._var_index
+            es_i = self.spec.level_index(self.spec.es_level)
+            intraday = self.bars.judge(
+                tick_slots,
+                bar,
+                var_a[:, pub][:, vi],
+                es_a[:, pub, es_i],
+                sig_a[self.published_vol] if n else np.empty(0),
+            )
         return PriceStep(
             status=status,
             accepted=accepted,
@@ -337,6 +383,8 @@ class PriceRiskBook(KeyedBook):
             backtest_events=events,
             live=live,
             switches=switches,
+            intraday=intraday,
+            bars=bar,
         )
 
     def _champion(

@@ -18,6 +18,10 @@ A VaR method is named ``<volatility>-<distribution>`` (``ewma-normal``, ``gjr-t`
             remedy and passes the backtests the single methods fail (docs/models/backtests.md);
 ``hs``      historical simulation: the empirical quantile of the returns over the window.
 
+``avg`` is the equal-weight average of the VaR and ES of the ``average_methods``
+(:mod:`engine.core.var.average`), across volatility models; it exists when each of them
+is a method of the spec.
+
 ``champion`` is a method in its own right: per symbol, the VaR and ES of one of the
 ``champion_methods``, the live one, chosen online by their own rolling backtests
 (:mod:`engine.core.champion`). It exists when every candidate is a method of the spec.
@@ -41,6 +45,7 @@ from typing import Any, Literal
 
 from engine.core.champion import LOSSES, Loss
 from engine.core.riskmetrics import DEFAULT_LAMBDA, DEFAULT_WARMUP
+from engine.core.var.average import AVERAGE, AVERAGE_METHODS
 from engine.core.var.registry import distribution_names
 from engine.core.volatility.fitting import RefitSchedule
 from engine.core.volatility.registry import vol_model, vol_model_names
@@ -113,6 +118,8 @@ class RiskSpec:
     """Rolling backtests reject below this p-value."""
     deep_model_dir: str | None = None
     """Directory of the deep models (``<dir>/lstm``, ``<dir>/transformer``); ``None``: ``onnx/deep``."""
+    average_methods: tuple[str, ...] = AVERAGE_METHODS
+    """The methods ``avg`` averages (two or more distinct methods of the spec)."""
     champion_methods: tuple[str, ...] = CHAMPION_METHODS
     """Candidates of the ``champion`` method, the first live until another is judged better."""
     champion_level: float = 0.99
@@ -190,11 +197,19 @@ class RiskSpec:
             raise ValueError(f"backtest window {self.backtest_window} is below 20 returns")
         if not 0.0 < self.backtest_significance < 0.5:
             raise ValueError(f"backtest significance {self.backtest_significance} not in (0, 0.5)")
+        self._check_average()
         self._check_champion()
         if self.residual_zeros not in ("keep", "skip"):
             raise ValueError(f"residual_zeros {self.residual_zeros!r}: choose keep or skip")
         if self.min_obs > self.window:
             raise ValueError(f"min_obs {self.min_obs} exceeds the window {self.window}")
+
+    def _check_average(self) -> None:
+        parts = self.average_methods
+        if len(set(parts)) < 2 or len(set(parts)) != len(parts):
+            raise ValueError(f"avg needs two or more distinct methods, got {list(parts)}")
+        if {AVERAGE, CHAMPION} & set(parts):
+            raise ValueError("avg averages methods other than avg and champion")
 
     def _check_champion(self) -> None:
         if not self.champion_methods or CHAMPION in self.champion_methods:
@@ -208,21 +223,41 @@ class RiskSpec:
 
     @property
     def methods(self) -> tuple[str, ...]:
-        """Every method of the spec, ``champion`` last when its candidates are all available.
+        """Every method of the spec: ``avg`` after ``hs`` when its parts are all available,
+        ``champion`` last when its candidates are.
 
-        >>> RiskSpec().methods[-2:], RiskSpec(vol_models=("ewma",), method="hs").methods[-1]
-        (('hs', 'champion'), 'hs')
+        >>> RiskSpec().methods[-3:], RiskSpec(vol_models=("ewma",), method="hs").methods[-1]
+        (('hs', 'avg', 'champion'), 'hs')
         """
         base = method_names(self.vol_models)
+        if set(self.average_methods) <= set(base):
+            base = (*base, AVERAGE)
         return (*base, CHAMPION) if set(self.champion_methods) <= set(base) else base
+
+    def parts(self, method: str) -> tuple[str, ...]:
+        """The single-model methods a method is made of: ``avg``'s parts, each candidate's
+        for ``champion``, else the method itself.
+
+        >>> RiskSpec(champion_methods=("avg", "gjr-t")).parts("champion")
+        ('gjr-mix', 'ewma-fhs', 'gjr-t')
+        """
+        if method == CHAMPION:
+            return tuple(dict.fromkeys(p for m in self.champion_methods for p in self.parts(m)))
+        return self.average_methods if method == AVERAGE else (method,)
 
     @property
     def champion_vol_models(self) -> tuple[str, ...]:
         """The volatility models the champion's candidates need, in the spec's order."""
-        needed = {self.vol_of(m) for m in self.champion_methods}
+        needed = {self.vol_of(m) for m in self.parts(CHAMPION)}
         known = vol_model_names()
         if any(vol_model(v).needs == "forecasts" for v in needed if v in known):
             return self.vol_models  # a combination averages every other model
+        return tuple(v for v in self.vol_models if v in needed) or self.vol_models[:1]
+
+    @property
+    def average_vol_models(self) -> tuple[str, ...]:
+        """The volatility models ``avg``'s parts need, in the spec's order."""
+        needed = {self.vol_of(m) for m in self.average_methods}
         return tuple(v for v in self.vol_models if v in needed) or self.vol_models[:1]
 
     @property
@@ -232,7 +267,7 @@ class RiskSpec:
         >>> RiskSpec().monitored, RiskSpec(backtest_methods=("hs",)).monitored
         (('champion',), ('champion', 'hs'))
         >>> len(RiskSpec(backtest_methods=("all",)).monitored)
-        22
+        23
         """
         if "all" in self.backtest_methods:
             return self.methods
@@ -257,7 +292,10 @@ class RiskSpec:
         return self.levels.index(level)
 
     def vol_of(self, method: str) -> str | None:
-        """The volatility model of a method (``None`` for ``hs``; the base candidate's for ``champion``)."""
+        """The volatility model of a method (``None`` for ``hs``; the base candidate's for
+        ``champion``, the first part's for ``avg``)."""
         if method == CHAMPION:
             method = self.champion_methods[0]
+        if method == AVERAGE:
+            method = self.average_methods[0]
         return None if method == "hs" else method.split("-", 1)[0]

@@ -29,6 +29,7 @@ from engine.core.backtest.stats import (
     qlike,
     squared_error,
 )
+from engine.core.var.horizon import horizon_factor, horizon_windows
 from engine.offline.runs import OfflineRun, log_returns
 
 
@@ -40,6 +41,8 @@ class BacktestTables:
     period: tuple[str, str]
     in_period: np.ndarray
     """Per row of the run: inside the evaluation period (the plots show only these rows)."""
+    horizon: int = 1
+    """Steps each VaR/ES in the tables is for (judged on non-overlapping windows when > 1)."""
 
 
 def _period_mask(run: OfflineRun, start: str | None, end: str | None) -> np.ndarray:
@@ -82,9 +85,21 @@ def var_row(
 
 
 def evaluate(
-    run: OfflineRun, *, start: str | None = None, end: str | None = None, rolling: int = 250
+    run: OfflineRun,
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    rolling: int = 250,
+    horizon: int = 1,
 ) -> BacktestTables:
-    """Compute the backtest tables (see the module docstring)."""
+    """Compute the backtest tables (see the module docstring).
+
+    ``horizon`` > 1: each method's ``horizon``-step VaR/ES (:mod:`engine.core.var.horizon`)
+    is judged against the realised ``horizon``-step return on non-overlapping windows
+    (:func:`horizon_tables`); the volatility table stays one-step.
+    """
+    if horizon > 1:
+        return horizon_tables(run, start=start, end=end, rolling=rolling, horizon=horizon)
     returns = log_returns(run)
     period = _period_mask(run, start, end) & np.isfinite(returns)
     symbols = run.frame["symbol"].to_numpy()
@@ -125,6 +140,64 @@ def evaluate(
     ts = run.frame["timestamp"][period]
     span = (str(ts.min())[:10], str(ts.max())[:10]) if len(ts) else ("", "")
     return BacktestTables(var=var, es=pd.DataFrame(es_rows), vol=vol, period=span, in_period=period)
+
+
+def horizon_tables(
+    run: OfflineRun, *, start: str | None, end: str | None, rolling: int, horizon: int
+) -> BacktestTables:
+    """The VaR and ES tables of ``horizon``-step forecasts on non-overlapping windows.
+
+    Per symbol, method and level: the forecast made at a window's first row (VaR/ES of
+    the next step scaled by :func:`~engine.core.var.horizon.horizon_factor`) against the
+    sum of the window's ``horizon`` returns; windows start at the method's first forecast
+    in the period and every ``horizon`` rows after it, whole windows only. ``n`` in the
+    tables counts windows, not rows.
+    """
+    returns = log_returns(run)
+    period = _period_mask(run, start, end)
+    symbols = run.frame["symbol"].to_numpy()
+    factor = horizon_factor(horizon)
+    var_rows, es_rows = [], []
+    es_level = max(set(run.levels) - set(run.var_levels), default=run.levels[-1])
+    es_i = run.level_index(es_level)
+    for symbol in pd.unique(symbols):
+        mine = np.flatnonzero(period & (symbols == symbol))
+        r = returns[mine]
+        for j, method in enumerate(run.methods):
+            for level in run.var_levels:
+                va = run.var[mine, j, run.level_index(level)] * factor
+                _, realised, judged = horizon_windows(r, va, horizon)
+                if judged.size == 0:
+                    continue
+                hits = -realised > judged
+                var_rows.append(var_row(symbol, method, level, hits, realised, judged, rolling))
+            va = run.var[mine, j, es_i] * factor
+            ea = run.es[mine, j, es_i] * factor
+            rows, realised, judged = horizon_windows(r, va, horizon)
+            es_w = ea[rows]
+            ok = np.isfinite(judged) & np.isfinite(es_w)
+            if ok.any():
+                z2 = acerbi_szekely_z2(-realised[ok], judged[ok], es_w[ok], 1 - es_level)
+                es_rows.append(
+                    {
+                        "symbol": symbol,
+                        "method": method,
+                        "level": es_level,
+                        "n": int(ok.sum()),
+                        "z2": z2.statistic,
+                        "z2_p": z2.p_value,
+                        "rejected_5pct": z2.rejects(),
+                    }
+                )
+    ts = run.frame["timestamp"][period]
+    span = (str(ts.min())[:10], str(ts.max())[:10]) if len(ts) else ("", "")
+    return BacktestTables(
+        var=pd.DataFrame(var_rows),
+        es=pd.DataFrame(es_rows),
+        vol=None,
+        period=span,
+        in_period=period,
+    )
 
 
 def _vol_rows(run: OfflineRun, symbol: str, mine: np.ndarray) -> list[dict[str, object]]:
@@ -178,6 +251,24 @@ def _markdown(frame: pd.DataFrame, floats: str = "{:.4g}") -> str:
     return "\n".join([head, rule, *body])
 
 
+def _horizon_note(run: OfflineRun, tables: BacktestTables) -> list[str]:
+    """What one observation of the tables is, when it is not one row of the file."""
+    step = "session" if run.bars == "session" else "row"
+    lines = []
+    if run.bars == "session":
+        lines.append(
+            "Session bars: one observation per session close, its close-to-close log return."
+        )
+    if tables.horizon > 1:
+        lines.append(
+            f"Horizon {tables.horizon} {step}s: each VaR/ES (the one-step forecast times "
+            f"sqrt({tables.horizon})) is judged against the realised {tables.horizon}-{step} "
+            "return on non-overlapping windows; n counts windows. The plots show one-step "
+            "forecasts."
+        )
+    return lines
+
+
 def write_report(
     run: OfflineRun,
     tables: BacktestTables,
@@ -209,6 +300,7 @@ def write_report(
         "Each VaR is the forecast made before the return it is judged against. p-values below 0.05",
         f"reject; zone is the Basel traffic light over the whole period; green share is over rolling {rolling}-observation windows.",
         *_missing_note(run, tables),
+        *_horizon_note(run, tables),
         "",
         "## VaR",
         "",

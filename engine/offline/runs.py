@@ -20,6 +20,7 @@ import pandas as pd
 from engine.boundary.records import RawRecord
 from engine.boundary.validation import PriceColumns
 from engine.core import PriceRiskBook, RiskSpec, Status
+from engine.core.bars import SessionBars
 from engine.core.volatility.fitting import Fitter
 from engine.core.volatility.session_rv import SessionRVTracker
 from engine.pipeline import load_deep
@@ -49,6 +50,10 @@ class OfflineRun:
     hits: np.ndarray
     refused: pd.DataFrame
     """Rows the book refused: ``row`` (0-based in the input), ``symbol``, ``reason``."""
+    returns: np.ndarray | None = None
+    """Each row's log return as the models saw it (session bars: close to close)."""
+    bars: str = "tick"
+    """``tick`` or ``session`` (:mod:`engine.core.bars`)."""
 
     def method_index(self, method: str) -> int:
         return self.methods.index(method)
@@ -86,14 +91,18 @@ def run_prices(
     chunk: int = 2000,
     progress: Progress | None = None,
     realised: SessionRVTracker | None = None,
+    bars: SessionBars | None = None,
 ) -> OfflineRun:
     """Run the book over ``frame`` (long format, in the order the stream would see it).
 
     ``realised`` computes realised variance from the rows, as the stream does
     (:func:`engine.pipeline.session_rv`); without it only the frame's ``rv`` feeds HAR-RV
-    and the deep models.
+    and the deep models. ``bars`` (:mod:`engine.core.bars`, with ``realised``) makes the
+    models step on session closes: the run then has one row per session close, stamped
+    with the session's last tick and its price, and :attr:`OfflineRun.returns` holds the
+    close-to-close returns.
     """
-    book = PriceRiskBook(spec, fitter, predictors=load_deep, realised=realised)
+    book = PriceRiskBook(spec, fitter, predictors=load_deep, realised=realised, bars=bars)
     n, m, k = len(frame), len(book.methods), len(book.levels)
     keep: list[np.ndarray] = []
     sigma = {v: [] for v in book.vols}
@@ -104,6 +113,9 @@ def run_prices(
         "var_before": [],
         "es_before": [],
         "hits": [],
+        "returns": [],
+        "close_ts": [],
+        "close_price": [],
     }
     refused: list[tuple[int, str, str]] = []
     for start in range(0, n, chunk):
@@ -119,6 +131,11 @@ def run_prices(
         parts["var_before"].append(step.var_before)
         parts["es_before"].append(step.es_before)
         parts["hits"].append(step.hits)
+        parts["returns"].append(step.returns)
+        if step.bars is not None:
+            closed = step.bars.closed
+            parts["close_ts"].append(step.bars.close_ts[closed])
+            parts["close_price"].append(step.bars.close_price[closed])
         for i in np.flatnonzero(step.status != Status.ACCEPTED):
             refused.append(
                 (start + int(i), cols.symbols[i], Status(int(step.status[i])).name.lower())
@@ -130,8 +147,16 @@ def run_prices(
     def stack(name: str, shape: tuple[int, ...]) -> np.ndarray:
         return np.concatenate(parts[name]) if parts[name] else np.empty(shape)
 
+    out = frame.iloc[rows].reset_index(drop=True)
+    if bars is not None:  # a close's row: the session's last tick, not the tick closing it
+        out["timestamp"] = pd.to_datetime(
+            np.concatenate(parts["close_ts"]) if parts["close_ts"] else np.empty(0, np.int64),
+            unit="ms",
+            utc=True,
+        )
+        out["price"] = stack("close_price", (0,))
     return OfflineRun(
-        frame=frame.iloc[rows].reset_index(drop=True),
+        frame=out,
         methods=book.methods,
         levels=book.levels,
         var_levels=book.var_levels,
@@ -143,11 +168,18 @@ def run_prices(
         es_before=stack("es_before", (0, m, k)),
         hits=stack("hits", (0, m, len(book.var_levels))),
         refused=pd.DataFrame(refused, columns=["row", "symbol", "reason"]),
+        returns=stack("returns", (0,)),
+        bars="tick" if bars is None else "session",
     )
 
 
 def log_returns(run: OfflineRun) -> np.ndarray:
-    """Each accepted row's log return since the symbol's previous accepted row (NaN for the first)."""
+    """Each accepted row's log return since the symbol's previous accepted row (NaN for the first).
+
+    With session bars: the close-to-close returns the models stepped on.
+    """
+    if run.bars == "session" and run.returns is not None:
+        return run.returns
     frame = run.frame
     price = np.log(frame["price"].to_numpy(dtype=float))
     previous = pd.Series(price).groupby(frame["symbol"].to_numpy()).shift(1).to_numpy()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from engine.core.fx import pair_currencies, rate, route
+from engine.core.fx import Route, pair_currencies, rate, route
 from engine.options.instruments import Instrument
 
 
@@ -48,6 +48,20 @@ class BaseRates:
             if pair is not None:
                 self.pairs[key] = pair
         self._memo: dict[str, float] = {}
+        self._legs: dict[str, Route | None] = {}
+
+    def legs(self, currency: str) -> Route | None:
+        """The route of ``currency`` into the base when it has a rate now, else ``None``.
+
+        The legs are what a scenario moving FX pairs moves the rate through
+        (:mod:`engine.stress.option_pnl`); ``()`` for the base itself.
+        """
+        if currency not in self._legs:
+            legs = route(currency, self.base, self.pairs)
+            self._legs[currency] = (
+                None if legs is None or not math.isfinite(self(currency)) else legs
+            )
+        return self._legs[currency]
 
     def __call__(self, currency: str) -> float:
         """The rate, or NaN when it is missing (no route, or a pair without a price)."""

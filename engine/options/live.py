@@ -63,6 +63,8 @@ class GreeksMonitor:
     var_scenarios: int = 0
     """Scenarios of the options VaR (:mod:`engine.options.live_var`); 0 turns it off."""
     var_level: float = 0.99
+    es_level: float = 0.975
+    """Confidence level of the options ES (``RISKSTREAM_ES_LEVEL`` in the service)."""
     var_seed: int = 0
     base_currency: str | None = None
     """Greeks and options VaR in this currency, through the reference data's FX pairs at
@@ -158,6 +160,7 @@ class GreeksMonitor:
                         ts_ms=ts_ms,
                         horizon_ms=horizon_ms,
                         level=self.var_level,
+                        es_level=self.es_level,
                         n_scenarios=self.var_scenarios,
                         seed=self.var_seed,
                         base_currency=self.base_currency,
@@ -249,7 +252,8 @@ def greeks_fields(snap: GreeksSnapshot) -> dict[str, str]:
     rate, ``;``-separated, empty when every rate is known), as in the portfolio hash. With an
     options VaR: ``var_method``, ``var_level``, ``var_horizon_ms``, ``var_scenarios``,
     ``var`` (the method's VaR of the options part), ``var_full`` (full revaluation),
-    ``var_gap`` (``var - var_full``) and ``var_excluded``.
+    ``var_gap`` (``var - var_full``), ``var_excluded``, and the expected shortfall on the
+    same scenarios: ``es_level``, ``es``, ``es_full`` and ``es_gap`` (``es - es_full``).
     """
     from engine.boundary.timeutil import format_ts
 
@@ -280,6 +284,10 @@ def greeks_fields(snap: GreeksSnapshot) -> dict[str, str]:
                 "var_full": repr(v.var_full),
                 "var_gap": repr(v.var_gap),
                 "var_excluded": str(v.excluded),
+                "es_level": repr(v.es_level),
+                "es": repr(v.es),
+                "es_full": repr(v.es_full),
+                "es_gap": repr(v.es_gap),
             }
         )
     return fields

@@ -10,7 +10,10 @@ On those scenarios:
 - ``var`` is the delta-gamma VaR (:func:`engine.options.var.quadratic_pnl`, the method
   published as ``var_method = "delta-gamma-mc"``),
 - ``var_full`` the full-revaluation VaR (:func:`engine.options.book.revalue`),
-- ``var_gap = var - var_full`` (positive: the approximation overstates the risk).
+- ``var_gap = var - var_full`` (positive: the approximation overstates the risk);
+- ``es``, ``es_full`` and ``es_gap`` the same for the expected shortfall at ``es_level``:
+  the mean loss of the scenarios at or beyond the lower ``1 - es_level`` quantile of each
+  P&L, on the same scenarios.
 
 VaR is a positive loss in the price currency (with ``base_currency``: in the base
 currency, each option's P&L converted at its currency's live rate, FX held fixed, as the
@@ -54,6 +57,10 @@ class OptionsVar:
     var_full: float
     var_gap: float
     excluded: int
+    es_level: float
+    es: float
+    es_full: float
+    es_gap: float
 
 
 def options_var(
@@ -67,6 +74,7 @@ def options_var(
     ts_ms: int,
     horizon_ms: int,
     level: float = 0.99,
+    es_level: float = 0.975,
     n_scenarios: int = 2_000,
     seed: int = 0,
     base_currency: str | None = None,
@@ -77,8 +85,8 @@ def options_var(
     (only symbols with enough history). ``None`` when the portfolio holds no European
     option that can be valued, or an underlying has no covariance row, spot or market.
     """
-    if not 0.5 < level < 1.0:
-        raise ValueError("level must be strictly between 0.5 and 1")
+    if not (0.5 < level < 1.0 and 0.5 < es_level < 1.0):
+        raise ValueError("level and es_level must be strictly between 0.5 and 1")
     horizon = horizon_ms / _MS_PER_YEAR
     names, cov = covariance
     index = {s: i for i, s in enumerate(names)}
@@ -125,11 +133,39 @@ def options_var(
     )]  # fmt: skip
     returns = _normal_draws(sub, n_scenarios, np.random.default_rng([seed, ts_ms]))
     vol_change = np.zeros(n_scenarios)
-    p = 1.0 - level
-    full = -float(np.quantile(revalue(book, returns, vol_change, horizon), p))
-    sens = sensitivities(book, book.greeks(), horizon)
-    approx = -float(np.quantile(quadratic_pnl(sens, returns, vol_change), p))
-    return OptionsVar(METHOD, level, horizon_ms, n_scenarios, approx, full, approx - full, excluded)
+    full_pnl = revalue(book, returns, vol_change, horizon)
+    approx_pnl = quadratic_pnl(sensitivities(book, book.greeks(), horizon), returns, vol_change)
+    var_full, var = _var(full_pnl, level), _var(approx_pnl, level)
+    es_full, es = _es(full_pnl, es_level), _es(approx_pnl, es_level)
+    return OptionsVar(
+        METHOD,
+        level,
+        horizon_ms,
+        n_scenarios,
+        var,
+        var_full,
+        var - var_full,
+        excluded,
+        es_level,
+        es,
+        es_full,
+        es - es_full,
+    )
+
+
+def _var(pnl: np.ndarray, level: float) -> float:
+    """VaR at ``level``: minus the lower ``1 - level`` quantile of P&L (linear interpolation)."""
+    return -float(np.quantile(pnl, 1.0 - level))
+
+
+def _es(pnl: np.ndarray, level: float) -> float:
+    """ES at ``level``: minus the mean P&L at or below its lower ``1 - level`` quantile.
+
+    >>> _es(np.arange(-50.0, 50.0), 0.95)  # the five worst of 100: -50..-46
+    48.0
+    """
+    cut = np.quantile(pnl, 1.0 - level)
+    return -float(pnl[pnl <= cut].mean())
 
 
 def _normal_draws(cov: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:

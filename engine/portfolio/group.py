@@ -42,7 +42,9 @@ any price, as at start.
 Stress is evaluated at grid closes (throttled to one every ``every_ms`` of event time,
 counted from the first close), not at polls, so which closes are evaluated, the snapshots
 and the ``stress_limit`` alert ids (portfolio, limit, close) do not depend on poll
-boundaries, restarts or which instance computed them.
+boundaries, restarts or which instance computed them. With the Greeks monitor, the owned
+portfolios' option positions effective at the close are revalued in every scenario cell
+(in the base currency with one), valued at the close's time, as the single service does.
 
 Greeks (optional, a :class:`~engine.options.live.GreeksMonitor`) follow the same rule: at
 a grid close (throttled in event time, the throttle saved with the market snapshots),
@@ -91,6 +93,7 @@ from engine.portfolio.service import (
     queue_outputs,
 )
 from engine.stress.live import StressMonitor, StressSnapshot
+from engine.stress.option_pnl import OptionHoldings
 
 log = logging.getLogger(__name__)
 
@@ -528,7 +531,13 @@ class PortfolioGroupService:
             self.closes += 1
             if self.stress is not None and self.stress.due(close):
                 start = time.perf_counter()
-                snaps, fired = self.stress.evaluate(self.book, close)
+                options = None
+                if self.greeks is not None:
+                    # the option positions effective at the close, valued at its time (as
+                    # the single service does)
+                    g = self.greeks
+                    options = OptionHoldings(g.held(close), g.instruments, g.vols, g.markets, close)
+                snaps, fired = self.stress.evaluate(self.book, close, options)
                 snapshots.update((s.portfolio, s) for s in snaps)
                 alerts += fired
                 if self.stress_metrics is not None:

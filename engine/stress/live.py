@@ -21,7 +21,12 @@ alert.
 
 In a book with a base currency (FX pairs as risk factors), the exposures are the book's
 factor exposures at its latest close, in the base currency (:func:`factor_exposures`): a
-scenario moving an FX pair reaches every holding converted through it.
+scenario moving an FX pair reaches every holding converted through it. Option positions
+are revalued in their price currency and converted at the live rate of the latest close,
+the rate moving with the scenario's FX moves (:mod:`engine.stress.option_pnl`); an option
+whose currency has no rate is left out and its currency listed in ``fx_missing``.
+:func:`stress_book` is that computation, shared with ``riskstream stress run
+--base-currency``.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from engine.core.portfolio import PortfolioBook
 from engine.stress.market import market_from_book
 from engine.stress.moves import Market, ScenarioMoves, Source, library_moves
 from engine.stress.option_pnl import OptionHoldings
-from engine.stress.pnl import Exposures, book_stress
+from engine.stress.pnl import BookStress, Exposures, book_stress
 from engine.stress.scenarios import Scenario, SpotVolGrid
 
 KIND = "stress_limit"
@@ -51,7 +56,9 @@ class StressSnapshot:
     ``proxied`` counts the held positions whose move (an option's: its underlying's) in
     some scenario is a proxy; ``options`` the option positions revalued in ``pnl`` and
     ``options_excluded`` those left out (expired or unpriced, see
-    :mod:`engine.stress.option_pnl`).
+    :mod:`engine.stress.option_pnl`). In a book with a base currency, ``currency`` is that
+    currency (of ``pnl``) and ``fx_missing`` the currencies of the options left out for
+    want of a rate.
     """
 
     ts_ms: int
@@ -61,6 +68,8 @@ class StressSnapshot:
     proxied: int
     options: int = 0
     options_excluded: int = 0
+    currency: str | None = None
+    fx_missing: tuple[str, ...] = ()
 
     @property
     def worst(self) -> tuple[str, float]:
@@ -112,6 +121,42 @@ def _spare_fx_pairs(
         moves.source[cells] = Source.NONE
 
 
+def stress_book(
+    book: PortfolioBook,
+    scenarios: Sequence[Scenario],
+    market: Market,
+    options: OptionHoldings | None = None,
+) -> tuple[BookStress, ScenarioMoves] | None:
+    """Every portfolio's P&L in every cell of ``scenarios`` on the market of ``book``.
+
+    ``book`` holds the spot positions, ``market`` is :func:`market_from_book` of it, and
+    ``options`` (when given) the option positions and their reference data. A portfolio
+    with a spot position in a symbol that has no close yet (or, in a base-currency book,
+    without exposures at the latest close: warming up or missing an FX rate) is left out,
+    options included. In a base-currency book the options are converted into the base
+    (their ``base_currency`` is set to the book's). ``None`` when nothing is held.
+    """
+    known = set(market.symbols)
+    held = {p: h for p, h in book.positions.items() if h}
+    incomplete = {p for p, h in held.items() if not set(h) <= known}  # a close is missing
+    x = None
+    if book.base_currency is None:
+        linear = {p: h for p, h in held.items() if p not in incomplete}
+    else:
+        x = factor_exposures(book, market)  # leaves out books missing an FX rate too
+        incomplete |= set(held) - set(x.portfolios)
+        linear = {p: held[p] for p in x.portfolios}
+    if options is not None:
+        kept = {p: h for p, h in options.positions.items() if p not in incomplete}
+        options = replace(options, positions=kept, base_currency=book.base_currency)
+    if not linear and (options is None or not options.portfolios()):
+        return None
+    moves = library_moves(scenarios, market)
+    if book.base_currency is not None:
+        _spare_fx_pairs(moves, market, scenarios, set(book.pairs))
+    return book_stress(linear, options, market, moves, exposure=x), moves
+
+
 def library_version(scenarios: Sequence[Scenario]) -> str:
     """A short digest of the scenarios' ids and versions: the alerts' ``model_version``.
 
@@ -158,25 +203,10 @@ class StressMonitor:
         """
         self.last_ms = ts_ms
         market = market_from_book(book, self.asset_classes)
-        known = set(market.symbols)
-        held = {p: h for p, h in book.positions.items() if h}
-        incomplete = {p for p, h in held.items() if not set(h) <= known}  # a close is missing
-        x = None
-        if book.base_currency is None:
-            linear = {p: h for p, h in held.items() if p not in incomplete}
-        else:
-            x = factor_exposures(book, market)  # leaves out books missing an FX rate too
-            incomplete |= set(held) - set(x.portfolios)
-            linear = {p: held[p] for p in x.portfolios}
-        if options is not None:
-            kept = {p: h for p, h in options.positions.items() if p not in incomplete}
-            options = replace(options, positions=kept)
-        if not linear and (options is None or not options.portfolios()):
+        done = stress_book(book, self.scenarios, market, options)
+        if done is None:
             return [], []
-        moves = library_moves(self.scenarios, market)
-        if book.base_currency is not None:
-            _spare_fx_pairs(moves, market, self.scenarios, set(book.pairs))
-        stress = book_stress(linear, options, market, moves, exposure=x)
+        stress, moves = done
         snapshots = [
             StressSnapshot(
                 ts_ms,
@@ -186,6 +216,8 @@ class StressMonitor:
                 int(stress.proxied[k]),
                 int(stress.options[k]),
                 int(stress.options_excluded[k]),
+                book.base_currency,
+                stress.fx_missing[k],
             )
             for k, name in enumerate(stress.portfolios)
         ]
@@ -231,7 +263,9 @@ class StressMonitor:
 def snapshot_fields(snap: StressSnapshot) -> dict[str, str]:
     """The Redis hash ``riskstream:stress:<portfolio>``: ``ts``, ``worst_scenario``,
     ``worst_pnl``, ``proxied``, one ``pnl:<scenario>`` field per scenario cell, and, for a
-    portfolio holding options, ``options`` and ``options_excluded``."""
+    portfolio holding options, ``options`` and ``options_excluded``; for a portfolio
+    holding options in a book with a base currency also ``currency`` and ``fx_missing``
+    (``;``-separated, empty when every option's currency has a rate)."""
     from engine.boundary.timeutil import format_ts
 
     scenario, pnl = snap.worst
@@ -245,5 +279,8 @@ def snapshot_fields(snap: StressSnapshot) -> dict[str, str]:
     if snap.options or snap.options_excluded:
         fields["options"] = str(snap.options)
         fields["options_excluded"] = str(snap.options_excluded)
+        if snap.currency is not None:
+            fields["currency"] = snap.currency
+            fields["fx_missing"] = ";".join(snap.fx_missing)
     fields.update({f"pnl:{n}": repr(float(v)) for n, v in zip(snap.names, snap.pnl, strict=True)})
     return fields

@@ -108,8 +108,10 @@ class BookStress:
     positions plus the full-revaluation P&L of the option positions; ``proxied`` counts
     each portfolio's positions whose move (an option's: its underlying's) is a proxy in
     some cell; ``options`` and ``options_excluded`` count the option positions revalued
-    and those left out (expired or unpriced); ``linear`` and ``option`` are the two parts
-    (``option`` is ``None`` without option positions).
+    and those left out (expired or unpriced); ``fx_missing`` the currencies of the option
+    positions left out for want of a rate into the base currency (sorted, per
+    portfolio); ``linear`` and ``option`` are the two parts (``option`` is ``None``
+    without option positions).
     """
 
     portfolios: tuple[str, ...]
@@ -119,6 +121,7 @@ class BookStress:
     options_excluded: np.ndarray
     linear: Exposures | None
     option: OptionStressPnl | None
+    fx_missing: tuple[tuple[str, ...], ...] = ()
 
 
 def book_stress(
@@ -146,6 +149,7 @@ def book_stress(
     proxied = np.zeros(len(names), dtype=np.int64)
     counts = np.zeros((2, len(names)), dtype=np.int64)
     o = None
+    missing: list[tuple[str, ...]] = [() for _ in names]
     if x is not None and x.portfolios:
         rows = [row_of[p] for p in x.portfolios]
         pnl[rows] += scenario_pnl(x.matrix, moves)
@@ -157,8 +161,10 @@ def book_stress(
         pnl[rows] += o.pnl
         counts[0, rows] = o.options
         counts[1, rows] = o.expired + o.unpriced
+        for row, currencies in zip(rows, o.fx_missing, strict=True):
+            missing[row] = currencies
         slot = {s: i for i, s in enumerate(market.symbols)}
         for portfolio, symbol in o.positions:
             underlying = options.instruments[symbol].underlying
             proxied[row_of[portfolio]] += int(proxied_symbol[slot[underlying]])
-    return BookStress(names, pnl, proxied, counts[0], counts[1], x, o)
+    return BookStress(names, pnl, proxied, counts[0], counts[1], x, o, tuple(missing))

@@ -21,9 +21,28 @@ random move of all ``n`` symbols is at least as far from zero in Mahalanobis nor
 more conservative reading of how extreme ``m*`` is.
 
 Non-linear books (options: a P&L function of the moves that is not ``w' m``) have no
-closed form; :func:`min_norm_moves_numerical` solves the same problem with SLSQP in
-whitened coordinates ``m = A z`` (``C = A A'``), minimising ``|z|^2`` subject to
-``pnl(A z) = -L``, started from the linear answer of the book's delta.
+closed form. :func:`reverse_stress_revalued` (what ``riskstream stress reverse`` runs on
+a book holding options) keeps the most plausible *direction* of the book's delta
+``d = -L C delta / (delta' C delta)`` (the linear answer for the delta book) and finds the
+smallest scale ``s > 0`` whose fully revalued P&L is ``-L``: ``pnl(s d) = -L``. The search:
+
+1. scan ``s`` on a geometric grid, :data:`GRID_PER_DOUBLING` points per doubling from
+   ``2**-12`` up to the largest scale that keeps every price positive (every move
+   above -100%) and every move at most :data:`MAX_MOVE` (+1,000%);
+2. take the first grid interval on which ``pnl + L`` changes sign (the first crossing of
+   the loss as the shock grows) and solve ``pnl(s d) = -L`` in it by Brent's method
+   (:func:`scipy.optimize.brentq`, ``xtol = 1e-15`` and ``rtol = 1e-15`` in ``s``);
+3. accept the answer when the revalued loss equals ``L`` within :data:`LOSS_TOLERANCE`
+   of ``L`` (relative); it always does for a P&L continuous in the moves.
+
+A loss reached and given back inside one grid interval (a 4.4% step in scale) is not
+seen, and the answer is the smallest shock *along* ``d``, not over every direction: for
+a book whose P&L is far from its delta, :func:`min_norm_moves_numerical` solves the
+full problem with SLSQP in whitened coordinates ``m = A z`` (``C = A A'``), minimising
+``|z|^2`` subject to ``pnl(A z) = -L``, started from the linear answer of the book's
+delta, but it is a local optimiser without a guarantee of reaching the loss. The
+plausibility figures of the answer are those of its moves: ``k = s L / sigma_delta``
+(the moves' Mahalanobis norm, ``sigma_delta`` the P&L sigma of the delta book).
 """
 
 from __future__ import annotations
@@ -57,6 +76,10 @@ class ReverseStress:
     tail_probability: float
     chi2_probability: float
     feasible: bool
+    scale: float = 1.0
+    """``s``: the moves are ``s`` times the delta book's linear answer (1 for a linear book)."""
+    pnl: float | None = None
+    """The fully revalued P&L of ``move`` (currency), for a book revalued in full."""
 
 
 def min_norm_moves(exposure: np.ndarray, cov: np.ndarray, loss: float) -> np.ndarray:
@@ -119,6 +142,103 @@ def reverse_stress(
         float(stats.norm.sf(k)),
         float(stats.chi2.sf(k * k, df=len(symbols))),
         bool((move > -1.0).all()),
+    )
+
+
+GRID_PER_DOUBLING = 16
+"""Points of the scale grid per doubling of the shock (a 4.4% step)."""
+MAX_MOVE = 10.0
+"""The largest relative move the search goes to (+1,000%)."""
+LOSS_TOLERANCE = 1e-9
+"""The revalued loss of a reverse stress equals the target within this fraction of it."""
+
+
+def reverse_stress_revalued(
+    portfolio: str,
+    symbols: tuple[str, ...],
+    delta: np.ndarray,
+    pnl: Callable[[np.ndarray], np.ndarray],
+    cov: np.ndarray,
+    loss: float,
+    *,
+    horizon: float = 1.0,
+) -> ReverseStress:
+    """The smallest shock along the delta book's most plausible direction whose fully
+    revalued P&L is ``-loss`` (the search of the module docstring).
+
+    Parameters
+    ----------
+    delta
+        Currency per 1.00 relative move of each symbol at no move (the P&L's gradient).
+    pnl
+        Maps moves (rows x symbols, relative changes) to the revalued P&L of each row.
+    cov, loss, horizon
+        As for :func:`reverse_stress`.
+
+    Raises
+    ------
+    InputError
+        When the book has no delta risk (no direction), or no shock along the direction
+        loses ``loss`` before a price reaches zero or a move reaches :data:`MAX_MOVE`.
+    """
+    if not np.isfinite(loss) or loss <= 0.0:
+        raise InputError(f"loss must be a positive amount, got {loss}")
+    if not np.isfinite(horizon) or horizon <= 0.0:
+        raise InputError(f"horizon must be positive, got {horizon}")
+    scaled = cov * horizon
+    try:
+        direction = min_norm_moves(delta, scaled, loss)
+    except InputError as exc:
+        raise InputError(f"portfolio {portfolio}: {exc}") from None
+    down = direction[direction < 0.0]
+    top = MAX_MOVE / float(np.abs(direction).max())
+    if len(down):
+        top = min(top, float((-1.0 / down).min()) * (1.0 - 1e-9))  # prices stay positive
+    steps = int(np.ceil(GRID_PER_DOUBLING * max(np.log2(top) + 12.0, 1.0)))
+    grid = top * np.exp2(-np.arange(steps, -1, -1) / GRID_PER_DOUBLING)
+    gap = pnl(grid[:, None] * direction[None, :]) + loss
+    crossed = np.flatnonzero(gap <= 0.0)
+    if not len(crossed):
+        raise InputError(
+            f"portfolio {portfolio}: no shock along the most plausible direction loses "
+            f"{loss:,.2f} before a price reaches zero or a move reaches {MAX_MOVE:.0%} "
+            f"(the largest loss on the way is {-float(np.min(gap - loss)):,.2f})"
+        )
+    first = int(crossed[0])
+    if gap[first] == 0.0:
+        s = float(grid[first])
+    else:
+        low = 0.0 if first == 0 else float(grid[first - 1])
+        s = optimize.brentq(
+            lambda t: float(pnl(t * direction[None, :])[0]) + loss,
+            low,
+            float(grid[first]),
+            xtol=1e-15,
+            rtol=1e-15,
+            maxiter=200,
+        )
+    move = s * direction
+    revalued = float(pnl(move[None, :])[0])
+    if not abs(revalued + loss) <= LOSS_TOLERANCE * loss:
+        raise InputError(
+            f"portfolio {portfolio}: the search stopped at a loss of {-revalued:,.2f}, not "
+            f"{loss:,.2f} (the P&L jumps along the direction)"
+        )
+    sigma = float(np.sqrt(delta @ scaled @ delta))
+    k = s * loss / sigma
+    return ReverseStress(
+        portfolio,
+        symbols,
+        move,
+        loss,
+        horizon,
+        sigma,
+        k,
+        float(stats.norm.sf(k)),
+        float(stats.chi2.sf(k * k, df=len(symbols))),
+        bool((move > -1.0).all()),
+        s,
+        revalued,
     )
 
 

@@ -137,3 +137,39 @@ def test_price_features_on_a_trading_clock_do_not_depend_on_the_batching(calenda
     whole = features(ts.size)
     for cut in (1, 7, 250):
         np.testing.assert_array_equal(features(cut), whole)
+
+
+def test_price_features_on_the_weekday_clock_do_not_depend_on_the_batching() -> None:
+    """WTI moved on an NYSE holiday in July 1987, so ``auto`` moves it to the weekday clock
+    mid-series: a gap spanning two micro-batches on that clock is measured as within one."""
+    import arch.data.wti
+
+    from engine.anomaly.features.gap import WEEKDAYS
+
+    wti = arch.data.wti.load().iloc[:400]
+    ts = wti.index.as_unit("ms").asi8
+    prices = wti.iloc[:, 0].to_numpy(float)
+    returns = np.diff(np.log(prices), prepend=np.nan)
+    sigma, volume = np.full(ts.size, 0.01), np.full(ts.size, np.nan)
+    slots = np.zeros(ts.size, dtype=np.int64)
+
+    def features(cut: int) -> tuple[np.ndarray, int]:
+        component = PriceFeatures(calendar="auto")
+        component.ensure(1)
+        parts = [
+            component.update(
+                slots[i : i + cut],
+                ts[i : i + cut],
+                returns[i : i + cut],
+                sigma[i : i + cut],
+                volume[i : i + cut],
+            )
+            for i in range(0, ts.size, cut)
+        ]
+        return np.concatenate(parts), int(component.state["wall"][0])
+
+    whole, clock = features(ts.size)
+    assert clock == WEEKDAYS
+    for cut in (1, 7, 250):
+        got, _ = features(cut)
+        np.testing.assert_array_equal(got, whole)

@@ -40,6 +40,7 @@ from engine.anomaly.policy import AlertState
 from engine.boundary.validation import TransactionColumns
 from engine.core.backtest import BreachCounters
 from engine.core.backtest.rolling import RollingBacktests
+from engine.core.bars import SessionBars
 from engine.core.book import PriceRiskBook
 from engine.core.champion import ChampionSelector
 from engine.core.customers import CustomerProfiles
@@ -55,7 +56,7 @@ from engine.core.volatility.fitting import FitResult, RefitSchedule
 from engine.core.volatility.realised import Sessions
 from engine.core.volatility.refitted import RefittedVolatility
 from engine.core.volatility.registry import register, unregister, vol_model, vol_model_names
-from engine.core.volatility.session_rv import SessionRVTracker
+from engine.core.volatility.session_rv import NO_SESSION, SessionRVTracker
 from engine.core.windows import RingHistory, RollingWindow
 from engine.offline.runs import columns_from_frame
 
@@ -169,6 +170,19 @@ def session_rv_inputs(rng: np.random.Generator, n: int, offset0: int) -> tuple[A
     return slots, ts * 20, price, rv
 
 
+def bars_inputs(rng: np.random.Generator, n: int, offset0: int) -> tuple[Any, ...]:
+    """The tracker's per-tick sessions of :func:`contract_sessions` (ticks in the gaps are
+    outside), some ticks at a session's close, a few carrying their own rv."""
+    slots, ts, price, rv = session_rv_inputs(rng, n, offset0)
+    ts = np.where(rng.random(n) < 0.05, ts // 1000 * 1000 + 600, ts)
+    ts = np.sort(ts)
+    inside = ts % 1000 <= 600
+    opens = np.where(inside, ts // 1000 * 1000, NO_SESSION)
+    closes = np.where(inside, opens + 600, NO_SESSION)
+    session_rv = np.where(inside & (rng.random(n) < 0.5), rng.gamma(2.0, 5e-5, n), np.nan)
+    return slots, ts, price, opens, closes, session_rv, rv
+
+
 # --- volatility models, from the registry ----------------------------------------------------
 
 
@@ -278,6 +292,7 @@ OTHER_CASES: dict[str, Case] = {
     "session_rv": Case(
         lambda: SessionRVTracker(contract_sessions, "24/7", min_returns=3), session_rv_inputs
     ),
+    "session_bars": Case(lambda: SessionBars(n_levels=2), bars_inputs),
 }
 
 #: Components whose state another object drives (they have no ``update`` of their own);

@@ -303,3 +303,23 @@ def test_the_combination_without_realized_variance_averages_the_others_and_says_
     assert "combo averages ewma, garch, gjr without har, lstm, transformer" in result.output
     sigma = pd.read_csv(out)["sigma"]
     assert sigma.notna().mean() > 0.5
+
+
+def test_var_forecast_of_avg_is_the_mean_of_its_parts_forecasts(
+    prices: Path, tmp_path: Path
+) -> None:
+    """``--method avg`` runs the models of its parts only and writes the mean of their rows."""
+    frames = {}
+    for method in ("avg", "gjr-mix", "ewma-fhs"):
+        out = tmp_path / f"{method}.csv"
+        result = invoke("var", "forecast", "--prices", str(prices), "--out", str(out),
+                        "--method", method)  # fmt: skip
+        assert result.exit_code == 0, result.output
+        frames[method] = pd.read_csv(out)
+    avg, gjr, ewma = frames["avg"], frames["gjr-mix"], frames["ewma-fhs"]
+    assert set(avg["method"]) == {"avg"}
+    both = gjr["var"].notna() & ewma["var"].notna()
+    assert both.sum() > 300
+    for col in ("var", "es"):
+        expected = (gjr.loc[both, col] + ewma.loc[both, col]) / 2
+        np.testing.assert_allclose(avg.loc[both, col], expected, rtol=1e-9)

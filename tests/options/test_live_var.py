@@ -54,6 +54,13 @@ def test_full_revaluation_equals_an_independent_repricing_and_the_gap_is_its_dif
     assert got.var_full == pytest.approx(-np.quantile(pnl, 0.01), rel=1e-9)
     assert got.var_gap == got.var - got.var_full
     assert abs(got.var_gap) < 0.03 * got.var_full  # one day: delta-gamma is close
+    # expected shortfall at 97.5% on the same scenarios: the mean loss beyond the quantile
+    tail = pnl[pnl <= np.quantile(pnl, 0.025)]
+    assert got.es_level == 0.975
+    assert got.es_full == pytest.approx(-tail.mean(), rel=1e-9)
+    assert got.es_full > -np.quantile(pnl, 0.025)  # beyond the 97.5% VaR
+    assert got.es_gap == got.es - got.es_full
+    assert abs(got.es_gap) < 0.03 * got.es_full
     again = options_var(HELD, INSTRUMENTS, {"C": 0.45}, SPOTS, MARKETS, (["X", "Y"], COV),
                         ts_ms=T0, horizon_ms=DAY, level=0.99, n_scenarios=4000, seed=7)  # fmt: skip
     assert again == got  # seeded by (seed, ts): a restart recomputes the same numbers

@@ -1,8 +1,8 @@
 """The ``gap`` feature's step on the trading clock, shared by the price and series kernels.
 
 For a key's row after its previous one: :func:`clock_step` gives the time between them on
-the trading clock (:mod:`engine.anomaly.sessions`), switching an ``auto`` key to wall time
-for good when it moves while its exchange is closed. :func:`log_gap` scores a step as
+the trading clock (:mod:`engine.anomaly.sessions`), switching an ``auto`` key to the
+weekday clock, or to wall time, for good when it moves while its exchange is closed. :func:`log_gap` scores a step as
 :math:`\\log(\\Delta t / \\bar{\\Delta t})` against the key's typical interval (an
 exponentially weighted mean of log intervals, weights :math:`1/n` up to ``halflife``
 rows) and updates that mean.
@@ -26,35 +26,57 @@ import math
 import numpy as np
 from numba.extending import register_jitable
 
+#: A key's clock (its ``wall`` state): the calendar's exchange, wall time, or weekdays.
+EXCHANGE, WALL_TIME, WEEKDAYS = 0, 1, 2
+
 
 @register_jitable
 def clock_step(
     wall_dt: int,
     clock_dt: float,
     inside_now: bool,
+    weekday_dt: float,
+    weekday_inside_now: bool,
     auto: bool,
     s: int,
     wall: np.ndarray,
     last_in: np.ndarray,
+    last_weekday_in: np.ndarray,
     ld_n: np.ndarray,
     ld_m: np.ndarray,
 ) -> float:
-    """The step of ``wall_dt`` ms of wall time and ``clock_dt`` of clock, in milliseconds of
-    the key's clock (wall time once ``wall[s]`` is 1); 0 or less when no time passed on it.
+    """The step of ``wall_dt`` ms of wall time, ``clock_dt`` of the exchange's clock and
+    ``weekday_dt`` of the weekday (``24/5``) clock, in milliseconds of the key's clock; 0
+    or less when no time passed on it.
 
-    An ``auto`` key that moves while its exchange is closed is switched to wall time first
-    (and its typical interval restarted); a row at a close followed by one inside the next
-    session is not such a move (one ordinary step, no clock time between them).
+    ``wall[s]`` is the key's clock: :data:`EXCHANGE` (0), :data:`WALL_TIME` (1) or
+    :data:`WEEKDAYS` (2). An ``auto`` key moves down that ladder, for good, when it moves
+    while its clock is closed: from the exchange to weekdays when the move fell on a
+    weekday (another exchange's holiday, extended hours), to wall time when it fell on a
+    weekend (a 24/7 market); its typical interval restarts at each switch. A row at a close
+    followed by one inside the next session is not such a move (one ordinary step, no
+    clock time between them).
     """
-    dt = clock_dt
-    at_open_after_close = inside_now and last_in[s] == 1
-    if wall[s] == 0 and auto and wall_dt > 0 and dt <= 0.0 and not at_open_after_close:
-        wall[s] = 1  # moves while its exchange is closed: wall time from now on
-        ld_n[s] = 0.0
-        ld_m[s] = 0.0
-    if wall[s] == 1:
-        dt = float(wall_dt)
-    return dt
+    if auto and wall_dt > 0:
+        if wall[s] == EXCHANGE and clock_dt <= 0.0 and not (inside_now and last_in[s] == 1):
+            # weekday time passed: the move fell on a weekday (a date stamped at 00:00
+            # UTC counts as its day's close, as on every clock)
+            wall[s] = WEEKDAYS if weekday_dt > 0.0 else WALL_TIME
+            ld_n[s] = 0.0
+            ld_m[s] = 0.0
+        elif (
+            wall[s] == WEEKDAYS
+            and weekday_dt <= 0.0
+            and not (weekday_inside_now and last_weekday_in[s] == 1)
+        ):
+            wall[s] = WALL_TIME  # moves at a weekend: wall time from now on
+            ld_n[s] = 0.0
+            ld_m[s] = 0.0
+    if wall[s] == WALL_TIME:
+        return float(wall_dt)
+    if wall[s] == WEEKDAYS:
+        return weekday_dt
+    return clock_dt
 
 
 @register_jitable

@@ -61,7 +61,7 @@ import numba
 import numpy as np
 
 from engine.anomaly.features.gap import clock_step, log_gap
-from engine.anomaly.sessions import AUTO, WALL, check_calendar, clock_and_open
+from engine.anomaly.sessions import AUTO, WALL, auto_clocks, check_calendar
 from engine.core.online import OnlineComponent
 from engine.core.slots import Column
 
@@ -93,6 +93,8 @@ def _features(
     ts,
     clock,
     inside,
+    weekday,
+    weekday_in,
     auto,
     returns,
     sigma,
@@ -113,6 +115,8 @@ def _features(
     last_clock,
     last_in,
     wall,
+    last_weekday,
+    last_weekday_in,
     out,
 ):  # pragma: no cover - compiled
     window = np.empty(_BURST_TICKS)
@@ -172,7 +176,18 @@ def _features(
             # the gap on the trading clock (engine.anomaly.sessions); dt_s stays wall time
             wall_dt = ts[i] - prev
             dt = clock_step(
-                wall_dt, clock[i] - last_clock[s], inside[i], auto, s, wall, last_in, ld_n, ld_m
+                wall_dt,
+                clock[i] - last_clock[s],
+                inside[i],
+                weekday[i] - last_weekday[s],
+                weekday_in[i],
+                auto,
+                s,
+                wall,
+                last_in,
+                last_weekday_in,
+                ld_n,
+                ld_m,
             )
             out[i, 6] = (wall_dt if wall_dt > 1 else 1) / 1000.0
             out[i, 5] = log_gap(dt, s, ld_n, ld_m, halflife)  # NaN when no clock time passed
@@ -183,6 +198,8 @@ def _features(
             last_ts[s] = ts[i]
             last_clock[s] = clock[i]
             last_in[s] = 1 if inside[i] else 0
+            last_weekday[s] = weekday[i]
+            last_weekday_in[s] = 1 if weekday_in[i] else 0
         # --- frozen prices -------------------------------------------------------------
         if not np.isnan(r):
             unchanged = r == 0.0
@@ -251,6 +268,8 @@ class PriceFeatures(OnlineComponent):
             Column("last_clock", np.float64, np.nan),
             Column("last_in", np.int64, 0),
             Column("wall", np.int64, 0),
+            Column("last_weekday", np.float64, np.nan),
+            Column("last_weekday_in", np.int64, 0),
         )
 
     def update(
@@ -275,14 +294,20 @@ class PriceFeatures(OnlineComponent):
         # as this batch: a gap spanning two batches is measured exactly as within one
         # (streaming output independent of the batching).
         seen = np.unique(slots[st["last_ts"][slots] >= 0])
-        both, both_in = clock_and_open(np.concatenate([ts, st["last_ts"][seen]]), self.calendar)
+        both, both_in, weekdays, weekdays_in = auto_clocks(
+            np.concatenate([ts, st["last_ts"][seen]]), self.calendar
+        )
         clock, inside = both[: ts.size], both_in[: ts.size]
+        weekday, weekday_in = weekdays[: ts.size], weekdays_in[: ts.size]
         st["last_clock"][seen] = both[ts.size :]
+        st["last_weekday"][seen] = weekdays[ts.size :]
         _features(
             np.ascontiguousarray(slots, dtype=np.int64),
             ts,
             clock,
             inside,
+            weekday,
+            weekday_in,
             self.calendar == AUTO,
             np.ascontiguousarray(returns, dtype=np.float64),
             np.ascontiguousarray(sigma_before, dtype=np.float64),
@@ -303,6 +328,8 @@ class PriceFeatures(OnlineComponent):
             st["last_clock"],
             st["last_in"],
             st["wall"],
+            st["last_weekday"],
+            st["last_weekday_in"],
             out,
         )
         return out

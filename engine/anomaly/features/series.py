@@ -62,7 +62,7 @@ import numba
 import numpy as np
 
 from engine.anomaly.features.gap import clock_step, log_gap
-from engine.anomaly.sessions import AUTO, check_calendar, clock_and_open
+from engine.anomaly.sessions import AUTO, auto_clocks, check_calendar
 from engine.core.online import OnlineComponent
 from engine.core.riskmetrics import DEFAULT_LAMBDA
 from engine.core.slots import Column
@@ -127,6 +127,8 @@ def _series(
     ts,
     clock,
     inside,
+    weekday,
+    weekday_in,
     auto,
     x,
     qx,
@@ -158,6 +160,8 @@ def _series(
     vobs,
     dstep,
     dstep_n,
+    last_weekday,
+    last_weekday_in,
     out,
 ):  # pragma: no cover - compiled
     window = np.empty(_BURST)
@@ -226,10 +230,13 @@ def _series(
                 ts[i] - last_ts[s],
                 clock[i] - last_clock[s],
                 inside[i],
+                weekday[i] - last_weekday[s],
+                weekday_in[i],
                 auto,
                 s,
                 wall,
                 last_in,
+                last_weekday_in,
                 ld_n,
                 ld_m,
             )
@@ -273,6 +280,8 @@ def _series(
         last_ts[s] = ts[i]
         last_clock[s] = clock[i]
         last_in[s] = 1 if inside[i] else 0
+        last_weekday[s] = weekday[i]
+        last_weekday_in[s] = 1 if weekday_in[i] else 0
         n[s] = k + 1
 
 
@@ -307,6 +316,8 @@ class SeriesState(OnlineComponent):
             Column("vobs", np.float64, 0.0, _CLASSES),
             Column("dstep", np.float64, 0.0),
             Column("dstep_n", np.float64, 0.0),
+            Column("last_weekday", np.float64, np.nan),
+            Column("last_weekday_in", np.int64, 0),
         )
 
 
@@ -365,12 +376,14 @@ class SeriesFeatures:
         vd = self.changes.update(slots, d)
         out = np.empty((len(x), len(SERIES_FEATURES)))
         ts = np.ascontiguousarray(ts, dtype=np.int64)
-        clock, inside = clock_and_open(ts, self.calendar)
+        clock, inside, weekday, weekday_in = auto_clocks(ts, self.calendar)
         _series(
             slots,
             ts,
             clock,
             inside,
+            weekday,
+            weekday_in,
             self.calendar == AUTO,
             x,
             vx.q_before,
@@ -402,6 +415,8 @@ class SeriesFeatures:
             st["vobs"],
             st["dstep"],
             st["dstep_n"],
+            st["last_weekday"],
+            st["last_weekday_in"],
             out,
         )
         return out

@@ -15,6 +15,12 @@ ES passes Z2. The price files are the sweep's own (``<sweep>/series/<name>/price
 
     nice -n 15 python -m engine.bench.breadth.develop cache .run/breadth .run/dev 20 keep
     nice -n 15 python -m engine.bench.breadth.develop grid .run/dev/every20_keep
+
+3. :func:`combinations`: the equal-weight average of two cached methods' VaR and ES
+   (the ``avg`` method, :mod:`engine.core.var.average`), alone and as the champion's
+   first candidate, against today's champion, on the same cached forecasts::
+
+    nice -n 15 python -m engine.bench.breadth.develop combine .run/dev/every20_keep
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from engine.bench.breadth.evaluate import Forecasts, passes, score
 from engine.bench.breadth.split import half
 from engine.core.champion import ChampionSelector
 from engine.core.spec import CHAMPION_METHODS, RiskSpec
+from engine.core.var.average import AVERAGE, AVERAGE_METHODS, mean_available
 from engine.core.var.registry import distribution_names
 from engine.core.volatility.fitting import RefitSchedule
 
@@ -89,7 +96,17 @@ def _flags(z: dict[str, np.ndarray], var: np.ndarray, es: np.ndarray) -> dict[st
     row = score(Forecasts(returns, vs, es_, names), ("default", "ewma-normal", "hs"))
     flags = passes(row)
     both = flags["beats_riskmetrics"] and flags["beats_hs"]
-    return {"tests": flags["tests_pass"], "beats": both, "es": flags["es_ok"]}
+    ratio = float(row["pinball_default"]) / min(
+        float(row["pinball_ewma-normal"]), float(row["pinball_hs"])
+    )
+    return {
+        "tests": flags["tests_pass"],
+        "beats": both,
+        "es": flags["es_ok"],
+        "pinball_ratio": ratio,
+        "rate": float(row["rate"]),
+        "constant_ok": flags["constant_ok"] and flags["rate_ok"],
+    }
 
 
 def replay(z: dict[str, np.ndarray], candidates: tuple[str, ...], loss: str, margin: float,
@@ -104,6 +121,46 @@ def replay(z: dict[str, np.ndarray], candidates: tuple[str, ...], loss: str, mar
     out = sel.update(np.zeros(returns.size, np.int64), returns, z["var_before"][:, idx],
                      z["es_before"][:, idx], z["var"][:, idx], z["es"][:, idx])  # fmt: skip
     return out.var_after, out.es_after
+
+
+def with_average(z: dict[str, np.ndarray], parts: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The cached forecasts with one more method, ``avg``: the mean of ``parts``' VaR and ES."""
+    methods = list(z["methods"])
+    idx = [methods.index(m) for m in parts]
+    out = dict(z, methods=np.array([*methods, AVERAGE]))
+    for key in ("var", "es", "var_before", "es_before"):
+        out[key] = np.concatenate([z[key], mean_available(z[key][:, idx])[:, None]], axis=1)
+    return out
+
+
+def combinations(directory: Path, parts: tuple[str, ...] = AVERAGE_METHODS) -> pd.DataFrame:
+    """Today's champion, ``avg`` of ``parts`` alone, and the champion with ``avg`` first.
+
+    The champion's rule is today's (pinball, margin 5%, patience 250). Besides the three
+    shares and the objective, ``pinball_ratio`` is the mean over series of the method's
+    mean 99% pinball loss over the better baseline's (below 1: better than both).
+    """
+    data = {f.stem: with_average(dict(np.load(f)), parts) for f in sorted(directory.glob("*.npz"))}
+    configs: dict[str, tuple[str, ...] | str] = {
+        "gjr-mix": "gjr-mix",
+        "champion today": CHAMPION_METHODS,
+        f"avg({','.join(parts)})": AVERAGE,
+        "champion, avg first": (AVERAGE, *CHAMPION_METHODS),
+    }
+    rows = []
+    for label, config in configs.items():
+        flags = []
+        for z in data.values():
+            if isinstance(config, str):
+                j = list(z["methods"]).index(config)
+                var, es = z["var"][:, j], z["es"][:, j]
+            else:
+                var, es = replay(z, config, "pinball", 0.05, 250)
+            flags.append(_flags(z, var, es))
+        shares = pd.DataFrame(flags).mean()
+        rows.append({"config": label, "series": len(data), **shares.to_dict(),
+                     "objective": float(shares[["tests", "beats", "es"]].sum())})  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def grid(directory: Path) -> pd.DataFrame:
@@ -129,12 +186,14 @@ def grid(directory: Path) -> pd.DataFrame:
             flags.append(_flags(z, var, es))
         shares = pd.DataFrame(flags).mean()
         rows.append({"config": label, "series": len(data), **shares.to_dict(),
-                     "objective": float(shares.sum())})  # fmt: skip
+                     "objective": float(shares[["tests", "beats", "es"]].sum())})  # fmt: skip
     return pd.DataFrame(rows)
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "cache":
+    if sys.argv[1] == "combine":
+        print(combinations(Path(sys.argv[2])).to_string(index=False))
+    elif sys.argv[1] == "cache":
         print(cache(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]), sys.argv[5]))
     else:
         table = grid(Path(sys.argv[2]))

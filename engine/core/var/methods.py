@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from engine.core.var.average import AVERAGE, fill_average
 from engine.core.var.distributions import _filtered
 from engine.core.var.registry import Forecast, distribution, distribution_names
 from engine.core.volatility.base import VolOutput
@@ -28,23 +29,10 @@ if TYPE_CHECKING:  # the spec lists the registries' names; this module only read
 __all__ = ["VaRMethods", "VolOutput"]
 
 
-def _mean_available(columns: np.ndarray) -> np.ndarray:
-    """Mean over axis 1 of the finite entries (NaN where none is finite).
-
-    >>> _mean_available(np.array([[[1.0], [3.0], [np.nan]], [[np.nan], [np.nan], [np.nan]]]))
-    array([[ 2.],
-           [nan]])
-    """
-    finite = np.isfinite(columns)
-    count = finite.sum(axis=1)
-    total = np.where(finite, columns, 0.0).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / count, np.nan)
-
-
 class VaRMethods:
     """Computes every method of a :class:`RiskSpec`: each volatility model of the spec with
-    each registered distribution (in registration order), then ``hs``."""
+    each registered distribution (in registration order), then ``hs``, then ``avg`` when
+    the spec has it (:mod:`engine.core.var.average`); the book fills ``champion``."""
 
     def __init__(self, spec: RiskSpec) -> None:
         self.spec = spec
@@ -54,6 +42,10 @@ class VaRMethods:
         self.offsets = {name: i for i, name in enumerate(names)}
         self.model_nu = {vol: vol_model(vol).estimates_nu for vol in spec.vol_models}
         self.methods = spec.methods
+        self.average: tuple[int, list[int]] | None = None
+        if AVERAGE in self.methods:
+            parts = [self.methods.index(m) for m in spec.average_methods]
+            self.average = (self.methods.index(AVERAGE), parts)
 
     def compute(
         self, vols: dict[str, VolOutput], residuals: dict[str, WindowStats], returns: WindowStats
@@ -84,4 +76,6 @@ class VaRMethods:
         ones = np.ones(n)
         _filtered(var_b, es_b, col, ones, returns.q_before, returns.tail_before)
         _filtered(var_a, es_a, col, ones, returns.q_after, returns.tail_after)
+        if self.average is not None:
+            fill_average((var_b, var_a, es_b, es_a), *self.average)
         return var_b, var_a, es_b, es_a

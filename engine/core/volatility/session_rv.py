@@ -67,6 +67,8 @@ AUTO: Final = "auto"
 #: The calendars ``auto`` moves through, in order (see the module docstring).
 AUTO_STEPS: Final = ("XNYS", "24/5", "24/7")
 _NONE: Final = np.iinfo(np.int64).min
+#: ``SessionOutput.session_open``/``session_close`` of a tick outside every session.
+NO_SESSION: Final = _NONE
 _DAY_MS: Final = 86_400_000
 
 
@@ -92,6 +94,15 @@ class SessionOutput:
     closed_reason: np.ndarray
     outside: np.ndarray
     """Whether each tick lies outside every session of its symbol's calendar (in a gap only)."""
+    session_open: np.ndarray | None = None
+    """Per tick: the scheduled open (epoch ms) of the session holding it, ``INT64_MIN``
+    outside every session (what :class:`engine.core.bars.SessionBars` steps on)."""
+    session_close: np.ndarray | None = None
+    """Per tick: that session's scheduled close (epoch ms, inclusive), ``INT64_MIN`` outside."""
+    session_rv: np.ndarray | None = None
+    """Per tick: the whole-session realised variance of its session so far (the squared gap
+    plus the intraday sum, decimal^2), NaN while the session has fewer than ``min_returns``
+    intraday returns or no gap (the rule a close applies), or outside every session."""
 
 
 @numba.njit(cache=True, nogil=True)
@@ -139,6 +150,9 @@ def _track(
     c_whole,
     c_reason,
     outside,
+    s_open,
+    s_close,
+    s_rv,
 ):  # pragma: no cover - compiled
     for i in range(slots.shape[0]):
         s = slots[i]
@@ -164,6 +178,9 @@ def _track(
                 if cover_lo[c] <= t < cover_hi[c]:
                     k = _locate(opens, closes, lo[c], hi[c], t)
         whole = np.nan
+        s_open[i] = _NONE
+        s_close[i] = _NONE
+        s_rv[i] = np.nan
         if k < 0:
             outside[i] = True
         else:
@@ -202,6 +219,10 @@ def _track(
                 acc[s] = 0.0
             last_px[s] = price[i]
             last_ts[s] = t
+            s_open[i] = opens[k]
+            s_close[i] = closes[k]
+            if n[s] >= min_returns and not np.isnan(gap[s]):
+                s_rv[i] = acc[s] + gap[s] * gap[s]
         if not np.isnan(record_rv[i]):
             producer[s] = 1
             feed[i] = record_rv[i]
@@ -362,6 +383,7 @@ class SessionRVTracker(OnlineComponent):
         c_int = [np.zeros(m, np.int64) for _ in range(5)]
         c_flt = [np.full(m, np.nan) for _ in range(4)]
         outside = np.zeros(m, dtype=np.bool_)
+        s_open, s_close, s_rv = np.empty(m, np.int64), np.empty(m, np.int64), np.empty(m)
         _track(
             slots,
             ts,
@@ -397,6 +419,9 @@ class SessionRVTracker(OnlineComponent):
             c_flt[3],
             c_int[4],
             outside,
+            s_open,
+            s_close,
+            s_rv,
         )
         return SessionOutput(
             rv=feed,
@@ -411,6 +436,9 @@ class SessionRVTracker(OnlineComponent):
             closed_whole=c_flt[3],
             closed_reason=c_int[4],
             outside=outside,
+            session_open=s_open,
+            session_close=s_close,
+            session_rv=s_rv,
         )
 
     def live(self, slots: np.ndarray) -> dict[str, np.ndarray]:
