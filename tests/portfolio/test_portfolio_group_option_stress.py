@@ -16,30 +16,24 @@ import os
 import signal
 from pathlib import Path
 
-import orjson
 import pandas as pd
 import pytest
 import redis
 from typer.testing import CliRunner
 
-from engine.boundary.schemas import PriceTick
 from engine.cli import app
 from engine.faults.harness import produce, redis_hash, wait_until
 from engine.portfolio.positions import Position
-from engine.services.kafka_admin import create_topic
 
-from .test_portfolio_group_greeks import (
-    BASE,
-    HOLDINGS,
+from ..helpers.mixed_book import (
     INSTRUMENTS,
     MARKET,
-    Instance,
-    _iso,
-    _ms,
-    _record,
-    portfolio_names,
-    prices,
+    create_book_topics,
+    mixed_prices,
+    with_iso_timestamps,
 )
+from ..helpers.streams import price_messages, tick_stamps
+from .test_portfolio_group_greeks import BASE, HOLDINGS, Instance, _ms, portfolio_names
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 
@@ -50,7 +44,7 @@ def test_group_instances_stream_base_currency_option_stress_equal_to_stress_run(
     fresh_kafka, redis_url: str, tmp_path: Path
 ) -> None:
     names = portfolio_names()
-    frame = prices()
+    frame = mixed_prices()
     files = {n: tmp_path / f"{n}.csv" for n in ("instruments", "underlyings", "pos", "closed")}
     files["instruments"].write_text(INSTRUMENTS)
     files["underlyings"].write_text(
@@ -62,15 +56,7 @@ def test_group_instances_stream_base_currency_option_stress_equal_to_stress_run(
         files["pos"], index=False
     )
     broker = fresh_kafka()
-    create_topic(broker.bootstrap, "prices", partitions=2)
-    create_topic(broker.bootstrap, "positions", partitions=2)
-    create_topic(broker.bootstrap, "instruments", config={"cleanup.policy": "compact"})
-    records = pd.read_csv(files["instruments"], dtype=str, keep_default_na=False)
-    produce(
-        broker.bootstrap,
-        "instruments",
-        [(r["instrument"].encode(), orjson.dumps(_record(r))) for r in records.to_dict("records")],
-    )
+    create_book_topics(broker.bootstrap, files["instruments"])
     produce(
         broker.bootstrap,
         "positions",
@@ -79,11 +65,8 @@ def test_group_instances_stream_base_currency_option_stress_equal_to_stress_run(
             for p, s, q, t in rows
         ],
     )
-    stamps = frame["timestamp"].to_numpy(dtype="datetime64[ms]").astype("int64")
-    ticks = [
-        (s.encode(), PriceTick(s, int(t), float(p)).to_json())
-        for t, s, p in zip(stamps, frame["symbol"], frame["price"], strict=True)
-    ]
+    stamps = tick_stamps(frame)
+    ticks = price_messages(frame)
     half = int((stamps < _ms("2020-10-01T00:00:00Z")).sum())
     produce(broker.bootstrap, "prices", ticks[:half])
     env = {
@@ -124,7 +107,7 @@ def test_group_instances_stream_base_currency_option_stress_equal_to_stress_run(
         close = int(stored["ts_ms"])
         closed = frame[stamps // DAY <= close // DAY]
         assert int(closed["timestamp"].max().value // 1_000_000) == close
-        _iso(closed).to_csv(files["closed"], index=False)
+        with_iso_timestamps(closed).to_csv(files["closed"], index=False)
         out = tmp_path / f"run-{name}.csv"
         result = CliRunner().invoke(
             app,
