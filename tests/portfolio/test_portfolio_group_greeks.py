@@ -17,10 +17,7 @@ EURUSD, second half of 2020; option prices are model values on assumed flat mark
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -30,58 +27,24 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.faults.harness import produce, redis_hash, wait_until
-from engine.portfolio.group import partition_of
-from engine.portfolio.positions import Position
 
+from ..helpers.group_book import (
+    HOLDINGS,
+    Instance,
+    epoch_ms,
+    portfolio_names,
+    service_env,
+    start_group_feed,
+)
 from ..helpers.mixed_book import (
-    create_book_topics,
     mixed_prices,
     write_book_files,
 )
-from ..helpers.streams import price_messages, tick_stamps
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 
 BASE = "EUR"
-LATER = "2020-11-02T00:00:00Z"  # after the kill: pending at the hand-over
-HOLDINGS = [  # (slot, symbol, quantity, from)
-    (0, "NVDA-C15", -30.0, ""), (0, "NVDA", 5000.0, ""),
-    (1, "EURUSD-C120", 4.0, ""), (1, "EURUSD", 50_000.0, ""), (1, "NVDA-P12A", 20.0, LATER),
-    (2, "NVDA-P12A", 10.0, ""), (2, "BTCUSD", 1.0, ""),
-    (3, "NVDA-C15", 5.0, ""), (3, "EURUSD-C120", -2.0, LATER),
-]  # fmt: skip
 runner = CliRunner()
-
-
-def portfolio_names() -> list[str]:
-    """Four portfolio ids, two on each of the 2 ``positions`` partitions."""
-    by_partition: dict[int, list[str]] = {0: [], 1: []}
-    for k in range(100):
-        name = f"book{k}"
-        if len(by_partition[partition_of(name, 2)]) < 2:
-            by_partition[partition_of(name, 2)].append(name)
-    return [by_partition[0][0], by_partition[1][0], by_partition[0][1], by_partition[1][1]]
-
-
-class Instance:
-    """One ``riskstream portfolio serve --group`` child process in its own session."""
-
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.log = log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "engine.cli", "portfolio", "serve", *args],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def stop(self, sig: int) -> int:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig)
-        code = self.proc.wait(60)
-        self.log.close()
-        return code
 
 
 def test_group_instances_stream_base_currency_greeks_equal_to_offline(
@@ -91,32 +54,9 @@ def test_group_instances_stream_base_currency_greeks_equal_to_offline(
     frame = mixed_prices()
     files = {n: tmp_path / f"{n}.csv" for n in ("prices", "instruments", "start", "market", "pos")}
     write_book_files(frame, files)
-    rows = [(names[k], s, q, t) for k, s, q, t in HOLDINGS]
-    pd.DataFrame(rows, columns=["portfolio", "symbol", "quantity", "timestamp"]).to_csv(
-        files["pos"], index=False
-    )
-
     broker = fresh_kafka()
-    create_book_topics(broker.bootstrap, files["instruments"])
-    produce(
-        broker.bootstrap,
-        "positions",
-        [
-            (p.encode(), Position(p, s, q, *([] if not t else [_ms(t)])).to_json())
-            for p, s, q, t in rows
-        ],
-    )
-    stamps = tick_stamps(frame)
-    ticks = price_messages(frame)
-    half = int((stamps < _ms("2020-10-01T00:00:00Z")).sum())
-    produce(broker.bootstrap, "prices", ticks[:half])
-
-    env = {
-        **os.environ,
-        "RISKSTREAM_KAFKA_BOOTSTRAP": broker.bootstrap,
-        "RISKSTREAM_REDIS_URL": redis_url,
-        "RISKSTREAM_BASE_CURRENCY": BASE,
-    }
+    stamps, ticks, half = start_group_feed(broker.bootstrap, names, frame, files)
+    env = service_env(broker.bootstrap, redis_url, BASE)
     args = [
         "--group", "greeks-group", "--session-timeout", "6", "--snapshot-every", "5",
         "--instruments", str(files["start"]), "--greeks-market", str(files["market"]),
@@ -131,7 +71,7 @@ def test_group_instances_stream_base_currency_greeks_equal_to_offline(
     a = Instance(args, env, tmp_path / "a.log")
     b = Instance(args, env, tmp_path / "b.log")
     try:
-        first = _ms("2020-09-25T00:00:00Z")
+        first = epoch_ms("2020-09-25T00:00:00Z")
         try:
             wait_until(lambda: min(reached().values()) >= first, 120, "the first Greeks", 1.0)
         except TimeoutError as exc:
@@ -186,7 +126,3 @@ def test_group_instances_stream_base_currency_greeks_equal_to_offline(
     # the positions effective after the kill are in the survivor's Greeks
     later = redis_hash(client, f"riskstream:greeks:{names[1]}")
     assert float(later["delta_units:NVDA"]) < 0 and int(later["options"]) == 2
-
-
-def _ms(iso: str) -> int:
-    return int(pd.Timestamp(iso).value // 1_000_000)

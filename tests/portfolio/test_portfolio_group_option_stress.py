@@ -12,7 +12,6 @@ last bits (``test_portfolio_group`` allows 1e-9 for the spot books).
 
 from __future__ import annotations
 
-import os
 import signal
 from pathlib import Path
 
@@ -23,17 +22,15 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.faults.harness import produce, redis_hash, wait_until
-from engine.portfolio.positions import Position
 
+from ..helpers.group_book import Instance, epoch_ms, portfolio_names, service_env, start_group_feed
 from ..helpers.mixed_book import (
     INSTRUMENTS,
     MARKET,
-    create_book_topics,
     mixed_prices,
     with_iso_timestamps,
 )
-from ..helpers.streams import price_messages, tick_stamps
-from .test_portfolio_group_greeks import BASE, HOLDINGS, Instance, _ms, portfolio_names
+from .test_portfolio_group_greeks import BASE
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 
@@ -51,30 +48,9 @@ def test_group_instances_stream_base_currency_option_stress_equal_to_stress_run(
         "underlying,rate,dividend_yield,vol\n"
         + "".join(f"{u},{r},{q},{v}\n" for u, (r, q, v) in MARKET.items())
     )
-    rows = [(names[k], s, q, t) for k, s, q, t in HOLDINGS]
-    pd.DataFrame(rows, columns=["portfolio", "symbol", "quantity", "timestamp"]).to_csv(
-        files["pos"], index=False
-    )
     broker = fresh_kafka()
-    create_book_topics(broker.bootstrap, files["instruments"])
-    produce(
-        broker.bootstrap,
-        "positions",
-        [
-            (p.encode(), Position(p, s, q, *([] if not t else [_ms(t)])).to_json())
-            for p, s, q, t in rows
-        ],
-    )
-    stamps = tick_stamps(frame)
-    ticks = price_messages(frame)
-    half = int((stamps < _ms("2020-10-01T00:00:00Z")).sum())
-    produce(broker.bootstrap, "prices", ticks[:half])
-    env = {
-        **os.environ,
-        "RISKSTREAM_KAFKA_BOOTSTRAP": broker.bootstrap,
-        "RISKSTREAM_REDIS_URL": redis_url,
-        "RISKSTREAM_BASE_CURRENCY": BASE,
-    }
+    stamps, ticks, half = start_group_feed(broker.bootstrap, names, frame, files)
+    env = service_env(broker.bootstrap, redis_url, BASE)
     args = [
         "--group", "stress-group", "--session-timeout", "6", "--snapshot-every", "5",
         "--instruments", str(files["instruments"]), "--greeks-market", str(files["underlyings"]),
@@ -89,7 +65,7 @@ def test_group_instances_stream_base_currency_option_stress_equal_to_stress_run(
     a = Instance(args, env, tmp_path / "a.log")
     b = Instance(args, env, tmp_path / "b.log")
     try:
-        first = _ms("2020-09-25T00:00:00Z")
+        first = epoch_ms("2020-09-25T00:00:00Z")
         wait_until(lambda: min(reached().values()) >= first, 120, "the first stress", 1.0)
         assert b.stop(signal.SIGKILL) == -signal.SIGKILL
         produce(broker.bootstrap, "prices", ticks[half:])
