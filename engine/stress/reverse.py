@@ -131,6 +131,26 @@ def reverse_stress(
         raise InputError(f"portfolio {portfolio}: {exc}") from None
     sigma = float(np.sqrt(exposure @ scaled @ exposure))
     k = loss / sigma
+    return _reverse_stress(portfolio, symbols, move, loss, horizon, sigma, k)
+
+
+def _reverse_stress(
+    portfolio: str,
+    symbols: tuple[str, ...],
+    move: np.ndarray,
+    loss: float,
+    horizon: float,
+    sigma: float,
+    k: float,
+    *scaled: float,
+) -> ReverseStress:
+    """The result for moves ``move`` that are ``k`` standard deviations ``sigma`` away.
+
+    Adds the plausibility figures: the one-sided normal tail beyond ``k``, the chi-square
+    probability of a Mahalanobis norm ``k`` over ``len(symbols)`` factors, and whether every
+    move keeps its price positive (``move > -1``). ``scaled``: the numerical search's
+    ``scale`` and revalued ``pnl`` (left at their defaults for a linear book).
+    """
     return ReverseStress(
         portfolio,
         symbols,
@@ -142,6 +162,7 @@ def reverse_stress(
         float(stats.norm.sf(k)),
         float(stats.chi2.sf(k * k, df=len(symbols))),
         bool((move > -1.0).all()),
+        *scaled,
     )
 
 
@@ -226,20 +247,7 @@ def reverse_stress_revalued(
         )
     sigma = float(np.sqrt(delta @ scaled @ delta))
     k = s * loss / sigma
-    return ReverseStress(
-        portfolio,
-        symbols,
-        move,
-        loss,
-        horizon,
-        sigma,
-        k,
-        float(stats.norm.sf(k)),
-        float(stats.chi2.sf(k * k, df=len(symbols))),
-        bool((move > -1.0).all()),
-        s,
-        revalued,
-    )
+    return _reverse_stress(portfolio, symbols, move, loss, horizon, sigma, k, s, revalued)
 
 
 def min_norm_moves_numerical(
