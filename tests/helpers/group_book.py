@@ -11,14 +11,16 @@ and ``tests/portfolio/test_portfolio_group_option_stress.py``.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from engine.faults.harness import produce
+from engine.faults.harness import produce, wait_until
 from engine.portfolio.group import partition_of
 from engine.portfolio.positions import Position
 
@@ -28,6 +30,8 @@ from .streams import price_messages, tick_stamps
 LATER = "2020-11-02T00:00:00Z"  # after the kill: pending at the hand-over
 #: The first half of the prices: ticks before this time flow before the kill.
 HALF = "2020-10-01T00:00:00Z"
+#: Every portfolio's output must have reached this time before one instance is killed.
+FIRST = "2020-09-25T00:00:00Z"
 HOLDINGS = [  # (slot, symbol, quantity, from)
     (0, "NVDA-C15", -30.0, ""), (0, "NVDA", 5000.0, ""),
     (1, "EURUSD-C120", 4.0, ""), (1, "EURUSD", 50_000.0, ""), (1, "NVDA-P12A", 20.0, LATER),
@@ -110,3 +114,42 @@ class Instance:
         code = self.proc.wait(60)
         self.log.close()
         return code
+
+
+def kill_one_and_hand_over(
+    args: list[str],
+    env: dict[str, str],
+    logs: Path,
+    feed: tuple[str, np.ndarray, list[tuple[bytes, bytes]], int],
+    reached: Callable[[], dict[str, int]],
+    what: str,
+    on_first_timeout: Callable[[], str] = lambda: "",
+) -> None:
+    """Two instances with ``args``; one killed; the survivor takes its portfolios over.
+
+    Waits (120 s) until every portfolio's output (``reached``: portfolio -> epoch ms) is
+    at :data:`FIRST`, kills the second instance with SIGKILL, publishes the rest of the
+    ticks (``feed``: bootstrap, stamps, ticks, half as :func:`start_group_feed` returns
+    them), waits (180 s) until every output is at the third-last tick time, and stops
+    the survivor with SIGTERM, which it must exit 0 from. ``what`` names the output in
+    the timeout messages; ``on_first_timeout`` adds to the first one.
+    """
+    bootstrap, stamps, ticks, half = feed
+    a = Instance(args, env, logs / "a.log")
+    b = Instance(args, env, logs / "b.log")
+    try:
+        first = epoch_ms(FIRST)
+        try:
+            wait_until(lambda: min(reached().values()) >= first, 120, f"the first {what}", 1.0)
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc}: {reached()} < {first}{on_first_timeout()}") from None
+        assert b.stop(signal.SIGKILL) == -signal.SIGKILL
+        produce(bootstrap, "prices", ticks[half:])
+        target = int(sorted(set(stamps))[-3])
+        try:
+            wait_until(lambda: min(reached().values()) >= target, 180, f"the last {what}", 1.0)
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc}: {reached()} < {target}") from None
+    finally:
+        b.stop(signal.SIGKILL)
+        assert a.stop(signal.SIGTERM) == 0, (logs / "a.log").read_text()[-3000:]

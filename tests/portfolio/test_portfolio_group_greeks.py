@@ -17,7 +17,6 @@ EURUSD, second half of 2020; option prices are model values on assumed flat mark
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 import pandas as pd
@@ -26,12 +25,11 @@ import redis
 from typer.testing import CliRunner
 
 from engine.cli import app
-from engine.faults.harness import produce, redis_hash, wait_until
+from engine.faults.harness import redis_hash
 
 from ..helpers.group_book import (
     HOLDINGS,
-    Instance,
-    epoch_ms,
+    kill_one_and_hand_over,
     portfolio_names,
     service_env,
     start_group_feed,
@@ -68,25 +66,11 @@ def test_group_instances_stream_base_currency_greeks_equal_to_offline(
     def reached() -> dict[str, int]:
         return {n: int(redis_hash(client, f"riskstream:greeks:{n}").get("ts_ms", 0)) for n in names}
 
-    a = Instance(args, env, tmp_path / "a.log")
-    b = Instance(args, env, tmp_path / "b.log")
-    try:
-        first = epoch_ms("2020-09-25T00:00:00Z")
-        try:
-            wait_until(lambda: min(reached().values()) >= first, 120, "the first Greeks", 1.0)
-        except TimeoutError as exc:
-            keys = sorted(k.decode() for k in client.keys("riskstream:*"))
-            raise AssertionError(f"{exc}: {reached()} < {first}; {keys}") from None
-        assert b.stop(signal.SIGKILL) == -signal.SIGKILL
-        produce(broker.bootstrap, "prices", ticks[half:])
-        target = int(sorted(set(stamps))[-3])
-        try:
-            wait_until(lambda: min(reached().values()) >= target, 180, "the last Greeks", 1.0)
-        except TimeoutError as exc:
-            raise AssertionError(f"{exc}: {reached()} < {target}") from None
-    finally:
-        b.stop(signal.SIGKILL)
-        assert a.stop(signal.SIGTERM) == 0, (tmp_path / "a.log").read_text()[-3000:]
+    def keys() -> str:
+        return f"; {sorted(k.decode() for k in client.keys('riskstream:*'))}"
+
+    feed = (broker.bootstrap, stamps, ticks, half)
+    kill_one_and_hand_over(args, env, tmp_path, feed, reached, "Greeks", keys)
 
     out, var = tmp_path / "greeks.csv", tmp_path / "var.csv"
     for command in (

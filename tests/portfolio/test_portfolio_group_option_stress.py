@@ -12,7 +12,6 @@ last bits (``test_portfolio_group`` allows 1e-9 for the spot books).
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 import pandas as pd
@@ -21,9 +20,14 @@ import redis
 from typer.testing import CliRunner
 
 from engine.cli import app
-from engine.faults.harness import produce, redis_hash, wait_until
+from engine.faults.harness import redis_hash
 
-from ..helpers.group_book import Instance, epoch_ms, portfolio_names, service_env, start_group_feed
+from ..helpers.group_book import (
+    kill_one_and_hand_over,
+    portfolio_names,
+    service_env,
+    start_group_feed,
+)
 from ..helpers.mixed_book import (
     INSTRUMENTS,
     MARKET,
@@ -62,21 +66,8 @@ def test_group_instances_stream_base_currency_option_stress_equal_to_stress_run(
     def reached() -> dict[str, int]:
         return {n: int(redis_hash(client, f"riskstream:stress:{n}").get("ts_ms", 0)) for n in names}
 
-    a = Instance(args, env, tmp_path / "a.log")
-    b = Instance(args, env, tmp_path / "b.log")
-    try:
-        first = epoch_ms("2020-09-25T00:00:00Z")
-        wait_until(lambda: min(reached().values()) >= first, 120, "the first stress", 1.0)
-        assert b.stop(signal.SIGKILL) == -signal.SIGKILL
-        produce(broker.bootstrap, "prices", ticks[half:])
-        target = int(sorted(set(stamps))[-3])
-        try:
-            wait_until(lambda: min(reached().values()) >= target, 180, "the last stress", 1.0)
-        except TimeoutError as exc:
-            raise AssertionError(f"{exc}: {reached()} < {target}") from None
-    finally:
-        b.stop(signal.SIGKILL)
-        assert a.stop(signal.SIGTERM) == 0, (tmp_path / "a.log").read_text()[-3000:]
+    feed = (broker.bootstrap, stamps, ticks, half)
+    kill_one_and_hand_over(args, env, tmp_path, feed, reached, "stress")
 
     for name in names:
         stored = redis_hash(client, f"riskstream:stress:{name}")
