@@ -120,18 +120,29 @@ def reverse_stress(
     horizon
         Number of grid intervals the moves happen over (the covariance is scaled by it).
     """
+    scaled, move = _scaled_min_norm(portfolio, exposure, cov, loss, horizon)
+    sigma = float(np.sqrt(exposure @ scaled @ exposure))
+    k = loss / sigma
+    return _reverse_stress(portfolio, symbols, move, loss, horizon, sigma, k)
+
+
+def _scaled_min_norm(
+    portfolio: str, exposure: np.ndarray, cov: np.ndarray, loss: float, horizon: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The covariance over ``horizon`` intervals and the minimum-norm moves losing ``loss``.
+
+    Validates ``loss`` (a positive amount) and ``horizon`` (positive); an
+    :class:`InputError` from :func:`min_norm_moves` is re-raised naming ``portfolio``.
+    """
     if not np.isfinite(loss) or loss <= 0.0:
         raise InputError(f"loss must be a positive amount, got {loss}")
     if not np.isfinite(horizon) or horizon <= 0.0:
         raise InputError(f"horizon must be positive, got {horizon}")
     scaled = cov * horizon
     try:
-        move = min_norm_moves(exposure, scaled, loss)
+        return scaled, min_norm_moves(exposure, scaled, loss)
     except InputError as exc:
         raise InputError(f"portfolio {portfolio}: {exc}") from None
-    sigma = float(np.sqrt(exposure @ scaled @ exposure))
-    k = loss / sigma
-    return _reverse_stress(portfolio, symbols, move, loss, horizon, sigma, k)
 
 
 def _reverse_stress(
@@ -202,15 +213,7 @@ def reverse_stress_revalued(
         When the book has no delta risk (no direction), or no shock along the direction
         loses ``loss`` before a price reaches zero or a move reaches :data:`MAX_MOVE`.
     """
-    if not np.isfinite(loss) or loss <= 0.0:
-        raise InputError(f"loss must be a positive amount, got {loss}")
-    if not np.isfinite(horizon) or horizon <= 0.0:
-        raise InputError(f"horizon must be positive, got {horizon}")
-    scaled = cov * horizon
-    try:
-        direction = min_norm_moves(delta, scaled, loss)
-    except InputError as exc:
-        raise InputError(f"portfolio {portfolio}: {exc}") from None
+    scaled, direction = _scaled_min_norm(portfolio, delta, cov, loss, horizon)
     down = direction[direction < 0.0]
     top = MAX_MOVE / float(np.abs(direction).max())
     if len(down):
