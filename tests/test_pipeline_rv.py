@@ -19,17 +19,7 @@ from engine.offline.runs import run_prices
 from engine.pipeline import PricePipeline, load_deep
 from producers.sources import sp500_1min, sp500_realized
 
-from .helpers.pipeline import feed
-
-#: HAR alone, first fitted after 50 sessions with realised variance, refitted every 10.
-HAR = {
-    "vol_models": ("har",),
-    "var_method": "har-normal",
-    "refit_first": 50,
-    "refit_every": 10,
-    "refit_delay": 0,
-    "anomaly_enabled": False,
-}
+from .helpers.pipeline import HAR, feed
 
 
 @pytest.fixture(scope="module")

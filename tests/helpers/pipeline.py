@@ -9,6 +9,17 @@ import pandas as pd
 from engine.offline.runs import columns_from_frame
 from engine.pipeline import PricePipeline
 
+#: Settings of HAR alone, first fitted after 50 sessions with realised variance, refitted
+#: every 10 (in-process: no delay), the anomaly stage off.
+HAR = {
+    "vol_models": ("har",),
+    "var_method": "har-normal",
+    "refit_first": 50,
+    "refit_every": 10,
+    "refit_delay": 0,
+    "anomaly_enabled": False,
+}
+
 
 def feed(pipeline: PricePipeline, frame: pd.DataFrame, batch: int = 500) -> list[Any]:
     """Run ``frame``'s rows (``timestamp, symbol, price``...) through ``pipeline`` in
