@@ -143,6 +143,13 @@ def symbol_names(n: int) -> tuple[str, ...]:
     return tuple(f"SYN{i:0{width}d}" for i in range(n))
 
 
+def _require_at_least_one(**counts: int) -> None:
+    """Raise :class:`InputError` naming the first of ``counts`` (in order) that is below 1."""
+    for name, value in counts.items():
+        if value < 1:
+            raise InputError(f"{name} must be at least 1, got {value}")
+
+
 def _time_span(
     steps: int, interval_ms: int, start_ms: int | None, end_ms: int | None, allow_future: bool
 ) -> int:
@@ -215,12 +222,7 @@ class SyntheticPrices:
         end_ms: int | None = None,
         allow_future: bool = False,
     ) -> None:
-        if n_symbols < 1:
-            raise InputError(f"n_symbols must be at least 1, got {n_symbols}")
-        if ticks < 1:
-            raise InputError(f"ticks must be at least 1, got {ticks}")
-        if interval_ms < 1:
-            raise InputError(f"interval_ms must be at least 1, got {interval_ms}")
+        _require_at_least_one(n_symbols=n_symbols, ticks=ticks, interval_ms=interval_ms)
         self.n_symbols = n_symbols
         self.ticks = ticks
         self.interval_ms = interval_ms
@@ -344,11 +346,7 @@ class SyntheticTransactions:
         start_ms: int | None = None,
         allow_future: bool = False,
     ) -> None:
-        for name, value in (("n_customers", n_customers), ("n_terminals", n_terminals)):
-            if value < 1:
-                raise InputError(f"{name} must be at least 1, got {value}")
-        if count < 1:
-            raise InputError(f"count must be at least 1, got {count}")
+        _require_at_least_one(n_customers=n_customers, n_terminals=n_terminals, count=count)
         self.n_customers = n_customers
         self.n_terminals = n_terminals
         self.count = count

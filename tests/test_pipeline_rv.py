@@ -15,29 +15,11 @@ import pytest
 from engine.config import Settings
 from engine.core import PriceRiskBook
 from engine.offline.intraday import session_closes
-from engine.offline.runs import columns_from_frame, run_prices
+from engine.offline.runs import run_prices
 from engine.pipeline import PricePipeline, load_deep
 from producers.sources import sp500_1min, sp500_realized
 
-#: HAR alone, first fitted after 50 sessions with realised variance, refitted every 10.
-HAR = {
-    "vol_models": ("har",),
-    "var_method": "har-normal",
-    "refit_first": 50,
-    "refit_every": 10,
-    "refit_delay": 0,
-    "anomaly_enabled": False,
-}
-
-
-def feed(pipeline: PricePipeline, frame: pd.DataFrame, batch: int = 500):  # type: ignore[no-untyped-def]
-    """Run ``frame``'s rows through the pipeline in micro-batches; the outcomes."""
-    now = int(frame["timestamp"].max().value // 1_000_000) + 1
-    outcomes = []
-    for start in range(0, len(frame), batch):
-        cols = columns_from_frame(frame.iloc[start : start + batch], start)
-        outcomes.append(pipeline.process_columns(cols, [], received=len(cols.ts), now_ms=now))
-    return outcomes
+from .helpers.pipeline import HAR, feed
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,10 @@ are not timed (customer windows and terminal table filled).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
+from engine.bench.result import BenchResult
 from engine.config import Settings
 from engine.stages import StageInput, StageOutput
 
@@ -51,7 +52,7 @@ class TimedStage:
 
 
 @dataclass(frozen=True)
-class AnomalyBenchResult:
+class AnomalyBenchResult(BenchResult):
     price_detector: str
     symbols: int
     price_ticks: int
@@ -65,9 +66,6 @@ class AnomalyBenchResult:
     tx_alerts: int
     batch: int
     load: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     def markdown(self) -> str:
         return "\n".join(

@@ -47,9 +47,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from engine.bench.e2e import (
     LatencyRun,
@@ -65,6 +64,7 @@ from engine.bench.e2e import (
 from engine.bench.peers import runner as peer_runner
 from engine.bench.peers.runner import PeerName
 from engine.bench.peers.work import reference_alert_ids
+from engine.bench.result import BenchResult
 from engine.bench.transport import stage_rates
 from engine.config import Settings
 from engine.faults.harness import WorkerProcess, wait_until
@@ -93,7 +93,7 @@ class PeerRow:
 
 
 @dataclass
-class CompareResult:
+class CompareResult(BenchResult):
     ticks: int
     symbols: int
     partitions: int
@@ -116,9 +116,6 @@ class CompareResult:
     alerts_checked: list[str] = field(default_factory=list)
     """The rows that raised exactly those alerts (the run fails otherwise)."""
     notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     def markdown(self) -> str:
         r = self

@@ -36,13 +36,14 @@ import re
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from engine.bench.e2e import fresh_services_dir
+from engine.bench.result import BenchResult
 from engine.boundary.records import RawRecord
 from engine.boundary.timeutil import now_ms
 from engine.config import Settings
@@ -52,7 +53,7 @@ Progress = Callable[[str], None]
 
 
 @dataclass
-class CreditBenchResult:
+class CreditBenchResult(BenchResult):
     events: int
     batch: int
     onnx_us: float
@@ -82,9 +83,6 @@ class CreditBenchResult:
     worker_hit_ratio: float = float("nan")
     load: list[float] = field(default_factory=list)
     """1-minute load average of the machine at the start and at the end."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     def markdown(self) -> str:
         rows = [

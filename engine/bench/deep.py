@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from engine.bench.result import BenchResult
 from engine.core.volatility.deep import DeepVolatility
 from engine.deep.model import DeepVolModel, model_dir
 
 
 @dataclass
-class DeepBench:
+class DeepBench(BenchResult):
     model: str
     version: str
     symbols: int
@@ -39,9 +40,6 @@ class DeepBench:
     single_inference_p99_us: float
     load_average: float
     cpus: int
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def _history(length: int, symbols: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -30,10 +30,11 @@ import gc
 import os
 import time
 import tracemalloc
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
+from engine.bench.result import BenchResult
 from engine.config import Settings
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -58,7 +59,7 @@ class ColumnBytes:
 
 
 @dataclass(frozen=True, slots=True)
-class MemoryResult:
+class MemoryResult(BenchResult):
     symbols: int
     ticks_per_symbol: int
     warm_symbols: int
@@ -71,9 +72,6 @@ class MemoryResult:
     """Sum of :attr:`columns` (what one slot of capacity costs; unallocated lazy columns 0)."""
     row_bytes_per_symbol: float
     columns: tuple[ColumnBytes, ...]
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
     def markdown(self, top: int = 25) -> str:
         lines = [

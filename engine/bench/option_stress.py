@@ -18,11 +18,12 @@ time of this process with BLAS on one thread, median of ``repeat`` runs:
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
 
+from engine.bench.result import BenchResult
 from engine.bench.stress import synthetic_market
 from engine.options.greeks import UnderlyingMarket
 from engine.options.instruments import Instrument, option_terms
@@ -36,7 +37,7 @@ _TODAY = date(2024, 3, 15)
 
 
 @dataclass(frozen=True, slots=True)
-class OptionStressBench:
+class OptionStressBench(BenchResult):
     """Milliseconds (CPU, median of ``repeat``) of the three timed steps."""
 
     options: int
@@ -47,9 +48,6 @@ class OptionStressBench:
     base_ms: float
     reverse_ms: float
     reverse_residual: float
-
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
 
     def markdown(self) -> str:
         return "\n".join(

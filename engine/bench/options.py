@@ -20,17 +20,18 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
+from engine.bench.result import BenchResult
 from engine.options.book import revalue, sensitivities
 from engine.options.scenarios import ONE_DAY, generated_book, market_history, scenarios
 from engine.options.var import book_var
 
 
 @dataclass
-class OptionsBench:
+class OptionsBench(BenchResult):
     positions: int
     underlyings: int
     greeks_p50_ms: float
@@ -47,9 +48,6 @@ class OptionsBench:
     data: str
     load_average: float
     cpus: int
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
     def markdown(self) -> str:
         lines = [

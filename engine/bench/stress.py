@@ -18,17 +18,18 @@ thread; the median and the worst of ``repeat`` runs are reported.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
+from engine.bench.result import BenchResult
 from engine.stress.library import load_library
 from engine.stress.moves import Market, library_moves
 from engine.stress.pnl import scenario_pnl
 
 
 @dataclass(frozen=True, slots=True)
-class StressBench:
+class StressBench(BenchResult):
     """Milliseconds (CPU) per full recomputation, median and worst over ``repeat`` runs."""
 
     portfolios: int
@@ -40,9 +41,6 @@ class StressBench:
     pnl_ms: float
     total_ms: float
     total_worst_ms: float
-
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
 
     def markdown(self) -> str:
         return "\n".join(

@@ -30,8 +30,29 @@ from engine.boundary.records import RawRecord
 from engine.boundary.timeutil import format_ts
 
 
+class _Message:
+    """What every event class adds to its ``to_dict`` and ``key``: its bytes on the wire."""
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @property
+    def key(self) -> bytes:
+        raise NotImplementedError
+
+    def to_json(self) -> bytes:
+        """The message value: :meth:`to_dict` as JSON (UTF-8; numpy scalars allowed)."""
+        return orjson.dumps(self.to_dict(), option=orjson.OPT_SERIALIZE_NUMPY)
+
+    def to_record(self, offset: int, partition: int = 0) -> RawRecord:
+        """The message as a consumer would see it (for the embedded runner and tests)."""
+        return RawRecord(self.key, self.to_json(), partition, offset)
+
+
 @dataclass(frozen=True, slots=True)
-class PriceTick:
+class PriceTick(_Message):
     """One price observation. ``ts`` is epoch milliseconds (UTC); ``price`` > 0."""
 
     symbol: str
@@ -55,16 +76,9 @@ class PriceTick:
     def key(self) -> bytes:
         return self.symbol.encode("utf-8")
 
-    def to_json(self) -> bytes:
-        return orjson.dumps(self.to_dict(), option=orjson.OPT_SERIALIZE_NUMPY)
-
-    def to_record(self, offset: int, partition: int = 0) -> RawRecord:
-        """The message as a consumer would see it (for the embedded runner and tests)."""
-        return RawRecord(self.key, self.to_json(), partition, offset)
-
 
 @dataclass(frozen=True, slots=True)
-class Transaction:
+class Transaction(_Message):
     """One card transaction. ``ts`` is epoch milliseconds (UTC); ``amount`` >= 0."""
 
     tx_id: str
@@ -93,9 +107,3 @@ class Transaction:
     @property
     def key(self) -> bytes:
         return self.customer_id.encode("utf-8")
-
-    def to_json(self) -> bytes:
-        return orjson.dumps(self.to_dict(), option=orjson.OPT_SERIALIZE_NUMPY)
-
-    def to_record(self, offset: int, partition: int = 0) -> RawRecord:
-        return RawRecord(self.key, self.to_json(), partition, offset)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -121,17 +122,8 @@ def evaluate(
             vb, eb = run.var_before[:, j, es_i], run.es_before[:, j, es_i]
             sample = mine & np.isfinite(vb) & np.isfinite(eb)
             if sample.any():
-                z2 = acerbi_szekely_z2(-returns[sample], vb[sample], eb[sample], 1 - es_level)
                 es_rows.append(
-                    {
-                        "symbol": symbol,
-                        "method": method,
-                        "level": es_level,
-                        "n": int(sample.sum()),
-                        "z2": z2.statistic,
-                        "z2_p": z2.p_value,
-                        "rejected_5pct": z2.rejects(),
-                    }
+                    _es_row(symbol, method, es_level, returns[sample], vb[sample], eb[sample])
                 )
         if "rv" in run.frame:
             vol_rows += _vol_rows(run, symbol, mine)
@@ -177,17 +169,8 @@ def horizon_tables(
             es_w = ea[rows]
             ok = np.isfinite(judged) & np.isfinite(es_w)
             if ok.any():
-                z2 = acerbi_szekely_z2(-realised[ok], judged[ok], es_w[ok], 1 - es_level)
                 es_rows.append(
-                    {
-                        "symbol": symbol,
-                        "method": method,
-                        "level": es_level,
-                        "n": int(ok.sum()),
-                        "z2": z2.statistic,
-                        "z2_p": z2.p_value,
-                        "rejected_5pct": z2.rejects(),
-                    }
+                    _es_row(symbol, method, es_level, realised[ok], judged[ok], es_w[ok])
                 )
     ts = run.frame["timestamp"][period]
     span = (str(ts.min())[:10], str(ts.max())[:10]) if len(ts) else ("", "")
@@ -427,3 +410,25 @@ def _vol_panels(run: OfflineRun, mine: np.ndarray, title: str, path: Path) -> No
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _es_row(
+    symbol: str,
+    method: str,
+    es_level: float,
+    returns: np.ndarray,
+    var: np.ndarray,
+    es: np.ndarray,
+) -> dict[str, Any]:
+    """One ES backtest row: Acerbi-Szekely Z2 of the losses ``-returns`` against the
+    forecasts ``var`` and ``es`` made before them (positive amounts, the same rows)."""
+    z2 = acerbi_szekely_z2(-returns, var, es, 1 - es_level)
+    return {
+        "symbol": symbol,
+        "method": method,
+        "level": es_level,
+        "n": int(returns.size),
+        "z2": z2.statistic,
+        "z2_p": z2.p_value,
+        "rejected_5pct": z2.rejects(),
+    }

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import shutil
 import subprocess
-import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -93,9 +92,6 @@ class KafkaBroker(ManagedProcess, kafka_admin.SingleBrokerTopics):
         detach: bool = False,
         ready_timeout: float = 90.0,
     ) -> None:
-        self._owns_state_dir = state_dir is None
-        if state_dir is None:
-            state_dir = Path(tempfile.mkdtemp(prefix=f"riskstream-kafka-{node_id}-"))
         super().__init__(f"kafka-{node_id}", state_dir, detach=detach, ready_timeout=ready_timeout)
         if listeners is None:
             listeners = default_listeners(port or free_port(), controller_port or free_port())
@@ -242,11 +238,3 @@ class KafkaBroker(ManagedProcess, kafka_admin.SingleBrokerTopics):
         if not port_open(self.port, self.client.host):
             return False
         return self.node_id in kafka_admin.broker_ids(self.bootstrap, timeout_ms=2_000)
-
-    # --- Conveniences ---------------------------------------------------------------------
-
-    def close(self) -> None:
-        """Stop, and delete the state directory if this object created it."""
-        self.stop()
-        if self._owns_state_dir:
-            shutil.rmtree(self.state_dir, ignore_errors=True)

@@ -18,8 +18,10 @@ import atexit
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -63,6 +65,7 @@ class ManagedProcess(ABC):
         Short name used in messages and for the log file, e.g. ``"kafka-1"``.
     state_dir
         Directory of the log file and of any data the server keeps; created if missing.
+        ``None``: a new temporary directory ``riskstream-<name>-*``, deleted by :meth:`close`.
     detach
         Leave the process running when this Python process exits (for the CLI).
     ready_timeout
@@ -72,12 +75,15 @@ class ManagedProcess(ABC):
     def __init__(
         self,
         name: str,
-        state_dir: Path,
+        state_dir: Path | None,
         *,
         detach: bool = False,
         ready_timeout: float = 60.0,
     ) -> None:
         self.name = name
+        self._owns_state_dir = state_dir is None
+        if state_dir is None:
+            state_dir = Path(tempfile.mkdtemp(prefix=f"riskstream-{name}-"))
         self.state_dir = Path(state_dir).resolve()
         self.detach = detach
         self.ready_timeout = ready_timeout
@@ -282,8 +288,10 @@ class ManagedProcess(ABC):
         return self.start(timeout)
 
     def close(self) -> None:
-        """Stop the process and release what this object owns (subclasses: temporary dirs)."""
+        """Stop, and delete the state directory if this object created it."""
         self.stop()
+        if self._owns_state_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
 
     def _forget(self) -> None:
         self._paused = False

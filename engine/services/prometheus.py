@@ -9,8 +9,6 @@ configuration without a restart.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -55,9 +53,6 @@ class PrometheusServer(ManagedProcess):
         detach: bool = False,
         ready_timeout: float = 60.0,
     ) -> None:
-        self._owns_state_dir = state_dir is None
-        if state_dir is None:
-            state_dir = Path(tempfile.mkdtemp(prefix="riskstream-prometheus-"))
         super().__init__("prometheus", state_dir, detach=detach, ready_timeout=ready_timeout)
         self.config_path = Path(config_path).resolve()
         self.port = port or free_port()
@@ -141,9 +136,3 @@ class PrometheusServer(ManagedProcess):
             detail = exc.read().decode("utf-8", errors="replace")
             exc.close()
             raise ServiceUnavailableError(f"Prometheus reload failed: {detail}") from None
-
-    def close(self) -> None:
-        """Stop, and delete the state directory if this object created it."""
-        self.stop()
-        if self._owns_state_dir:
-            shutil.rmtree(self.state_dir, ignore_errors=True)

@@ -14,8 +14,6 @@ for up to two seconds but keeps replying, so a SIGKILL then loses writes it ackn
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -89,9 +87,6 @@ class RedisServer(ManagedProcess, RedisByUrl):
         detach: bool = False,
         ready_timeout: float = 30.0,
     ) -> None:
-        self._owns_state_dir = state_dir is None
-        if state_dir is None:
-            state_dir = Path(tempfile.mkdtemp(prefix="riskstream-redis-"))
         super().__init__("redis", state_dir, detach=detach, ready_timeout=ready_timeout)
         if password is not None and (not password or any(c in password for c in '"\\\n\r')):
             raise ValueError("password must be non-empty, without quotes, backslashes or newlines")
@@ -146,9 +141,3 @@ class RedisServer(ManagedProcess, RedisByUrl):
             return bool(client.ping())
         finally:
             client.close()
-
-    def close(self) -> None:
-        """Stop, and delete the state directory if this object created it."""
-        self.stop()
-        if self._owns_state_dir:
-            shutil.rmtree(self.state_dir, ignore_errors=True)

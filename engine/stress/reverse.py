@@ -120,17 +120,48 @@ def reverse_stress(
     horizon
         Number of grid intervals the moves happen over (the covariance is scaled by it).
     """
+    scaled, move = _scaled_min_norm(portfolio, exposure, cov, loss, horizon)
+    sigma = float(np.sqrt(exposure @ scaled @ exposure))
+    k = loss / sigma
+    return _reverse_stress(portfolio, symbols, move, loss, horizon, sigma, k)
+
+
+def _scaled_min_norm(
+    portfolio: str, exposure: np.ndarray, cov: np.ndarray, loss: float, horizon: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The covariance over ``horizon`` intervals and the minimum-norm moves losing ``loss``.
+
+    Validates ``loss`` (a positive amount) and ``horizon`` (positive); an
+    :class:`InputError` from :func:`min_norm_moves` is re-raised naming ``portfolio``.
+    """
     if not np.isfinite(loss) or loss <= 0.0:
         raise InputError(f"loss must be a positive amount, got {loss}")
     if not np.isfinite(horizon) or horizon <= 0.0:
         raise InputError(f"horizon must be positive, got {horizon}")
     scaled = cov * horizon
     try:
-        move = min_norm_moves(exposure, scaled, loss)
+        return scaled, min_norm_moves(exposure, scaled, loss)
     except InputError as exc:
         raise InputError(f"portfolio {portfolio}: {exc}") from None
-    sigma = float(np.sqrt(exposure @ scaled @ exposure))
-    k = loss / sigma
+
+
+def _reverse_stress(
+    portfolio: str,
+    symbols: tuple[str, ...],
+    move: np.ndarray,
+    loss: float,
+    horizon: float,
+    sigma: float,
+    k: float,
+    *scaled: float,
+) -> ReverseStress:
+    """The result for moves ``move`` that are ``k`` standard deviations ``sigma`` away.
+
+    Adds the plausibility figures: the one-sided normal tail beyond ``k``, the chi-square
+    probability of a Mahalanobis norm ``k`` over ``len(symbols)`` factors, and whether every
+    move keeps its price positive (``move > -1``). ``scaled``: the numerical search's
+    ``scale`` and revalued ``pnl`` (left at their defaults for a linear book).
+    """
     return ReverseStress(
         portfolio,
         symbols,
@@ -142,6 +173,7 @@ def reverse_stress(
         float(stats.norm.sf(k)),
         float(stats.chi2.sf(k * k, df=len(symbols))),
         bool((move > -1.0).all()),
+        *scaled,
     )
 
 
@@ -181,15 +213,7 @@ def reverse_stress_revalued(
         When the book has no delta risk (no direction), or no shock along the direction
         loses ``loss`` before a price reaches zero or a move reaches :data:`MAX_MOVE`.
     """
-    if not np.isfinite(loss) or loss <= 0.0:
-        raise InputError(f"loss must be a positive amount, got {loss}")
-    if not np.isfinite(horizon) or horizon <= 0.0:
-        raise InputError(f"horizon must be positive, got {horizon}")
-    scaled = cov * horizon
-    try:
-        direction = min_norm_moves(delta, scaled, loss)
-    except InputError as exc:
-        raise InputError(f"portfolio {portfolio}: {exc}") from None
+    scaled, direction = _scaled_min_norm(portfolio, delta, cov, loss, horizon)
     down = direction[direction < 0.0]
     top = MAX_MOVE / float(np.abs(direction).max())
     if len(down):
@@ -226,20 +250,7 @@ def reverse_stress_revalued(
         )
     sigma = float(np.sqrt(delta @ scaled @ delta))
     k = s * loss / sigma
-    return ReverseStress(
-        portfolio,
-        symbols,
-        move,
-        loss,
-        horizon,
-        sigma,
-        k,
-        float(stats.norm.sf(k)),
-        float(stats.chi2.sf(k * k, df=len(symbols))),
-        bool((move > -1.0).all()),
-        s,
-        revalued,
-    )
+    return _reverse_stress(portfolio, symbols, move, loss, horizon, sigma, k, s, revalued)
 
 
 def min_norm_moves_numerical(

@@ -152,30 +152,62 @@ def price_reference_rows() -> np.ndarray:
     return rows[stream.frame["tick"].to_numpy() >= 50]
 
 
-def train_prices(progress: Progress = lambda _: None) -> list[TrainedModel]:
-    X = price_reference_rows()
-    center, scale = robust_scaling(X[:, [PRICE_FEATURES.index(f) for f in PRICE_MODEL_INPUTS]])
-    training = {
-        "data": "calm GARCH-t streams (producers.anomalies.labelled_prices, kinds=())",
-        **PRICE_REFERENCE,
-        "rows": len(X),
-    }
+def _fit_unsupervised(
+    stream: str,
+    rows: np.ndarray,
+    features: tuple[str, ...],
+    inputs: tuple[str, ...],
+    training: dict[str, Any],
+    *,
+    scored: np.ndarray,
+    per_key: bool,
+    progress: Progress,
+    rows_are: str,
+) -> list[TrainedModel]:
+    """Fit every unsupervised detector of :data:`UNSUPERVISED` on ``rows`` (seed 0).
+
+    ``rows`` has one column per name in ``features``; the models see ``inputs``, centred
+    and scaled by their median and robust scale over ``rows``. Each model is calibrated
+    by :func:`_finish` on ``scored`` (the rows it will be judged against).
+    """
+    idx = [features.index(f) for f in inputs]
+    center, scale = robust_scaling(rows[:, idx])
     out = []
     for detector, fit in UNSUPERVISED.items():
-        progress(f"prices: fitting {detector} on {len(X):,} calm feature rows")
+        progress(f"{stream}: fitting {detector} on {len(rows):,} {rows_are}")
         card = _card(
-            f"prices-{detector}",
-            "prices",
+            f"{stream}-{detector}",
+            stream,
             detector,
-            PRICE_MODEL_INPUTS,
+            inputs,
             center,
             scale,
             DTYPES.get(detector, "float32"),
             training,
         )
-        fitted = fit(_encode(card, X, PRICE_FEATURES), seed=0)
-        out.append(_finish(TrainedModel(fitted, card), X, PRICE_FEATURES, X, per_key=True))
+        fitted = fit(_encode(card, rows, features), seed=0)
+        out.append(_finish(TrainedModel(fitted, card), rows, features, scored, per_key=per_key))
     return out
+
+
+def train_prices(progress: Progress = lambda _: None) -> list[TrainedModel]:
+    X = price_reference_rows()
+    training = {
+        "data": "calm GARCH-t streams (producers.anomalies.labelled_prices, kinds=())",
+        **PRICE_REFERENCE,
+        "rows": len(X),
+    }
+    return _fit_unsupervised(
+        "prices",
+        X,
+        PRICE_FEATURES,
+        PRICE_MODEL_INPUTS,
+        training,
+        scored=X,
+        per_key=True,
+        progress=progress,
+        rows_are="calm feature rows",
+    )
 
 
 # --- transactions -----------------------------------------------------------------------
@@ -213,22 +245,17 @@ def train_transactions(
     )
     fitted = fit_gbm(_encode(card, X, F), y, seed=0)
     out.append(_finish(TrainedModel(fitted, card), X, F, X, per_key=False))
-    idx = [F.index(f) for f in TRANSACTION_MODEL_INPUTS]
-    center, scale = robust_scaling(genuine[:, idx])
-    for detector, fit in UNSUPERVISED.items():
-        progress(f"transactions: fitting {detector} on {len(genuine):,} genuine rows")
-        card = _card(
-            f"transactions-{detector}",
-            "transactions",
-            detector,
-            TRANSACTION_MODEL_INPUTS,
-            center,
-            scale,
-            DTYPES.get(detector, "float32"),
-            {**training, "rows": len(genuine), "fitted_on": "rows labelled genuine"},
-        )
-        fitted = fit(_encode(card, genuine, F), seed=0)
-        out.append(_finish(TrainedModel(fitted, card), genuine, F, X, per_key=False))
+    out += _fit_unsupervised(
+        "transactions",
+        genuine,
+        F,
+        TRANSACTION_MODEL_INPUTS,
+        {**training, "rows": len(genuine), "fitted_on": "rows labelled genuine"},
+        scored=X,
+        per_key=False,
+        progress=progress,
+        rows_are="genuine rows",
+    )
     # the robust detector has no model, only its frozen calibration over the week
     robust = RobustDetector(F, TRANSACTION_CHANNELS, scope="global")
     names = [c.feature for c in TRANSACTION_CHANNELS]

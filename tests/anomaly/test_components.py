@@ -107,6 +107,27 @@ def test_pickles_deterministic_and_leaves_inputs_alone(case: Any) -> None:
     np.testing.assert_array_equal(clone.update(*nxt), a.update(*nxt))
 
 
+def features_in_batches(
+    component: PriceFeatures, ts: np.ndarray, returns: np.ndarray, cut: int
+) -> np.ndarray:
+    """``component``'s features of one series (slot 0; sigma 1%, no volume) fed in
+    micro-batches of ``cut`` rows, concatenated in row order."""
+    sigma, volume = np.full(ts.size, 0.01), np.full(ts.size, np.nan)
+    slots = np.zeros(ts.size, dtype=np.int64)
+    component.ensure(1)
+    parts = [
+        component.update(
+            slots[i : i + cut],
+            ts[i : i + cut],
+            returns[i : i + cut],
+            sigma[i : i + cut],
+            volume[i : i + cut],
+        )
+        for i in range(0, ts.size, cut)
+    ]
+    return np.concatenate(parts)
+
+
 @pytest.mark.parametrize("calendar", ["auto", "XNYS"])
 def test_price_features_on_a_trading_clock_do_not_depend_on_the_batching(calendar: str) -> None:
     """The trading clock's origin depends on the timestamps it is given: a gap spanning two
@@ -116,23 +137,9 @@ def test_price_features_on_a_trading_clock_do_not_depend_on_the_batching(calenda
     frame = arch_daily("sp500").iloc[1000:2000]
     ts = frame["timestamp"].to_numpy(dtype="datetime64[ms]").astype(np.int64)
     returns = np.diff(np.log(frame["price"].to_numpy()), prepend=np.nan)
-    sigma, volume = np.full(ts.size, 0.01), np.full(ts.size, np.nan)
-    slots = np.zeros(ts.size, dtype=np.int64)
 
     def features(cut: int) -> np.ndarray:
-        component = PriceFeatures(calendar=calendar)
-        component.ensure(1)
-        parts = [
-            component.update(
-                slots[i : i + cut],
-                ts[i : i + cut],
-                returns[i : i + cut],
-                sigma[i : i + cut],
-                volume[i : i + cut],
-            )
-            for i in range(0, ts.size, cut)
-        ]
-        return np.concatenate(parts)
+        return features_in_batches(PriceFeatures(calendar=calendar), ts, returns, cut)
 
     whole = features(ts.size)
     for cut in (1, 7, 250):
@@ -150,23 +157,11 @@ def test_price_features_on_the_weekday_clock_do_not_depend_on_the_batching() -> 
     ts = wti.index.as_unit("ms").asi8
     prices = wti.iloc[:, 0].to_numpy(float)
     returns = np.diff(np.log(prices), prepend=np.nan)
-    sigma, volume = np.full(ts.size, 0.01), np.full(ts.size, np.nan)
-    slots = np.zeros(ts.size, dtype=np.int64)
 
     def features(cut: int) -> tuple[np.ndarray, int]:
         component = PriceFeatures(calendar="auto")
-        component.ensure(1)
-        parts = [
-            component.update(
-                slots[i : i + cut],
-                ts[i : i + cut],
-                returns[i : i + cut],
-                sigma[i : i + cut],
-                volume[i : i + cut],
-            )
-            for i in range(0, ts.size, cut)
-        ]
-        return np.concatenate(parts), int(component.state["wall"][0])
+        got = features_in_batches(component, ts, returns, cut)
+        return got, int(component.state["wall"][0])
 
     whole, clock = features(ts.size)
     assert clock == WEEKDAYS

@@ -409,8 +409,15 @@ def joined(parts: list[list[Any]], starts: list[int]) -> list[Any]:
     return out
 
 
-def check_json_restart(case: Case) -> None:
-    """Export, JSON round trip, restore: the restarted component continues identically."""
+def restarted_continues_identically(
+    case: Case, restart: Callable[[OnlineComponent], OnlineComponent]
+) -> None:
+    """Run 300 inputs, restart with ``restart(component)``, run 300 more: as if never stopped.
+
+    ``restart`` takes the component after the first inputs and returns a fresh one holding
+    its saved state; the outputs on the next inputs and the final state must equal those of
+    a component that was never restarted.
+    """
     rng = np.random.default_rng(1)
     first, second = case.inputs(rng, 300, 0), case.inputs(rng, 300, 300)
     reference = fresh(case)
@@ -419,42 +426,49 @@ def check_json_restart(case: Case) -> None:
 
     before_restart = fresh(case)
     case.step(before_restart, first)
-    saved = {
-        slot: orjson.loads(
-            orjson.dumps(before_restart.export(slot), option=orjson.OPT_SERIALIZE_NUMPY)
-        )
-        for slot in range(N_SLOTS)
-    }
-    restarted = fresh(case)
-    for slot, state in saved.items():
-        restarted.restore(slot, state)
+    restarted = restart(before_restart)
     assert_same(outputs(case.step(restarted, second)), expected)
     assert state_of(restarted) == state_of(reference)
+
+
+def check_json_restart(case: Case) -> None:
+    """Export, JSON round trip, restore: the restarted component continues identically."""
+
+    def restart(before_restart: OnlineComponent) -> OnlineComponent:
+        saved = {
+            slot: orjson.loads(
+                orjson.dumps(before_restart.export(slot), option=orjson.OPT_SERIALIZE_NUMPY)
+            )
+            for slot in range(N_SLOTS)
+        }
+        restarted = fresh(case)
+        for slot, state in saved.items():
+            restarted.restore(slot, state)
+        return restarted
+
+    restarted_continues_identically(case, restart)
 
 
 def check_binary_restart(case: Case) -> None:
     """Binary records and ring blocks: the restarted component continues identically."""
-    rng = np.random.default_rng(1)
-    first, second = case.inputs(rng, 300, 0), case.inputs(rng, 300, 300)
-    reference = fresh(case)
-    case.step(reference, first)
-    expected = outputs(case.step(reference, second))
 
-    before_restart = fresh(case)
-    case.step(before_restart, first)
-    records = before_restart.pack(np.arange(N_SLOTS))
-    blocks = {
-        (slot, ring, block): data
-        for slot, ring, block, data in before_restart.ring_blocks(np.arange(N_SLOTS))
-    }
-    restarted = fresh(case)
-    assert restarted.fingerprint == before_restart.fingerprint
-    for slot in range(N_SLOTS):
-        restarted.unpack(
-            slot, records[slot].tobytes(), lambda ring, block, s=slot: blocks.get((s, ring, block))
-        )
-    assert_same(outputs(case.step(restarted, second)), expected)
-    assert state_of(restarted) == state_of(reference)
+    def restart(before_restart: OnlineComponent) -> OnlineComponent:
+        records = before_restart.pack(np.arange(N_SLOTS))
+        blocks = {
+            (slot, ring, block): data
+            for slot, ring, block, data in before_restart.ring_blocks(np.arange(N_SLOTS))
+        }
+        restarted = fresh(case)
+        assert restarted.fingerprint == before_restart.fingerprint
+        for slot in range(N_SLOTS):
+            restarted.unpack(
+                slot,
+                records[slot].tobytes(),
+                lambda ring, block, s=slot: blocks.get((s, ring, block)),
+            )
+        return restarted
+
+    restarted_continues_identically(case, restart)
 
 
 def check_pickles(case: Case) -> None:

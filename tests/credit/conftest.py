@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from engine.credit.model import CreditModel
 from engine.paths import shared_file
 from models.credit.train import TrainOptions, train
 
@@ -47,3 +48,9 @@ def small_model(taiwan_sample: Path, tmp_path_factory: pytest.TempPathFactory) -
     opts = TrainOptions(**{**SMALL.__dict__, "plots": True, "kinds": ("lightgbm",)})
     train(taiwan_sample, TARGET, out, opts)
     return out
+
+
+@pytest.fixture(scope="module")
+def model() -> CreditModel:
+    """The committed credit model (``onnx/credit``), loaded once per test module."""
+    return CreditModel(COMMITTED)

@@ -21,13 +21,7 @@ from engine.explain.cache import shap_key
 from engine.explain.metrics import ExplainMetrics
 from engine.explain.tree import ADDITIVITY_TOLERANCE
 
-from .conftest import COMMITTED
 from .helpers import alert_for, explainable
-
-
-@pytest.fixture(scope="module")
-def model() -> CreditModel:
-    return CreditModel(COMMITTED)
 
 
 @pytest.fixture(scope="module")

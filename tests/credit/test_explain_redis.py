@@ -16,15 +16,9 @@ from engine.explain.metrics import ExplainMetrics
 from engine.explain.tree import ADDITIVITY_TOLERANCE
 from engine.services.ports import free_port
 
-from .conftest import COMMITTED
 from .helpers import alert_for, service_on
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def model() -> CreditModel:
-    return CreditModel(COMMITTED)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,24 @@ from .conftest import COMMITTED, TARGET
 from .helpers import run_cli
 
 
+def score_committed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], data: Path, out: Path
+) -> tuple[int, str, str]:
+    """``riskstream credit score`` with the committed model: ``(exit code, stdout, stderr)``."""
+    return run_cli(
+        monkeypatch,
+        capsys,
+        "credit",
+        "score",
+        "--model",
+        str(COMMITTED),
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+    )
+
+
 def test_scores_every_row_in_order_keeping_the_id(
     tmp_path: Path,
     taiwan: pd.DataFrame,
@@ -27,18 +45,7 @@ def test_scores_every_row_in_order_keeping_the_id(
     data = tmp_path / "in.csv"
     rows.to_csv(data, index=False)
     out = tmp_path / "out.csv"
-    code, _, err = run_cli(
-        monkeypatch,
-        capsys,
-        "credit",
-        "score",
-        "--model",
-        str(COMMITTED),
-        "--data",
-        str(data),
-        "--out",
-        str(out),
-    )
+    code, _, err = score_committed(monkeypatch, capsys, data, out)
     assert code == 0, err
     scored = pd.read_csv(out)
     assert list(scored.columns) == ["ID", "pd"]
@@ -58,34 +65,12 @@ def test_without_id_column_and_with_a_lowercase_id(
 ) -> None:
     rows = taiwan.head(5)
     rows.drop(columns=["ID"]).to_csv(tmp_path / "a.csv", index=False)
-    code, _, _ = run_cli(
-        monkeypatch,
-        capsys,
-        "credit",
-        "score",
-        "--model",
-        str(COMMITTED),
-        "--data",
-        str(tmp_path / "a.csv"),
-        "--out",
-        str(tmp_path / "a_out.csv"),
-    )
+    code, _, _ = score_committed(monkeypatch, capsys, tmp_path / "a.csv", tmp_path / "a_out.csv")
     assert code == 0
     with (tmp_path / "a_out.csv").open() as f:
         assert next(csv.reader(f)) == ["pd"]
     rows.rename(columns={"ID": "id"}).to_csv(tmp_path / "b.csv", index=False)
-    run_cli(
-        monkeypatch,
-        capsys,
-        "credit",
-        "score",
-        "--model",
-        str(COMMITTED),
-        "--data",
-        str(tmp_path / "b.csv"),
-        "--out",
-        str(tmp_path / "b_out.csv"),
-    )
+    score_committed(monkeypatch, capsys, tmp_path / "b.csv", tmp_path / "b_out.csv")
     assert pd.read_csv(tmp_path / "b_out.csv")["id"].tolist() == [1, 2, 3, 4, 5]
 
 
@@ -123,18 +108,7 @@ def test_bad_input_exits_2_with_one_line(
     else:
         data.write_text(content)
     out = tmp_path / "out.csv"
-    code, _, err = run_cli(
-        monkeypatch,
-        capsys,
-        "credit",
-        "score",
-        "--model",
-        str(COMMITTED),
-        "--data",
-        str(data),
-        "--out",
-        str(out),
-    )
+    code, _, err = score_committed(monkeypatch, capsys, data, out)
     assert code == 2
     assert err.count("\n") == 1 and message in err
     assert not out.exists()

@@ -15,14 +15,7 @@ from engine.credit.stage import CreditStage, credit_stages
 from engine.pipeline import TransactionPipeline
 from producers.credit_reviews import taiwan_credit
 
-from .conftest import COMMITTED
-
 NOW = 1_800_000_000_000
-
-
-@pytest.fixture(scope="module")
-def model() -> CreditModel:
-    return CreditModel(COMMITTED)
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,8 @@ from engine.boundary.timeutil import format_ts, parse_ts
 from engine.cli import app
 from engine.faults.harness import WorkerProcess, produce, read_topic, wait_until
 
+from ..helpers.forecast_table import forecast_table
+
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 
 RISK = {
@@ -50,13 +52,7 @@ def offline(prices: Path, tmp_path: Path) -> pd.DataFrame:
     ):
         result = runner.invoke(app, [*args, "--quiet"], env=RISK)
         assert result.exit_code == 0, result.output
-    var = pd.read_csv(var_csv)
-    wide = var.pivot(index=["timestamp", "symbol"], columns="level", values=["var", "es"])
-    wide.columns = [f"{name}_{level}" for name, level in wide.columns]
-    vol = pd.read_csv(vol_csv).set_index(["timestamp", "symbol"])["sigma"]
-    table = wide.join(vol).reset_index()
-    table["ts"] = [parse_ts(t) for t in table["timestamp"]]
-    return table.set_index(["symbol", "ts"])
+    return forecast_table(pd.read_csv(var_csv), pd.read_csv(vol_csv))
 
 
 def test_worker_serves_the_lstm_exactly_as_the_offline_cli(fresh_kafka, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

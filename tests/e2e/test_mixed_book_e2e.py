@@ -9,7 +9,7 @@ One book, ``desk``, in a euro base currency, on real series of the second half o
 - listed options: a European call and an American put on NVDA and a European call on
   EURUSD (Garman-Kohlhagen), all quoted in USD. Their prices are *not* quoted prices:
   they are model values from the real spots and an assumed flat market (the rates and
-  vols of :data:`MARKET`, constants chosen for the test).
+  vols of ``tests/helpers/mixed_book.py``, constants chosen for the test).
 
 The same files drive both sides. Through the services: the instruments go to the
 compacted ``instruments`` topic (the service's start file holds only the FX pair, so the
@@ -35,33 +35,21 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
-from engine.boundary.schemas import PriceTick
 from engine.boundary.timeutil import parse_ts
 from engine.cli import app
 from engine.faults.harness import WorkerProcess, produce, redis_hash, wait_until
 from engine.portfolio.positions import Position
-from engine.services.kafka_admin import create_topic
+
+from ..helpers.mixed_book import (
+    create_book_topics,
+    mixed_prices,
+    write_book_files,
+)
+from ..helpers.streams import price_messages
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 
 BASE = "EUR"
-START, END = "2020-07-01", "2021-01-01"
-INSTRUMENTS = """instrument,kind,currency,calendar,underlying,strike,expiry,right,style,multiplier
-EURUSD,fx,USD,24/5,,,,,,
-NVDA,equity,USD,XNYS,,,,,,
-BTCUSD,crypto,USD,24/7,,,,,,
-NVDA-C15,option,USD,XNYS,NVDA,15,2021-03-19,call,european,100
-NVDA-P12A,option,USD,XNYS,NVDA,12,2021-01-15,put,american,100
-EURUSD-C120,option,USD,24/5,EURUSD,1.20,2021-03-19,call,european,100000
-"""
-#: ``underlying -> (rate, dividend_yield, vol)``: assumed, flat over the half-year (USD
-#: rate; for EURUSD the yield is the euro rate). BTCUSD is held spot only: its row gives
-#: the Greeks its spot and is otherwise unused.
-MARKET = {
-    "NVDA": (0.001, 0.0005, 0.45),
-    "EURUSD": (0.001, -0.005, 0.07),
-    "BTCUSD": (0.001, 0.0, 0.8),
-}
 POSITIONS = """portfolio,symbol,quantity
 desk,NVDA,5000
 desk,BTCUSD,2
@@ -75,37 +63,13 @@ VAR_METHOD = "ewma-mix"  # the worker's published method: forecasts from the 20t
 runner = CliRunner()
 
 
-def real_prices() -> pd.DataFrame:
-    """Long ticks ``timestamp, symbol, price`` of NVDA, BTCUSD and EURUSD, in time order."""
-    sys.path.insert(0, str(Path(__file__).parents[1] / "portfolio"))
-    try:
-        from fx_data import btc_nvda, ecb_eurusd
-    finally:
-        sys.path.pop(0)
-    eurusd = ecb_eurusd()
-    fx = pd.DataFrame({"timestamp": eurusd.index, "symbol": "EURUSD", "price": eurusd.to_numpy()})
-    frame = pd.concat([btc_nvda(), fx])
-    frame = frame[(frame["timestamp"] >= START) & (frame["timestamp"] < END)]
-    return frame.sort_values(["timestamp", "symbol"], kind="stable").reset_index(drop=True)
-
-
 def write_files(frame: pd.DataFrame, tmp_path: Path) -> dict[str, Path]:
     files = {
         name: tmp_path / f"{name}.csv"
         for name in ("prices", "instruments", "positions", "market", "start")
     }
-    frame.assign(timestamp=frame["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")).to_csv(
-        files["prices"], index=False
-    )
-    files["instruments"].write_text(INSTRUMENTS)
-    files["start"].write_text("\n".join(INSTRUMENTS.splitlines()[:2]) + "\n")  # EURUSD only
+    write_book_files(frame, files)
     files["positions"].write_text(POSITIONS)
-    market = frame.rename(columns={"symbol": "underlying", "price": "spot"})
-    for i, column in enumerate(("rate", "dividend_yield", "vol")):
-        market[column] = [MARKET[u][i] for u in market["underlying"]]
-    market.assign(timestamp=market["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")).to_csv(
-        files["market"], index=False
-    )
     return files
 
 
@@ -130,18 +94,7 @@ def offline(files: dict[str, Path], tmp_path: Path) -> dict[str, pd.DataFrame]:
 
 
 def feed(bootstrap: str, frame: pd.DataFrame, files: dict[str, Path]) -> None:
-    create_topic(bootstrap, "prices", partitions=2)
-    create_topic(bootstrap, "positions", partitions=2)
-    create_topic(bootstrap, "instruments", config={"cleanup.policy": "compact"})
-    rows = pd.read_csv(files["instruments"], dtype=str, keep_default_na=False)
-    produce(
-        bootstrap,
-        "instruments",
-        [
-            (row["instrument"].encode(), orjson.dumps(_record(row)))
-            for row in rows.to_dict("records")
-        ],
-    )
+    create_book_topics(bootstrap, files["instruments"])
     positions = pd.read_csv(files["positions"])
     produce(
         bootstrap,
@@ -151,21 +104,13 @@ def feed(bootstrap: str, frame: pd.DataFrame, files: dict[str, Path]) -> None:
             for p, s, q in positions.itertuples(index=False)
         ],
     )
-    stamps = frame["timestamp"].to_numpy(dtype="datetime64[ms]").astype("int64")
-    produce(
-        bootstrap,
-        "prices",
-        [
-            (s.encode(), PriceTick(s, int(t), float(p)).to_json())
-            for t, s, p in zip(stamps, frame["symbol"], frame["price"], strict=True)
-        ],
-    )
+    produce(bootstrap, "prices", price_messages(frame))
 
 
 def test_mixed_book_through_kafka_worker_and_portfolio_service_equals_offline(
     fresh_kafka, redis_url: str, tmp_path: Path
 ) -> None:
-    frame = real_prices()
+    frame = mixed_prices()
     assert 350 <= len(frame) <= 600 and set(frame["symbol"]) == {"NVDA", "BTCUSD", "EURUSD"}
     files = write_files(frame, tmp_path)
     expected = offline(files, tmp_path)
@@ -295,8 +240,3 @@ def test_mixed_book_through_kafka_worker_and_portfolio_service_equals_offline(
 
 def _iso(ts_ms: int) -> str:
     return pd.Timestamp(ts_ms, unit="ms", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _record(row: dict[str, str]) -> dict[str, object]:
-    """A CSV row as an ``instruments`` message (empty cells left out, numbers as numbers)."""
-    return {k: float(v) if k in ("strike", "multiplier") else v for k, v in row.items() if v != ""}

@@ -24,6 +24,8 @@ from engine.cli import app
 from engine.core.spec import DEFAULT_METHOD
 from engine.faults.harness import WorkerProcess, produce, read_topic, wait_until
 
+from ..helpers.forecast_table import forecast_table
+
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 
 
@@ -40,12 +42,7 @@ def offline(prices: Path, tmp_path: Path) -> pd.DataFrame:
         assert result.exit_code == 0, result.output
     var = pd.read_csv(var_csv)
     assert set(var["method"]) == {DEFAULT_METHOD}
-    wide = var.pivot(index=["timestamp", "symbol"], columns="level", values=["var", "es"])
-    wide.columns = [f"{name}_{level}" for name, level in wide.columns]
-    vol = pd.read_csv(vol_csv).set_index(["timestamp", "symbol"])["sigma"]
-    table = wide.join(vol).reset_index()
-    table["ts"] = [parse_ts(t) for t in table["timestamp"]]
-    return table.set_index(["symbol", "ts"])
+    return forecast_table(var, pd.read_csv(vol_csv))
 
 
 def test_every_published_update_equals_the_offline_cli(fresh_kafka, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

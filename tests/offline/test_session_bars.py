@@ -12,9 +12,11 @@ import pytest
 from engine.config import Settings
 from engine.core.var.horizon import horizon_windows
 from engine.offline.backtest_report import evaluate
-from engine.offline.runs import OfflineRun, columns_from_frame, log_returns, run_prices
+from engine.offline.runs import OfflineRun, log_returns, run_prices
 from engine.pipeline import PricePipeline, session_bars, session_rv
 from producers.sources import arch_daily, sp500_1min
+
+from ..helpers.pipeline import HAR, feed
 
 #: EWMA alone (no fits), a short warm-up so that 90 sessions give forecasts.
 EWMA = {
@@ -33,15 +35,6 @@ def offline(frame: pd.DataFrame, settings: Settings) -> OfflineRun:
         realised=session_rv(settings),
         bars=session_bars(settings),
     )
-
-
-def feed(pipeline: PricePipeline, frame: pd.DataFrame, batch: int):  # type: ignore[no-untyped-def]
-    now = int(frame["timestamp"].max().value // 1_000_000) + 1
-    outcomes = []
-    for start in range(0, len(frame), batch):
-        cols = columns_from_frame(frame.iloc[start : start + batch], start)
-        outcomes.append(pipeline.process_columns(cols, [], received=len(cols.ts), now_ms=now))
-    return outcomes
 
 
 @pytest.fixture(scope="module")
@@ -171,15 +164,7 @@ def test_har_in_session_mode_equals_har_on_the_engines_session_closes_table(
     (engine/offline/intraday.py) fed in tick mode, so the same forecasts."""
     from engine.offline.intraday import session_closes
 
-    har = {
-        "vol_models": ("har",),
-        "var_method": "har-normal",
-        "refit_first": 50,
-        "refit_every": 10,
-        "refit_delay": 0,
-        "anomaly_enabled": False,
-        "rv_calendar": "24/7",
-    }
+    har = {**HAR, "rv_calendar": "24/7"}
     session = offline(btc, Settings(**har, bars="session"))
     table = session_closes(btc, calendar="24/7").frame
     tick = run_prices(table, Settings(**har).risk_spec())

@@ -91,6 +91,20 @@ def _ticks(rows):
     return symbols, np.array([t for _, t, _ in rows], np.int64), np.array([p for *_, p in rows])
 
 
+def _alternating_walk(seed: int) -> list[tuple[str, int, float]]:
+    """300 ticks ``(symbol, ts_ms, price)``, A and B in turn every 8 hours, from 100 and 20.
+
+    Each tick moves its symbol's price by a log return drawn from N(0, 0.01) (seeded).
+    """
+    rng = np.random.default_rng(seed)
+    rows, price = [], {"A": 100.0, "B": 20.0}
+    for k in range(300):
+        s = "AB"[k % 2]
+        price[s] *= np.exp(rng.normal(0, 0.01))
+        rows.append((s, k * DAY // 3, price[s]))
+    return rows
+
+
 def test_grid_returns_sample_the_last_price_and_skip_empty_buckets():
     book = PortfolioBook(interval_ms=DAY, lam=0.5, levels=(0.99,), min_obs=1)
     book.set_position("p", "A", 1.0, 0)
@@ -162,12 +176,7 @@ def test_bad_parameters_are_refused():
 def test_a_restored_book_continues_exactly_where_it_stopped():
     import orjson
 
-    rng = np.random.default_rng(5)
-    rows, price = [], {"A": 100.0, "B": 20.0}
-    for k in range(300):
-        s = "AB"[k % 2]
-        price[s] *= np.exp(rng.normal(0, 0.01))
-        rows.append((s, k * DAY // 3, price[s]))
+    rows = _alternating_walk(seed=5)
 
     def fresh():
         book = PortfolioBook(interval_ms=DAY, levels=(0.99,), min_obs=3)
@@ -188,12 +197,7 @@ def test_a_restored_book_continues_exactly_where_it_stopped():
 def test_a_portfolio_moved_to_a_book_at_the_same_close_continues_exactly():
     """What the scaled-out service does on a rebalance: the portfolio's own state moves,
     the market (here a second book fed the same ticks) is the receiver's."""
-    rng = np.random.default_rng(8)
-    rows, price = [], {"A": 100.0, "B": 20.0}
-    for k in range(300):
-        s = "AB"[k % 2]
-        price[s] *= np.exp(rng.normal(0, 0.01))
-        rows.append((s, k * DAY // 3, price[s]))
+    rows = _alternating_walk(seed=8)
 
     def fresh(held: bool) -> PortfolioBook:
         book = PortfolioBook(interval_ms=DAY, levels=(0.99,), min_obs=3)

@@ -18,8 +18,6 @@ Two books on real data (:mod:`fx_data`):
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +27,6 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
-from engine.boundary.schemas import PriceTick
 from engine.cli import app
 from engine.config import Settings
 from engine.core.portfolio import Allocation, PortfolioBook
@@ -41,6 +38,7 @@ from engine.portfolio.positions import START_MS, Position, apply_listings
 from engine.portfolio.service import GREEKS_PREFIX, HASH_PREFIX, PortfolioService
 from engine.services.kafka_admin import create_topic
 
+from ..helpers.streams import price_messages, run_service_until
 from .fx_data import btc_nvda, djia, garch_fx, long_frame
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -133,14 +131,7 @@ def test_mixed_currency_book_streams_as_offline(case, fresh_kafka, redis_url, tm
         ],
     )
     produce(broker.bootstrap, "positions", [(p.portfolio.encode(), p.to_json()) for p in positions])
-    produce(
-        broker.bootstrap,
-        "prices",
-        [
-            (s.encode(), PriceTick(s, int(t), float(p)).to_json())
-            for t, s, p in zip(ms, frame["symbol"], frame["price"], strict=True)
-        ],
-    )
+    produce(broker.bootstrap, "prices", price_messages(frame))
     settings = Settings(kafka_bootstrap=broker.bootstrap, base_currency=base)
     client = redis.Redis.from_url(redis_url)
     got: list[Allocation] = []
@@ -166,16 +157,7 @@ def test_mixed_currency_book_streams_as_offline(case, fresh_kafka, redis_url, tm
         )
 
     def run(svc: PortfolioService, until) -> None:  # type: ignore[no-untyped-def]
-        deadline = time.monotonic() + 120
-        thread = threading.Thread(
-            target=svc.run,
-            kwargs={
-                "stop": lambda: until() or time.monotonic() > deadline,
-                "on_output": got.extend,
-            },
-        )
-        thread.start()
-        thread.join(150)
+        run_service_until(svc, until, seconds=120, join_seconds=150, on_output=got.extend)
         assert until(), f"the service stopped at {len(got)} of {len(expected)} allocations"
 
     run(service(), lambda: len(got) >= len(expected) // 3)

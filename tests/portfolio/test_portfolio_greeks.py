@@ -10,9 +10,6 @@ the ``greek_limit`` alerts are those of the same monitor run offline, none twice
 
 from __future__ import annotations
 
-import threading
-import time
-
 import numpy as np
 import orjson
 import pandas as pd
@@ -20,7 +17,6 @@ import pytest
 import redis
 
 from engine.boundary.records import RawRecord
-from engine.boundary.schemas import PriceTick
 from engine.config import Settings
 from engine.core.portfolio import PortfolioBook
 from engine.faults.harness import produce, read_topic
@@ -32,6 +28,8 @@ from engine.portfolio.positions import Position
 from engine.portfolio.service import ALERTS_STREAM, GREEKS_PREFIX, PortfolioService
 from engine.services.kafka_admin import create_topic
 from producers.sources import bundled_prices
+
+from ..helpers.streams import price_messages, run_service_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -83,14 +81,7 @@ def test_streamed_greeks_equal_the_offline_command(fresh_kafka, redis_url) -> No
     raw = [(d["instrument"].encode(), orjson.dumps(d)) for d in INSTRUMENTS]
     produce(broker.bootstrap, "instruments", [*raw, BAD])
     produce(broker.bootstrap, "positions", [(p.portfolio.encode(), p.to_json()) for p in positions])
-    produce(
-        broker.bootstrap,
-        "prices",
-        [
-            (s.encode(), PriceTick(s, int(t), float(p)).to_json())
-            for t, s, p in zip(ms, frame["symbol"], frame["price"], strict=True)
-        ],
-    )
+    produce(broker.bootstrap, "prices", price_messages(frame))
     settings = Settings(kafka_bootstrap=broker.bootstrap)
     client = redis.Redis.from_url(redis_url)
     seen: list[GreeksSnapshot] = []
@@ -112,12 +103,7 @@ def test_streamed_greeks_equal_the_offline_command(fresh_kafka, redis_url) -> No
         )
 
     def run(svc: PortfolioService, until) -> None:  # type: ignore[no-untyped-def]
-        deadline = time.monotonic() + 90
-        thread = threading.Thread(
-            target=svc.run, kwargs={"stop": lambda: until() or time.monotonic() > deadline}
-        )
-        thread.start()
-        thread.join(120)
+        run_service_until(svc, until, seconds=90, join_seconds=120)
         assert until(), f"the service stopped at {len(seen)} snapshots"
 
     run(service(), lambda: len(seen) >= 10)

@@ -37,7 +37,8 @@ from engine.portfolio.service import ALERTS_STREAM, HASH_PREFIX, STRESS_PREFIX
 from engine.services.kafka_admin import create_topic
 from engine.stress.library import load_library
 from engine.stress.live import StressMonitor
-from producers.sources import bundled_prices
+
+from ..helpers.prices import bundled_with_walks
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 
@@ -50,21 +51,7 @@ SYMBOLS = ("SPX", "NASDAQ", "GOLD", "OIL")
 
 def _prices() -> pd.DataFrame:
     """About 450 trading days of S&P 500 and NASDAQ closes and two synthetic symbols."""
-    real = bundled_prices()
-    real = real[real["timestamp"] < real["timestamp"].iloc[0] + pd.Timedelta(days=650)]
-    days = real["timestamp"].drop_duplicates()
-    rng = np.random.default_rng(25)
-    extra = [
-        pd.DataFrame(
-            {
-                "timestamp": days,
-                "symbol": name,
-                "price": start * np.exp(np.cumsum(rng.normal(0, vol, len(days)))),
-            }
-        )
-        for name, start, vol in (("GOLD", 300.0, 0.01), ("OIL", 60.0, 0.025))
-    ]
-    frame = pd.concat([real[["timestamp", "symbol", "price"]], *extra])
+    frame = bundled_with_walks(650, 25, (("GOLD", 300.0, 0.01), ("OIL", 60.0, 0.025)))
     # only days on which every symbol trades: every price partition moves every day
     wide = frame.pivot_table(index="timestamp", columns="symbol", values="price").dropna()
     frame = wide.reset_index().melt(id_vars="timestamp", var_name="symbol", value_name="price")

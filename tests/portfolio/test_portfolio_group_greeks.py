@@ -17,142 +17,44 @@ EURUSD, second half of 2020; option prices are model values on assumed flat mark
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
-import orjson
 import pandas as pd
 import pytest
 import redis
 from typer.testing import CliRunner
 
-from engine.boundary.schemas import PriceTick
 from engine.cli import app
-from engine.faults.harness import produce, redis_hash, wait_until
-from engine.portfolio.group import partition_of
-from engine.portfolio.positions import Position
-from engine.services.kafka_admin import create_topic
+from engine.faults.harness import redis_hash
 
-from .fx_data import btc_nvda, ecb_eurusd
+from ..helpers.group_book import (
+    HOLDINGS,
+    kill_one_and_hand_over,
+    portfolio_names,
+    service_env,
+    start_group_feed,
+)
+from ..helpers.mixed_book import (
+    mixed_prices,
+    write_book_files,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 
 BASE = "EUR"
-INSTRUMENTS = """instrument,kind,currency,calendar,underlying,strike,expiry,right,style,multiplier
-EURUSD,fx,USD,24/5,,,,,,
-NVDA,equity,USD,XNYS,,,,,,
-BTCUSD,crypto,USD,24/7,,,,,,
-NVDA-C15,option,USD,XNYS,NVDA,15,2021-03-19,call,european,100
-NVDA-P12A,option,USD,XNYS,NVDA,12,2021-01-15,put,american,100
-EURUSD-C120,option,USD,24/5,EURUSD,1.20,2021-03-19,call,european,100000
-"""
-MARKET = {"NVDA": (0.001, 0.0005, 0.45), "EURUSD": (0.001, -0.005, 0.07), "BTCUSD": (0.001, 0.0, 0.8)}  # fmt: skip
-LATER = "2020-11-02T00:00:00Z"  # after the kill: pending at the hand-over
-HOLDINGS = [  # (slot, symbol, quantity, from)
-    (0, "NVDA-C15", -30.0, ""), (0, "NVDA", 5000.0, ""),
-    (1, "EURUSD-C120", 4.0, ""), (1, "EURUSD", 50_000.0, ""), (1, "NVDA-P12A", 20.0, LATER),
-    (2, "NVDA-P12A", 10.0, ""), (2, "BTCUSD", 1.0, ""),
-    (3, "NVDA-C15", 5.0, ""), (3, "EURUSD-C120", -2.0, LATER),
-]  # fmt: skip
 runner = CliRunner()
-
-
-def portfolio_names() -> list[str]:
-    """Four portfolio ids, two on each of the 2 ``positions`` partitions."""
-    by_partition: dict[int, list[str]] = {0: [], 1: []}
-    for k in range(100):
-        name = f"book{k}"
-        if len(by_partition[partition_of(name, 2)]) < 2:
-            by_partition[partition_of(name, 2)].append(name)
-    return [by_partition[0][0], by_partition[1][0], by_partition[0][1], by_partition[1][1]]
-
-
-def prices() -> pd.DataFrame:
-    eurusd = ecb_eurusd()
-    fx = pd.DataFrame({"timestamp": eurusd.index, "symbol": "EURUSD", "price": eurusd.to_numpy()})
-    frame = pd.concat([btc_nvda(), fx])
-    frame = frame[(frame["timestamp"] >= "2020-07-01") & (frame["timestamp"] < "2021-01-01")]
-    return frame.sort_values(["timestamp", "symbol"], kind="stable").reset_index(drop=True)
-
-
-def _iso(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.assign(timestamp=frame["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
-
-
-class Instance:
-    """One ``riskstream portfolio serve --group`` child process in its own session."""
-
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.log = log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "engine.cli", "portfolio", "serve", *args],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def stop(self, sig: int) -> int:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig)
-        code = self.proc.wait(60)
-        self.log.close()
-        return code
 
 
 def test_group_instances_stream_base_currency_greeks_equal_to_offline(
     fresh_kafka, redis_url: str, tmp_path: Path
 ) -> None:
     names = portfolio_names()
-    frame = prices()
+    frame = mixed_prices()
     files = {n: tmp_path / f"{n}.csv" for n in ("prices", "instruments", "start", "market", "pos")}
-    _iso(frame).to_csv(files["prices"], index=False)
-    files["instruments"].write_text(INSTRUMENTS)
-    files["start"].write_text("\n".join(INSTRUMENTS.splitlines()[:2]) + "\n")
-    market = frame.rename(columns={"symbol": "underlying", "price": "spot"})
-    for i, column in enumerate(("rate", "dividend_yield", "vol")):
-        market[column] = [MARKET[u][i] for u in market["underlying"]]
-    _iso(market).to_csv(files["market"], index=False)
-    rows = [(names[k], s, q, t) for k, s, q, t in HOLDINGS]
-    pd.DataFrame(rows, columns=["portfolio", "symbol", "quantity", "timestamp"]).to_csv(
-        files["pos"], index=False
-    )
-
+    write_book_files(frame, files)
     broker = fresh_kafka()
-    create_topic(broker.bootstrap, "prices", partitions=2)
-    create_topic(broker.bootstrap, "positions", partitions=2)
-    create_topic(broker.bootstrap, "instruments", config={"cleanup.policy": "compact"})
-    records = pd.read_csv(files["instruments"], dtype=str, keep_default_na=False)
-    produce(
-        broker.bootstrap,
-        "instruments",
-        [(r["instrument"].encode(), orjson.dumps(_record(r))) for r in records.to_dict("records")],
-    )
-    produce(
-        broker.bootstrap,
-        "positions",
-        [
-            (p.encode(), Position(p, s, q, *([] if not t else [_ms(t)])).to_json())
-            for p, s, q, t in rows
-        ],
-    )
-    stamps = frame["timestamp"].to_numpy(dtype="datetime64[ms]").astype("int64")
-    ticks = [
-        (s.encode(), PriceTick(s, int(t), float(p)).to_json())
-        for t, s, p in zip(stamps, frame["symbol"], frame["price"], strict=True)
-    ]
-    half = int((stamps < _ms("2020-10-01T00:00:00Z")).sum())
-    produce(broker.bootstrap, "prices", ticks[:half])
-
-    env = {
-        **os.environ,
-        "RISKSTREAM_KAFKA_BOOTSTRAP": broker.bootstrap,
-        "RISKSTREAM_REDIS_URL": redis_url,
-        "RISKSTREAM_BASE_CURRENCY": BASE,
-    }
+    stamps, ticks, half = start_group_feed(broker.bootstrap, names, frame, files)
+    env = service_env(broker.bootstrap, redis_url, BASE)
     args = [
         "--group", "greeks-group", "--session-timeout", "6", "--snapshot-every", "5",
         "--instruments", str(files["start"]), "--greeks-market", str(files["market"]),
@@ -164,25 +66,11 @@ def test_group_instances_stream_base_currency_greeks_equal_to_offline(
     def reached() -> dict[str, int]:
         return {n: int(redis_hash(client, f"riskstream:greeks:{n}").get("ts_ms", 0)) for n in names}
 
-    a = Instance(args, env, tmp_path / "a.log")
-    b = Instance(args, env, tmp_path / "b.log")
-    try:
-        first = _ms("2020-09-25T00:00:00Z")
-        try:
-            wait_until(lambda: min(reached().values()) >= first, 120, "the first Greeks", 1.0)
-        except TimeoutError as exc:
-            keys = sorted(k.decode() for k in client.keys("riskstream:*"))
-            raise AssertionError(f"{exc}: {reached()} < {first}; {keys}") from None
-        assert b.stop(signal.SIGKILL) == -signal.SIGKILL
-        produce(broker.bootstrap, "prices", ticks[half:])
-        target = int(sorted(set(stamps))[-3])
-        try:
-            wait_until(lambda: min(reached().values()) >= target, 180, "the last Greeks", 1.0)
-        except TimeoutError as exc:
-            raise AssertionError(f"{exc}: {reached()} < {target}") from None
-    finally:
-        b.stop(signal.SIGKILL)
-        assert a.stop(signal.SIGTERM) == 0, (tmp_path / "a.log").read_text()[-3000:]
+    def keys() -> str:
+        return f"; {sorted(k.decode() for k in client.keys('riskstream:*'))}"
+
+    feed = (broker.bootstrap, stamps, ticks, half)
+    kill_one_and_hand_over(args, env, tmp_path, feed, reached, "Greeks", keys)
 
     out, var = tmp_path / "greeks.csv", tmp_path / "var.csv"
     for command in (
@@ -222,12 +110,3 @@ def test_group_instances_stream_base_currency_greeks_equal_to_offline(
     # the positions effective after the kill are in the survivor's Greeks
     later = redis_hash(client, f"riskstream:greeks:{names[1]}")
     assert float(later["delta_units:NVDA"]) < 0 and int(later["options"]) == 2
-
-
-def _record(row: dict[str, str]) -> dict[str, object]:
-    """A CSV row as an ``instruments`` message (empty cells left out, numbers as numbers)."""
-    return {k: float(v) if k in ("strike", "multiplier") else v for k, v in row.items() if v}
-
-
-def _ms(iso: str) -> int:
-    return int(pd.Timestamp(iso).value // 1_000_000)

@@ -12,34 +12,29 @@ last bits (``test_portfolio_group`` allows 1e-9 for the spot books).
 
 from __future__ import annotations
 
-import os
-import signal
 from pathlib import Path
 
-import orjson
 import pandas as pd
 import pytest
 import redis
 from typer.testing import CliRunner
 
-from engine.boundary.schemas import PriceTick
 from engine.cli import app
-from engine.faults.harness import produce, redis_hash, wait_until
-from engine.portfolio.positions import Position
-from engine.services.kafka_admin import create_topic
+from engine.faults.harness import redis_hash
 
-from .test_portfolio_group_greeks import (
-    BASE,
-    HOLDINGS,
+from ..helpers.group_book import (
+    kill_one_and_hand_over,
+    portfolio_names,
+    service_env,
+    start_group_feed,
+)
+from ..helpers.mixed_book import (
     INSTRUMENTS,
     MARKET,
-    Instance,
-    _iso,
-    _ms,
-    _record,
-    portfolio_names,
-    prices,
+    mixed_prices,
+    with_iso_timestamps,
 )
+from .test_portfolio_group_greeks import BASE
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 
@@ -50,48 +45,16 @@ def test_group_instances_stream_base_currency_option_stress_equal_to_stress_run(
     fresh_kafka, redis_url: str, tmp_path: Path
 ) -> None:
     names = portfolio_names()
-    frame = prices()
+    frame = mixed_prices()
     files = {n: tmp_path / f"{n}.csv" for n in ("instruments", "underlyings", "pos", "closed")}
     files["instruments"].write_text(INSTRUMENTS)
     files["underlyings"].write_text(
         "underlying,rate,dividend_yield,vol\n"
         + "".join(f"{u},{r},{q},{v}\n" for u, (r, q, v) in MARKET.items())
     )
-    rows = [(names[k], s, q, t) for k, s, q, t in HOLDINGS]
-    pd.DataFrame(rows, columns=["portfolio", "symbol", "quantity", "timestamp"]).to_csv(
-        files["pos"], index=False
-    )
     broker = fresh_kafka()
-    create_topic(broker.bootstrap, "prices", partitions=2)
-    create_topic(broker.bootstrap, "positions", partitions=2)
-    create_topic(broker.bootstrap, "instruments", config={"cleanup.policy": "compact"})
-    records = pd.read_csv(files["instruments"], dtype=str, keep_default_na=False)
-    produce(
-        broker.bootstrap,
-        "instruments",
-        [(r["instrument"].encode(), orjson.dumps(_record(r))) for r in records.to_dict("records")],
-    )
-    produce(
-        broker.bootstrap,
-        "positions",
-        [
-            (p.encode(), Position(p, s, q, *([] if not t else [_ms(t)])).to_json())
-            for p, s, q, t in rows
-        ],
-    )
-    stamps = frame["timestamp"].to_numpy(dtype="datetime64[ms]").astype("int64")
-    ticks = [
-        (s.encode(), PriceTick(s, int(t), float(p)).to_json())
-        for t, s, p in zip(stamps, frame["symbol"], frame["price"], strict=True)
-    ]
-    half = int((stamps < _ms("2020-10-01T00:00:00Z")).sum())
-    produce(broker.bootstrap, "prices", ticks[:half])
-    env = {
-        **os.environ,
-        "RISKSTREAM_KAFKA_BOOTSTRAP": broker.bootstrap,
-        "RISKSTREAM_REDIS_URL": redis_url,
-        "RISKSTREAM_BASE_CURRENCY": BASE,
-    }
+    stamps, ticks, half = start_group_feed(broker.bootstrap, names, frame, files)
+    env = service_env(broker.bootstrap, redis_url, BASE)
     args = [
         "--group", "stress-group", "--session-timeout", "6", "--snapshot-every", "5",
         "--instruments", str(files["instruments"]), "--greeks-market", str(files["underlyings"]),
@@ -103,28 +66,15 @@ def test_group_instances_stream_base_currency_option_stress_equal_to_stress_run(
     def reached() -> dict[str, int]:
         return {n: int(redis_hash(client, f"riskstream:stress:{n}").get("ts_ms", 0)) for n in names}
 
-    a = Instance(args, env, tmp_path / "a.log")
-    b = Instance(args, env, tmp_path / "b.log")
-    try:
-        first = _ms("2020-09-25T00:00:00Z")
-        wait_until(lambda: min(reached().values()) >= first, 120, "the first stress", 1.0)
-        assert b.stop(signal.SIGKILL) == -signal.SIGKILL
-        produce(broker.bootstrap, "prices", ticks[half:])
-        target = int(sorted(set(stamps))[-3])
-        try:
-            wait_until(lambda: min(reached().values()) >= target, 180, "the last stress", 1.0)
-        except TimeoutError as exc:
-            raise AssertionError(f"{exc}: {reached()} < {target}") from None
-    finally:
-        b.stop(signal.SIGKILL)
-        assert a.stop(signal.SIGTERM) == 0, (tmp_path / "a.log").read_text()[-3000:]
+    feed = (broker.bootstrap, stamps, ticks, half)
+    kill_one_and_hand_over(args, env, tmp_path, feed, reached, "stress")
 
     for name in names:
         stored = redis_hash(client, f"riskstream:stress:{name}")
         close = int(stored["ts_ms"])
         closed = frame[stamps // DAY <= close // DAY]
         assert int(closed["timestamp"].max().value // 1_000_000) == close
-        _iso(closed).to_csv(files["closed"], index=False)
+        with_iso_timestamps(closed).to_csv(files["closed"], index=False)
         out = tmp_path / f"run-{name}.csv"
         result = CliRunner().invoke(
             app,

@@ -8,16 +8,12 @@ for the same close, bit for bit, none twice; refused positions go to ``positions
 
 from __future__ import annotations
 
-import threading
-import time
-
 import numpy as np
 import orjson
 import pandas as pd
 import pytest
 import redis
 
-from engine.boundary.schemas import PriceTick
 from engine.boundary.timeutil import format_ts
 from engine.config import Settings
 from engine.core.portfolio import Allocation, PortfolioBook
@@ -25,7 +21,9 @@ from engine.faults.harness import produce, read_topic
 from engine.portfolio.positions import Position, run_portfolio
 from engine.portfolio.service import HASH_PREFIX, PortfolioService
 from engine.services.kafka_admin import create_topic
-from producers.sources import bundled_prices
+
+from ..helpers.prices import bundled_with_walks
+from ..helpers.streams import price_messages, run_service_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -35,19 +33,7 @@ LEVELS = (0.95, 0.99)
 
 def _prices() -> pd.DataFrame:
     """600 days of S&P 500 and NASDAQ closes plus a synthetic third symbol on the same days."""
-    real = bundled_prices()
-    real = real[real["timestamp"] < real["timestamp"].iloc[0] + pd.Timedelta(days=870)]
-    days = real["timestamp"].drop_duplicates()
-    rng = np.random.default_rng(9)
-    gold = pd.DataFrame(
-        {
-            "timestamp": days,
-            "symbol": "GOLD",
-            "price": 300 * np.exp(np.cumsum(rng.normal(0, 0.008, len(days)))),
-        }
-    )
-    frame = pd.concat([real[["timestamp", "symbol", "price"]], gold])
-    return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    return bundled_with_walks(870, 9, (("GOLD", 300.0, 0.008),))
 
 
 def _key(a: Allocation) -> tuple:
@@ -82,14 +68,7 @@ def test_stream_equals_offline_and_a_restart_loses_and_repeats_nothing(fresh_kaf
         "positions",
         [(p.portfolio.encode(), p.to_json()) for p in streamed] + bad,
     )
-    produce(
-        broker.bootstrap,
-        "prices",
-        [
-            (s.encode(), PriceTick(s, int(t), float(p)).to_json())
-            for t, s, p in zip(ms, frame["symbol"], frame["price"], strict=True)
-        ],
-    )
+    produce(broker.bootstrap, "prices", price_messages(frame))
 
     # offline: the same ticks and positions, end of file flushed
     totals, _ = run_portfolio(frame, initial + streamed, interval_ms=DAY, levels=LEVELS, min_obs=20)
@@ -118,16 +97,7 @@ def test_stream_equals_offline_and_a_restart_loses_and_repeats_nothing(fresh_kaf
         )
 
     def run(svc: PortfolioService, until) -> None:  # type: ignore[no-untyped-def]
-        deadline = time.monotonic() + 120
-        thread = threading.Thread(
-            target=svc.run,
-            kwargs={
-                "stop": lambda: until() or time.monotonic() > deadline,
-                "on_output": got.extend,
-            },
-        )
-        thread.start()
-        thread.join(150)
+        run_service_until(svc, until, seconds=120, join_seconds=150, on_output=got.extend)
         assert until(), (
             f"the service stopped at {len(got)} of {len(expected)} allocations; "
             f"offsets {svc.state.offsets}, buffered {len(svc.state.buffer)}, "

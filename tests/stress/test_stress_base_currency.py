@@ -39,7 +39,7 @@ from engine.stress.moves import Market, library_moves
 from engine.stress.option_pnl import OptionHoldings, option_stress_pnl
 from engine.stress.scenarios import HypotheticalScenario, Shock
 from tests.options.conftest import TODAY, Case, QuantLibPricer
-from tests.stress.test_stress_stream import FakeProducer, FakeRedis, polls
+from tests.stress.test_stress_stream import FakeProducer, FakeRedis, offline_inputs, polls
 
 DAY = 86_400_000
 
@@ -106,18 +106,8 @@ def test_streamed_stress_of_options_in_two_currencies_equals_the_offline_run_to_
     for batch in polls(frame, 61):
         svc.step(batch, FakeProducer())
 
-    closed = frame[
-        frame["timestamp"].to_numpy(dtype="datetime64[ms]").astype(np.int64) // DAY
-        < svc.state.book.bucket
-    ]
-    price_file, positions_file, out = tmp_path / "p.csv", tmp_path / "pos.csv", tmp_path / "o.csv"
-    closed.assign(timestamp=closed["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")).to_csv(
-        price_file, index=False
-    )
-    positions_file.write_text(
-        "portfolio,symbol,quantity\n"
-        + "".join(f"{p.portfolio},{p.symbol},{p.quantity}\n" for p in POSITIONS)
-    )
+    price_file, positions_file = offline_inputs(frame, svc.state.book, POSITIONS, tmp_path)
+    out = tmp_path / "o.csv"
     args = ["stress", "run", "--prices", str(price_file), "--positions", str(positions_file),
             "--out", str(out), "--instruments", str(instruments_file),
             "--greeks-market", str(market_file), "--base-currency", "GBP"]  # fmt: skip

@@ -33,7 +33,8 @@ from engine.portfolio.service import (
 )
 from engine.stress.library import load_library
 from engine.stress.live import StressMonitor
-from producers.sources import bundled_prices
+
+from ..helpers.prices import bundled_with_walks
 
 DAY = 86_400_000
 
@@ -100,15 +101,7 @@ class FakeProducer:
 
 def prices() -> pd.DataFrame:
     """400 days of real S&P 500 and NASDAQ closes (arch.data) and a synthetic stock."""
-    real = bundled_prices()
-    real = real[real["timestamp"] < real["timestamp"].iloc[0] + pd.Timedelta(days=580)]
-    days = real["timestamp"].drop_duplicates()
-    rng = np.random.default_rng(2)
-    stock = pd.DataFrame(
-        {"timestamp": days, "symbol": "AAA", "price": 40 * np.exp(np.cumsum(rng.normal(0, 0.02, len(days))))}
-    )  # fmt: skip
-    frame = pd.concat([real[["timestamp", "symbol", "price"]], stock])
-    return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    return bundled_with_walks(580, 2, (("AAA", 40.0, 0.02),))
 
 
 POSITIONS = [
@@ -153,6 +146,41 @@ def service(
     )
 
 
+def offline_inputs(
+    frame: pd.DataFrame, book: PortfolioBook, positions: list[Position], tmp_path: Path
+) -> tuple[Path, Path]:
+    """The offline command's price and position files for what the service has closed.
+
+    Prices: the ticks of ``frame`` before the book's open bucket (its latest close and
+    earlier), written to ``p.csv``; positions: ``positions`` as ``pos.csv``.
+    """
+    closed = frame[
+        frame["timestamp"].to_numpy(dtype="datetime64[ms]").astype(np.int64) // DAY < book.bucket
+    ]
+    price_file, positions_file = tmp_path / "p.csv", tmp_path / "pos.csv"
+    closed.assign(timestamp=closed["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")).to_csv(
+        price_file, index=False
+    )
+    positions_file.write_text(
+        "portfolio,symbol,quantity\n"
+        + "".join(f"{p.portfolio},{p.symbol},{p.quantity}\n" for p in positions)
+    )
+    return price_file, positions_file
+
+
+def assert_streamed_pnl_equals(redis: FakeRedis, offline: pd.DataFrame) -> None:
+    """Each portfolio's ``pnl:<scenario>`` fields in Redis equal the offline ``stress run``
+    rows: the same scenarios, each P&L to 1e-12 relative (1e-9 absolute)."""
+    for name, rows in offline.groupby("portfolio"):
+        fields = redis.hashes[STRESS_PREFIX + name]
+        streamed = {
+            k.removeprefix("pnl:"): float(v) for k, v in fields.items() if k.startswith("pnl:")
+        }
+        assert set(streamed) == set(rows["scenario"])
+        for scenario, pnl in zip(rows["scenario"], rows["pnl"], strict=True):
+            assert streamed[scenario] == pytest.approx(pnl, rel=1e-12, abs=1e-9), (name, scenario)
+
+
 def test_streamed_stress_equals_the_offline_command_and_alerts_once_across_a_restart(
     tmp_path: Path,
 ):
@@ -168,18 +196,8 @@ def test_streamed_stress_equals_the_offline_command_and_alerts_once_across_a_res
         second.step(batch, FakeProducer())
 
     # offline: the same prices up to the service's latest close, the same positions
-    book = second.state.book
-    closed = frame[
-        frame["timestamp"].to_numpy(dtype="datetime64[ms]").astype(np.int64) // DAY < book.bucket
-    ]
-    price_file, positions_file, out = tmp_path / "p.csv", tmp_path / "pos.csv", tmp_path / "run.csv"
-    closed.assign(timestamp=closed["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")).to_csv(
-        price_file, index=False
-    )
-    positions_file.write_text(
-        "portfolio,symbol,quantity\n"
-        + "".join(f"{p.portfolio},{p.symbol},{p.quantity}\n" for p in POSITIONS)
-    )
+    price_file, positions_file = offline_inputs(frame, second.state.book, POSITIONS, tmp_path)
+    out = tmp_path / "run.csv"
     result = CliRunner().invoke(
         app,
         [
@@ -195,14 +213,7 @@ def test_streamed_stress_equals_the_offline_command_and_alerts_once_across_a_res
     )
     assert result.exit_code == 0, result.output
     offline = pd.read_csv(out)
-    for name, rows in offline.groupby("portfolio"):
-        fields = redis.hashes[STRESS_PREFIX + name]
-        streamed = {
-            k.removeprefix("pnl:"): float(v) for k, v in fields.items() if k.startswith("pnl:")
-        }
-        assert set(streamed) == set(rows["scenario"])
-        for scenario, pnl in zip(rows["scenario"], rows["pnl"], strict=True):
-            assert streamed[scenario] == pytest.approx(pnl, rel=1e-12, abs=1e-9), (name, scenario)
+    assert_streamed_pnl_equals(redis, offline)
 
     # 'index' (100 x SPX ~ 130k) breaches a 20k limit in its worst scenario, once
     alerts = redis.streams[ALERTS_STREAM]
@@ -283,20 +294,9 @@ def test_streamed_stress_of_an_option_book_equals_the_offline_command(tmp_path: 
     for batch in polls(frame, 53):
         svc.step(batch, FakeProducer())
 
-    book = svc.state.book
-    closed = frame[
-        frame["timestamp"].to_numpy(dtype="datetime64[ms]").astype(np.int64) // DAY < book.bucket
-    ]
-    price_file, positions_file, out = tmp_path / "p.csv", tmp_path / "pos.csv", tmp_path / "run.csv"
-    closed.assign(timestamp=closed["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")).to_csv(
-        price_file, index=False
-    )
-    positions_file.write_text(
-        "portfolio,symbol,quantity\n"
-        + "".join(
-            f"{p.portfolio},{p.symbol},{p.quantity}\n" for p in [*POSITIONS, *option_positions]
-        )
-    )
+    holdings = [*POSITIONS, *option_positions]
+    price_file, positions_file = offline_inputs(frame, svc.state.book, holdings, tmp_path)
+    out = tmp_path / "run.csv"
     args = ["stress", "run", "--prices", str(price_file), "--positions", str(positions_file),
             "--out", str(out), "--instruments", str(instruments_file),
             "--greeks-market", str(market_file), "--detail", str(tmp_path / "detail.csv")]  # fmt: skip
@@ -315,14 +315,7 @@ def test_streamed_stress_of_an_option_book_equals_the_offline_command(tmp_path: 
         summed.loc[indexed.index].to_numpy(), indexed.to_numpy(), rtol=1e-9, atol=1e-6
     )
     assert set(offline["portfolio"]) == {"index", "mixed", "puts", "nasdaq"}
-    for name, rows in offline.groupby("portfolio"):
-        fields = redis.hashes[STRESS_PREFIX + name]
-        streamed = {
-            k.removeprefix("pnl:"): float(v) for k, v in fields.items() if k.startswith("pnl:")
-        }
-        assert set(streamed) == set(rows["scenario"])
-        for scenario, pnl in zip(rows["scenario"], rows["pnl"], strict=True):
-            assert streamed[scenario] == pytest.approx(pnl, rel=1e-12, abs=1e-9), (name, scenario)
+    assert_streamed_pnl_equals(redis, offline)
     assert redis.hashes[STRESS_PREFIX + "puts"]["options"] == "3"
     assert redis.hashes[STRESS_PREFIX + "nasdaq"]["options"] == "1"
     assert "options" not in redis.hashes[STRESS_PREFIX + "index"]
