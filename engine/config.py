@@ -181,7 +181,15 @@ class RiskSettings(SettingsGroup):
     #: Fields the price book's :class:`~engine.core.spec.RiskSpec` does not hold: read by
     #: the alerting stage, the realised-variance sessions and the fit pool.
     NOT_IN_SPEC: ClassVar[frozenset[str]] = frozenset(
-        {"alert_levels", "rv_calendar", "rv_min_returns", "fit_workers", "bars", "var_horizon"}
+        {
+            "alert_levels",
+            "rv_calendar",
+            "rv_min_returns",
+            "fit_workers",
+            "fit_timeout_ms",
+            "bars",
+            "var_horizon",
+        }
     )
 
     ewma_lambda: float = DEFAULT_LAMBDA
@@ -239,13 +247,21 @@ class RiskSettings(SettingsGroup):
     refit_first: int = Field(250, ge=50)
     """``RISKSTREAM_REFIT_FIRST``: returns before a model's first fit."""
     refit_every: int = Field(20, ge=1)
-    """``RISKSTREAM_REFIT_EVERY``: returns between refits. The default suits daily series (a
-    month of returns; docs/benchmarks/breadth.md). Each refit costs 10-30 ms of arch CPU
-    per model in the fit pool: tick streams should raise it (1000: about 0.003 fits per
-    tick, docs/operations/scaling.md)."""
+    """``RISKSTREAM_REFIT_EVERY``: sessions (or returns, see ``RISKSTREAM_REFIT_CLOCK``)
+    between a symbol's GARCH/GJR refits: a month of trading sessions
+    (docs/benchmarks/breadth.md). Each refit costs 10-30 ms of arch CPU per model in the
+    fit pool, so on the sessions clock a tick feed costs a fit per symbol and model every
+    20 sessions however fast it ticks (docs/operations/scaling.md)."""
     refit_delay: int = Field(5, ge=0)
-    """``RISKSTREAM_REFIT_DELAY``: returns between a fit's request and its use (0: immediate,
-    which makes the stream wait for every fit; fits run off the hot path otherwise)."""
+    """``RISKSTREAM_REFIT_DELAY``: sessions (or returns) between a fit's request and its use:
+    a fit requested in session d is used from the first return of session d + delay (0:
+    at the request, which makes the stream wait for every fit; fits run off the hot path
+    otherwise)."""
+    refit_clock: Literal["returns", "sessions"] = "sessions"
+    """``RISKSTREAM_REFIT_CLOCK``: what refit_every and refit_delay count for GARCH and GJR:
+    ``sessions`` of the symbol's trading calendar (RISKSTREAM_RV_CALENDAR; a daily-close
+    feed has one return per session, so both clocks give the same numbers there) or
+    ``returns``. HAR-RV counts its realised-variance observations, one per session."""
     rv_calendar: str = "auto"
     """``RISKSTREAM_RV_CALENDAR``: trading sessions the engine computes realised variance over
     when the input carries none (engine/offline/intraday.py): auto (per symbol: XNYS while it ticks
@@ -275,6 +291,11 @@ class RiskSettings(SettingsGroup):
     """``RISKSTREAM_BACKTEST_SIGNIFICANCE``: a rolling test rejects, and alerts, below this p-value."""
     fit_workers: int = Field(1, ge=1, le=64)
     """``RISKSTREAM_FIT_WORKERS``: processes fitting models in the worker."""
+    fit_timeout_ms: int = Field(2000, ge=1)
+    """``RISKSTREAM_FIT_TIMEOUT_MS``: longest the worker waits for a fit that is due (from
+    the moment it is needed): a fit not done by then is rejected with reason
+    ``fit_timeout`` and the model keeps its last good fit (else EWMA-t), so a slow fit or
+    a long fit queue never holds the stream up for longer."""
 
     @field_validator("var_levels", "alert_levels", mode="before")
     @classmethod

@@ -69,6 +69,14 @@ _LATENCY_BUCKETS = (
     10.0,
 )
 
+#: ``riskstream_fits`` outcomes and the fitter attributes that count them.
+FIT_OUTCOMES = (
+    ("submitted", "submitted"),
+    ("done", "fits"),
+    ("timeout", "timeouts"),
+    ("waited", "waits"),
+)
+
 
 class Metrics:
     """Every metric riskstream exports, on one registry."""
@@ -247,6 +255,14 @@ class Metrics:
             ["model", "reason"],
             registry=r,
         )
+        self.fits = Gauge(
+            "riskstream_fits",
+            "Volatility-model fits of this process's fit pool: submitted, done (result taken "
+            "by the stream), timeout (not done by RISKSTREAM_FIT_TIMEOUT_MS after submission: "
+            "rejected as fit_timeout), waited (the stream waited for it).",
+            ["outcome"],
+            registry=r,
+        )
         self.model_inference = Histogram(
             "riskstream_model_inference_seconds",
             "Wall time of one model stage over one micro-batch (features and inference).",
@@ -350,6 +366,10 @@ class Metrics:
         for name, model in book.vols.items():
             for reason, count in getattr(model, "rejections", {}).items():
                 self.fit_rejections.labels(name, reason).set(count)
+        for outcome, attribute in FIT_OUTCOMES:
+            count = getattr(book.fitter, attribute, None)
+            if count is not None:
+                self.fits.labels(outcome).set(count)
         slots = np.arange(n) if slots is None else np.unique(slots)
         for method in book.rolling.monitored:
             for level, zones in book.rolling.zones(slots, method).items():

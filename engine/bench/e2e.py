@@ -14,9 +14,15 @@ the worker's consumer path without the work
     worker's first stage, decoding, added (``decode``); where the gap to raw goes.
 worker throughput
     a ``riskstream worker`` process (its own consumer group) processes the same records
-    with the full pipeline (validation, sequencing, EWMA, VaR/ES, backtest counters,
-    alerts, Redis, ``risk.updates``, state changelog); records per second from its first
-    processed record to its last, read from its Prometheus counter (startup excluded).
+    with the full pipeline of its configuration (the default one unless the environment
+    says otherwise: validation, sequencing, EWMA, GARCH/GJR and HAR with their fits in
+    the fit pool, VaR/ES, the champion, backtest counters, alerts, Redis,
+    ``risk.updates``, state changelog); records per second from its first processed
+    record to its last, read from its Prometheus counter (startup excluded). The
+    synthetic ticks are ``tick_interval_ms`` apart per symbol: at an intraday interval
+    (e.g. an hour) they span many trading sessions, so every symbol is fitted and
+    refitted on the session schedule during the run; the fits the pool ran, timed out
+    and made the stream wait for are read from ``riskstream_fits`` and reported.
 produce-to-Redis latency
     with the worker caught up, a separate process produces ticks of fresh symbols at a
     fixed rate; a tick has *reached Redis* when the symbol's ``riskstream:risk:<symbol>``
@@ -69,6 +75,9 @@ class E2EResult:
     latency_max_ms: float
     latency_warmup_seconds: float = 0.0
     latency_warmup_p99_ms: float = float("nan")
+    tick_interval_ms: int = 1000
+    fits: dict[str, int] = field(default_factory=dict)
+    latency_fits: dict[str, int] = field(default_factory=dict)
     raw_latency_p50_ms: float = float("nan")
     raw_latency_p99_ms: float = float("nan")
     transport_rate: float = float("nan")
@@ -87,7 +96,10 @@ class E2EResult:
             [
                 "| measurement | value |",
                 "|---|---|",
-                f"| input | {self.ticks:,} synthetic ticks, {self.symbols:,} symbols, {self.partitions} partitions |",
+                f"| input | {self.ticks:,} synthetic ticks, {self.symbols:,} symbols, {self.partitions} partitions, "
+                f"{self.tick_interval_ms:,} ms between a symbol's ticks |",
+                f"| model fits during the throughput run | {_fits(self.fits)} |",
+                f"| model fits by the end of the latency run | {_fits(self.latency_fits)} |",
                 f"| produce rate (kafka-python, informational) | {self.produce_rate:,.0f} ticks/s |",
                 f"| raw aiokafka consume rate, default GC | {self.raw_consume_rate_default_gc:,.0f} records/s |",
                 f"| raw aiokafka consume rate, worker's GC settings (ceiling) | {self.raw_consume_rate:,.0f} records/s |",
@@ -145,13 +157,24 @@ def _kafka() -> Any:
     return kafka
 
 
-def synthetic_messages(ticks: int, symbols: int, seed: int = 1) -> list[tuple[bytes, bytes]]:
-    """Pre-encoded ``(key, value)`` pairs, so encoding is not part of any timing."""
+def _fits(counts: dict[str, int]) -> str:
+    if not counts:
+        return "not reported"
+    return ", ".join(
+        f"{counts.get(k, 0):,} {k}" for k in ("submitted", "done", "timeout", "waited")
+    )
+
+
+def synthetic_messages(
+    ticks: int, symbols: int, seed: int = 1, interval_ms: int = 1000
+) -> list[tuple[bytes, bytes]]:
+    """Pre-encoded ``(key, value)`` pairs, so encoding is not part of any timing; a symbol's
+    ticks are ``interval_ms`` apart, the last one now."""
     from producers.synthetic import SyntheticPrices
 
     return [
         (t.key, t.to_json())
-        for t in SyntheticPrices(symbols, ticks=ticks, interval_ms=1000, seed=seed)
+        for t in SyntheticPrices(symbols, ticks=ticks, interval_ms=interval_ms, seed=seed)
     ]
 
 
@@ -221,6 +244,16 @@ def processed_count(metrics_url: str) -> int:
     with urllib.request.urlopen(metrics_url + _PROCESSED_QUERY, timeout=5) as response:
         text = response.read().decode()
     return int(sum(float(v) for v in _PROCESSED.findall(text)))
+
+
+_FITS = re.compile(r'^riskstream_fits\{outcome="(\w+)"\} ([0-9.e+]+)$', re.M)
+
+
+def fit_counts(metrics_url: str) -> dict[str, int]:
+    """The worker's fit pool counts (``riskstream_fits``: submitted, done, timeout, waited)."""
+    with urllib.request.urlopen(metrics_url + "?name[]=riskstream_fits", timeout=5) as response:
+        text = response.read().decode()
+    return {outcome: int(float(value)) for outcome, value in _FITS.findall(text)}
 
 
 def worker_rate(metrics_url: str, expected: int, timeout: float) -> float:
@@ -479,6 +512,7 @@ def run(
     latency_rate: float = 5000.0,
     latency_seconds: float = 20.0,
     latency_warmup_seconds: float = 15.0,
+    tick_interval_ms: int = 1000,
     workdir: Path,
     progress: Progress = print,
 ) -> E2EResult:
@@ -491,8 +525,11 @@ def run(
         redis_service = hub.redis()
         settings = Settings(kafka_bootstrap=broker.bootstrap, partitions=partitions)
         ensure_topics(settings)
-        progress(f"generating {ticks:,} synthetic ticks for {symbols:,} symbols")
-        messages = synthetic_messages(ticks, symbols)
+        progress(
+            f"generating {ticks:,} synthetic ticks for {symbols:,} symbols, "
+            f"{tick_interval_ms:,} ms apart"
+        )
+        messages = synthetic_messages(ticks, symbols, interval_ms=tick_interval_ms)
         progress("producing")
         produce_rate = produce_all(broker.bootstrap, messages)
         del messages
@@ -523,8 +560,10 @@ def run(
         progress("riskstream worker")
         worker.start()
         try:
-            rate = worker_rate(f"http://127.0.0.1:{metrics_port}/metrics", ticks, timeout=600)
-            progress(f"  {rate:,.0f} ticks/s")
+            metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+            rate = worker_rate(metrics_url, ticks, timeout=600)
+            fits = fit_counts(metrics_url)
+            progress(f"  {rate:,.0f} ticks/s; fits: {_fits(fits)}")
             progress(
                 f"latency at {latency_rate:,.0f} ticks/s for {latency_seconds:.0f}s "
                 f"after {latency_warmup_seconds:.0f}s of warm-up"
@@ -537,6 +576,7 @@ def run(
                 warmup_s=latency_warmup_seconds,
                 workdir=workdir,
             )
+            latency_fits = fit_counts(metrics_url)
         finally:
             worker.stop()
         progress("the floor: the same paced ticks to a no-op aiokafka consumer (worker stopped)")
@@ -566,6 +606,9 @@ def run(
         latency_p99_ms=float(np.percentile(ms, 99)),
         latency_max_ms=float(ms.max()),
         latency_warmup_seconds=latency_warmup_seconds,
+        tick_interval_ms=tick_interval_ms,
+        fits=fits,
+        latency_fits=latency_fits,
         raw_latency_p50_ms=floor.percentile_ms(50),
         raw_latency_p99_ms=floor.percentile_ms(99),
         latency_warmup_p99_ms=run_.percentile_ms(99, warm_up=True)

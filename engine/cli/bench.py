@@ -54,6 +54,13 @@ def e2e(
     latency_warmup_seconds: float = typer.Option(
         15.0, min=0.0, help="Paced ticks sent first and reported apart (the processes warm up)."
     ),
+    tick_interval_ms: int = typer.Option(
+        1000,
+        min=1,
+        help="Milliseconds between a symbol's synthetic ticks in the throughput run; an "
+        "intraday interval (3600000: hourly) spans many trading sessions, so every symbol "
+        "is fitted and refitted on the session schedule.",
+    ),
     workdir: BrokerScratch = Path(".run/bench-e2e"),
     out: JsonOut = None,
 ) -> None:
@@ -68,6 +75,7 @@ def e2e(
         latency_rate=latency_rate,
         latency_seconds=latency_seconds,
         latency_warmup_seconds=latency_warmup_seconds,
+        tick_interval_ms=tick_interval_ms,
         workdir=workdir,
         progress=_progress,
     )
@@ -133,11 +141,33 @@ def core(
         min=1,
         help="Untimed ticks per symbol first, so every model is fitted and every window full.",
     ),
+    tick_interval_ms: int = typer.Option(
+        1000,
+        min=1,
+        help="Milliseconds between a symbol's synthetic ticks; an intraday interval "
+        "(3600000: hourly) spans many trading sessions, so the timed ticks include refits "
+        "on the session schedule.",
+    ),
+    producer_rv: bool = typer.Option(
+        True,
+        "--producer-rv/--engine-rv",
+        help="Ticks carry an rv field (HAR-RV gets one per tick), or none, as on a live "
+        "feed (the engine computes each session's realised variance).",
+    ),
 ) -> None:
     """CPU microseconds per tick of validation, the risk core and the whole pipeline; arch fit cost."""
     from engine.bench.core import run
 
-    typer.echo(run(symbols=symbols, ticks=ticks, batch=batch, warm=warm).markdown())
+    typer.echo(
+        run(
+            symbols=symbols,
+            ticks=ticks,
+            batch=batch,
+            warm=warm,
+            interval_ms=tick_interval_ms,
+            producer_rv=producer_rv,
+        ).markdown()
+    )
 
 
 @bench_app.command("memory")

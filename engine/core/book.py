@@ -19,16 +19,20 @@ With session bars (:mod:`engine.core.bars`) read "session close" for "tick": the
 models step at each close, on its close-to-close return.
 
 Refits: a micro-batch is split into segments only where a model's fit must be in
-place before the batch goes on (a switch due within the same batch, or a delay of 0).
-Elsewhere fits are submitted after the batch and installed before their switch.
+place before the batch goes on (a switch due within the same batch, or a delay of 0),
+or where its job must be built before the windows roll past its data. A fit's job is
+built and submitted at the end of the segment holding its request, kept until the
+switch, and installed before the switch row. The schedule counts the symbol's trading
+sessions (the ``sessions`` refit clock, from the ``realised`` tracker's session
+ordinals; every return counts as a session without one) or returns
+(:mod:`engine.core.volatility.refit_clock`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING
 
-import numba
 import numpy as np
 
 from engine.core.backtest import BreachCounters
@@ -43,11 +47,15 @@ from engine.core.var.methods import VaRMethods, VolOutput
 from engine.core.volatility import VolatilityModel
 from engine.core.volatility.base import Build
 from engine.core.volatility.deep import PredictorLoader
-from engine.core.volatility.fitting import Fitter, SyncFitter
+from engine.core.volatility.fitting import FitJob, Fitter, SyncFitter
 from engine.core.volatility.refitted import RefittedVolatility
 from engine.core.volatility.registry import build_models
 from engine.core.volatility.session_rv import SessionRVTracker
+from engine.core.volatility.validation import REASONS as FIT_REASONS
 from engine.core.windows import RingHistory, RollingWindow, WindowStats
+
+#: A fit not done within the fit pool's bound (:class:`~engine.core.volatility.fitting.PoolFitter`).
+FIT_TIMEOUT = FIT_REASONS.index("fit_timeout")
 
 if TYPE_CHECKING:  # the decoded columns' type; the core never imports the boundary
     from engine.boundary.validation import PriceColumns
@@ -123,19 +131,6 @@ def _concat_segments(
     vols = {name: cat([p[0][name] for p in parts], VolOutput) for name in first_vols}
     residuals = {name: cat([p[1][name] for p in parts], WindowStats) for name in first_res}
     return vols, residuals, cat([p[2] for p in parts], WindowStats)  # type: ignore[return-value]
-
-
-@numba.njit(cache=True)
-def _counts_after(slots, valid, start_counts):  # pragma: no cover - compiled
-    """Per row: the slot's count of valid observations after that row."""
-    counts = start_counts.copy()
-    out = np.empty(slots.shape[0], np.int64)
-    for i in range(slots.shape[0]):
-        s = slots[i]
-        if valid[i]:
-            counts[s] += 1
-        out[i] = counts[s]
-    return out
 
 
 class PriceRiskBook(KeyedBook):
@@ -243,7 +238,10 @@ class PriceRiskBook(KeyedBook):
             *extra,
         ]
         super().__init__(tuple(components))
-        self._submitted: set[tuple[str, str, int]] = set()
+        #: Fit jobs built and submitted, by (symbol, model, request), until installed.
+        self._jobs: dict[tuple[str, str, int], FitJob] = {}
+        #: Per refitted model, the rows of the current batch at which a fit switches.
+        self._switch_rows: dict[str, np.ndarray] = {}
         self._var_index = [spec.level_index(level) for level in spec.var_levels]
 
     @property
@@ -316,15 +314,18 @@ class PriceRiskBook(KeyedBook):
         rv = cols.rv[accepted] if cols.rv.size else np.full(s.size, np.nan)
         bar: BarOutput | None = None
         tick_slots = s
+        sessions: np.ndarray | None = None  # the refit clock: each row's session ordinal
         if self.realised is not None:  # the record's rv wins; else a closed session's
             ts_a, px_a = cols.ts[accepted], cols.price[accepted]
-            sessions = self.realised.update(s, ts_a, px_a, rv)
+            tracked = self.realised.update(s, ts_a, px_a, rv)
+            sessions = tracked.session
             if self.bars is None:
-                rv = sessions.rv
+                rv = tracked.rv
             else:  # the models see the session closes only
-                bar = self.bars.update_from(s, ts_a, px_a, sessions, rv)
+                bar = self.bars.update_from(s, ts_a, px_a, tracked, rv)
                 keep = np.flatnonzero(bar.closed)
                 accepted, s, r, rv = accepted[keep], s[keep], bar.returns[keep], bar.rv[keep]
+                sessions = sessions[keep]
         n, m, k = s.size, len(self.methods), len(self.levels)
         sig_b = {v: np.empty(n) for v in self.vols}
         sig_a = {v: np.empty(n) for v in self.vols}
@@ -336,14 +337,16 @@ class PriceRiskBook(KeyedBook):
         # need that; VaR/ES, breaches and backtests then run once over the whole batch.
         parts: list[tuple[dict[str, VolOutput], dict[str, WindowStats], WindowStats]] = []
         start = 0
-        for end in [*self._boundaries(s, r, rv), n]:
+        for end in [*self._boundaries(s, r, rv, sessions), n]:
             if end <= start:
                 continue
             seg = slice(start, end)
-            self._install_due(s[seg], r[seg], rv[seg])
+            for _, model in self._refitted():
+                model.use_sessions(None if sessions is None else sessions[seg])
+            self._install_due(s[seg], seg)
             parts.append(self._segment(s[seg], r[seg], rv[seg]))
+            self._submit_pending()
             start = end
-        self._submit_pending()
         events: list[Event] = []
         live: np.ndarray | None = None
         switches: list[Switch] = []
@@ -441,37 +444,36 @@ class PriceRiskBook(KeyedBook):
 
     # --- refits ------------------------------------------------------------------------------
 
-    def _boundaries(self, s: np.ndarray, r: np.ndarray, rv: np.ndarray) -> list[int]:
-        """Segment ends: as few as possible, so that each fit is installed in time.
+    def _boundaries(
+        self, s: np.ndarray, r: np.ndarray, rv: np.ndarray, sessions: np.ndarray | None
+    ) -> list[int]:
+        """Segment ends: as few as possible, so that each fit is built and installed in time.
 
-        A fit requested at row ``i`` whose switch (the slot's ``delay``-th observation after
-        the request) falls at row ``j`` of this batch needs a segment end ``b`` with
-        ``i < b <= j``: its data is in the windows before the job is built, and its result
-        is installed before row ``j``. The fewest such ends stab every interval
-        ``[i + 1, j]``; the greedy choice (by right end) finds them. Delay 0 switches at the
-        request itself: ``b = i + 1``.
+        A fit requested at row ``i`` whose job must be built and, for its switch at row
+        ``j`` of this batch, installed by row ``j`` (or built by the slot's ``reach``-th
+        observation after the request, row ``j`` too, if that comes first:
+        :func:`~engine.core.volatility.refit_clock.plan_refits`) needs a segment end
+        ``b`` with ``i < b <= j``: its data is in the windows when the job is built after
+        the segment, and its result is installed before row ``j``. The fewest such ends
+        stab every interval ``[i + 1, j]``; the greedy choice (by right end) finds them.
+        Delay 0 switches at the request itself: ``b = i + 1``. Records each model's
+        switch rows for :meth:`_install_due`.
         """
         ends: set[int] = set()
         intervals: list[tuple[int, int]] = []
-        for _, model in self._refitted():
+        self._switch_rows.clear()
+        for name, model in self._refitted():
+            model.use_sessions(sessions)
             valid = ~np.isnan(self._fit_data(model, r, rv))
-            counts = _counts_after(s, valid, model.state["nobs"])
-            requests = np.flatnonzero(valid & model.schedule.request_mask(counts))
+            switch, end = model.plan(s, valid)
+            self._switch_rows[name] = switch
+            requests = np.flatnonzero(end >= 0)
             if requests.size == 0:
                 continue
-            delay = model.schedule.delay
-            if delay == 0:
+            if model.schedule.delay == 0:
                 ends.update((requests + 1).tolist())
                 continue
-            rows = np.flatnonzero(valid)
-            by_slot = rows[np.argsort(s[rows], kind="stable")]  # each slot's rows, in order
-            position = np.empty(s.size, np.int64)
-            position[by_slot] = np.arange(by_slot.size)
-            target = position[requests] + delay
-            inside = target < by_slot.size
-            inside[inside] = s[by_slot[target[inside]]] == s[requests[inside]]
-            switch = by_slot[target[inside]]
-            intervals += zip((requests[inside] + 1).tolist(), switch.tolist(), strict=True)
+            intervals += zip((requests + 1).tolist(), end[requests].tolist(), strict=True)
         stab = -1
         for lo, hi in sorted(intervals, key=lambda iv: iv[1]):
             if lo > stab:
@@ -488,18 +490,23 @@ class PriceRiskBook(KeyedBook):
         req = int(model.state["req"][slot])
         return model.job(slot, (self.index.keys[slot], req), self._data_for(name, model, slot))
 
-    def _install_due(self, s: np.ndarray, r: np.ndarray, rv: np.ndarray) -> None:
+    def _install_due(self, s: np.ndarray, seg: slice) -> None:
         """Install the fits whose switch falls within this segment (waiting if needed)."""
         for name, model in self._refitted():
-            pending = model.pending()
-            if pending.size == 0:
+            switch = self._switch_rows.get(name)
+            if switch is None or not switch[seg].any():
                 continue
-            values = self._fit_data(model, r, rv)
-            more = np.bincount(s[~np.isnan(values)], minlength=model.state.capacity)
-            for slot in model.due_among(pending, more[pending]).tolist():
-                job = self._job(name, model, slot)
-                model.install(slot, self.fitter.result(job))
-                self._submitted.discard((self.index.keys[slot], name, int(job.key[1])))
+            for slot in np.unique(s[switch[seg]]).tolist():
+                key = (self.index.keys[slot], name, int(model.state["req"][slot]))
+                job = self._jobs.pop(key, None)
+                if job is None:  # e.g. a pending fit restored after a restart
+                    job = self._job(name, model, slot)
+                result = self.fitter.result(job)
+                if result.reason == FIT_TIMEOUT and result.fallback is None:
+                    quick = model.quick_fallback(job.data)
+                    if quick is not None:  # EWMA rather than nothing for a first fit
+                        result = replace(result, fallback=quick[0], fallback_var=quick[1])
+                model.install(slot, result)
 
     def _switch_at_request(
         self, name: str, model: RefittedVolatility, slot: int, out: VolOutput
@@ -514,14 +521,15 @@ class PriceRiskBook(KeyedBook):
             out.nu_after[-1] = nu
 
     def _submit_pending(self) -> None:
-        """Start the fits requested in this batch, so they run while the stream goes on."""
+        """Build and start the fits requested so far, so they run while the stream goes on."""
         for name, model in self._refitted():
             for slot in model.pending().tolist():
                 key = (self.index.keys[slot], name, int(model.state["req"][slot]))
-                if key not in self._submitted:
-                    self._submitted.add(key)
-                    self.fitter.submit(self._job(name, model, slot))
+                if key not in self._jobs:
+                    job = self._job(name, model, slot)
+                    self._jobs[key] = job
+                    self.fitter.submit(job)
 
     def clear(self) -> None:
         super().clear()
-        self._submitted.clear()
+        self._jobs.clear()

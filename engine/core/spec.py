@@ -54,13 +54,14 @@ from engine.core.volatility.registry import vol_model, vol_model_names
 VOL_MODELS = ("ewma", "garch", "gjr", "har")
 ResidualZeros = Literal["keep", "skip"]
 
-#: When GARCH-family and HAR models refit by default (returns; a month on daily series).
-DEFAULT_REFIT = RefitSchedule(first=250, every=20, delay=5)
+#: When GARCH-family and HAR models refit by default: first at 250 returns, then every 20
+#: trading sessions (a month), each fit used 5 sessions after its request.
+DEFAULT_REFIT = RefitSchedule(first=250, every=20, delay=5, clock="sessions")
 
 #: Settings names (``RISKSTREAM_<NAME>``) that differ from the spec field they set.
 SETTING_NAMES = {"var_window": "window", "var_min_obs": "min_obs", "var_method": "method"}
 #: Settings that make the refit schedule shared by ``garch_refit`` and ``har_refit``.
-REFIT_SETTINGS = ("refit_first", "refit_every", "refit_delay")
+REFIT_SETTINGS = ("refit_first", "refit_every", "refit_delay", "refit_clock")
 
 #: The governed method: the live one of the champion candidates, per symbol.
 CHAMPION = "champion"
@@ -148,8 +149,8 @@ class RiskSpec:
         """The spec from settings named as their environment variables name them.
 
         ``var_window``, ``var_min_obs`` and ``var_method`` set :attr:`window`,
-        :attr:`min_obs` and :attr:`method`; ``refit_first``, ``refit_every`` and
-        ``refit_delay`` make one schedule for both :attr:`garch_refit` and
+        :attr:`min_obs` and :attr:`method`; ``refit_first``, ``refit_every``,
+        ``refit_delay`` and ``refit_clock`` make one schedule for both :attr:`garch_refit` and
         :attr:`har_refit` (missing ones from :data:`DEFAULT_REFIT`); a path becomes a
         string. Every other key must be a field of the spec (``TypeError`` otherwise);
         absent fields keep their defaults.
@@ -159,7 +160,7 @@ class RiskSpec:
         (500, 50, 250)
         """
         kwargs: dict[str, Any] = {}
-        refit: dict[str, int] = {}
+        refit: dict[str, Any] = {}
         for key, value in values.items():
             if key in REFIT_SETTINGS:
                 refit[key.removeprefix("refit_")] = value

@@ -1,10 +1,14 @@
 """Model fits on rolling windows, and where they run.
 
-A volatility model with estimated parameters requests a fit every ``every`` returns
-(from its ``first`` return on). The fit uses the returns up to and including the
-request, and its parameters take effect ``delay`` returns later: a fixed number of
-observations, so the numbers do not depend on when a fit happens to finish. With
-``delay = 0`` the fit applies at the request itself, as in a textbook rolling backtest.
+A volatility model with estimated parameters requests its first fit at its ``first``
+return. On the ``sessions`` clock (the default) it then requests a fit at the first
+return of a trading session once ``every`` sessions have closed since its last request,
+and a fit requested in session ``d`` takes effect at the first return of session
+``d + delay`` (:mod:`engine.core.volatility.refit_clock`); on the ``returns`` clock
+the same counts are returns. Either way the switch point is fixed by the data, so the
+numbers do not depend on when a fit happens to finish. On a daily-close feed every
+return opens a session and the two clocks are the same schedule. With ``delay = 0`` the
+fit applies at the request itself, as in a textbook rolling backtest.
 
 Fits run behind the :class:`Fitter` interface: :class:`SyncFitter` computes in the
 caller (offline runs, tests), :class:`PoolFitter` in a pool of processes (the worker),
@@ -32,14 +36,30 @@ import threading
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
+
+from engine.core.volatility.validation import REASONS
+
+#: What ``every`` and ``delay`` count: trading sessions of the symbol, or returns.
+RefitClock = Literal["returns", "sessions"]
+REFIT_CLOCKS: tuple[RefitClock, ...] = ("returns", "sessions")
+
+#: Returns after a request by which the book builds the fit's job on the ``sessions``
+#: clock (the return window keeps that many beyond the fit window); at least ``delay``.
+#: Small, so that the default windows' return ring keeps its width (1,088 values: a
+#: checkpoint written before the session clock restores the window) and a micro-batch
+#: gains at most one split per request.
+JOB_REACH = 16
 
 
 @dataclass(frozen=True, slots=True)
 class RefitSchedule:
     """When a model refits: first at ``first`` returns, then every ``every``; applies after ``delay``.
+
+    ``every`` and ``delay`` count ``clock`` units: sessions of the symbol's trading
+    calendar (the default) or returns (see the module docstring).
 
     >>> RefitSchedule(first=250, every=20, delay=5).requests_at(250), RefitSchedule(250, 20, 5).requests_at(260)
     (True, False)
@@ -48,6 +68,7 @@ class RefitSchedule:
     first: int
     every: int
     delay: int
+    clock: RefitClock = "sessions"
 
     def __post_init__(self) -> None:
         if self.first < 1 or self.every < 1:
@@ -56,12 +77,22 @@ class RefitSchedule:
             raise ValueError(
                 f"refit delay {self.delay} must be between 0 and the refit interval {self.every}"
             )
+        if self.clock not in REFIT_CLOCKS:
+            raise ValueError(f"refit clock {self.clock!r} must be one of {', '.join(REFIT_CLOCKS)}")
+
+    @property
+    def reach(self) -> int:
+        """Most returns after a request before the fit's job is built (the book's windows
+        keep them): ``delay`` on the returns clock, :data:`JOB_REACH` (or ``delay``) on the
+        sessions clock, whose sessions hold any number of returns."""
+        return self.delay if self.clock == "returns" else max(self.delay, JOB_REACH)
 
     def requests_at(self, n: int) -> bool:
+        """Whether the ``n``-th observation requests a fit on the returns clock."""
         return n >= self.first and (n - self.first) % self.every == 0
 
     def request_mask(self, counts: np.ndarray) -> np.ndarray:
-        """For an array of return counts (after each return): which request a fit."""
+        """For an array of return counts (after each return): which request a fit (returns clock)."""
         return (counts >= self.first) & ((counts - self.first) % self.every == 0)
 
 
@@ -159,21 +190,51 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
+def timed_out() -> FitResult:
+    """The rejected result of a fit that did not finish in time (reason ``fit_timeout``).
+
+    It carries no fallback: the model keeps its last accepted fit (if recent enough) or
+    the parameters it has (:meth:`~engine.core.volatility.refitted.RefittedVolatility.install`).
+    """
+    return FitResult(np.empty(0), float("nan"), False, REASONS.index("fit_timeout"))
+
+
 class PoolFitter:
     """Fits in a pool of processes (spawned: the worker has threads, so no fork).
 
     The pool processes exit by themselves within :data:`PARENT_CHECK_S` of the worker's
     death, however it died (``kill -9`` included).
+
+    Parameters
+    ----------
+    workers : int
+        Processes in the pool.
+    timeout_s : float, optional
+        Longest a fit may take, counted from its submission (seconds): a fit that is due
+        and not done by then is rejected (:func:`timed_out`, counted in :attr:`timeouts`)
+        and cancelled if it has not started. The stream therefore waits for a due fit at
+        most until that deadline, and not at all once it has passed, however many fits
+        are queued: a slow fit or a long queue never holds it up for longer. ``None``
+        waits for every fit (the numbers then never depend on timing; the offline runs
+        fit synchronously anyway).
     """
 
-    def __init__(self, workers: int = 1) -> None:
+    def __init__(self, workers: int = 1, timeout_s: float | None = None) -> None:
+        if timeout_s is not None and not timeout_s > 0:
+            raise ValueError(f"fit timeout must be positive, got {timeout_s}")
+        self.timeout_s = timeout_s
+        self.timeouts = 0
+        self.submitted = 0
         self._pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_exit_with_parent,
             initargs=(os.getpid(),),
         )
-        self._pending: dict[tuple[Hashable, str], concurrent.futures.Future[FitResult]] = {}
+        #: Submitted fits and when (monotonic seconds), until their result is asked for.
+        self._pending: dict[
+            tuple[Hashable, str], tuple[concurrent.futures.Future[FitResult], float]
+        ] = {}
         self.fits = 0
         self.waits = 0
 
@@ -191,17 +252,28 @@ class PoolFitter:
     def submit(self, job: FitJob) -> None:
         key = (job.key, job.kind)
         if key not in self._pending:
-            self._pending[key] = self._pool.submit(fit, job)
+            self._pending[key] = (self._pool.submit(fit, job), time.monotonic())
+            self.submitted += 1
 
     def result(self, job: FitJob) -> FitResult:
         key = (job.key, job.kind)
-        future = self._pending.pop(key, None)
-        if future is None:  # e.g. a pending fit restored after a restart
-            future = self._pool.submit(fit, job)
+        pending = self._pending.pop(key, None)
+        if pending is None:  # e.g. a pending fit restored after a restart
+            pending = (self._pool.submit(fit, job), time.monotonic())
+        future, submitted = pending
         if not future.done():
             self.waits += 1
+        wait = None
+        if self.timeout_s is not None:
+            wait = max(0.0, submitted + self.timeout_s - time.monotonic())
+        try:
+            result = future.result(timeout=wait)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            self.timeouts += 1
+            return timed_out()
         self.fits += 1
-        return future.result()
+        return result
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

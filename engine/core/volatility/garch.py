@@ -37,6 +37,7 @@ import numpy as np
 from engine.core.slots import Column
 from engine.core.volatility.base import Build, VolOutput
 from engine.core.volatility.fitting import FitResult, RefitSchedule
+from engine.core.volatility.refit_clock import advance_clock, requests_at, switches_at
 from engine.core.volatility.refitted import RefittedVolatility
 from engine.core.volatility.registry import register
 from engine.core.volatility.validation import (
@@ -50,6 +51,9 @@ from engine.core.volatility.validation import (
 
 #: Largest starting ``nu`` of a warm-started fit (the fitted ``nu`` is not capped).
 WARM_NU_CAP = 30.0
+#: Student-t ``nu`` of the EWMA fallback of a fit that timed out (no window to fit it on
+#: in time; the value the fitted fallback uses when its own fit fails).
+TIMEOUT_NU = 8.0
 
 
 def _ewma_fallback(raw: np.ndarray, clean: np.ndarray) -> tuple[np.ndarray, float]:
@@ -133,6 +137,10 @@ def _garch(
     pend_code,
     buf,
     buf_len,
+    rq_clock,
+    rclock,
+    clock,
+    by_returns,
     first,
     every,
     delay,
@@ -156,22 +164,29 @@ def _garch(
             continue
         n = nobs[s] + 1
         nobs[s] = n
+        c = n if by_returns else clock[i]
+        tick = advance_clock(c, rclock, s)
         if has[s]:
             g = params[s, 2] if x < 0 else 0.0
             var[s] = params[s, 0] + (params[s, 1] + g) * x * x + params[s, 3] * var[s]
         if req[s] >= 0 and n > req[s]:
-            if buf_len[s] < delay:
+            if buf_len[s] < buf.shape[1]:
                 buf[s, buf_len[s]] = x
                 buf_len[s] += 1
-            if n == req[s] + delay:
+            if switches_at(n, c, tick, req[s], rq_clock[s], delay):
                 if not ready[s]:
                     return i  # the book must install the fit first; it never lets this happen
                 if np.isfinite(pend_var[s]):
-                    v = pend_var[s]
-                    for j in range(delay):
-                        b = buf[s, j]
-                        g = pend[s, 2] if b < 0 else 0.0
-                        v = pend[s, 0] + (pend[s, 1] + g) * b * b + pend[s, 3] * v
+                    if n - req[s] <= buf.shape[1]:  # every return since the request
+                        v = pend_var[s]
+                        for j in range(buf_len[s]):
+                            b = buf[s, j]
+                            g = pend[s, 2] if b < 0 else 0.0
+                            v = pend[s, 0] + (pend[s, 1] + g) * b * b + pend[s, 3] * v
+                    elif has[s]:
+                        v = var[s]  # a session's returns: go on from the live variance
+                    else:
+                        v = pend_var[s]
                     var[s] = v
                     params[s] = pend[s]
                     has[s] = 1
@@ -179,8 +194,9 @@ def _garch(
                 req[s] = -1
                 buf_len[s] = 0
                 ready[s] = 0
-        if n >= first and (n - first) % every == 0 and req[s] < 0:
+        if requests_at(n, c, tick, req[s], rq_clock[s], first, every):
             req[s] = n
+            rq_clock[s] = c
             warm[s] = params[s]
             buf_len[s] = 0
         if has[s]:
@@ -211,6 +227,7 @@ class GARCHVolatility(RefittedVolatility):
     estimates_nu = True
     n_params = 5
     carries_variance = True
+    session_clocked = True
 
     def __init__(
         self, kind: Literal["garch", "gjr"], schedule: RefitSchedule, window: int = 1000
@@ -232,7 +249,10 @@ class GARCHVolatility(RefittedVolatility):
     @property
     def model_version(self) -> str:  # type: ignore[override]
         s = self.schedule
-        return f"{self.kind}-t-window{self.window}-first{s.first}-refit{s.every}-delay{s.delay}"
+        return (
+            f"{self.kind}-t-window{self.window}-first{s.first}-refit{s.every}-delay{s.delay}"
+            + self.clock_suffix
+        )
 
     def columns(self) -> Sequence[Column]:
         return (
@@ -265,6 +285,9 @@ class GARCHVolatility(RefittedVolatility):
             st["pend_code"],
             st["buf"],
             st["buf_len"],
+            st["rq_clock"],
+            st["rclock"],
+            *self.clock_args(slots),
             self.schedule.first,
             self.schedule.every,
             self.schedule.delay,
@@ -288,6 +311,15 @@ class GARCHVolatility(RefittedVolatility):
     ) -> VolOutput:
         before, after = self.update(slots, returns)
         return VolOutput(before, after, self.nu_before, self.nu_after)
+
+    def quick_fallback(self, data: np.ndarray) -> tuple[np.ndarray, float] | None:
+        """RiskMetrics as GARCH parameters with ``nu`` = :data:`TIMEOUT_NU` (no fit), and the
+        EWMA variance after the window: what a timed-out fit falls back to."""
+        raw = np.asarray(data, dtype=np.float64)
+        if raw.size < 2 or not np.isfinite(raw).all():
+            return None
+        params = np.array([0.0, 1.0 - EWMA_LAMBDA, 0.0, EWMA_LAMBDA, TIMEOUT_NU])
+        return params, float(ewma_variance(raw)[-1])
 
     def switch_now(self, slot: int, result: FitResult) -> None:
         st = self.state

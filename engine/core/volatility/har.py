@@ -41,6 +41,7 @@ import numpy as np
 from engine.core.slots import Column
 from engine.core.volatility.base import Build
 from engine.core.volatility.fitting import FitResult, RefitSchedule
+from engine.core.volatility.refit_clock import advance_clock, requests_at, switches_at
 from engine.core.volatility.refitted import FALLBACK, STATUSES, RefittedVolatility
 from engine.core.volatility.registry import register
 from engine.core.volatility.validation import REASONS, check_har
@@ -108,8 +109,8 @@ def _forecast(coef, hist, pos, count):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def _har(
-    slots, rv, nobs, has, params, req, warm, pend, ready, code, pend_code, hist, first, every, delay,
-    before, after,
+    slots, rv, nobs, has, params, req, warm, pend, ready, code, pend_code, hist, rq_clock, rclock,
+    first, every, delay, before, after,
 ):  # fmt: skip  # pragma: no cover - compiled
     for i in range(slots.shape[0]):
         s = slots[i]
@@ -122,7 +123,8 @@ def _har(
         hist[s, n % HISTORY] = x
         n += 1
         nobs[s] = n
-        if req[s] >= 0 and n == req[s] + delay:
+        tick = advance_clock(n, rclock, s)  # HAR's clock: its observations (sessions' rv)
+        if switches_at(n, n, tick, req[s], rq_clock[s], delay):
             if not ready[s]:
                 return i
             if np.isfinite(pend[s, 0]):
@@ -131,8 +133,9 @@ def _har(
             code[s] = pend_code[s]
             req[s] = -1
             ready[s] = 0
-        if n >= first and (n - first) % every == 0 and req[s] < 0:
+        if requests_at(n, n, tick, req[s], rq_clock[s], first, every):
             req[s] = n
+            rq_clock[s] = n
             warm[s] = params[s]
         after[i] = _forecast(params[s], hist[s], n, n) if has[s] else np.nan
     return -1
@@ -191,6 +194,8 @@ class HARVolatility(RefittedVolatility):
             st["code"],
             st["pend_code"],
             st["hist"],
+            st["rq_clock"],
+            st["rclock"],
             self.schedule.first,
             self.schedule.every,
             self.schedule.delay,
@@ -202,6 +207,10 @@ class HARVolatility(RefittedVolatility):
                 f"har: a refit was due at row {stuck} before its result was installed"
             )
         return before, after
+
+    def quick_fallback(self, data: np.ndarray) -> tuple[np.ndarray, float] | None:
+        """The 22-observation mean (:data:`HAR_FALLBACK`), as for any rejected fit."""
+        return HAR_FALLBACK, float("nan")
 
     def switch_now(self, slot: int, result: FitResult) -> None:
         self.state["params"][slot] = result.params

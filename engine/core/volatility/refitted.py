@@ -1,10 +1,18 @@
 """The shared refit state of volatility models with estimated parameters (GARCH family, HAR).
 
 Per slot: ``nobs`` observations seen, ``has`` (parameters installed), ``req`` (the
-observation count of a pending fit request, or -1), ``pend``/``ready`` (a fit result
-waiting for its switch point). The compiled kernels of the subclasses set ``req`` on the
-:class:`~engine.core.volatility.fitting.RefitSchedule` and switch at ``req + delay``; the
-book uses the methods here to submit jobs and install results in time.
+observation count of a pending fit request, or -1), ``rq_clock``/``rclock`` (the clock
+values of the latest request and the latest observation), ``pend``/``ready`` (a fit
+result waiting for its switch point). The compiled kernels of the subclasses request and
+switch by the rules of :mod:`engine.core.volatility.refit_clock` on the
+:class:`~engine.core.volatility.fitting.RefitSchedule`; the book uses the methods here
+to plan batches, submit jobs and install results in time.
+
+Models on the ``sessions`` clock (:attr:`RefittedVolatility.session_clocked`, the
+GARCH family) are handed each segment's session ordinals (:meth:`use_sessions`); without
+them (no session tracking in the book, or the ``returns`` clock) every return counts as
+a session. Models whose observations already are sessions (HAR on realised variance)
+count observations.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import numpy as np
 from engine.core.slots import Column
 from engine.core.volatility.base import VolatilityModel
 from engine.core.volatility.fitting import FitJob, FitResult, RefitSchedule
+from engine.core.volatility.refit_clock import plan_refits
 from engine.core.volatility.validation import REASONS
 
 #: What a slot's parameters are (``status`` in :meth:`RefittedVolatility.fit_status`).
@@ -52,12 +61,39 @@ class RefittedVolatility(VolatilityModel):
     #: Whether a fit result's ``end_var`` is needed to switch (the recursion restarts from
     #: it); models that forecast from their history alone switch on parameters only.
     carries_variance: ClassVar[bool] = True
+    #: Whether ``every``/``delay`` count the symbol's sessions on the ``sessions`` clock
+    #: (models on returns); otherwise they count the model's observations.
+    session_clocked: ClassVar[bool] = False
 
     def __init__(self, schedule: RefitSchedule, window: int) -> None:
         self.schedule = schedule
         self.window = int(window)
         self.rejections: dict[str, int] = {}
+        self._sessions: np.ndarray | None = None
         super().__init__()
+
+    @property
+    def by_sessions(self) -> bool:
+        """Whether this model's schedule counts sessions (see the module docstring)."""
+        return self.session_clocked and self.schedule.clock == "sessions"
+
+    @property
+    def clock_suffix(self) -> str:
+        """What the model version adds for a schedule counted in returns."""
+        return "-returns" if self.session_clocked and self.schedule.clock == "returns" else ""
+
+    def use_sessions(self, sessions: np.ndarray | None) -> None:
+        """The session ordinal of each row of the next :meth:`update` (``None``: none known,
+        every return counts as a session); ignored unless :attr:`by_sessions`."""
+        self._sessions = sessions if self.by_sessions else None
+
+    def clock_args(self, slots: np.ndarray) -> tuple[np.ndarray, bool]:
+        """The kernel's ``(clock, by_returns)`` for a segment of ``slots``."""
+        if self._sessions is None:
+            return np.empty(0, np.int64), True
+        if self._sessions.shape[0] != slots.shape[0]:
+            raise ValueError("session ordinals and rows differ in length")
+        return self._sessions, False
 
     def refit_columns(self) -> Sequence[Column]:
         k = self.n_params
@@ -66,6 +102,8 @@ class RefittedVolatility(VolatilityModel):
             Column("has", np.int8, 0),
             Column("params", np.float64, np.nan, k),
             Column("req", np.int64, -1),
+            Column("rq_clock", np.int64, -1),
+            Column("rclock", np.int64, -1),
             Column("warm", np.float64, np.nan, k),
             Column("pend", np.float64, np.nan, k),
             Column("pend_var", np.float64, np.nan),
@@ -103,6 +141,17 @@ class RefittedVolatility(VolatilityModel):
         hit = (req >= 0) & (st["ready"][slots] == 0)
         hit &= st["nobs"][slots] + more >= req + self.schedule.delay
         return slots[hit]
+
+    def plan(self, slots: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where this batch's requests and switches fall (the state is left unchanged):
+        :func:`~engine.core.volatility.refit_clock.plan_refits` on the rows ``slots`` whose
+        observation is ``valid``, with the session ordinals of :meth:`use_sessions`."""
+        st, sc = self.state, self.schedule
+        clock, by_returns = self.clock_args(slots)
+        return plan_refits(
+            slots, valid, clock, by_returns, st["nobs"], st["req"], st["rq_clock"],
+            st["rclock"], sc.first, sc.every, sc.delay, max(self.reach, 1),
+        )  # fmt: skip
 
     def since_request(self, slot: int) -> int:
         """Observations seen since the slot's pending request (to locate its data in a window)."""
@@ -163,6 +212,11 @@ class RefittedVolatility(VolatilityModel):
             st["req"][slot] = -1
             st["ready"][slot] = 0
 
+    def quick_fallback(self, data: np.ndarray) -> tuple[np.ndarray, float] | None:
+        """The fallback parameters and variance for a window whose fit never came back
+        (``fit_timeout``), computed without fitting; ``None``: none."""
+        return None
+
     def fit_status(self, slot: int) -> tuple[str, str]:
         """``(status, reason)`` of the parameters in use: ``fitted``, ``last_good``,
         ``fallback`` (or ``none`` before the first fit) and the rule the latest rejected
@@ -181,9 +235,14 @@ class RefittedVolatility(VolatilityModel):
         raise NotImplementedError
 
     @property
+    def reach(self) -> int:
+        """Most observations after a request before the book builds its job."""
+        return self.schedule.reach if self.by_sessions else self.schedule.delay
+
+    @property
     def history(self) -> int:
         """Observations of what the model needs that the book must keep for its fits."""
-        return self.data_length + self.schedule.delay
+        return self.data_length + self.reach
 
     def switch_now(self, slot: int, result: FitResult) -> None:
         """Install a result at the request itself (delay 0)."""

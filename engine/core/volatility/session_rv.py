@@ -36,7 +36,7 @@ before a switch is the same under the calendar switched to. The final calendar i
 one the offline rule (:func:`engine.offline.intraday.auto_calendar`) picks from all
 the ticks.
 
-State per symbol: ten scalars (62 bytes), in the slot arrays.
+State per symbol: eleven scalars (70 bytes), in the slot arrays.
 """
 
 from __future__ import annotations
@@ -94,6 +94,10 @@ class SessionOutput:
     closed_reason: np.ndarray
     outside: np.ndarray
     """Whether each tick lies outside every session of its symbol's calendar (in a gap only)."""
+    session: np.ndarray
+    """The symbol's session ordinal after each tick: how many sessions it has opened (a
+    tick outside every session belongs to the gap and leaves it unchanged). The clock of
+    the refit schedule (:mod:`engine.core.volatility.refit_clock`)."""
     session_open: np.ndarray | None = None
     """Per tick: the scheduled open (epoch ms) of the session holding it, ``INT64_MIN``
     outside every session (what :class:`engine.core.bars.SessionBars` steps on)."""
@@ -138,6 +142,7 @@ def _track(
     last_px,
     last_ts,
     rv_last,
+    opened,
     feed,
     closed,
     c_open,
@@ -150,6 +155,7 @@ def _track(
     c_whole,
     c_reason,
     outside,
+    session,
     s_open,
     s_close,
     s_rv,
@@ -214,6 +220,7 @@ def _track(
                 else:
                     gap[s] = np.nan
                 open_[s] = opens[k]
+                opened[s] += 1
                 first_ts[s] = t
                 n[s] = 0
                 acc[s] = 0.0
@@ -223,6 +230,7 @@ def _track(
             s_close[i] = closes[k]
             if n[s] >= min_returns and not np.isnan(gap[s]):
                 s_rv[i] = acc[s] + gap[s] * gap[s]
+        session[i] = opened[s]
         if not np.isnan(record_rv[i]):
             producer[s] = 1
             feed[i] = record_rv[i]
@@ -248,7 +256,8 @@ class SessionRVTracker(OnlineComponent):
     records carry ``rv``, the current session's open (epoch ms), first tick, intraday
     return count and sum of squared intraday log returns (``acc``, decimal^2), the gap
     into it (log return), the last in-session log price and time, and ``rv_last``: the
-    whole-session realised variance of the last closed session (NaN: it had none).
+    whole-session realised variance of the last closed session (NaN: it had none), and
+    ``opened``: how many sessions the symbol has opened (the refit schedule's clock).
 
     Examples
     --------
@@ -290,6 +299,7 @@ class SessionRVTracker(OnlineComponent):
             Column("last_px", np.float64, np.nan),
             Column("last_ts", np.int64, _NONE),
             Column("rv_last", np.float64, np.nan),
+            Column("opened", np.int64, 0),
         )
 
     # --- calendars ----------------------------------------------------------------------------
@@ -383,6 +393,7 @@ class SessionRVTracker(OnlineComponent):
         c_int = [np.zeros(m, np.int64) for _ in range(5)]
         c_flt = [np.full(m, np.nan) for _ in range(4)]
         outside = np.zeros(m, dtype=np.bool_)
+        session = np.empty(m, np.int64)
         s_open, s_close, s_rv = np.empty(m, np.int64), np.empty(m, np.int64), np.empty(m)
         _track(
             slots,
@@ -407,6 +418,7 @@ class SessionRVTracker(OnlineComponent):
             st["last_px"],
             st["last_ts"],
             st["rv_last"],
+            st["opened"],
             feed,
             closed,
             c_int[0],
@@ -419,6 +431,7 @@ class SessionRVTracker(OnlineComponent):
             c_flt[3],
             c_int[4],
             outside,
+            session,
             s_open,
             s_close,
             s_rv,
@@ -436,6 +449,7 @@ class SessionRVTracker(OnlineComponent):
             closed_whole=c_flt[3],
             closed_reason=c_int[4],
             outside=outside,
+            session=session,
             session_open=s_open,
             session_close=s_close,
             session_rv=s_rv,
@@ -488,6 +502,7 @@ class SessionRVTracker(OnlineComponent):
             closed_whole=whole,
             closed_reason=reason,
             outside=np.zeros(slots.size, dtype=np.bool_),
+            session=st["opened"][slots].copy(),
         )
 
 

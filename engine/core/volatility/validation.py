@@ -43,6 +43,11 @@ linear combination of variances positive, and after a spike a negative monthly
 coefficient can take it below zero), ``persistence`` and ``out_of_band``. The same
 non-negativity rule holds at forecast time, for fits that passed: see
 :mod:`engine.core.volatility.har`.
+
+Time rule (any fit run in the worker's pool): ``fit_timeout``, the fit was not done when
+the stream needed it, within the worker's bound (``RISKSTREAM_FIT_TIMEOUT_MS``,
+:class:`~engine.core.volatility.fitting.PoolFitter`); it is rejected like a fit that
+broke a rule, so a slow fit never holds the stream up.
 """
 
 from __future__ import annotations
@@ -77,6 +82,7 @@ REASONS: Final = (
     "too_few_returns",
     "unresponsive",
     "negative_variance",
+    "fit_timeout",
 )
 
 

@@ -1,0 +1,215 @@
+"""Refits on the session clock: requests and switches counted in the symbol's trading sessions.
+
+A fit is requested at the first return of a session once ``every`` sessions have closed
+since the last request (the first one at the ``first``-th return), and a fit requested
+in session ``d`` takes effect at the first return of session ``d + delay``. On daily
+closes every return is a session, so the numbers are exactly those of the returns
+schedule; offline runs replay the stream's schedule.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.boundary.validation import PriceColumns
+from engine.config import Settings
+from engine.core import PriceRiskBook
+from engine.core.spec import RiskSpec
+from engine.core.volatility.fitting import (
+    FitJob,
+    FitResult,
+    PoolFitter,
+    RefitSchedule,
+    timed_out,
+)
+from engine.core.volatility.realised import Sessions
+from engine.core.volatility.session_rv import SessionRVTracker
+from engine.core.volatility.validation import REASONS
+from engine.offline.runs import columns_from_frame, run_prices
+from engine.pipeline import PricePipeline, session_rv
+from producers.sources import sp500_1min, sp500_realized
+
+SESSION_MS = 10_000
+TICKS_PER_SESSION = 10
+
+
+def ten_second_sessions(calendar: str, first: int, last: int):  # type: ignore[no-untyped-def]
+    """Sessions of 10 s back to back (every tick is inside one), as a calendar source."""
+    opens = np.arange(0, last + SESSION_MS, SESSION_MS, dtype=np.int64)
+    return Sessions(opens, opens + SESSION_MS - 1), 0, int(opens[-1] + SESSION_MS)
+
+
+class StampingFitter:
+    """Records the requests submitted; fits at once with parameters that name the request
+    (``omega = req * 1e-9``)."""
+
+    def __init__(self) -> None:
+        self.requests: list[int] = []
+
+    def submit(self, job: FitJob) -> None:
+        self.requests.append(int(job.key[1]))  # type: ignore[index]
+
+    def result(self, job: FitJob) -> FitResult:
+        req = int(job.key[1])  # type: ignore[index]
+        return FitResult(np.array([req * 1e-9, 0.05, 0.0, 0.9, 8.0]), 1e-4, True)
+
+
+class TimingOut(StampingFitter):
+    """Every fit comes back too late (as :class:`PoolFitter` reports it)."""
+
+    def result(self, job: FitJob) -> FitResult:
+        return timed_out()
+
+
+def _book(clock: str, fitter: StampingFitter | None = None) -> tuple[PriceRiskBook, StampingFitter]:
+    spec = RiskSpec(
+        vol_models=("garch",),
+        method="garch-t",
+        garch_refit=RefitSchedule(first=55, every=2, delay=1, clock=clock),  # type: ignore[arg-type]
+    )
+    fitter = fitter if fitter is not None else StampingFitter()
+    tracker = SessionRVTracker(ten_second_sessions, "24/7")
+    return PriceRiskBook(spec, fitter, realised=tracker), fitter
+
+
+def _ticks(n: int) -> PriceColumns:
+    """One symbol, a tick a second: ten ticks per session, the first at a session's open."""
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(np.arange(n) * 1000, unit="ms", utc=True),
+            "symbol": "SYN",
+            "price": 100.0 * np.exp(np.cumsum(0.01 * rng.standard_t(5, n))),
+        }
+    )
+    return columns_from_frame(frame)
+
+
+def _in_turn(book: PriceRiskBook, cols: PriceColumns, batch: int) -> dict[str, np.ndarray]:
+    """Run the ticks in micro-batches of ``batch``; the GARCH sigma and omega after each tick."""
+    sigma, omega = [], []
+    for start in range(0, cols.ts.size, batch):
+        part = slice(start, start + batch)
+        step = book.step(
+            PriceColumns(
+                symbols=cols.symbols[part],
+                ts=cols.ts[part],
+                price=cols.price[part],
+                volume=cols.volume[part],
+                rv=cols.rv[part],
+                event_ids=cols.event_ids[part],
+                event_hash=cols.event_hash[part],
+                partition=cols.partition[part],
+                offset=cols.offset[part],
+                source=cols.source[part],
+            )
+        )
+        sigma.append(step.sigma["garch"])
+        if batch == 1:
+            omega.append(book.vols["garch"].state["params"][0, 0].copy())
+    return {"sigma": np.concatenate(sigma), "omega": np.asarray(omega)}
+
+
+def test_a_fit_is_requested_every_two_sessions_and_used_from_the_next_sessions_first_return() -> (
+    None
+):
+    book, fitter = _book("sessions")
+    run = _in_turn(book, _ticks(120), batch=1)
+    # Tick k (0-based) is return k; session s holds ticks 10 s .. 10 s + 9, so the first
+    # return of session s is return 10 s. First request at return 55 (session 5), then at
+    # the first returns of sessions 7, 9, 11: returns 70, 90, 110.
+    assert fitter.requests == [55, 70, 90, 110]
+    changed = np.flatnonzero(np.diff(np.nan_to_num(run["omega"]), prepend=0.0) != 0)
+    # each fit takes effect at the first return of the session after its request's
+    assert changed.tolist() == [60, 80, 100]
+    assert run["omega"][60] == pytest.approx(55e-9) and run["omega"][80] == pytest.approx(70e-9)
+
+
+def test_on_the_returns_clock_the_same_ticks_refit_every_two_returns() -> None:
+    book, fitter = _book("returns")
+    _in_turn(book, _ticks(70), batch=1)
+    assert fitter.requests[:4] == [55, 57, 59, 61]
+    assert book.vols["garch"].model_version.endswith("-returns")
+
+
+@pytest.mark.parametrize("batch", [7, 64, 120])
+def test_micro_batches_of_any_size_give_the_tick_by_tick_numbers(batch: int) -> None:
+    one, _ = _book("sessions")
+    many, fitter = _book("sessions")
+    cols = _ticks(120)
+    expected = _in_turn(one, cols, batch=1)["sigma"]
+    np.testing.assert_array_equal(_in_turn(many, cols, batch=batch)["sigma"], expected)
+    assert fitter.requests == [55, 70, 90, 110]
+
+
+#: sha256 of the VaR, ES and every model's sigma of the default configuration (23 VaR
+#: methods, ``avg`` included) on S&P 500 daily closes 7000-7999 (chunks of 97 rows),
+#: computed with the returns schedule before the session clock existed (the engine of
+#: 2026-12-07 with session bars and ``avg``, before issue 22's refit schedule).
+RETURNS_SCHEDULE_RUN = "4513d4555d5017aad76fbc0d651b2acc2266c06872b64d0f1d596892ff63f024"
+
+
+def _digest(clock: str) -> str:
+    settings = Settings(anomaly_enabled=False, refit_clock=clock)
+    frame = sp500_realized().iloc[7000:8000].reset_index(drop=True)
+    run = run_prices(frame, settings.risk_spec(), realised=session_rv(settings), chunk=97)
+    assert np.isfinite(run.sigma["gjr"]).sum() == 745  # fitted from its 250th return on
+    digest = hashlib.sha256()
+    for a in (run.var, run.es, *(run.sigma[v] for v in sorted(run.sigma))):
+        digest.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    return digest.hexdigest()
+
+
+@pytest.mark.parametrize("clock", ["sessions", "returns"])
+def test_daily_closes_give_bit_for_bit_the_numbers_of_the_returns_schedule(clock: str) -> None:
+    assert _digest(clock) == RETURNS_SCHEDULE_RUN
+
+
+def test_one_minute_bars_offline_equal_the_stream_and_refit_once_per_session() -> None:
+    """Four NYSE sessions of S&P 500 minute bars; first fit at return 50, then one per
+    session, each used from the next session's first bar."""
+    settings = Settings(anomaly_enabled=False, refit_first=50, refit_every=1, refit_delay=1)
+    bars = sp500_1min()
+    pipeline = PricePipeline.from_settings(settings)
+    now = int(bars["timestamp"].max().value // 1_000_000) + 1
+    stream = []
+    for start in range(0, len(bars), 97):
+        cols = columns_from_frame(bars.iloc[start : start + 97], start)
+        out = pipeline.process_columns(cols, [], received=len(cols.ts), now_ms=now)
+        stream.append(out.step.var)
+    offline = run_prices(bars, settings.risk_spec(), realised=session_rv(settings))
+    np.testing.assert_array_equal(np.concatenate(stream), offline.var)
+    # GARCH and GJR: the first fit (session 1) and the refits at sessions 2, 3 and 4;
+    # the fourth session's fit is never used (no fifth session), so never asked for.
+    assert pipeline.book.fitter.fits == 2 * 3  # type: ignore[attr-defined]
+    day = bars["timestamp"].dt.date.to_numpy()
+    firsts = np.flatnonzero(day[1:] != day[:-1]) + 1
+    gjr = offline.sigma["gjr"]
+    assert np.isnan(gjr[: firsts[0]]).all() and np.isfinite(gjr[firsts[0] :]).all()
+
+
+def test_a_first_fit_that_timed_out_falls_back_to_ewma_t_at_its_switch_instead_of_nothing() -> None:
+    book, _ = _book("sessions", TimingOut())
+    run = _in_turn(book, _ticks(70), batch=1)
+    garch = book.vols["garch"]
+    assert np.isnan(run["sigma"][:60]).all() and np.isfinite(run["sigma"][60:]).all()
+    assert garch.fit_status(0) == ("fallback", "fit_timeout")  # type: ignore[attr-defined]
+    np.testing.assert_allclose(garch.state["params"][0], [0.0, 0.06, 0.0, 0.94, 8.0], atol=1e-15)
+
+
+@pytest.mark.slow
+def test_a_fit_not_done_within_the_bound_is_rejected_with_a_reason_not_waited_for() -> None:
+    fitter = PoolFitter(1, timeout_s=0.001)  # the pool's process is not even up by then
+    try:
+        returns = 0.01 * np.random.default_rng(0).standard_t(5, 1000)
+        job = FitJob(("SPX", 250), "gjr", returns, None)
+        fitter.submit(job)
+        result = fitter.result(job)
+        assert not result.ok and REASONS[result.reason] == "fit_timeout"
+        assert fitter.timeouts == 1 and fitter.fits == 0
+    finally:
+        fitter.close()
