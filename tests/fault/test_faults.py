@@ -311,40 +311,36 @@ def test_processing_failure_crashes_without_a_checkpoint(tmp_path: Path) -> None
     )
 
 
-def test_redis_killed_and_restarted(tmp_path: Path) -> None:
-    """SIGKILL redis-server (append-only file on), keep it down ``outage_s``, start it again."""
+def _redis_outage(stop: Callable[[Run], None], start: Callable[[Run], None]) -> Fault:
+    """A fault taking Redis away ``outage_s`` after 30% of the ticks, then giving it back."""
 
     def fault(run: Run) -> None:
         run.at(0.3)
-        run.redis.kill()
+        stop(run)
         time.sleep(CONFIG.outage_s)
-        run.redis.restart()
+        start(run)
         run.notes["outage_s"] = CONFIG.outage_s
 
-    def check(run: Run, report: CheckReport) -> None:
-        run.notes["redis_write_retries_logged"] = _redis_retried(run)
-        assert run.notes["redis_write_retries_logged"] > 0, "the outage was not noticed"
-        assert all(w.starts == 1 and w.running for w in run.group.workers), "a worker died"
+    return fault
 
-    fault_runs(tmp_path, "redis_killed", fault, check=check)
+
+def _redis_outage_noticed(run: Run, report: CheckReport) -> None:
+    """The workers saw the outage (retried their writes) and none of them died of it."""
+    run.notes["redis_write_retries_logged"] = _redis_retried(run)
+    assert run.notes["redis_write_retries_logged"] > 0, "the outage was not noticed"
+    assert all(w.starts == 1 and w.running for w in run.group.workers), "a worker died"
+
+
+def test_redis_killed_and_restarted(tmp_path: Path) -> None:
+    """SIGKILL redis-server (append-only file on), keep it down ``outage_s``, start it again."""
+    fault = _redis_outage(lambda run: run.redis.kill(), lambda run: run.redis.restart())
+    fault_runs(tmp_path, "redis_killed", fault, check=_redis_outage_noticed)
 
 
 def test_redis_unreachable(tmp_path: Path) -> None:
     """SIGSTOP redis-server for ``outage_s`` (connections hang, then time out), then SIGCONT."""
-
-    def fault(run: Run) -> None:
-        run.at(0.3)
-        run.redis.pause()
-        time.sleep(CONFIG.outage_s)
-        run.redis.resume()
-        run.notes["outage_s"] = CONFIG.outage_s
-
-    def check(run: Run, report: CheckReport) -> None:
-        run.notes["redis_write_retries_logged"] = _redis_retried(run)
-        assert run.notes["redis_write_retries_logged"] > 0, "the outage was not noticed"
-        assert all(w.starts == 1 and w.running for w in run.group.workers), "a worker died"
-
-    fault_runs(tmp_path, "redis_unreachable", fault, check=check)
+    fault = _redis_outage(lambda run: run.redis.pause(), lambda run: run.redis.resume())
+    fault_runs(tmp_path, "redis_unreachable", fault, check=_redis_outage_noticed)
 
 
 def _tail(run: Run, n: int, *, timeout: float | None = None) -> subprocess.Popen[bytes]:
