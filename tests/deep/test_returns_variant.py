@@ -13,12 +13,14 @@ from typer.testing import CliRunner
 
 from engine.bench.breadth.data import load_series
 from engine.bench.breadth.sources import SOURCES
+from engine.bench.breadth.split import half
 from engine.cli import app
 from engine.core.volatility.deep import ReturnsDeepVolatility
 from engine.core.volatility.deep_features import FEATURES, RETURNS_FEATURES, FeatureParams
 from engine.core.volatility.registry import vol_model, vol_model_names
 from engine.deep.card import DeepCard
 from engine.deep.model import model_dir
+from models.deep.breadth_dev import series_samples
 from models.deep.data import load_series as load_sp500
 from models.deep.data import make_samples, squared_returns
 from models.deep.train import train
@@ -30,10 +32,28 @@ def test_lstm_r_is_registered_and_needs_returns_only() -> None:
     assert vol_model("lstm_r") is ReturnsDeepVolatility
 
 
-def test_the_committed_model_is_the_returns_only_variant() -> None:
+def test_the_committed_model_is_the_returns_only_variant_trained_on_the_development_half() -> None:
     card = DeepCard.load(model_dir("lstm-returns"))
     assert tuple(card.inputs) == RETURNS_FEATURES
-    assert card.extra["training"]["options"]["target"] == "returns"
+    trained_on = card.extra["training"]["series"]
+    assert len(trained_on) > 30 and all(half(name) == "development" for name in trained_on)
+
+
+def test_development_samples_pair_each_window_with_the_next_squared_return() -> None:
+    closes = pd.Series(
+        100 * np.exp(np.cumsum(np.r_[0.0, np.tile([0.01, -0.02, 0.0], 40)])),
+        index=pd.bdate_range("2020-01-01", periods=121),
+    )
+    params = FeatureParams(0.94, 1e-6, 0.1, 0.85, 1e-4, window=5, burn=5)
+    samples = series_samples(closes, params)
+    returns = np.diff(np.log(closes.to_numpy()))
+    assert (
+        len(samples) == len(returns) - params.ready_after
+    )  # ready after 10 returns, last has no target
+    # the last window ends at the second-to-last return; its target is the last return squared
+    assert samples.y[-1] == pytest.approx(np.log(max(returns[-1] ** 2, 1e-12)))
+    assert samples.X[-1, -1, 0] == pytest.approx(100 * returns[-2])
+    assert samples.dates[-1] == closes.index[-1]
 
 
 def test_vol_forecast_from_closes_alone(tmp_path: Path) -> None:
