@@ -39,6 +39,11 @@ def train(
         60, min=1, help="Epochs per walk-forward fold (the served count is chosen by validation)."
     ),
     loss: str = typer.Option("qlike", help="qlike (default) or mse-log."),
+    target: str = typer.Option(
+        "rv",
+        help="rv (realized variance) or returns: the returns-only variant (squared returns "
+        "in place of RV, the file's rv unused), written as <model>-returns.",
+    ),
     threads: int = typer.Option(1, min=1, max=8, help="torch threads."),
     data: Path | None = typer.Option(
         None, "--data", dir_okay=False, help="S&P 500 returns/RV CSV [default: the shared file]."
@@ -60,11 +65,14 @@ def train(
         ) from None
     if loss not in ("qlike", "mse-log"):
         raise InputError(f"--loss {loss!r}: choose qlike or mse-log")
+    if target not in ("rv", "returns"):
+        raise InputError(f"--target {target!r}: choose rv or returns")
     options = TrainOptions(
         models=_names(models, ("lstm", "transformer"), "--models"),
         seed=seed,
         epochs=epochs,
         loss=loss,  # type: ignore[arg-type]
+        target=target,  # type: ignore[arg-type]
         threads=threads,
         data=data,
         progress=progress,

@@ -229,7 +229,7 @@ def vol_forecast(
     model: str = typer.Option(
         None,
         "--model",
-        help="ewma, garch, gjr, har, lstm, transformer or combo [default: the recommended method's].",
+        help="ewma, garch, gjr, har, lstm, transformer, lstm_r or combo [default: the recommended method's].",
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
@@ -239,8 +239,9 @@ def vol_forecast(
     column, or else the engine computes it per trading session from intraday rows
     (RISKSTREAM_RV_CALENDAR, RISKSTREAM_RV_MIN_RETURNS) and they forecast at session closes,
     one row per symbol and session, for the return to the next session's close. The deep
-    models are the ONNX models in onnx/deep (RISKSTREAM_DEEP_MODEL_DIR); combo is the
-    equal-weight average of the variances of all the others.
+    models are the ONNX models in onnx/deep (RISKSTREAM_DEEP_MODEL_DIR); lstm_r is the
+    returns-only LSTM (onnx/deep/lstm-returns): it forecasts from closes alone, on every
+    row. combo is the equal-weight average of the variances of all the others.
     """
     import numpy as np
     import pandas as pd

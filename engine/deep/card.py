@@ -31,7 +31,7 @@ from engine.artifacts.cards import (
     verify_artifact,
     write_card,
 )
-from engine.core.volatility.deep_features import FEATURES, FeatureParams
+from engine.core.volatility.deep_features import FEATURES, RETURNS_FEATURES, FeatureParams
 from engine.errors import ModelMismatchError
 
 ONNX_FILE = "model.onnx"
@@ -75,10 +75,10 @@ class DeepCard:
 
     def check_inputs(self, where: str) -> None:
         """Refuse inputs the engine does not compute, or computes in another order."""
-        if tuple(self.inputs) != FEATURES:
+        if tuple(self.inputs) not in (FEATURES, RETURNS_FEATURES):
             raise ModelMismatchError(
                 f"{where}: the card's inputs are {list(self.inputs)}; the engine feeds "
-                f"{list(FEATURES)} in that order"
+                f"{list(FEATURES)} or, returns-only, {list(RETURNS_FEATURES)} in that order"
             )
         if len(self.mean) != len(self.inputs) or len(self.std) != len(self.inputs):
             raise ModelMismatchError(

@@ -77,6 +77,18 @@ def load_series(path: Path | str | None = None) -> Series:
     )
 
 
+def squared_returns(series: Series) -> Series:
+    """The returns-only view of ``series``: its squared log returns (decimal^2) stand in
+    for realized variance, as features and as the target (the file's ``rv`` is not used).
+
+    >>> s = Series(pd.DatetimeIndex(["2020-01-02", "2020-01-03"]), np.array([0.01, -0.02]),
+    ...            np.array([1.0, 1.0]), "f", "")
+    >>> squared_returns(s).rv.round(6).tolist()
+    [0.0001, 0.0004]
+    """
+    return Series(series.dates, series.returns, series.returns**2, series.source, series.sha256)
+
+
 def make_samples(series: Series, params: FeatureParams) -> Samples:
     """Windows after each day and the next day's log RV (see the module docstring)."""
     returns = series.returns.copy()

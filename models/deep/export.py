@@ -27,7 +27,14 @@ OPSET = 18
 PARITY = 1e-5
 
 
-def export_onnx(fitted: Fitted, path: Path, *, name: str, version: str) -> None:
+def export_onnx(
+    fitted: Fitted,
+    path: Path,
+    *,
+    name: str,
+    version: str,
+    inputs: tuple[str, ...] = FEATURES,
+) -> None:
     """Write the network as one ONNX file with riskstream metadata."""
     import contextlib
     import logging
@@ -62,7 +69,7 @@ def export_onnx(fitted: Fitted, path: Path, *, name: str, version: str) -> None:
     for key, value in (
         ("riskstream.name", name),
         ("riskstream.version", version),
-        ("riskstream.inputs", ",".join(FEATURES)),
+        ("riskstream.inputs", ",".join(inputs)),
     ):
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
@@ -97,6 +104,8 @@ def make_card(result: TrainResult, kind: str, path: Path, max_diff: float) -> De
 
     o = result.options
     fitted = result.final[kind]
+    name = f"{kind}{o.suffix}"
+    target = "squared return" if o.target == "returns" else "realized variance"
     folds = [
         {
             "validation_year": year,
@@ -106,10 +115,10 @@ def make_card(result: TrainResult, kind: str, path: Path, max_diff: float) -> De
         for year, f in zip(o.folds, result.folds[kind], strict=True)
     ]
     return DeepCard(
-        name=kind,
+        name=name,
         kind=kind,
-        version=f"{kind}-{o.version}-seed{o.seed}",
-        inputs=FEATURES,
+        version=f"{name}-{o.version}-seed{o.seed}",
+        inputs=o.inputs,
         mean=tuple(float(x) for x in fitted.mean),
         std=tuple(float(x) for x in fitted.std),
         target_mean=float(fitted.target_mean + fitted.bias),
@@ -145,11 +154,16 @@ def make_card(result: TrainResult, kind: str, path: Path, max_diff: float) -> De
             "metrics": {
                 "test": result.test[kind],
                 "test_garch_feature": result.baseline_test,
-                "note": "variance forecasts against next-day realized variance on the test period "
+                "note": f"variance forecasts against the next day's {target} on the test period "
                 "(targets dated in it); dm_* is Diebold-Mariano on QLIKE against the fixed-parameter "
                 "GARCH(1,1) feature; the full comparison is `riskstream deep compare`",
             },
-            "command": "riskstream deep train --out onnx/deep",
+            "command": "riskstream deep train --out onnx/deep"
+            + (
+                f" --models lstm --target returns --epochs {o.epochs}"
+                if o.target == "returns"
+                else ""
+            ),
         },
     )
 
@@ -162,14 +176,19 @@ def export_all(result: TrainResult, out: Path) -> list[Path]:
     o = result.options
     written: list[Path] = []
     for kind, fitted in result.final.items():
-        directory = out / kind
+        name = f"{kind}{o.suffix}"
+        directory = out / name
         path = directory / ONNX_FILE
-        export_onnx(fitted, path, name=kind, version=f"{kind}-{o.version}-seed{o.seed}")
+        version = f"{name}-{o.version}-seed{o.seed}"
+        export_onnx(fitted, path, name=name, version=version, inputs=o.inputs)
         test = make_samples(result.series, fitted.params).between(o.test_start, o.test_end)
         diff = parity(fitted, path, test.X)
         if not diff <= PARITY:
             raise RuntimeError(f"{kind}: onnxruntime differs from torch by {diff:.2e} > {PARITY}")
         card = make_card(result, kind, path, diff)
         written += [path, card.save(directory)]
-    written += write_report(result, out)
+    # the returns-only variant's report goes beside its model, not over the RV models' one
+    written += write_report(
+        result, out / f"{next(iter(result.final))}{o.suffix}" if o.suffix else out
+    )
     return written

@@ -45,9 +45,16 @@ def write_report(result: TrainResult, out: Path) -> list[Path]:
     lines = [
         "# Deep volatility models: training report",
         "",
-        "Written by `riskstream deep train --out onnx/deep` (seed "
-        f"{o.seed}, {o.threads} thread(s)). Target: next-day log realized variance of the "
-        f"S&P 500 (Oxford-Man, 5-minute); loss `{o.loss}`; window {o.window} days; "
+        "Written by `riskstream deep train --out onnx/deep"
+        + (f" --models lstm --target returns --epochs {o.epochs}" if o.target == "returns" else "")
+        + "` (seed "
+        f"{o.seed}, {o.threads} thread(s)). Target: next-day "
+        + (
+            "squared log return of the S&P 500 (returns only, its RV unused)"
+            if o.target == "returns"
+            else "log realized variance of the S&P 500 (Oxford-Man, 5-minute)"
+        )
+        + f"; loss `{o.loss}`; window {o.window} days; "
         f"training targets up to {o.train_end}; test {o.test_start} to {o.test_end}, "
         "scored once.",
         "",

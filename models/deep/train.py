@@ -37,10 +37,18 @@ import numpy as np
 
 from engine.core.backtest.stats import diebold_mariano, qlike, squared_error
 from engine.core.riskmetrics import DEFAULT_LAMBDA
-from engine.core.volatility.deep_features import FEATURES, FeatureParams
-from models.deep.data import Samples, Series, fit_feature_params, load_series, make_samples
+from engine.core.volatility.deep_features import FEATURES, RETURNS_FEATURES, FeatureParams
+from models.deep.data import (
+    Samples,
+    Series,
+    fit_feature_params,
+    load_series,
+    make_samples,
+    squared_returns,
+)
 
 Loss = Literal["qlike", "mse-log"]
+Target = Literal["rv", "returns"]
 
 DEFAULT_SIZES: dict[str, dict[str, Any]] = {
     "lstm": {"hidden": 32},
@@ -74,6 +82,19 @@ class TrainOptions:
     plots: bool = True
     progress: bool = True
     version: str = "1"
+    target: Target = "rv"
+    """``rv``: features and target from realized variance; ``returns``: the returns-only
+    variant, the squared return in place of RV (:func:`models.deep.data.squared_returns`),
+    exported as ``<kind>-returns``."""
+
+    @property
+    def suffix(self) -> str:
+        """The model directory's suffix after the network kind (``-returns`` or nothing)."""
+        return "-returns" if self.target == "returns" else ""
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return RETURNS_FEATURES if self.target == "returns" else FEATURES
 
 
 @dataclass
@@ -225,6 +246,8 @@ def train(
     """Run the procedure of the module docstring; export to ``out/<model>/`` when given."""
     _set_threads(options.threads)
     series = load_series(options.data)
+    if options.target == "returns":
+        series = squared_returns(series)
     final_params = fit_feature_params(
         series, options.train_end, window=options.window, burn=options.burn, lam=options.ewma_lambda
     )

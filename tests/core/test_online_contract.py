@@ -51,7 +51,7 @@ from engine.core.slots import Column
 from engine.core.spec import RiskSpec
 from engine.core.volatility import EWMAVolatility, VolatilityModel
 from engine.core.volatility.base import Build, VolOutput
-from engine.core.volatility.deep_features import FeatureParams
+from engine.core.volatility.deep_features import FEATURES, RETURNS_FEATURES, FeatureParams
 from engine.core.volatility.fitting import FitResult, RefitSchedule
 from engine.core.volatility.realised import Sessions
 from engine.core.volatility.refitted import RefittedVolatility
@@ -187,19 +187,24 @@ def bars_inputs(rng: np.random.Generator, n: int, offset0: int) -> tuple[Any, ..
 
 
 class LinearPredictor:
-    """A deterministic stand-in for a deep model: log-variance linear in the window's mean."""
+    """A deterministic stand-in for a deep model: log-variance linear in the window's mean.
 
-    card = SimpleNamespace(
-        features=FeatureParams(0.94, 1e-6, 0.1, 0.85, 1e-4, window=5, burn=5),
-        version="contract-linear",
-    )
+    Its card lists the inputs of the model directory it stands for (``lstm-returns``: the
+    returns-only variant's)."""
+
+    def __init__(self, inputs: tuple[str, ...] = FEATURES) -> None:
+        self.card = SimpleNamespace(
+            features=FeatureParams(0.94, 1e-6, 0.1, 0.85, 1e-4, window=5, burn=5),
+            version="contract-linear",
+            inputs=inputs,
+        )
 
     def predict_log_var(self, windows: np.ndarray) -> np.ndarray:
         return -9.0 + 0.1 * np.tanh(windows.mean(axis=(1, 2)))
 
 
 def linear_predictors(kind: str, directory: str | None) -> LinearPredictor:
-    return LinearPredictor()
+    return LinearPredictor(RETURNS_FEATURES if kind.endswith("-returns") else FEATURES)
 
 
 #: Refits never requested (a component alone has no book to run them); small windows.

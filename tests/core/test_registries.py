@@ -29,6 +29,7 @@ def test_the_built_in_models_declare_what_the_book_needs() -> None:
         "har": ("rv", True, False),
         "lstm": ("returns+rv", False, False),
         "transformer": ("returns+rv", False, False),
+        "lstm_r": ("returns", False, False),
         "combo": ("forecasts", False, False),
     }
 

@@ -300,7 +300,7 @@ def test_the_combination_without_realized_variance_averages_the_others_and_says_
         "vol", "forecast", "--prices", str(prices), "--out", str(out), "--model", "combo"
     )
     assert result.exit_code == 0, result.output
-    assert "combo averages ewma, garch, gjr without har, lstm, transformer" in result.output
+    assert "combo averages ewma, garch, gjr, lstm_r without har, lstm, transformer" in result.output
     sigma = pd.read_csv(out)["sigma"]
     assert sigma.notna().mean() > 0.5
 

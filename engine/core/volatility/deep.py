@@ -16,14 +16,20 @@ engine, injected by the pipeline), so the core itself imports no model and does 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import numba
 import numpy as np
 
 from engine.core.slots import Column
 from engine.core.volatility.base import Build, VolatilityModel, VolOutput
-from engine.core.volatility.deep_features import N_FEATURES, FeatureParams, advance
+from engine.core.volatility.deep_features import (
+    FEATURES,
+    N_FEATURES,
+    RETURNS_FEATURES,
+    FeatureParams,
+    advance,
+)
 from engine.core.volatility.registry import register
 
 
@@ -34,6 +40,8 @@ class Card(Protocol):
     def features(self) -> FeatureParams: ...
     @property
     def version(self) -> str: ...
+    @property
+    def inputs(self) -> tuple[str, ...]: ...
 
 
 class Predictor(Protocol):
@@ -66,12 +74,21 @@ class DeepVolatility(VolatilityModel):
     """See the module docstring; ``kind`` names the network (``lstm``, ``transformer``)."""
 
     needs = "returns+rv"
+    #: The inputs the model's card must list, in order (a returns-only card is refused).
+    inputs: ClassVar[tuple[str, ...]] = FEATURES
+    #: The model directory's name under the deep model root, by registered name.
+    directories: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, kind: str, predictor: Predictor) -> None:
         self.kind = kind
         self.name = kind  # type: ignore[misc]
         self.predictor = predictor
         self.card = predictor.card
+        if tuple(self.card.inputs) != self.inputs:
+            raise ValueError(
+                f"volatility model {kind!r} takes inputs {list(self.inputs)}; its model "
+                f"{self.card.version!r} was trained on {list(self.card.inputs)}"
+            )
         self.params = predictor.card.features
         super().__init__()
 
@@ -82,7 +99,8 @@ class DeepVolatility(VolatilityModel):
                 f"volatility model {name!r} needs a predictor loader: "
                 "PriceRiskBook(..., predictors=engine.deep.model.load_cached)"
             )
-        return cls(name, build.predictors(name, build.spec.deep_model_dir))
+        directory = cls.directories.get(name, name)
+        return cls(name, build.predictors(directory, build.spec.deep_model_dir))
 
     @property
     def model_version(self) -> str:  # type: ignore[override]
@@ -138,3 +156,33 @@ class DeepVolatility(VolatilityModel):
 
     def update(self, slots: np.ndarray, returns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise TypeError("deep volatility needs realized variance: call update_rv")
+
+
+@register("lstm_r")
+class ReturnsDeepVolatility(DeepVolatility):
+    """The returns-only deep model for daily-only feeds (``lstm_r``: ``onnx/deep/lstm-returns``).
+
+    The same network and feature recursion as :class:`DeepVolatility`, with the squared
+    log return ``r_t^2`` (decimal^2) in place of realized variance
+    (:data:`~engine.core.volatility.deep_features.RETURNS_FEATURES`), trained to forecast
+    the next squared return under QLIKE: it needs returns only. The forecast after the
+    tick at ``t`` uses returns up to and including ``t``.
+    """
+
+    needs = "returns"
+    inputs: ClassVar[tuple[str, ...]] = RETURNS_FEATURES
+    directories: ClassVar[Mapping[str, str]] = {"lstm_r": "lstm-returns"}
+
+    def update(self, slots: np.ndarray, returns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r = np.asarray(returns, dtype=np.float64)
+        return self.update_rv(slots, r, r * r)
+
+    def step(
+        self,
+        slots: np.ndarray,
+        returns: np.ndarray,
+        rv: np.ndarray,
+        others: Mapping[str, VolOutput],
+    ) -> VolOutput:
+        before, after = self.update(slots, returns)
+        return VolOutput.without_nu(before, after)

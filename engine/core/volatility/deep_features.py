@@ -31,6 +31,9 @@ import numpy as np
 from engine.core.volatility.ewma import ewma_next
 
 FEATURES = ("ret", "log_rv", "log_ewma_var", "log_garch_var")
+#: The returns-only variant's inputs (daily-only feeds): the same recursion with the squared
+#: return ``r_t^2`` in place of ``RV_t``, so ``log_r2`` is ``log max(r_t^2, 1e-12)``.
+RETURNS_FEATURES = ("ret", "log_r2", "log_ewma_var", "log_garch_var")
 N_FEATURES = len(FEATURES)
 FLOOR = 1e-12
 

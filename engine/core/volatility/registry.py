@@ -62,7 +62,7 @@ def vol_model_names(needs: tuple[Needs, ...] | None = None) -> tuple[str, ...]:
     """The registered names, in registration order; only those whose class needs one of ``needs``.
 
     >>> vol_model_names()
-    ('ewma', 'garch', 'gjr', 'har', 'lstm', 'transformer', 'combo')
+    ('ewma', 'garch', 'gjr', 'har', 'lstm', 'transformer', 'lstm_r', 'combo')
     >>> vol_model_names(needs=("rv", "returns+rv"))
     ('har', 'lstm', 'transformer')
     """
