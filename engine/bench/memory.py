@@ -18,8 +18,9 @@ Every column is allocated for every slot when its symbol is first seen, except t
 lazy ones (:mod:`engine.core.slots`): a model's residual window and the realised
 variance history are allocated, for every slot at once, when the first value reaches
 them. So that the figure is the steady state, ``warm_symbols`` extra symbols
-(``WRM...``) first get ``warm_ticks`` ticks each, past the first GARCH/GJR fits, before
-the measurement starts; then each measured symbol only needs to be admitted and
+(``WRM...``) first get ``warm_ticks`` ticks each, a day apart (one session each, so
+the first GARCH/GJR fits, requested and installed on the session clock, are in place)
+before the measurement starts; then each measured symbol only needs to be admitted and
 stepped. Columns a feed never fills stay unallocated (with the synthetic feed, which
 carries no ``rv``: the realised-variance history and HAR's residual window).
 """
@@ -44,6 +45,9 @@ def rss_bytes() -> int:
     """The process's current resident set size in bytes (Linux ``/proc/self/statm``)."""
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * _PAGE
+
+
+_DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +148,9 @@ def run(
     del messages
     warm = [
         RawRecord(k.replace(b"SYN", b"WRM"), v.replace(b"SYN", b"WRM"), 0, i)
-        for i, (k, v) in enumerate(synthetic_messages(warm_symbols * warm_ticks, warm_symbols, 3))
+        for i, (k, v) in enumerate(
+            synthetic_messages(warm_symbols * warm_ticks, warm_symbols, 3, interval_ms=_DAY_MS)
+        )
     ]
     # Compile and warm every kernel on a throwaway pipeline, so code is not counted as state.
     PricePipeline.from_settings(settings).process(records[:batch], now_ms=int(time.time() * 1000))
