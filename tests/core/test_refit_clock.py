@@ -124,9 +124,10 @@ def test_a_fit_is_requested_every_two_sessions_and_used_from_the_next_sessions_f
     # the first returns of sessions 7, 9, 11: returns 70, 90, 110.
     assert fitter.requests == [55, 70, 90, 110]
     changed = np.flatnonzero(np.diff(np.nan_to_num(run["omega"]), prepend=0.0) != 0)
-    # each fit takes effect at the first return of the session after its request's
-    assert changed.tolist() == [60, 80, 100]
-    assert run["omega"][60] == pytest.approx(55e-9) and run["omega"][80] == pytest.approx(70e-9)
+    # the first fit (the model's first parameters) takes effect `delay` (1) returns after
+    # its request; every refit at the first return of the session after its request's
+    assert changed.tolist() == [56, 80, 100]
+    assert run["omega"][56] == pytest.approx(55e-9) and run["omega"][80] == pytest.approx(70e-9)
 
 
 def test_on_the_returns_clock_the_same_ticks_refit_every_two_returns() -> None:
@@ -170,8 +171,8 @@ def test_daily_closes_give_bit_for_bit_the_numbers_of_the_returns_schedule(clock
 
 
 def test_one_minute_bars_offline_equal_the_stream_and_refit_once_per_session() -> None:
-    """Four NYSE sessions of S&P 500 minute bars; first fit at return 50, then one per
-    session, each used from the next session's first bar."""
+    """Four NYSE sessions of S&P 500 minute bars; first fit at return 50, used from the
+    next return, then one refit per session, each used from the next session's first bar."""
     settings = Settings(anomaly_enabled=False, refit_first=50, refit_every=1, refit_delay=1)
     bars = sp500_1min()
     pipeline = PricePipeline.from_settings(settings)
@@ -186,17 +187,16 @@ def test_one_minute_bars_offline_equal_the_stream_and_refit_once_per_session() -
     # GARCH and GJR: the first fit (session 1) and the refits at sessions 2, 3 and 4;
     # the fourth session's fit is never used (no fifth session), so never asked for.
     assert pipeline.book.fitter.fits == 2 * 3  # type: ignore[attr-defined]
-    day = bars["timestamp"].dt.date.to_numpy()
-    firsts = np.flatnonzero(day[1:] != day[:-1]) + 1
-    gjr = offline.sigma["gjr"]
-    assert np.isnan(gjr[: firsts[0]]).all() and np.isfinite(gjr[firsts[0] :]).all()
+    gjr = offline.sigma["gjr"]  # row k holds return k (row 0 has none)
+    assert np.isnan(gjr[:51]).all() and np.isfinite(gjr[51:]).all()
 
 
 def test_a_first_fit_that_timed_out_falls_back_to_ewma_t_at_its_switch_instead_of_nothing() -> None:
     book, _ = _book("sessions", TimingOut())
     run = _in_turn(book, _ticks(70), batch=1)
     garch = book.vols["garch"]
-    assert np.isnan(run["sigma"][:60]).all() and np.isfinite(run["sigma"][60:]).all()
+    # requested at return 55, due one return later: the fallback is live from return 56
+    assert np.isnan(run["sigma"][:56]).all() and np.isfinite(run["sigma"][56:]).all()
     assert garch.fit_status(0) == ("fallback", "fit_timeout")  # type: ignore[attr-defined]
     np.testing.assert_allclose(garch.state["params"][0], [0.0, 0.06, 0.0, 0.94, 8.0], atol=1e-15)
 

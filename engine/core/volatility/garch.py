@@ -173,7 +173,7 @@ def _garch(
             if buf_len[s] < buf.shape[1]:
                 buf[s, buf_len[s]] = x
                 buf_len[s] += 1
-            if switches_at(n, c, tick, req[s], rq_clock[s], delay):
+            if switches_at(n, c, tick, req[s], rq_clock[s], delay, first):
                 if not ready[s]:
                     return i  # the book must install the fit first; it never lets this happen
                 if np.isfinite(pend_var[s]):

@@ -124,7 +124,7 @@ def _har(
         n += 1
         nobs[s] = n
         tick = advance_clock(n, rclock, s)  # HAR's clock: its observations (sessions' rv)
-        if switches_at(n, n, tick, req[s], rq_clock[s], delay):
+        if switches_at(n, n, tick, req[s], rq_clock[s], delay, first):
             if not ready[s]:
                 return i
             if np.isfinite(pend[s, 0]):

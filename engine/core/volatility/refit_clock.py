@@ -19,6 +19,8 @@ the pending request, -1 for none), ``rq_clock`` (the clock value of the latest r
 * **Switch** (the fit takes effect): at the first tick at least ``delay`` clock units
   after its request, i.e. at the first return of session ``d + delay`` for a fit
   requested in session ``d``, or of a later session if the symbol did not trade in it.
+  The first fit, which gives the model its first parameters, switches ``delay`` returns
+  after its request on either clock.
 
 On a daily-close feed every return opens a session, ``c`` grows by one per return, and
 both clocks give the same requests and switches as the returns schedule of
@@ -40,9 +42,18 @@ def advance_clock(c, rclock, s):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def switches_at(n, c, tick, req, rq_clock, delay):  # pragma: no cover - compiled
-    """Whether the slot's pending fit takes effect at this return (``n``-th, clock ``c``)."""
-    return req >= 0 and n > req and tick and c >= rq_clock + delay
+def switches_at(n, c, tick, req, rq_clock, delay, first):  # pragma: no cover - compiled
+    """Whether the slot's pending fit takes effect at this return (``n``-th, clock ``c``).
+
+    The first fit (requested at the ``first``-th return) is the model's first parameters:
+    it takes effect ``delay`` *returns* after its request on either clock, so a symbol on
+    an intraday feed is not left without its model for ``delay`` sessions.
+    """
+    if req < 0 or n <= req:
+        return False
+    if req == first:
+        return n >= req + delay
+    return tick and c >= rq_clock + delay
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -85,7 +96,7 @@ def plan_refits(
         tick = advance_clock(c, rc, s)
         if req_[s] >= 0 and n > req_[s]:
             j = open_row[s]
-            if switches_at(n, c, tick, req_[s], rqc[s], delay):
+            if switches_at(n, c, tick, req_[s], rqc[s], delay, first):
                 switch[i] = True
                 req_[s] = -1
                 if j >= 0:
