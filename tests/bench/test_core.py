@@ -11,10 +11,11 @@ pytestmark = pytest.mark.slow
 
 
 def test_hourly_ticks_fit_and_refit_every_symbol_within_the_timed_ticks() -> None:
-    # 900 hourly ticks per symbol: the first fit is requested at return 250 (warm-up),
-    # used 5 sessions later; the refit 20 sessions after the request, used 5 after that.
+    # 900 hourly ticks per symbol, the first 200 untimed: the first fit is requested at
+    # return 250 and used 5 returns later; the refit 20 sessions after the request, used
+    # 5 sessions after that (about return 850).
     result = run(
-        symbols=5, ticks=3000, batch=500, warm=300, interval_ms=3_600_000, producer_rv=False
+        symbols=5, ticks=3500, batch=500, warm=200, interval_ms=3_600_000, producer_rv=False
     )
     assert result.fits == {"garch": 10, "gjr": 10}
     assert result.interval_ms == 3_600_000
