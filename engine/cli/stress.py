@@ -42,6 +42,21 @@ CovInterval = Annotated[
 CovLambda = Annotated[
     float, typer.Option("--lambda", help="EWMA decay of the covariance (RiskMetrics).")
 ]
+OptionInstruments = Annotated[
+    Path | None,
+    typer.Option(
+        "--instruments",
+        help="Instruments CSV (as for options greeks): positions in its option instruments are "
+        "repriced in full in every scenario (engine/stress/revalue.py).",
+    ),
+]
+GreeksMarket = Annotated[
+    Path | None,
+    typer.Option(
+        "--greeks-market",
+        help="CSV underlying,rate,dividend_yield,vol for the options (as for portfolio serve).",
+    ),
+]
 CLASSES_HELP = "CSV symbol,asset_class for asset-class shocks."
 
 
@@ -204,17 +219,8 @@ def stress_run(
     min_obs: int = typer.Option(
         20, "--min-obs", min=1, help="Grid returns a symbol needs for its beta to be estimated."
     ),
-    instruments: Path = typer.Option(
-        None,
-        "--instruments",
-        help="Instruments CSV (as for options greeks): positions in its option instruments are "
-        "repriced in every scenario.",
-    ),
-    greeks_market: Path = typer.Option(
-        None,
-        "--greeks-market",
-        help="CSV underlying,rate,dividend_yield,vol for the options (as for portfolio serve).",
-    ),
+    instruments: OptionInstruments = None,
+    greeks_market: GreeksMarket = None,
     base_currency: str = typer.Option(
         None,
         "--base-currency",
@@ -526,17 +532,8 @@ def stress_reverse(
     min_obs: int = typer.Option(
         20, "--min-obs", min=1, help="Grid returns each held symbol needs in the covariance."
     ),
-    instruments: Path = typer.Option(
-        None,
-        "--instruments",
-        help="Instruments CSV (as for options greeks): positions in its option instruments are "
-        "revalued in full (engine/stress/revalue.py).",
-    ),
-    greeks_market: Path = typer.Option(
-        None,
-        "--greeks-market",
-        help="CSV underlying,rate,dividend_yield,vol for the options (as for portfolio serve).",
-    ),
+    instruments: OptionInstruments = None,
+    greeks_market: GreeksMarket = None,
 ) -> None:
     """The most plausible moves (smallest Mahalanobis norm under the engine's covariance) losing LOSS.
 
@@ -634,17 +631,8 @@ def stress_svar(
     horizon: int = typer.Option(
         10, "--horizon", min=1, help="Days the 1-day figures are scaled to (sqrt of time)."
     ),
-    instruments: Path = typer.Option(
-        None,
-        "--instruments",
-        help="Instruments CSV (as for options greeks): positions in its option instruments are "
-        "revalued in full (engine/stress/revalue.py).",
-    ),
-    greeks_market: Path = typer.Option(
-        None,
-        "--greeks-market",
-        help="CSV underlying,rate,dividend_yield,vol for the options (as for portfolio serve).",
-    ),
+    instruments: OptionInstruments = None,
+    greeks_market: GreeksMarket = None,
 ) -> None:
     """Stressed VaR 99% and ES 97.5% of today's positions on the worst window of the price history.
 
