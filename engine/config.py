@@ -187,6 +187,7 @@ class RiskSettings(SettingsGroup):
             "rv_min_returns",
             "fit_workers",
             "fit_timeout_ms",
+            "late_fits",
             "bars",
             "var_horizon",
         }
@@ -292,10 +293,21 @@ class RiskSettings(SettingsGroup):
     fit_workers: int = Field(1, ge=1, le=64)
     """``RISKSTREAM_FIT_WORKERS``: processes fitting models in the worker."""
     fit_timeout_ms: int = Field(2000, ge=1)
-    """``RISKSTREAM_FIT_TIMEOUT_MS``: longest the worker waits for a fit that is due (from
-    the moment it is needed): a fit not done by then is rejected with reason
+    """``RISKSTREAM_FIT_TIMEOUT_MS``: with ``RISKSTREAM_LATE_FITS=wait``, longest the worker
+    waits for a fit that is due (from its submission): a fit not done by then is rejected with reason
     ``fit_timeout`` and the model keeps its last good fit (else EWMA-t), so a slow fit or
     a long fit queue never holds the stream up for longer."""
+    late_fits: Literal["defer", "wait"] = "defer"
+    """``RISKSTREAM_LATE_FITS``: what the worker does when a fit is due (its switch point
+    has come) and not done. ``defer`` (the default): nothing waits; the model keeps its
+    parameters and the fit takes effect at its first switch point after it is done (the
+    symbol's next return for a first fit, the first return of a later session for a
+    refit), so the stream never blocks on the fit pool. On a live feed a refit has a
+    session to finish and a first fit ``refit_delay`` returns, and nothing is deferred;
+    a replay of a backlog asks for fits faster than a pool can give them, and deferred
+    fits make its numbers depend on timing (the offline run installs every fit on time).
+    ``wait``: the stream waits for a due fit up to ``RISKSTREAM_FIT_TIMEOUT_MS``, so that
+    a replay equals the offline run whenever no fit times out."""
 
     @field_validator("var_levels", "alert_levels", mode="before")
     @classmethod

@@ -75,6 +75,7 @@ FIT_OUTCOMES = (
     ("done", "fits"),
     ("timeout", "timeouts"),
     ("waited", "waits"),
+    ("deferred", "deferred"),
 )
 
 
@@ -259,7 +260,8 @@ class Metrics:
             "riskstream_fits",
             "Volatility-model fits of this process's fit pool: submitted, done (result taken "
             "by the stream), timeout (not done by RISKSTREAM_FIT_TIMEOUT_MS after submission: "
-            "rejected as fit_timeout), waited (the stream waited for it).",
+            "rejected as fit_timeout), waited (the stream waited for it), deferred (due and "
+            "not done, so it took effect at a later switch point: RISKSTREAM_LATE_FITS=defer).",
             ["outcome"],
             registry=r,
         )

@@ -65,6 +65,7 @@ VARIABLES = [
     "backtest_significance",
     "fit_workers",
     "fit_timeout_ms",
+    "late_fits",
     "drift_models",
     "drift_threshold",
     "drift_delta",

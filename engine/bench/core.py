@@ -70,6 +70,10 @@ class FixedFitter:
         end_var = float(np.var(job.data)) if job.kind != "har" else float("nan")
         return FitResult(FIXED[job.kind], end_var, True)
 
+    def ready(self, job: FitJob) -> bool:
+        """Always: the result is made at once."""
+        return True
+
 
 @dataclass(frozen=True)
 class CoreResult:

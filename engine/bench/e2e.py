@@ -161,7 +161,7 @@ def _fits(counts: dict[str, int]) -> str:
     if not counts:
         return "not reported"
     return ", ".join(
-        f"{counts.get(k, 0):,} {k}" for k in ("submitted", "done", "timeout", "waited")
+        f"{counts.get(k, 0):,} {k}" for k in ("submitted", "done", "timeout", "waited", "deferred")
     )
 
 
@@ -250,7 +250,7 @@ _FITS = re.compile(r'^riskstream_fits\{outcome="(\w+)"\} ([0-9.e+]+)$', re.M)
 
 
 def fit_counts(metrics_url: str) -> dict[str, int]:
-    """The worker's fit pool counts (``riskstream_fits``: submitted, done, timeout, waited)."""
+    """The worker's fit pool counts (``riskstream_fits``: submitted, done, timeout, waited, deferred)."""
     with urllib.request.urlopen(metrics_url + "?name[]=riskstream_fits", timeout=5) as response:
         text = response.read().decode()
     return {outcome: int(float(value)) for outcome, value in _FITS.findall(text)}

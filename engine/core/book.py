@@ -484,14 +484,22 @@ class PriceRiskBook(KeyedBook):
     def _data_for(self, name: str, model: RefittedVolatility, slot: int) -> np.ndarray:
         history = self.rv if model.needs == "rv" else self.returns
         assert history is not None
-        return history.last(slot, model.data_length, skip=model.since_request(slot))
+        # A fit deferred past its switch and rebuilt (after a restart) may be more returns
+        # old than the windows keep beyond the fit's: its data then ends that much later.
+        skip = min(model.since_request(slot), model.reach)
+        return history.last(slot, model.data_length, skip=skip)
 
     def _job(self, name: str, model: RefittedVolatility, slot: int):  # type: ignore[no-untyped-def]
         req = int(model.state["req"][slot])
         return model.job(slot, (self.index.keys[slot], req), self._data_for(name, model, slot))
 
     def _install_due(self, s: np.ndarray, seg: slice) -> None:
-        """Install the fits whose switch falls within this segment (waiting if needed)."""
+        """Install the fits whose switch falls within this segment (waiting if needed).
+
+        A fitter that defers (``ready`` is false: the fit is not done) leaves the fit
+        pending: the model keeps its parameters at the switch, and the next segment that
+        reaches one of the slot's switch points tries again.
+        """
         for name, model in self._refitted():
             switch = self._switch_rows.get(name)
             if switch is None or not switch[seg].any():
@@ -501,6 +509,9 @@ class PriceRiskBook(KeyedBook):
                 job = self._jobs.pop(key, None)
                 if job is None:  # e.g. a pending fit restored after a restart
                     job = self._job(name, model, slot)
+                if not self.fitter.ready(job):
+                    self._jobs[key] = job
+                    continue
                 result = self.fitter.result(job)
                 if result.reason == FIT_TIMEOUT and result.fallback is None:
                     quick = model.quick_fallback(job.data)

@@ -127,7 +127,9 @@ class RiskWorker:
         self.price_table = self.app.Table("prices-state", **table_options)
         self.customer_table = self.app.Table("transactions-state", **table_options)
         self.fitter = PoolFitter(
-            settings.risk.fit_workers, timeout_s=settings.risk.fit_timeout_ms / 1000.0
+            settings.risk.fit_workers,
+            timeout_s=settings.risk.fit_timeout_ms / 1000.0,
+            defer=settings.risk.late_fits == "defer",
         )
         self.price_pipeline = PricePipeline.from_settings(settings, fitter=self.fitter)
         self.transaction_pipeline = TransactionPipeline.from_settings(settings)

@@ -10,6 +10,7 @@ schedule; offline runs replay the stream's schedule.
 from __future__ import annotations
 
 import hashlib
+import time
 
 import numpy as np
 import pandas as pd
@@ -56,6 +57,9 @@ class StampingFitter:
     def result(self, job: FitJob) -> FitResult:
         req = int(job.key[1])  # type: ignore[index]
         return FitResult(np.array([req * 1e-9, 0.05, 0.0, 0.9, 8.0]), 1e-4, True)
+
+    def ready(self, job: FitJob) -> bool:
+        return True
 
 
 class TimingOut(StampingFitter):
@@ -211,5 +215,69 @@ def test_a_fit_not_done_within_the_bound_is_rejected_with_a_reason_not_waited_fo
         result = fitter.result(job)
         assert not result.ok and REASONS[result.reason] == "fit_timeout"
         assert fitter.timeouts == 1 and fitter.fits == 0
+    finally:
+        fitter.close()
+
+
+class Deferring(StampingFitter):
+    """A fitter that does not wait: each fit is reported not done the first ``late`` times
+    the book asks whether it may install it (as :class:`PoolFitter` with ``defer``)."""
+
+    def __init__(self, late: int) -> None:
+        super().__init__()
+        self.late = late
+        self.asked: dict[int, int] = {}
+
+    def ready(self, job: FitJob) -> bool:
+        req = int(job.key[1])  # type: ignore[index]
+        self.asked[req] = self.asked.get(req, 0) + 1
+        return self.asked[req] > self.late
+
+
+def test_a_deferred_fit_takes_effect_at_its_first_switch_point_after_it_is_done() -> None:
+    book, fitter = _book("sessions", Deferring(late=2))
+    run = _in_turn(book, _ticks(120), batch=1)
+    changed = np.flatnonzero(np.diff(np.nan_to_num(run["omega"]), prepend=0.0) != 0)
+    # On time (the first test): [56, 80, 100]. Each fit is not done the first two times
+    # the book asks. The first fit (switch from return 56 on, every return is a switch
+    # point) takes effect two returns late, at 58; a refit's switch points are the first
+    # returns of the sessions after its request's, so the refit requested at 70 (session
+    # 7, due at 80) is asked at 80 and 90 and takes effect at 100, two sessions late.
+    assert changed.tolist()[:2] == [58, 100]
+    assert run["omega"][58] == pytest.approx(55e-9) and run["omega"][100] == pytest.approx(70e-9)
+    # no fit is requested while one is pending (none at 90); the next request comes at
+    # the late switch itself, two sessions having closed since the last one; every fit is
+    # submitted once
+    assert fitter.requests == [55, 70, 100]
+    assert np.isnan(run["sigma"][:58]).all() and np.isfinite(run["sigma"][58:]).all()
+
+
+def test_a_fitter_that_is_always_ready_gives_the_on_time_numbers_in_any_batches() -> None:
+    on_time, _ = _book("sessions")
+    cols = _ticks(120)
+    expected = _in_turn(on_time, cols, batch=1)["sigma"]
+    for batch in (7, 64):
+        deferring, _ = _book("sessions", Deferring(late=0))
+        np.testing.assert_array_equal(_in_turn(deferring, cols, batch=batch)["sigma"], expected)
+
+
+@pytest.mark.slow
+def test_a_deferring_pool_never_waits_and_installs_the_fit_once_it_is_done() -> None:
+    fitter = PoolFitter(1, timeout_s=0.001, defer=True)  # the timeout only bounds waits
+    try:
+        returns = 0.01 * np.random.default_rng(0).standard_t(5, 1000)
+        job = FitJob(("SPX", 250), "gjr", returns, None)
+        fitter.submit(job)
+        started = time.perf_counter()
+        assert not fitter.ready(job)  # the pool's process is not even up yet
+        assert not fitter.ready(job)
+        assert time.perf_counter() - started < 0.05
+        assert fitter.deferred == 1  # counted once per fit
+        deadline = time.monotonic() + 60
+        while not fitter.ready(job):
+            assert time.monotonic() < deadline, "the fit never finished"
+            time.sleep(0.05)
+        result = fitter.result(job)
+        assert result.ok and fitter.timeouts == 0 and fitter.waits == 0 and fitter.fits == 1
     finally:
         fitter.close()

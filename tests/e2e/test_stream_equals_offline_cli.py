@@ -62,6 +62,8 @@ def test_every_published_update_equals_the_offline_cli(fresh_kafka, tmp_path: Pa
         "RISKSTREAM_PARTITIONS": "2",
         "RISKSTREAM_BATCH_MAX": "200",  # many micro-batches: many updates to compare
         "RISKSTREAM_APP_ID": "stream-vs-batch",
+        # exact comparison: wait for every due fit rather than defer it
+        "RISKSTREAM_LATE_FITS": "wait",
         "RISKSTREAM_METRICS_PORT": "0",
         "RISKSTREAM_DATA_DIR": str(tmp_path / "worker-data"),
     }

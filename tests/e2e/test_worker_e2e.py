@@ -121,6 +121,8 @@ def test_stream_equals_embedded_run_through_crashes_and_restarts(
         "RISKSTREAM_REDIS_URL": redis_url,
         "RISKSTREAM_PARTITIONS": str(PARTITIONS),
         "RISKSTREAM_APP_ID": "e2e",
+        # exact comparison: wait for every due fit rather than defer it
+        "RISKSTREAM_LATE_FITS": "wait",
         "RISKSTREAM_METRICS_PORT": "0",
         "RISKSTREAM_DATA_DIR": str(tmp_path / "worker-data"),
     }
@@ -256,6 +258,8 @@ def test_a_graceful_stop_checkpoints_so_a_restart_replays_nothing(
         "RISKSTREAM_REDIS_URL": redis_url,
         "RISKSTREAM_PARTITIONS": str(PARTITIONS),
         "RISKSTREAM_APP_ID": "e2e-stop",
+        # exact comparison: wait for every due fit rather than defer it
+        "RISKSTREAM_LATE_FITS": "wait",
         "RISKSTREAM_METRICS_PORT": "0",
         "RISKSTREAM_CHECKPOINT_MS": "600000",
         "RISKSTREAM_DATA_DIR": str(tmp_path / "worker-data"),

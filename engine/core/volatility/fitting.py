@@ -13,7 +13,12 @@ fit applies at the request itself, as in a textbook rolling backtest.
 Fits run behind the :class:`Fitter` interface: :class:`SyncFitter` computes in the
 caller (offline runs, tests), :class:`PoolFitter` in a pool of processes (the worker),
 so a fit never holds up per-tick processing unless its result is due and not ready.
-Both give identical results: a fit is a pure function of its :class:`FitJob`.
+Both give identical results: a fit is a pure function of its :class:`FitJob`. A pool that
+*defers* (the worker's default, ``RISKSTREAM_LATE_FITS=defer``) does not wait even then:
+a due fit that is not done stays pending, the model keeps its parameters, and the fit
+takes effect at its first switch point after it is done (the rules above hold from any
+later return on: a first fit switches at the symbol's next return, a refit at the first
+return of a later session). Only then can the numbers depend on timing.
 
 What a fit computes belongs to the model: :func:`fit` runs the ``estimate`` of the
 model registered under the job's ``kind`` (the GARCH family's ``arch`` fits in
@@ -147,11 +152,15 @@ def _warm_up_fits() -> None:
 
 
 class Fitter(Protocol):
-    """Where fits run. ``submit`` starts a job; ``result`` returns it, waiting if needed."""
+    """Where fits run. ``submit`` starts a job; ``result`` returns it, waiting if needed;
+    ``ready`` says whether the book should install it now or defer it (``False``: the
+    fit is not done and this fitter defers rather than waits)."""
 
     def submit(self, job: FitJob) -> None: ...
 
     def result(self, job: FitJob) -> FitResult: ...
+
+    def ready(self, job: FitJob) -> bool: ...
 
 
 class SyncFitter:
@@ -166,6 +175,10 @@ class SyncFitter:
     def result(self, job: FitJob) -> FitResult:
         self.fits += 1
         return fit(job)
+
+    def ready(self, job: FitJob) -> bool:
+        """Always: the fit is computed when its result is asked for."""
+        return True
 
 
 #: Seconds between a pool process's checks that its worker is still alive.
@@ -216,15 +229,25 @@ class PoolFitter:
         most until that deadline, and not at all once it has passed, however many fits
         are queued: a slow fit or a long queue never holds it up for longer. ``None``
         waits for every fit (the numbers then never depend on timing; the offline runs
-        fit synchronously anyway).
+        fit synchronously anyway). Not used when ``defer`` is set.
+    defer : bool
+        Never wait (``RISKSTREAM_LATE_FITS=defer``): :meth:`ready` reports a due fit that
+        is not done, the book leaves it pending and installs it at its first switch point
+        after it is done (counted in :attr:`deferred`, once per fit).
     """
 
-    def __init__(self, workers: int = 1, timeout_s: float | None = None) -> None:
+    def __init__(
+        self, workers: int = 1, timeout_s: float | None = None, *, defer: bool = False
+    ) -> None:
         if timeout_s is not None and not timeout_s > 0:
             raise ValueError(f"fit timeout must be positive, got {timeout_s}")
         self.timeout_s = timeout_s
+        self.defer = defer
         self.timeouts = 0
         self.submitted = 0
+        #: Fits that were due and not done, so took effect later (distinct fits).
+        self.deferred = 0
+        self._deferred: set[tuple[Hashable, str]] = set()
         self._pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
@@ -255,6 +278,23 @@ class PoolFitter:
             self._pending[key] = (self._pool.submit(fit, job), time.monotonic())
             self.submitted += 1
 
+    def ready(self, job: FitJob) -> bool:
+        """Whether the book should install ``job``'s result now: always when waiting;
+        when deferring, only once the fit is done (a job restored after a restart, never
+        submitted, is submitted now)."""
+        if not self.defer:
+            return True
+        key = (job.key, job.kind)
+        if key not in self._pending:
+            self.submit(job)
+        if self._pending[key][0].done():
+            self._deferred.discard(key)
+            return True
+        if key not in self._deferred:
+            self._deferred.add(key)
+            self.deferred += 1
+        return False
+
     def result(self, job: FitJob) -> FitResult:
         key = (job.key, job.kind)
         pending = self._pending.pop(key, None)
@@ -264,7 +304,7 @@ class PoolFitter:
         if not future.done():
             self.waits += 1
         wait = None
-        if self.timeout_s is not None:
+        if self.timeout_s is not None and not self.defer:
             wait = max(0.0, submitted + self.timeout_s - time.monotonic())
         try:
             result = future.result(timeout=wait)

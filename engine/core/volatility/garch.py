@@ -173,9 +173,9 @@ def _garch(
             if buf_len[s] < buf.shape[1]:
                 buf[s, buf_len[s]] = x
                 buf_len[s] += 1
-            if switches_at(n, c, tick, req[s], rq_clock[s], delay, first):
-                if not ready[s]:
-                    return i  # the book must install the fit first; it never lets this happen
+            # Not ready at its switch: the fit was deferred (the book's fitter does not
+            # wait); it takes effect at the first switch point after the book installs it.
+            if ready[s] and switches_at(n, c, tick, req[s], rq_clock[s], delay, first):
                 if np.isfinite(pend_var[s]):
                     if n - req[s] <= buf.shape[1]:  # every return since the request
                         v = pend_var[s]
@@ -205,7 +205,6 @@ def _garch(
         else:
             after[i] = np.nan
             nu_after[i] = np.nan
-    return -1
 
 
 @register("garch", "gjr")
@@ -269,7 +268,7 @@ class GARCHVolatility(RefittedVolatility):
         before, after = np.empty(n), np.empty(n)
         self.nu_before, self.nu_after = np.empty(n), np.empty(n)
         st = self.state
-        stuck = _garch(
+        _garch(
             slots,
             returns,
             st["nobs"],
@@ -296,10 +295,6 @@ class GARCHVolatility(RefittedVolatility):
             self.nu_before,
             self.nu_after,
         )
-        if stuck >= 0:
-            raise RuntimeError(
-                f"{self.kind}: a refit was due at row {stuck} before its result was installed"
-            )
         return before, after
 
     def step(

@@ -124,9 +124,8 @@ def _har(
         n += 1
         nobs[s] = n
         tick = advance_clock(n, rclock, s)  # HAR's clock: its observations (sessions' rv)
-        if switches_at(n, n, tick, req[s], rq_clock[s], delay, first):
-            if not ready[s]:
-                return i
+        # Not ready at its switch: deferred (see the GARCH kernel).
+        if ready[s] and switches_at(n, n, tick, req[s], rq_clock[s], delay, first):
             if np.isfinite(pend[s, 0]):
                 params[s] = pend[s]
                 has[s] = 1
@@ -138,7 +137,6 @@ def _har(
             rq_clock[s] = n
             warm[s] = params[s]
         after[i] = _forecast(params[s], hist[s], n, n) if has[s] else np.nan
-    return -1
 
 
 @register("har")
@@ -181,7 +179,7 @@ class HARVolatility(RefittedVolatility):
         n = slots.shape[0]
         before, after = np.empty(n), np.empty(n)
         st = self.state
-        stuck = _har(
+        _har(
             slots,
             rv,
             st["nobs"],
@@ -202,10 +200,6 @@ class HARVolatility(RefittedVolatility):
             before,
             after,
         )
-        if stuck >= 0:
-            raise RuntimeError(
-                f"har: a refit was due at row {stuck} before its result was installed"
-            )
         return before, after
 
     def quick_fallback(self, data: np.ndarray) -> tuple[np.ndarray, float] | None:
