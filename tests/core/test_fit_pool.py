@@ -100,3 +100,16 @@ def test_starting_the_pool_readies_its_process_without_waiting_and_changes_no_fi
         assert (got.end_var, got.ok, got.reason) == (expected.end_var, True, expected.reason)
     finally:
         warm.close()
+
+
+def test_the_pool_fits_at_a_lower_priority_than_the_stream() -> None:
+    from engine.core.volatility.fitting import POOL_NICENESS, PoolFitter
+
+    fitter = PoolFitter(1)
+    try:
+        fitter.start().result(timeout=120)  # the pool's process is up
+        own = os.getpriority(os.PRIO_PROCESS, 0)
+        pool = [os.getpriority(os.PRIO_PROCESS, pid) for pid in _children(os.getpid())]
+        assert min(19, own + POOL_NICENESS) in pool, (own, pool)
+    finally:
+        fitter.close()

@@ -185,8 +185,20 @@ class SyncFitter:
 PARENT_CHECK_S = 0.5
 
 
+#: Niceness added to the fit pool's processes: a backlog of fits (a replay, a restart)
+#: takes the CPU the stream leaves rather than half of it (the stream never waits for a
+#: deferred fit, so slower fits cost it nothing).
+POOL_NICENESS = 10
+
+
+def _pool_process(parent: int) -> None:
+    """Pool process initializer: a lower priority than the stream, and gone with its worker."""
+    os.nice(POOL_NICENESS)
+    _exit_with_parent(parent)
+
+
 def _exit_with_parent(parent: int) -> None:
-    """Pool process initializer: exit as soon as the worker that started it is gone.
+    """Exit the pool process as soon as the worker that started it is gone.
 
     A pool process waits on a queue whose writing end it holds itself, so it never sees
     the worker die: after a ``kill -9`` it would live on under PID 1 (about 290 MB, and
@@ -251,7 +263,7 @@ class PoolFitter:
         self._pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_exit_with_parent,
+            initializer=_pool_process,
             initargs=(os.getpid(),),
         )
         #: Submitted fits and when (monotonic seconds), until their result is asked for.
