@@ -47,7 +47,7 @@ from engine.core.var.methods import VaRMethods, VolOutput
 from engine.core.volatility import VolatilityModel
 from engine.core.volatility.base import Build
 from engine.core.volatility.deep import PredictorLoader
-from engine.core.volatility.fitting import FitJob, Fitter, SyncFitter
+from engine.core.volatility.fitting import FitJob, Fitter, SyncFitter, deferred
 from engine.core.volatility.refitted import RefittedVolatility
 from engine.core.volatility.registry import build_models
 from engine.core.volatility.session_rv import SessionRVTracker
@@ -240,6 +240,9 @@ class PriceRiskBook(KeyedBook):
         super().__init__(tuple(components))
         #: Fit jobs built and submitted, by (symbol, model, request), until installed.
         self._jobs: dict[tuple[str, str, int], FitJob] = {}
+        #: Deferred first fits running on their interim fallback, by (symbol, model,
+        #: request): reopened when done (:meth:`_reopen_late`).
+        self._late: dict[tuple[str, str, int], FitJob] = {}
         #: Per refitted model, the rows of the current batch at which a fit switches.
         self._switch_rows: dict[str, np.ndarray] = {}
         self._var_index = [spec.level_index(level) for level in spec.var_levels]
@@ -337,6 +340,8 @@ class PriceRiskBook(KeyedBook):
         # need that; VaR/ES, breaches and backtests then run once over the whole batch.
         parts: list[tuple[dict[str, VolOutput], dict[str, WindowStats], WindowStats]] = []
         start = 0
+        if self._late:
+            self._reopen_late()
         for end in [*self._boundaries(s, r, rv, sessions), n]:
             if end <= start:
                 continue
@@ -510,7 +515,12 @@ class PriceRiskBook(KeyedBook):
                 if job is None:  # e.g. a pending fit restored after a restart
                     job = self._job(name, model, slot)
                 if not self.fitter.ready(job):
-                    self._jobs[key] = job
+                    quick = model.quick_fallback(job.data) if model.first_pending(slot) else None
+                    if quick is None:  # keep the parameters it has; try at the next switch
+                        self._jobs[key] = job
+                    else:  # a first fit: EWMA meanwhile rather than no forecast
+                        model.install(slot, deferred(quick))
+                        self._late[key] = job
                     continue
                 result = self.fitter.result(job)
                 if result.reason == FIT_TIMEOUT and result.fallback is None:
@@ -518,6 +528,28 @@ class PriceRiskBook(KeyedBook):
                     if quick is not None:  # EWMA rather than nothing for a first fit
                         result = replace(result, fallback=quick[0], fallback_var=quick[1])
                 model.install(slot, result)
+
+    def _reopen_late(self) -> None:
+        """Reopen the deferred first fits that are done, so they take effect at their
+        symbol's next return (its first row in this batch): unless the symbol has left
+        the book or requested a newer fit, which then supersedes it.
+
+        Checked in the order they were deferred, up to the first not done (the pool runs
+        its queue in order): the cost per batch is that of the fits reopened, however
+        long the backlog.
+        """
+        for key, job in list(self._late.items()):
+            if not self.fitter.ready(job):
+                break
+            del self._late[key]
+            symbol, name, req = key
+            model = self.vols[name]
+            assert isinstance(model, RefittedVolatility)
+            if symbol not in self.index or model.state["req"][self.index.slot(symbol)] >= 0:
+                self.fitter.result(job)  # collected, not used
+                continue
+            model.reopen(self.index.slot(symbol), req)
+            self._jobs[key] = job
 
     def _switch_at_request(
         self, name: str, model: RefittedVolatility, slot: int, out: VolOutput
@@ -544,3 +576,4 @@ class PriceRiskBook(KeyedBook):
     def clear(self) -> None:
         super().clear()
         self._jobs.clear()
+        self._late.clear()

@@ -237,19 +237,33 @@ class Deferring(StampingFitter):
 def test_a_deferred_fit_takes_effect_at_its_first_switch_point_after_it_is_done() -> None:
     book, fitter = _book("sessions", Deferring(late=2))
     run = _in_turn(book, _ticks(120), batch=1)
+    garch = book.vols["garch"]
     changed = np.flatnonzero(np.diff(np.nan_to_num(run["omega"]), prepend=0.0) != 0)
-    # On time (the first test): [56, 80, 100]. Each fit is not done the first two times
-    # the book asks. The first fit (switch from return 56 on, every return is a switch
-    # point) takes effect two returns late, at 58; a refit's switch points are the first
-    # returns of the sessions after its request's, so the refit requested at 70 (session
-    # 7, due at 80) is asked at 80 and 90 and takes effect at 100, two sessions late.
+    # On time (the first test): [56, 80, 100]. Each fit is reported not done the first
+    # two times the book asks. The first fit is due at return 56; not done, the model
+    # runs meanwhile on EWMA-t (omega 0), and the fit takes effect two returns late, at
+    # 58 (every return after a first fit's switch is a switch point). A refit's switch
+    # points are the first returns of the sessions after its request's: requested at 70
+    # (session 7, due at 80), asked at 80 and 90, it takes effect at 100.
     assert changed.tolist()[:2] == [58, 100]
+    assert (run["omega"][56:58] == 0.0).all()
     assert run["omega"][58] == pytest.approx(55e-9) and run["omega"][100] == pytest.approx(70e-9)
+    # a forecast from the first switch on, as on time: nothing is left without one
+    assert np.isnan(run["sigma"][:56]).all() and np.isfinite(run["sigma"][56:]).all()
     # no fit is requested while one is pending (none at 90); the next request comes at
     # the late switch itself, two sessions having closed since the last one; every fit is
     # submitted once
     assert fitter.requests == [55, 70, 100]
-    assert np.isnan(run["sigma"][:58]).all() and np.isfinite(run["sigma"][58:]).all()
+    assert garch.fit_status(0) == ("fitted", "")  # type: ignore[attr-defined]
+
+
+def test_a_first_fit_still_running_leaves_the_model_on_ewma_t_saying_so() -> None:
+    book, _ = _book("sessions", Deferring(late=10**6))
+    run = _in_turn(book, _ticks(70), batch=7)
+    garch = book.vols["garch"]
+    assert np.isnan(run["sigma"][:56]).all() and np.isfinite(run["sigma"][56:]).all()
+    assert garch.fit_status(0) == ("fallback", "fit_deferred")  # type: ignore[attr-defined]
+    np.testing.assert_allclose(garch.state["params"][0], [0.0, 0.06, 0.0, 0.94, 8.0], atol=1e-15)
 
 
 def test_a_fitter_that_is_always_ready_gives_the_on_time_numbers_in_any_batches() -> None:

@@ -224,6 +224,13 @@ def timed_out() -> FitResult:
     return FitResult(np.empty(0), float("nan"), False, REASONS.index("fit_timeout"))
 
 
+def deferred(fallback: tuple[np.ndarray, float]) -> FitResult:
+    """What a first fit that is not done at its switch installs meanwhile (``defer``): no
+    parameters of its own, the given fallback (reason ``fit_deferred``)."""
+    params, var = fallback
+    return FitResult(np.empty(0), float("nan"), False, REASONS.index("fit_deferred"), params, var)
+
+
 class PoolFitter:
     """Fits in a pool of processes (spawned: the worker has threads, so no fork).
 

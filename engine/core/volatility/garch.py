@@ -316,6 +316,10 @@ class GARCHVolatility(RefittedVolatility):
         params = np.array([0.0, 1.0 - EWMA_LAMBDA, 0.0, EWMA_LAMBDA, TIMEOUT_NU])
         return params, float(ewma_variance(raw)[-1])
 
+    def reopen(self, slot: int, req: int) -> None:
+        super().reopen(slot, req)
+        self.state["buf_len"][slot] = 0  # too late to replay: go on from the live variance
+
     def switch_now(self, slot: int, result: FitResult) -> None:
         st = self.state
         st["params"][slot] = result.params

@@ -212,6 +212,18 @@ class RefittedVolatility(VolatilityModel):
             st["req"][slot] = -1
             st["ready"][slot] = 0
 
+    def first_pending(self, slot: int) -> bool:
+        """Whether the slot's pending fit is its first and it has no parameters yet."""
+        st = self.state
+        return bool(st["req"][slot] == self.schedule.first and not st["has"][slot])
+
+    def reopen(self, slot: int, req: int) -> None:
+        """Make the fit requested at observation ``req`` pending again (a first fit that was
+        deferred, whose interim fallback took its switch): it takes effect at the slot's
+        next observation, once the book has installed it."""
+        self.state["req"][slot] = req
+        self.state["ready"][slot] = 0
+
     def quick_fallback(self, data: np.ndarray) -> tuple[np.ndarray, float] | None:
         """The fallback parameters and variance for a window whose fit never came back
         (``fit_timeout``), computed without fitting; ``None``: none."""

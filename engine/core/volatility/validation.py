@@ -47,7 +47,10 @@ non-negativity rule holds at forecast time, for fits that passed: see
 Time rule (any fit run in the worker's pool): ``fit_timeout``, the fit was not done when
 the stream needed it, within the worker's bound (``RISKSTREAM_FIT_TIMEOUT_MS``,
 :class:`~engine.core.volatility.fitting.PoolFitter`); it is rejected like a fit that
-broke a rule, so a slow fit never holds the stream up.
+broke a rule, so a slow fit never holds the stream up. ``fit_deferred``: not a rejection
+but the status of a model whose *first* fit was not done at its switch with
+``RISKSTREAM_LATE_FITS=defer``: it runs on the EWMA fallback until the fit takes effect
+(:meth:`~engine.core.book.PriceRiskBook` reopens the request when the fit is done).
 """
 
 from __future__ import annotations
@@ -83,6 +86,7 @@ REASONS: Final = (
     "unresponsive",
     "negative_variance",
     "fit_timeout",
+    "fit_deferred",
 )
 
 
