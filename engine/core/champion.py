@@ -367,9 +367,12 @@ class ChampionSelector(OnlineComponent):
         >>> sel.ensure(1); sel.explain(0)
         'initial: a is the base method (no candidate judged on a full window of 20 yet)'
         """
-        live, why = self.live_method(slot), self.reason(slot)
-        scores = self.scores(slot)
-        mean, n, x = scores[live]
+        st = self.state
+        j = int(st["live"][slot])
+        live, why = self.names[j], REASONS[int(st["why"][slot])]
+        n, x = (int(v) for v in st["counts"][slot].reshape(len(self.names), 2)[j])
+        mean = float(st["sums"][slot].reshape(len(self.names))[j] / self.window)
+        mean = mean if n == self.window else float("nan")  # as :meth:`scores`
         if why == "initial":
             if n < self.window:
                 return (
