@@ -82,6 +82,10 @@ class E2EResult:
     raw_latency_p99_ms: float = float("nan")
     transport_rate: float = float("nan")
     decode_rate: float = float("nan")
+    latency_stages: dict[str, float] = field(default_factory=dict)
+    """Means over the latency run (warm-up included) from the worker's own histograms, ms:
+    per stage of ``riskstream_event_latency_seconds`` (fetched, processed, written) and
+    ``batch`` (``riskstream_batch_duration_seconds``); ``batches``: their count."""
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -119,8 +123,25 @@ class E2EResult:
                 f"| the same, during the warm-up | p99 {self.latency_warmup_p99_ms:.1f} ms |",
                 f"| the floor: produce to a no-op aiokafka consumer, same rate and warm-up | "
                 f"p50 {self.raw_latency_p50_ms:.1f} ms, p99 {self.raw_latency_p99_ms:.1f} ms |",
+                f"| where the latency run's time went (worker's histograms, means) | {_stages(self.latency_stages)} |",
             ]
         )
+
+
+def _stages(means: dict[str, float]) -> str:
+    if not means:
+        return "not reported"
+    parts = [
+        f"{stage} {means[stage]:.1f} ms"
+        for stage in ("fetched", "processed", "written")
+        if stage in means
+    ]
+    if "batch" in means:
+        parts.append(
+            f"a micro-batch processed and written in {means['batch']:.1f} ms "
+            f"({means.get('batches', 0):,.0f} batches)"
+        )
+    return "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -254,6 +275,40 @@ def fit_counts(metrics_url: str) -> dict[str, int]:
     with urllib.request.urlopen(metrics_url + "?name[]=riskstream_fits", timeout=5) as response:
         text = response.read().decode()
     return {outcome: int(float(value)) for outcome, value in _FITS.findall(text)}
+
+
+_SUMS = re.compile(
+    r"^riskstream_(event_latency|batch_duration)_seconds_(sum|count)\{([^}]*)\} ([0-9.e+]+)$", re.M
+)
+
+
+def latency_sums(metrics_url: str) -> dict[str, tuple[float, float]]:
+    """``(sum, count)`` of the worker's prices latency histograms: per event-latency stage
+    (``fetched``, ``processed``, ``written``) and ``batch`` (batch duration)."""
+    with urllib.request.urlopen(metrics_url, timeout=5) as response:
+        text = response.read().decode()
+    out: dict[str, list[float]] = {}
+    for family, kind, labels, value in _SUMS.findall(text):
+        if 'topic="prices"' not in labels:
+            continue
+        stage = re.search(r'stage="(\w+)"', labels)
+        name = "batch" if family == "batch_duration" else (stage.group(1) if stage else "")
+        out.setdefault(name, [0.0, 0.0])[kind == "count"] = float(value)
+    return {name: (v[0], v[1]) for name, v in out.items()}
+
+
+def stage_means(
+    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]
+) -> dict[str, float]:
+    """Mean milliseconds per stage between two :func:`latency_sums` (and ``batches``)."""
+    means: dict[str, float] = {}
+    for name, (total, count) in after.items():
+        t0, c0 = before.get(name, (0.0, 0.0))
+        if count > c0:
+            means[name] = 1000.0 * (total - t0) / (count - c0)
+            if name == "batch":
+                means["batches"] = count - c0
+    return means
 
 
 def worker_rate(metrics_url: str, expected: int, timeout: float) -> float:
@@ -568,6 +623,7 @@ def run(
                 f"latency at {latency_rate:,.0f} ticks/s for {latency_seconds:.0f}s "
                 f"after {latency_warmup_seconds:.0f}s of warm-up"
             )
+            sums_before = latency_sums(metrics_url)
             run_ = measure_latency(
                 broker.bootstrap,
                 redis_service.url,
@@ -577,6 +633,7 @@ def run(
                 workdir=workdir,
             )
             latency_fits = fit_counts(metrics_url)
+            stages_run = stage_means(sums_before, latency_sums(metrics_url))
         finally:
             worker.stop()
         progress("the floor: the same paced ticks to a no-op aiokafka consumer (worker stopped)")
@@ -609,6 +666,7 @@ def run(
         tick_interval_ms=tick_interval_ms,
         fits=fits,
         latency_fits=latency_fits,
+        latency_stages=stages_run,
         raw_latency_p50_ms=floor.percentile_ms(50),
         raw_latency_p99_ms=floor.percentile_ms(99),
         latency_warmup_p99_ms=run_.percentile_ms(99, warm_up=True)
