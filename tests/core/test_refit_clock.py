@@ -295,3 +295,40 @@ def test_a_deferring_pool_never_waits_and_installs_the_fit_once_it_is_done() -> 
         assert result.ok and fitter.timeouts == 0 and fitter.waits == 0 and fitter.fits == 1
     finally:
         fitter.close()
+
+
+@pytest.mark.slow
+def test_a_replay_faster_than_its_fits_never_waits_and_never_leaves_a_symbol_without_var() -> None:
+    """Four S&P 500 slices as four symbols, replayed in one go through a deferring pool:
+    every first fit is due within microseconds of its request, none is waited for, and
+    the published VaR is there from each symbol's first switch on."""
+    settings = Settings(anomaly_enabled=False, refit_first=50, refit_delay=1)
+    closes = sp500_realized()
+    frames = [
+        closes.iloc[k * 300 : (k + 1) * 300].assign(symbol=f"S{k}").reset_index(drop=True)
+        for k in range(4)
+    ]
+    frame = pd.concat(frames).sort_values("timestamp", kind="stable").reset_index(drop=True)
+    frame = frame[["timestamp", "symbol", "price"]]
+    fitter = PoolFitter(1, timeout_s=0.001, defer=True)  # the timeout bounds waits only
+    try:
+        pipeline = PricePipeline.from_settings(settings, fitter=fitter)
+        now = int(frame["timestamp"].max().value // 1_000_000) + 1
+        started = time.perf_counter()
+        snapshots = []
+        for start in range(0, len(frame), 97):
+            cols = columns_from_frame(frame.iloc[start : start + 97], start)
+            out = pipeline.process_columns(cols, [], received=len(cols.ts), now_ms=now)
+            snapshots += out.snapshots
+        elapsed = time.perf_counter() - started
+        book = pipeline.book
+        gjr = book.vols["gjr"]
+        assert fitter.waits == 0 and fitter.timeouts == 0 and fitter.deferred >= 1
+        statuses = {gjr.fit_status(book.index.slot(f"S{k}")) for k in range(4)}  # type: ignore[attr-defined]
+        assert statuses <= {("fallback", "fit_deferred"), ("fitted", "")}, statuses
+        # from the first switch (return 51) on, every published VaR is a number
+        after_switch = [s for s in snapshots if s.n_ticks > 52]
+        assert after_switch and all(np.isfinite(s.var[0.99]) for s in after_switch)
+        assert elapsed < 30
+    finally:
+        fitter.close()
