@@ -300,12 +300,14 @@ class RiskSettings(SettingsGroup):
     late_fits: Literal["defer", "wait"] = "defer"
     """``RISKSTREAM_LATE_FITS``: what the worker does when a fit is due (its switch point
     has come) and not done. ``defer`` (the default): nothing waits; the model keeps its
-    parameters and the fit takes effect at its first switch point after it is done (the
-    symbol's next return for a first fit, the first return of a later session for a
-    refit), so the stream never blocks on the fit pool. On a live feed a refit has a
-    session to finish and a first fit ``refit_delay`` returns, and nothing is deferred;
-    a replay of a backlog asks for fits faster than a pool can give them, and deferred
-    fits make its numbers depend on timing (the offline run installs every fit on time).
+    parameters (a model awaiting its first fit runs on EWMA-t) and the fit takes effect at
+    its first switch point after it is done (the symbol's next return for a first fit,
+    the first return of a later session for a refit), so the stream never blocks on the
+    fit pool. On a live feed a refit has a session to finish; first fits have
+    ``refit_delay`` returns, so symbols that start together have theirs deferred by the
+    seconds the pool needs. A replay of a backlog asks for fits faster than a pool can
+    give them. Deferred fits make the numbers depend on timing (the offline run installs
+    every fit on time).
     ``wait``: the stream waits for a due fit up to ``RISKSTREAM_FIT_TIMEOUT_MS``, so that
     a replay equals the offline run whenever no fit times out."""
 
