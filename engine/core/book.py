@@ -47,7 +47,7 @@ from engine.core.var.methods import VaRMethods, VolOutput
 from engine.core.volatility import VolatilityModel
 from engine.core.volatility.base import Build
 from engine.core.volatility.deep import PredictorLoader
-from engine.core.volatility.fitting import FitJob, Fitter, SyncFitter, deferred
+from engine.core.volatility.fitting import FitJob, FitResult, Fitter, SyncFitter, deferred
 from engine.core.volatility.refitted import RefittedVolatility
 from engine.core.volatility.registry import build_models
 from engine.core.volatility.session_rv import SessionRVTracker
@@ -131,6 +131,13 @@ def _concat_segments(
     vols = {name: cat([p[0][name] for p in parts], VolOutput) for name in first_vols}
     residuals = {name: cat([p[1][name] for p in parts], WindowStats) for name in first_res}
     return vols, residuals, cat([p[2] for p in parts], WindowStats)  # type: ignore[return-value]
+
+
+def _with_fallback(result: FitResult, quick: tuple[np.ndarray, float] | None) -> FitResult:
+    """``result`` with ``quick`` (parameters, variance) as its fallback, if there is one."""
+    if quick is None:
+        return result
+    return replace(result, fallback=quick[0], fallback_var=quick[1])
 
 
 class PriceRiskBook(KeyedBook):
@@ -524,9 +531,8 @@ class PriceRiskBook(KeyedBook):
                     continue
                 result = self.fitter.result(job)
                 if result.reason == FIT_TIMEOUT and result.fallback is None:
-                    quick = model.quick_fallback(job.data)
-                    if quick is not None:  # EWMA rather than nothing for a first fit
-                        result = replace(result, fallback=quick[0], fallback_var=quick[1])
+                    # EWMA rather than nothing for a first fit, as while one is deferred
+                    result = _with_fallback(result, model.quick_fallback(job.data))
                 model.install(slot, result)
 
     def _reopen_late(self) -> None:
