@@ -57,6 +57,12 @@ from engine.core.windows import RingHistory, RollingWindow, WindowStats
 #: A fit not done within the fit pool's bound (:class:`~engine.core.volatility.fitting.PoolFitter`).
 FIT_TIMEOUT = FIT_REASONS.index("fit_timeout")
 
+#: Storage of the return and residual windows, the largest state of a symbol: float32,
+#: about 7 significant digits (:class:`~engine.core.windows.RollingWindow`). Historical
+#: quantiles, filtered-HS quantiles and the data of model fits are those of the rounded
+#: values, identically in the stream, the offline CLI and a restored worker.
+WINDOW_DTYPE = np.float32
+
 if TYPE_CHECKING:  # the decoded columns' type; the core never imports the boundary
     from engine.boundary.validation import PriceColumns
 
@@ -195,11 +201,13 @@ class PriceRiskBook(KeyedBook):
             probs,
             min_obs=spec.min_obs,
             extra=max(0, fit_history - spec.window),
+            dtype=WINDOW_DTYPE,
         )
         rv_history = max((m.history for m in fitted if m.needs == "rv"), default=0)
         self.rv = RingHistory("rv", rv_history) if rv_history else None
         self.residuals = {
-            v: RollingWindow(f"z_{v}", spec.window, probs, min_obs=spec.min_obs) for v in self.vols
+            v: RollingWindow(f"z_{v}", spec.window, probs, min_obs=spec.min_obs, dtype=WINDOW_DTYPE)
+            for v in self.vols
         }
         self.var_methods = VaRMethods(spec)
         self.methods = spec.methods

@@ -211,7 +211,7 @@ def _push(
         c = tail_n[s]
         held = min(n, size)
         if n >= size:
-            old = ring[s, (n - size) % cap]
+            old = np.float64(ring[s, (n - size) % cap])  # float64 sums of a float32 ring
             if c > 0 and old <= tail[s, c - 1]:
                 c = _tail_remove(tail[s], c, old)
             held -= 1
@@ -278,7 +278,7 @@ def _ring_last(state: SlotArrays, slot: int, count: int, skip: int) -> np.ndarra
     cap = state["ring"].shape[1]
     end = int(state["pushed"][slot]) - skip
     count = max(0, min(count, end, cap - skip))
-    return state["ring"][slot, np.arange(end - count, end) % cap].copy()
+    return state["ring"][slot, np.arange(end - count, end) % cap].astype(np.float64)
 
 
 class RingHistory(OnlineComponent):
@@ -354,6 +354,13 @@ class RollingWindow(OnlineComponent):
         Values needed before quantiles are reported (default: a full window).
     extra : int
         Values kept beyond the window, for consumers that look further back.
+    dtype : type
+        Storage type of the ring. ``np.float32`` halves a slot's largest column: every
+        value is rounded to float32 as it is pushed (about 7 significant digits, a
+        relative error below 6e-8), and the window's statistics, its tail and the values
+        :meth:`last` returns are exactly those of the rounded values, so they agree
+        with one another and with a restored copy. Rings persisted as float64 are
+        restored, rounded.
 
     >>> w = RollingWindow("w", size=4, probs=(0.5,), min_obs=2)
     >>> w.ensure(1)
@@ -371,6 +378,7 @@ class RollingWindow(OnlineComponent):
         probs: Sequence[float],
         min_obs: int | None = None,
         extra: int = 0,
+        dtype: type = np.float64,
     ) -> None:
         if size < 2:
             raise ValueError("size must be at least 2")
@@ -381,6 +389,9 @@ class RollingWindow(OnlineComponent):
         self.name = name  # type: ignore[misc]
         self.size = int(size)
         self.extra = int(extra)
+        if dtype not in (np.float64, np.float32):
+            raise ValueError("a window stores float64 or float32")
+        self.dtype = dtype
         self.probs = np.asarray(probs, dtype=np.float64)
         self.min_obs = int(min_obs if min_obs is not None else size)
         #: Smallest values the statistics read; the tail keeps as many again as spare.
@@ -394,12 +405,13 @@ class RollingWindow(OnlineComponent):
             Column("sums", np.float64, 0.0, 4),
             Column(
                 "ring",
-                np.float64,
+                self.dtype,
                 np.nan,
                 ring_capacity(self.size + self.extra),
                 kind="ring",
                 ring_head="pushed",
                 lazy=True,
+                was=np.float64 if self.dtype is not np.float64 else None,
             ),
             Column("tail", np.float64, np.nan, self.tail_width, kind="transient", lazy=True),
             Column("tail_n", np.int64, 0, kind="transient"),
@@ -407,6 +419,8 @@ class RollingWindow(OnlineComponent):
 
     def update(self, slots: np.ndarray, values: np.ndarray) -> WindowStats:
         """Push one micro-batch of values (NaN values are skipped), in arrival order."""
+        if self.dtype is not np.float64:  # what the ring holds, everywhere (class docstring)
+            values = values.astype(self.dtype).astype(np.float64)
         n, j = slots.shape[0], self.probs.shape[0]
         out = WindowStats(
             np.empty((n, j)),

@@ -10,8 +10,9 @@ def test_the_column_table_is_the_books_allocated_state_after_the_warm_up() -> No
     assert result.capacity >= 40 and result.symbols == 40
     by_name = {(c.component, c.column): c for c in result.columns}
     assert result.columns_bytes_per_slot == sum(c.bytes_per_slot for c in result.columns)
-    # the warm symbol got past the first GJR fit: its residual window is allocated
-    assert by_name[("z_gjr", "ring")].bytes_per_slot == 8 * by_name[("z_gjr", "ring")].width
+    # the warm symbol got past the first GJR fit: its residual window is allocated, float32
+    assert by_name[("z_gjr", "ring")].bytes_per_slot == 4 * by_name[("z_gjr", "ring")].width
+    assert by_name[("z_gjr", "ring")].dtype == "float32"
     # the synthetic feed carries no realised variance: HAR's window and the rv history are not
     assert by_name[("z_har", "ring")].bytes_per_slot == 0
     assert by_name[("rv", "ring")].kind.endswith("(lazy, unallocated)")
