@@ -57,10 +57,13 @@ from engine.core.windows import RingHistory, RollingWindow, WindowStats
 #: A fit not done within the fit pool's bound (:class:`~engine.core.volatility.fitting.PoolFitter`).
 FIT_TIMEOUT = FIT_REASONS.index("fit_timeout")
 
-#: Storage of the return and residual windows, the largest state of a symbol: float32,
-#: about 7 significant digits (:class:`~engine.core.windows.RollingWindow`). Historical
-#: quantiles, filtered-HS quantiles and the data of model fits are those of the rounded
-#: values, identically in the stream, the offline CLI and a restored worker.
+#: Storage of the standardised-residual windows (filtered historical simulation), three
+#: of a symbol's four largest columns: float32, about 7 significant digits
+#: (:class:`~engine.core.windows.RollingWindow`); their quantiles and tail means are those
+#: of the rounded values, identically in the stream, the offline CLI and a restored
+#: worker. The returns window stays float64: it is the data of the GARCH/GJR fits, and on
+#: the breadth benchmark fits of float32-rounded returns changed the 99% VaR violations
+#: or a verdict of 18 of 96 series (docs/benchmarks/index.md, memory per symbol).
 WINDOW_DTYPE = np.float32
 
 if TYPE_CHECKING:  # the decoded columns' type; the core never imports the boundary
@@ -201,7 +204,6 @@ class PriceRiskBook(KeyedBook):
             probs,
             min_obs=spec.min_obs,
             extra=max(0, fit_history - spec.window),
-            dtype=WINDOW_DTYPE,
         )
         rv_history = max((m.history for m in fitted if m.needs == "rv"), default=0)
         self.rv = RingHistory("rv", rv_history) if rv_history else None

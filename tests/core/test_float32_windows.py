@@ -25,12 +25,13 @@ def returns(n: int, seed: int = 5) -> np.ndarray:
     return np.random.default_rng(seed).standard_t(4, n) * 0.013
 
 
-def test_the_book_stores_its_return_and_residual_windows_as_float32() -> None:
+def test_the_book_stores_its_residual_windows_as_float32_and_the_fits_returns_as_float64() -> None:
     book = PriceRiskBook()
     assert WINDOW_DTYPE is np.float32
-    for w in (book.returns, *book.residuals.values()):
+    for w in book.residuals.values():
         assert w.dtype is np.float32
         assert next(c for c in w.columns() if c.name == "ring").dtype is np.float32
+    assert book.returns.dtype is np.float64
 
 
 def test_a_float32_window_gives_exactly_the_statistics_of_the_rounded_values() -> None:

@@ -155,10 +155,10 @@ def test_micro_batches_of_any_size_give_the_tick_by_tick_numbers(batch: int) -> 
 #: methods, ``avg`` included) on S&P 500 daily closes 7000-7999 (chunks of 97 rows),
 #: computed with the returns schedule before the session clock existed (the engine of
 #: 2026-12-07 with session bars and ``avg``, before issue 22's refit schedule), and
-#: computed again with the returns clock when the windows became float32
+#: computed again with the returns clock when the residual windows became float32
 #: (``engine.core.book.WINDOW_DTYPE``; with float64 windows both clocks still give
 #: 4513d4555d5017aad76fbc0d651b2acc2266c06872b64d0f1d596892ff63f024).
-RETURNS_SCHEDULE_RUN = "cfbf54b69adea1a74785494c1fb87b7e949d6c7feef7afb5cdab535ccd7cb988"
+RETURNS_SCHEDULE_RUN = "4e0807679cc42d84dd1eeb5c9458107c7c2dbdafc147f67a9cb67afa28371e9d"
 
 
 def _digest(clock: str) -> str:

@@ -150,13 +150,10 @@ def test_historical_simulation_is_the_empirical_quantile_of_the_last_window_retu
         price = frame.loc[frame["symbol"] == symbol, "price"].to_numpy()
         returns = np.diff(np.log(price))
         var = table.loc[table["symbol"] == symbol, "var"].to_numpy()
-        # row i (0-based) has i returns behind it; the window is the last 200 of them,
-        # stored as float32 (engine.core.book.WINDOW_DTYPE)
+        # row i (0-based) has i returns behind it; the window is the last 200 of them
         for i in (100, 101, 250, 399):
             window = returns[max(0, i - 200) : i]
-            stored = window.astype(np.float32).astype(np.float64)
-            assert var[i] == pytest.approx(-np.quantile(stored, 0.05), rel=1e-12)
-            assert var[i] == pytest.approx(-np.quantile(window, 0.05), rel=1e-7)
+            assert var[i] == pytest.approx(-np.quantile(window, 0.05), rel=1e-9)
         assert np.isnan(var[99])  # fewer than RISKSTREAM_VAR_MIN_OBS returns
 
 
