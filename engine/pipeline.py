@@ -515,12 +515,15 @@ class PricePipeline:
         zones = book.rolling.zones(unique, book.model_name)
         model, version, es_level = book.model_name, book.model_version, book.es_level
         fits = []
+        fitted_of: dict[str, RefittedVolatility | None] = {}  # per method: its fitted model, if any
         for i, slot in enumerate(unique.tolist()):
-            fitted = book.vols.get(book.spec.vol_of(model if live is None else live[i]) or "")
-            fits.append(
-                fitted.fit_status(slot) if isinstance(fitted, RefittedVolatility) else ("", "")
-            )
-        champion = book.champion if live is not None else None
+            method = model if live is None else live[i]
+            if method not in fitted_of:
+                found = book.vols.get(book.spec.vol_of(method) or "")
+                fitted_of[method] = found if isinstance(found, RefittedVolatility) else None
+            fitted = fitted_of[method]
+            fits.append(fitted.fit_status(slot) if fitted is not None else ("", ""))
+        reasons = book.champion.explain_many(unique) if live is not None and book.champion else None
         intraday = book.realised.live(unique) if book.realised is not None else None
         if session_return is not None:
             intraday = {**(intraday or {}), "session_return": np.asarray(session_return)}
@@ -541,7 +544,7 @@ class PricePipeline:
                 fit_status=fits[i][0],
                 fit_reason=fits[i][1],
                 live_method=live[i] if live is not None else "",
-                live_reason=champion.explain(slot) if champion is not None else "",
+                live_reason=reasons[i] if reasons is not None else "",
                 intraday=(
                     {name: values[i] for name, values in intraday.items()}
                     if intraday is not None

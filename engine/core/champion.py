@@ -367,12 +367,29 @@ class ChampionSelector(OnlineComponent):
         >>> sel.ensure(1); sel.explain(0)
         'initial: a is the base method (no candidate judged on a full window of 20 yet)'
         """
-        st = self.state
-        j = int(st["live"][slot])
-        live, why = self.names[j], REASONS[int(st["why"][slot])]
-        n, x = (int(v) for v in st["counts"][slot].reshape(len(self.names), 2)[j])
-        mean = float(st["sums"][slot].reshape(len(self.names))[j] / self.window)
-        mean = mean if n == self.window else float("nan")  # as :meth:`scores`
+        return self.explain_many(np.array([slot]))[0]
+
+    def explain_many(self, slots: np.ndarray) -> list[str]:
+        """:meth:`explain` for each of ``slots`` (the state gathered in one step per column)."""
+        st, c, w = self.state, len(self.names), self.window
+        live = st["live"][slots]
+        rows = np.arange(slots.shape[0])
+        counts = st["counts"][slots].reshape(-1, c, 2)[rows, live]
+        means = st["sums"][slots].reshape(-1, c)[rows, live] / w
+        out = []
+        for j, why, n, x, mean in zip(
+            live.tolist(),
+            st["why"][slots].tolist(),
+            counts[:, 0].tolist(),
+            counts[:, 1].tolist(),
+            means.tolist(),
+            strict=True,
+        ):
+            out.append(self._line(self.names[j], REASONS[why], n, x, mean if n == w else np.nan))
+        return out
+
+    def _line(self, live: str, why: str, n: int, x: int, mean: float) -> str:
+        """The sentence of :meth:`explain` (``mean`` NaN until the window is full, as :meth:`scores`)."""
         if why == "initial":
             if n < self.window:
                 return (

@@ -198,3 +198,28 @@ def test_the_settings_default_candidates_are_the_specs() -> None:
 
     assert Settings().risk.champion_methods == CHAMPION_METHODS == RiskSpec().champion_methods
     assert "hs" not in CHAMPION_METHODS  # an order statistic: constant for long stretches
+
+
+def test_the_explanations_of_many_slots_are_each_slots_own_line() -> None:
+    """One slot per reason: lower_loss, initial before a full window, initial kept, red_zone."""
+    sel = selector()
+    sel.ensure(4)
+    alternating = np.where(np.arange(60) % 2, 0.01, -0.01)
+    run(sel, alternating, constant(0.04, 0.02, 60), slot=0)  # b leads, goes live
+    run(sel, alternating[:5], constant(0.04, 0.02, 5), slot=1)  # nobody judged yet
+    run(sel, alternating, constant(0.02, 0.04, 60), slot=2)  # a leads, stays
+    run(sel, np.where(np.arange(3 * W) % 2, 0.002, -0.002), constant(0.01, 0.08, 3 * W), slot=3)
+    run(sel, np.full(W, -0.03), constant(0.01, 0.08, W), slot=3)  # a red: b replaces it
+    lines = sel.explain_many(np.array([3, 0, 2, 1]))
+    assert lines == [sel.explain(slot) for slot in (3, 0, 2, 1)]
+    b0, a2 = sel.scores(0)["b"][0], sel.scores(2)["a"][0]
+    assert (
+        lines[1]
+        == f"lower_loss: b led by margin 0.1 for 5 returns; mean pinball {b0:.4g} over {W} returns"
+    )
+    assert lines[2] == f"initial: a kept, mean pinball {a2:.4g} over {W} returns"
+    assert (
+        lines[3]
+        == f"initial: a is the base method (no candidate judged on a full window of {W} yet)"
+    )
+    assert lines[0].startswith("red_zone: replaced a method in the red zone; b has 0 violations")
