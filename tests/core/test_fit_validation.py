@@ -116,3 +116,19 @@ def test_fallback_chain_last_good_fit_then_ewma() -> None:
     np.testing.assert_array_equal(model.state["params"][0], ewma)
     assert model.state["var"][0] == 3e-4
     assert model.rejections == {"below_ewma": 2}
+
+
+@pytest.mark.parametrize("side", [-1e-9, 0.0, 1e-9])
+def test_a_fit_stopped_on_the_persistence_bound_is_rejected_whichever_side_rounding_leaves_it(
+    damaged: np.ndarray, side: float
+) -> None:
+    """Integrated fits end within rounding of ``persistence = 1``, below or above it
+    depending on the data's last digits; all of them are rejected, not half."""
+    window = clean_window(damaged[3000:4000])
+    params = np.array([1e-7, 0.05, 0.1, 0.9 + side, 8.0])  # 0.05 + 0.1 / 2 + 0.9 = 1
+    variance = garch_variance(window, params, float(np.var(window)))
+    end = float(np.sqrt(ewma_variance(window)[-1]))
+    assert check_garch(window, params, variance, end) == "persistence"
+    below = np.array([1e-7, 0.05, 0.1, 0.9 - 2e-4, 8.0])  # persistence 0.9998: a real fit
+    variance = garch_variance(window, below, float(np.var(window)))
+    assert check_garch(window, below, variance, end) != "persistence"
