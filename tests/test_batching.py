@@ -324,3 +324,42 @@ def test_clearing_a_full_channel_lets_the_waiting_fetcher_put_instead_of_cancell
     assert dropped == 2
     assert error is None
     assert left == [6, 7, 8]  # the waiting chunk; take() drops it if its generation is old
+
+
+def _processing_start_without_a_producer(
+    loop: asyncio.AbstractEventLoop, worker: RiskWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run the processing task's start-up on an app whose producer never started: its first
+    call to the broker (the dead-letter topics' partition counts) raises faust's NotReady."""
+    from concurrent.futures import Future
+
+    # Keep this process's GC settings.
+    monkeypatch.setattr("engine.worker.app.tune_for_streaming", lambda: None)
+    built: Future[Any] = Future()
+    built.set_result(None)  # the explainers, as if built
+    worker.explainers = built
+    loop.run_until_complete(worker._run())
+
+
+def test_a_stop_during_start_up_is_a_clean_stop_not_a_crash(
+    loop: asyncio.AbstractEventLoop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM while the processing task is still starting stops the producer under it. Nothing
+    was processed, so the worker must exit 0: a scale-in right after a scale-out did not
+    (the fault suite's scale test, seen once in CI)."""
+    monkeypatch.delenv("RISKSTREAM_REDIS_URL", raising=False)  # no Redis to wait for
+    worker = unstarted_worker(tmp_path)
+    worker.app._stopped.set()  # app.stop() has begun, as on SIGTERM
+    _processing_start_without_a_producer(loop, worker, monkeypatch)
+    assert not worker.app.crashed
+    assert worker.stages == []
+
+
+def test_the_same_failure_while_running_is_a_crash(
+    loop: asyncio.AbstractEventLoop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RISKSTREAM_REDIS_URL", raising=False)
+    worker = unstarted_worker(tmp_path)
+    _processing_start_without_a_producer(loop, worker, monkeypatch)
+    assert worker.app.crashed
+    assert type(worker.app.crash_reason).__name__ == "NotReady"

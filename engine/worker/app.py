@@ -260,6 +260,11 @@ class RiskWorker:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if not self.stages and self.app.should_stop and not self.app.crashed:
+                # A stop (SIGTERM) that came during start-up stops the producer and the
+                # consumer under this task: nothing was processed, so it is a clean stop.
+                log.info("stopped during start-up, before any batch was processed (%r)", exc)
+                return
             log.exception("processing failed; stopping the worker so no batch is skipped")
             await self.app.crash(exc)
         finally:
