@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numba
 import numpy as np
@@ -46,6 +46,7 @@ from engine.core.volatility.validation import (
     check_garch,
     clean_window,
     ewma_variance,
+    snap_to_bounds,
     t_loglik,
 )
 
@@ -88,13 +89,37 @@ def fit_garch(returns: np.ndarray, asymmetric: bool, warm: np.ndarray | None) ->
     model = arch_model(
         pct, mean="Zero", vol="GARCH", p=1, o=1 if asymmetric else 0, q=1, dist="t", rescale=False
     )
-    starting = None
+    starts: list[np.ndarray | None] = [None]
     if warm is not None and np.isfinite(warm).all() and warm[0] > 0:
         omega, alpha, gamma, beta, nu = warm
         nu = min(nu, WARM_NU_CAP)
-        starting = np.array(
+        warm_start = (
             [omega * 1e4, alpha, gamma, beta, nu] if asymmetric else [omega * 1e4, alpha, beta, nu]
         )
+        # A warm start that ends in a rejected fit is tried again from arch's own starting
+        # values: a warm start can lead the optimiser into a degenerate optimum (measured:
+        # alpha 1e-7, beta 1.0 where a cold start found alpha 0.015, beta 0.98).
+        starts.insert(0, np.array(warm_start))
+    reason = "no_convergence"
+    for starting in starts:
+        outcome = _attempt(model, starting, clean, asymmetric, fallback_var)
+        if isinstance(outcome, str):
+            reason = outcome
+            continue
+        params, end_var = outcome
+        return FitResult(params, end_var, True, 0, fallback, fallback_var)
+    return rejected(reason)
+
+
+def _attempt(
+    model: Any,
+    starting: np.ndarray | None,
+    clean: np.ndarray,
+    asymmetric: bool,
+    fallback_var: float,
+) -> tuple[np.ndarray, float] | str:
+    """One optimisation of ``model`` from ``starting`` (arch's own when ``None``): the fit's
+    decimal parameters and next variance, or the rule it breaks."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -104,20 +129,18 @@ def fit_garch(returns: np.ndarray, asymmetric: bool, warm: np.ndarray | None) ->
                 disp="off", starting_values=starting, options={"maxiter": 300}, show_warning=False
             )
         except (ValueError, np.linalg.LinAlgError, RuntimeError):
-            return rejected("no_convergence")
+            return "no_convergence"
         if res.convergence_flag != 0:
-            return rejected("no_convergence")
+            return "no_convergence"
         end_var = float(res.forecast(horizon=1, reindex=False).variance.to_numpy()[-1, 0]) / 1e4
     p = res.params.to_numpy()
     if asymmetric:
-        params = np.array([p[0] / 1e4, p[1], p[2], p[3], p[4]])
+        params = snap_to_bounds(np.array([p[0] / 1e4, p[1], p[2], p[3], p[4]]))
     else:
-        params = np.array([p[0] / 1e4, p[1], 0.0, p[2], p[3]])
+        params = snap_to_bounds(np.array([p[0] / 1e4, p[1], 0.0, p[2], p[3]]))
     variance = np.append(np.asarray(res.conditional_volatility) ** 2 / 1e4, end_var)
     reason = check_garch(clean, params, variance, float(np.sqrt(fallback_var)))
-    if reason is not None:
-        return rejected(reason)
-    return FitResult(params, end_var, True, 0, fallback, fallback_var)
+    return reason if reason is not None else (params, end_var)
 
 
 @numba.njit(cache=True, nogil=True)

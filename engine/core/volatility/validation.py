@@ -24,7 +24,12 @@ Data rules (fit windows only; the per-tick recursions see every return as it is)
 Fit rules (all in decimal units, for a window of decimal log returns ``r``):
 
 ``no_convergence``  the optimiser did not report success, or a parameter is not finite;
-``not_positive``    ``omega <= 0``, ``alpha < 0``, ``beta < 0``, ``alpha + gamma < 0`` or ``nu <= 2``;
+``not_positive``    ``omega <= 0``, ``alpha < 0``, ``beta < 0``, ``alpha + gamma < 0`` or ``nu <= 2``,
+                    after :func:`snap_to_bounds` (arch keeps ``alpha >= 0`` and ``alpha +
+                    gamma >= 0``; a fit that stops on one of them ends within about 1e-10
+                    of it, on either side depending on the data's last digits, measured on
+                    18 of 88 refits of a large US stock: snapped onto the bound, both sides
+                    get one verdict);
 ``unresponsive``    ``alpha + gamma / 2 < MIN_NEWS``: the variance ignores returns and follows a
                     deterministic path until the next refit (measured: a fit with
                     ``alpha = 0, beta = 0.996`` took a GARCH-t 99% VaR to a third of the
@@ -71,6 +76,10 @@ BAND: Final = 4.0
 """A fit's sigma must lie within a factor of this of the EWMA sigma at the window's end."""
 MIN_NEWS: Final = 1e-3
 """Smallest ``alpha + gamma / 2`` of an accepted GARCH-family fit."""
+BOUND_TOL: Final = 1e-6
+"""How far past a lower bound (``alpha >= 0``, ``beta >= 0``, ``alpha + gamma >= 0``) the
+optimiser may stop and the fit still be read as on it: :func:`snap_to_bounds` moves it
+onto the bound, so ``-1e-10`` and ``+1e-10`` give the same fit and the same verdict."""
 MAX_PERSISTENCE: Final = 1.0 - 1e-4
 """Largest ``alpha + gamma / 2 + beta`` of an accepted GARCH-family fit. The optimiser
 stops integrated fits on the constraint ``persistence <= 1`` within rounding, on either
@@ -149,6 +158,27 @@ def garch_variance(returns: np.ndarray, params: np.ndarray, start: float) -> np.
     for i, x in enumerate(r):
         v = omega + (alpha + (gamma if x < 0 else 0.0)) * x * x + beta * v
         out[i + 1] = v
+    return out
+
+
+def snap_to_bounds(params: np.ndarray) -> np.ndarray:
+    """``params`` (omega, alpha, gamma, beta, nu) with ``alpha`` and ``beta`` in
+    ``[-BOUND_TOL, 0)`` set to 0, and ``gamma`` set to ``-alpha`` when ``alpha + gamma``
+    is in ``[-BOUND_TOL, 0)``: the optimiser stops on a bound within rounding, on either
+    side of it (a copy; the rest unchanged). Such a fit's variance ignores losses
+    (``alpha + gamma = 0``) or gains (``alpha = 0``); it is judged by the other rules.
+
+    >>> snap_to_bounds(np.array([1e-6, -1e-12, 0.1, 0.9, 8.0])).tolist()
+    [1e-06, 0.0, 0.1, 0.9, 8.0]
+    >>> snap_to_bounds(np.array([1e-6, -1e-3, 0.1, 0.9, 8.0]))[1]
+    np.float64(-0.001)
+    """
+    out = np.array(params, dtype=np.float64)
+    for i in (1, 3):
+        if -BOUND_TOL <= out[i] < 0.0:
+            out[i] = 0.0
+    if -BOUND_TOL <= out[1] + out[2] < 0.0:
+        out[2] = -out[1]
     return out
 
 
