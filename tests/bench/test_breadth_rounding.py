@@ -26,5 +26,5 @@ def test_a_verdict_that_follows_the_rounding_is_counted_and_located(
 
     monkeypatch.setattr(rounding, "verdicts", knife_edge)
     flips = probe("X", np.linspace(-0.01, 0.01, 400) + 1e-12, "gjr", first=250, every=20)
-    assert (flips.refits, flips.flips, flips.rejected) == (4, 2, 0)
+    assert (flips.refits, flips.flips, flips.accept_flips, flips.rejected) == (4, 2, 2, 0)
     assert flips.first_flip == "270: accepted -> persistence"

@@ -146,9 +146,10 @@ def test_a_gjr_fit_stopped_on_a_lower_bound_gets_one_verdict_whichever_side_roun
     damaged: np.ndarray, bound: np.ndarray
 ) -> None:
     """arch keeps ``alpha >= 0`` and ``alpha + gamma >= 0``; fits that stop there end within
-    about 1e-10 of the bound, on either side depending on the data's last digits (measured:
-    18 of 88 refits of a large US stock). One side was accepted and the other rejected as
-    ``not_positive``; snapped to the bound, all three get the same parameters and verdict."""
+    1e-10 to 1e-7 of the bound, on either side depending on the data's last digits
+    (measured: 18 of 88 refits of a large US stock rejected just past it). One side was
+    accepted and the other rejected as ``not_positive``; snapped to the bound, all three
+    get the same parameters and verdict."""
     window = clean_window(damaged[3000:4000])
     end = float(np.sqrt(ewma_variance(window)[-1]))
     verdicts, snapped = set(), []

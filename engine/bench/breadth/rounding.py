@@ -38,6 +38,8 @@ class Flips:
     series: str
     refits: int
     flips: int
+    accept_flips: int
+    """Flips between accepted and rejected (the rest change only the rejecting rule)."""
     rejected: int
     """Refits rejected on the float64 returns."""
     first_flip: str
@@ -80,7 +82,10 @@ def probe(
     if differ:
         i = differ[0]
         first_flip = f"{first + i * every}: {exact[i] or 'accepted'} -> {rounded[i] or 'accepted'}"
-    return Flips(name, len(exact), len(differ), sum(v != "" for v in exact), first_flip)
+    accept_flips = sum((exact[i] == "") != (rounded[i] == "") for i in differ)
+    return Flips(
+        name, len(exact), len(differ), accept_flips, sum(v != "" for v in exact), first_flip
+    )
 
 
 def _probe_file(path: Path, model: str) -> Flips:
@@ -122,7 +127,8 @@ def main(argv: list[str] | None = None) -> None:
     moved = table[table["flips"] > 0]
     print(
         f"{args.model}: {int(table['flips'].sum())} of {int(table['refits'].sum())} refits "
-        f"judged differently on float32-rounded returns, in {len(moved)} of {len(table)} series"
+        f"judged differently on float32-rounded returns ({int(table['accept_flips'].sum())} "
+        f"between accepted and rejected), in {len(moved)} of {len(table)} series"
     )
     if not moved.empty:
         print(moved.sort_values("flips", ascending=False).to_string(index=False))

@@ -26,10 +26,10 @@ Fit rules (all in decimal units, for a window of decimal log returns ``r``):
 ``no_convergence``  the optimiser did not report success, or a parameter is not finite;
 ``not_positive``    ``omega <= 0``, ``alpha < 0``, ``beta < 0``, ``alpha + gamma < 0`` or ``nu <= 2``,
                     after :func:`snap_to_bounds` (arch keeps ``alpha >= 0`` and ``alpha +
-                    gamma >= 0``; a fit that stops on one of them ends within about 1e-10
-                    of it, on either side depending on the data's last digits, measured on
-                    18 of 88 refits of a large US stock: snapped onto the bound, both sides
-                    get one verdict);
+                    gamma >= 0``; a fit that stops on one of them ends within 1e-10 to 1e-7
+                    of it, on either side depending on the data's last digits: 18 of 88
+                    refits of a large US stock were rejected that way. Snapped onto the
+                    bound, both sides get one verdict);
 ``unresponsive``    ``alpha + gamma / 2 < MIN_NEWS``: the variance ignores returns and follows a
                     deterministic path until the next refit (measured: a fit with
                     ``alpha = 0, beta = 0.996`` took a GARCH-t 99% VaR to a third of the
