@@ -97,8 +97,10 @@ def fit_garch(returns: np.ndarray, asymmetric: bool, warm: np.ndarray | None) ->
             [omega * 1e4, alpha, gamma, beta, nu] if asymmetric else [omega * 1e4, alpha, beta, nu]
         )
         # A warm start that ends in a rejected fit is tried again from arch's own starting
-        # values: a warm start can lead the optimiser into a degenerate optimum (measured:
-        # alpha 1e-7, beta 1.0 where a cold start found alpha 0.015, beta 0.98).
+        # values: a warm start can lead the optimiser into a degenerate optimum (measured
+        # on a 1,000-return S&P 500 window: from alpha 0, beta 0.99999 the GJR fit ended
+        # unresponsive; from arch's start, gamma 0.31, beta 0.82, accepted).
+        # When every start is rejected, the last one's rule is the reason reported.
         starts.insert(0, np.array(warm_start))
     reason = "no_convergence"
     for starting in starts:
