@@ -89,7 +89,9 @@ def probe(
 
 
 def _probe_file(path: Path, model: str) -> Flips:
-    prices = pd.read_csv(path)["price"].to_numpy(np.float64)
+    from producers.sources import read_price_csv
+
+    prices = read_price_csv(path)["price"].to_numpy(np.float64)  # validated, time-sorted
     return probe(path.parent.name, np.diff(np.log(prices)), model)
 
 
